@@ -1,0 +1,386 @@
+/*
+ * ckptio.h - save and load ML / HPC checkpoints to local disks, object stores
+ * and HTTP servers.
+ *
+ * This is the only header an application needs.  Every handle is opaque.
+ * Plugin authors include <ckptio/plugin.h> instead.
+ *
+ * Conventions used by every function below:
+ *  - Functions return a ckptio_status; CKPTIO_OK (0) means success.  On
+ *    failure, ckptio_errmsg(ctx) (or ckptio_future_errmsg() for async saves)
+ *    returns a sentence naming what failed: the file or key, the item, the
+ *    config line.  Before a context exists (ckptio_ctx_new failing),
+ *    ckptio_last_error() returns the message for the calling thread.
+ *  - Pointers passed in are borrowed for the duration of the call unless the
+ *    comment says otherwise.  Pointers returned are owned by the object they
+ *    came from and stay valid until that object is freed.
+ *  - Thread safety: a ckptio_ctx, a ckptio_sd and a ckptio_ckpt may be used by
+ *    one thread at a time.  Different contexts are independent, so a process
+ *    running several ranks as threads gives each rank its own context.
+ *    ckptio_strerror() and ckptio_dtype_*() are thread safe.
+ *
+ * ABI: see docs/ABI.md.  Structs that callers fill start with struct_size so
+ * they can grow at the end; initialise them with the *_INIT macros.
+ */
+#ifndef CKPTIO_CKPTIO_H
+#define CKPTIO_CKPTIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CKPTIO_VERSION_MAJOR 0
+#define CKPTIO_VERSION_MINOR 1
+#define CKPTIO_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------ */
+/* Status codes.  Append-only: values never change meaning.                 */
+
+typedef enum ckptio_status {
+	CKPTIO_OK = 0,
+	CKPTIO_EINVAL = 1,       /* bad argument or bad item (name, shape, size) */
+	CKPTIO_ENOMEM = 2,       /* out of memory */
+	CKPTIO_EIO = 3,          /* I/O error reading or writing an object */
+	CKPTIO_ENOTFOUND = 4,    /* checkpoint, object, item or backend missing */
+	CKPTIO_EEXIST = 5,       /* checkpoint exists and overwrite not asked */
+	CKPTIO_ECORRUPT = 6,     /* checksum mismatch, malformed metadata/data */
+	CKPTIO_ECONFIG = 7,      /* configuration file or option invalid */
+	CKPTIO_EPLUGIN = 8,      /* plugin missing, not loadable or invalid */
+	CKPTIO_EUNSUPPORTED = 9, /* the store or layout cannot do this */
+	CKPTIO_EAUTH = 10,       /* authentication / permission denied */
+	CKPTIO_ENET = 11,        /* network failure after retries */
+	CKPTIO_ECANCELED = 12,   /* cancelled by the caller */
+	CKPTIO_ECOORD = 13,      /* another rank failed or the coordinator did */
+	CKPTIO_ENOSPC = 14       /* no space left on the device / quota */
+} ckptio_status;
+
+/* Static English text for a status code; never NULL. */
+const char *ckptio_strerror(ckptio_status status);
+
+/* Detail message of the last failed call on this thread made before a
+ * context existed (ckptio_ctx_new).  Never NULL; "" when none. */
+const char *ckptio_last_error(void);
+
+/* "0.1.0" */
+const char *ckptio_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Data types.  Append-only.  Names are the safetensors spellings.          */
+
+typedef enum ckptio_dtype {
+	CKPTIO_DTYPE_INVALID = 0,
+	CKPTIO_F64 = 1,
+	CKPTIO_F32 = 2,
+	CKPTIO_F16 = 3,
+	CKPTIO_BF16 = 4,
+	CKPTIO_I64 = 5,
+	CKPTIO_I32 = 6,
+	CKPTIO_I16 = 7,
+	CKPTIO_I8 = 8,
+	CKPTIO_U8 = 9,
+	CKPTIO_BOOL = 10,
+	CKPTIO_F8_E4M3 = 11,
+	CKPTIO_F8_E5M2 = 12,
+	CKPTIO_U16 = 13,
+	CKPTIO_U32 = 14,
+	CKPTIO_U64 = 15
+} ckptio_dtype;
+
+/* Bytes per element; 0 for an unknown dtype. */
+size_t ckptio_dtype_size(ckptio_dtype dtype);
+/* "F32", "BF16", ...; NULL for an unknown dtype. */
+const char *ckptio_dtype_name(ckptio_dtype dtype);
+/* Inverse of ckptio_dtype_name; CKPTIO_DTYPE_INVALID when unknown. */
+ckptio_dtype ckptio_dtype_from_name(const char *name);
+
+/* Limits that apply to every checkpoint. */
+#define CKPTIO_MAX_NAME 4096 /* bytes in an item name, without the NUL */
+#define CKPTIO_MAX_NDIM 32   /* dimensions of a tensor */
+
+/* ------------------------------------------------------------------------ */
+/* Context: configuration, loaded plugins, error detail.                    */
+
+typedef struct ckptio_ctx ckptio_ctx;
+
+typedef enum ckptio_log_level {
+	CKPTIO_LOG_ERROR = 0,
+	CKPTIO_LOG_WARN = 1,
+	CKPTIO_LOG_INFO = 2,
+	CKPTIO_LOG_DEBUG = 3
+} ckptio_log_level;
+
+/* Called for each log line at or below the context's level.  May be called
+ * from ckptio's worker threads, never concurrently for one context.  The
+ * message has no trailing newline and is valid only during the call. */
+typedef void (*ckptio_log_fn)(void *user, ckptio_log_level level,
+			      const char *msg);
+
+/* Create a context.  config_path: an INI file to read, or NULL to search
+ * $CKPTIO_CONFIG, ~/.config/ckptio/ckptio.conf and
+ * $(sysconfdir)/ckptio/ckptio.conf (a missing file is not an error when
+ * searched, an error when named).  On failure *out is NULL and
+ * ckptio_last_error() has the detail (file:line: key: problem). */
+ckptio_status ckptio_ctx_new(ckptio_ctx **out, const char *config_path);
+
+/* Free a context and unload its plugins.  NULL is allowed. */
+void ckptio_ctx_free(ckptio_ctx *ctx);
+
+/* Detail of the last failed call on ctx; "" when none.  Valid until the
+ * next call on ctx. */
+const char *ckptio_errmsg(const ckptio_ctx *ctx);
+
+/* Route log lines to fn (NULL: stderr for ERROR/WARN, the default). */
+void ckptio_set_log(ckptio_ctx *ctx, ckptio_log_level level, ckptio_log_fn fn,
+		    void *user);
+
+/* Path of the configuration file in use, or NULL when none was found. */
+const char *ckptio_config_path(const ckptio_ctx *ctx);
+
+/* Write the resolved configuration (every section and key after ${ENV}
+ * expansion, secrets shown as "<redacted>") as INI text to a malloc'd
+ * string in *out; the caller frees it. */
+ckptio_status ckptio_config_dump(ckptio_ctx *ctx, char **out);
+
+/* ------------------------------------------------------------------------ */
+/* State dicts: what to save, or where to load.                             */
+
+typedef struct ckptio_sd ckptio_sd;
+
+ckptio_status ckptio_sd_new(ckptio_sd **out);
+void ckptio_sd_free(ckptio_sd *sd);
+size_t ckptio_sd_count(const ckptio_sd *sd);
+
+/* Add a tensor, or this process's chunk of one.
+ *   name         1..CKPTIO_MAX_NAME bytes, unique within sd; any bytes
+ *                but NUL (names never become file names).
+ *   global_shape ndim extents of the whole tensor (ndim may be 0: a scalar).
+ *   offsets      where this chunk starts in the global tensor, or NULL for
+ *                all zeros.
+ *   shape        extents of this chunk, or NULL for the global shape.
+ *   data         the chunk, dense row-major.  For a save it is read (see
+ *                ckptio_async_save for how long); for a load it is written.
+ *                Borrowed: it must outlive every save/load using sd.
+ * The arrays are copied.  Returns CKPTIO_EINVAL, with the reason in
+ * ckptio_last_error(), for a duplicate or bad name, an unknown dtype or a
+ * chunk out of bounds; CKPTIO_ENOMEM when out of memory. */
+ckptio_status ckptio_sd_add_tensor(ckptio_sd *sd, const char *name,
+				   ckptio_dtype dtype, unsigned ndim,
+				   const uint64_t *global_shape,
+				   const uint64_t *offsets,
+				   const uint64_t *shape, void *data);
+
+/* Add an opaque blob of len bytes (optimizer step, RNG state, JSON...).
+ * For a load, len must equal the saved length (see ckptio_ckpt_item). */
+ckptio_status ckptio_sd_add_bytes(ckptio_sd *sd, const char *name, void *data,
+				  size_t len);
+
+/* Pull-style tensor for streaming sources: instead of memory, ckptio calls
+ * read(user, offset, buf, len) to fetch len bytes of the chunk starting at
+ * byte offset (row-major), in increasing offset order, from any thread but
+ * never concurrently for one item.  Return CKPTIO_OK or an error that
+ * aborts the save.  Used by ckptio_copy; available to applications that
+ * produce data on the fly.  Save only. */
+typedef ckptio_status (*ckptio_read_fn)(void *user, uint64_t offset,
+					void *buf, size_t len);
+ckptio_status ckptio_sd_add_tensor_fn(ckptio_sd *sd, const char *name,
+				      ckptio_dtype dtype, unsigned ndim,
+				      const uint64_t *global_shape,
+				      const uint64_t *offsets,
+				      const uint64_t *shape,
+				      ckptio_read_fn read, void *user);
+ckptio_status ckptio_sd_add_bytes_fn(ckptio_sd *sd, const char *name,
+				     uint64_t len, ckptio_read_fn read,
+				     void *user);
+
+/* ------------------------------------------------------------------------ */
+/* Coordination of several ranks (processes or threads).                    */
+
+/* A coordinator is a table the caller fills; ckptio calls it from the
+ * thread that called save/load.  Every rank calls the same sequence.
+ * Buffers returned through out parameters are malloc'd; ckptio frees them.
+ *   gather:    every rank passes (buf, len); on rank 0 *out_bufs/*out_lens
+ *              receive world entries (index = rank); other ranks get NULL.
+ *   broadcast: rank 0 passes *buf/*len; on the others *buf receives a
+ *              malloc'd copy and *len its size.
+ *   barrier:   returns when every rank has called it.
+ * Any failure makes the operation fail with CKPTIO_ECOORD on every rank
+ * that sees it; the implementation must not deadlock the others (an
+ * MPI job typically aborts). */
+typedef struct ckptio_coord {
+	uint32_t struct_size; /* sizeof(ckptio_coord) */
+	int rank;
+	int world;
+	void *self;
+	ckptio_status (*gather)(void *self, const void *buf, size_t len,
+				void ***out_bufs, size_t **out_lens);
+	ckptio_status (*broadcast)(void *self, void **buf, size_t *len);
+	ckptio_status (*barrier)(void *self);
+} ckptio_coord;
+
+/* An in-process coordinator for `world` ranks running as threads of this
+ * process.  ckptio_coord_threads_get(group, rank) fills *coord for one rank;
+ * hand each to its thread.  The group must outlive every use. */
+typedef struct ckptio_coord_group ckptio_coord_group;
+ckptio_status ckptio_coord_threads_new(ckptio_coord_group **out, int world);
+void ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
+			      ckptio_coord *coord);
+void ckptio_coord_threads_free(ckptio_coord_group *group);
+
+/* ------------------------------------------------------------------------ */
+/* Save and load.                                                           */
+
+/* Progress: done and total are payload bytes of this rank.  Called from
+ * worker threads, serialised, at most every ~1% or 64 MiB and once at the
+ * end.  Return nonzero to cancel (the call then fails with
+ * CKPTIO_ECANCELED and, for a save, leaves no checkpoint). */
+typedef int (*ckptio_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+enum {
+	CKPTIO_SAVE_OVERWRITE = 1u << 0, /* replace an existing checkpoint */
+	CKPTIO_SAVE_STAGE = 1u << 1      /* async_save copies data first */
+};
+
+enum {
+	CKPTIO_LOAD_NO_VERIFY = 1u << 0, /* skip CRC32C checks (not advised) */
+	CKPTIO_LOAD_PARTIAL = 1u << 1    /* items absent from the checkpoint
+					    are left untouched, not errors */
+};
+
+typedef struct ckptio_opts {
+	uint32_t struct_size;         /* sizeof(ckptio_opts) */
+	uint32_t flags;               /* CKPTIO_SAVE_* or CKPTIO_LOAD_* */
+	const ckptio_coord *coord;    /* NULL: a single process */
+	ckptio_progress_fn progress;  /* may be NULL */
+	void *progress_user;
+	unsigned threads;             /* 0: the backend's `threads` option */
+	const char *layout;           /* NULL: backend's (native by default) */
+} ckptio_opts;
+
+#define CKPTIO_OPTS_INIT {sizeof(ckptio_opts), 0, NULL, NULL, NULL, 0, NULL}
+
+/* Save sd to location.  A location is a path (/data/ck/step-1), a URI
+ * (file:///data/ck/step-1) or NAME:path for a configured backend.  The
+ * checkpoint becomes visible atomically when its metadata is committed;
+ * a failed or interrupted save leaves no checkpoint and never damages an
+ * existing one.  With several ranks, every rank calls save with its own sd
+ * and the same location; rank 0 commits.  Buffers are only read, and may be
+ * reused when the call returns. */
+ckptio_status ckptio_save(ckptio_ctx *ctx, const char *location,
+			  const ckptio_sd *sd, const ckptio_opts *opts);
+
+/* Asynchronous save on a background thread.  Without CKPTIO_SAVE_STAGE the
+ * tensors' memory must stay unchanged, and sd and ctx must not be used or
+ * freed, until ckptio_future_wait() returns.  With CKPTIO_SAVE_STAGE every
+ * item is copied before this call returns (costing its size in memory), so
+ * the caller may modify its buffers and free sd right away; ctx must still
+ * live until the wait.  opts->coord must stay valid until the wait. */
+typedef struct ckptio_future ckptio_future;
+ckptio_status ckptio_async_save(ckptio_ctx *ctx, const char *location,
+				const ckptio_sd *sd, const ckptio_opts *opts,
+				ckptio_future **out);
+/* 1 when finished, 0 while running. */
+int ckptio_future_poll(ckptio_future *f);
+/* Wait and return the save's status; may be called more than once. */
+ckptio_status ckptio_future_wait(ckptio_future *f);
+/* Detail message of a failed async save ("" otherwise). */
+const char *ckptio_future_errmsg(const ckptio_future *f);
+/* Wait (if needed) and free. */
+void ckptio_future_free(ckptio_future *f);
+
+/* Load the items of sd from location into their buffers.  A tensor chunk
+ * may cover any region of the saved tensor: the data is assembled from
+ * every saved chunk it overlaps (resharding).  dtype and global shape must
+ * match the saved ones.  Every chunk read is CRC32C-checked unless
+ * CKPTIO_LOAD_NO_VERIFY. */
+ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
+			  ckptio_sd *sd, const ckptio_opts *opts);
+
+/* ------------------------------------------------------------------------ */
+/* Inspecting checkpoints.                                                  */
+
+typedef struct ckptio_ckpt ckptio_ckpt;
+
+typedef enum ckptio_item_kind {
+	CKPTIO_ITEM_TENSOR = 1,
+	CKPTIO_ITEM_BYTES = 2
+} ckptio_item_kind;
+
+typedef struct ckptio_item_info {
+	uint32_t struct_size;       /* sizeof(ckptio_item_info), set by caller */
+	const char *name;
+	ckptio_item_kind kind;
+	ckptio_dtype dtype;         /* tensors */
+	unsigned ndim;              /* tensors */
+	const uint64_t *shape;      /* ndim global extents */
+	uint64_t nbytes;            /* whole item */
+	size_t nchunks;             /* saved chunks */
+} ckptio_item_info;
+
+/* Open a checkpoint's metadata (it must be complete). */
+ckptio_status ckptio_open(ckptio_ctx *ctx, const char *location,
+			  ckptio_ckpt **out);
+void ckptio_ckpt_close(ckptio_ckpt *ck);
+size_t ckptio_ckpt_count(const ckptio_ckpt *ck);
+/* Fill *info for item i (0 <= i < count); pointers live as long as ck. */
+ckptio_status ckptio_ckpt_item(const ckptio_ckpt *ck, size_t i,
+			       ckptio_item_info *info);
+/* Index of the item called name, or (size_t)-1. */
+size_t ckptio_ckpt_find(const ckptio_ckpt *ck, const char *name);
+/* Layout name ("native"), world size at save time, and total payload. */
+const char *ckptio_ckpt_layout(const ckptio_ckpt *ck);
+int ckptio_ckpt_world(const ckptio_ckpt *ck);
+uint64_t ckptio_ckpt_nbytes(const ckptio_ckpt *ck);
+
+/* Checkpoints under a location (a directory, bucket prefix or backend
+ * root): fn is called with each checkpoint id (relative to location) that
+ * has committed metadata, in sorted order.  Returning nonzero stops. */
+typedef int (*ckptio_list_fn)(void *user, const char *checkpoint_id);
+ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
+			  ckptio_list_fn fn, void *user);
+
+/* Read every chunk of the checkpoint and check its CRC32C and length,
+ * without keeping data (bounded memory).  On mismatch returns
+ * CKPTIO_ECORRUPT naming the item and the object. */
+ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
+			    const ckptio_opts *opts);
+
+/* Remove a checkpoint: metadata first (so it stops being visible), then its
+ * data objects and leftovers of failed saves.  With CKPTIO_RM_GC_ONLY only
+ * objects that the committed metadata does not reference are removed (the
+ * debris of crashed or overwritten saves); the checkpoint stays. */
+enum { CKPTIO_RM_GC_ONLY = 1u << 0 };
+ckptio_status ckptio_remove(ckptio_ctx *ctx, const char *location,
+			    unsigned flags);
+
+/* Copy or convert a checkpoint, streaming item by item with bounded memory.
+ * opts->layout picks the destination layout (NULL: the destination
+ * backend's); CKPTIO_SAVE_OVERWRITE applies to dst. */
+ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
+			  const ckptio_opts *opts);
+
+/* ------------------------------------------------------------------------ */
+/* Plugins.                                                                 */
+
+typedef struct ckptio_plugin_info {
+	uint32_t struct_size;   /* sizeof(ckptio_plugin_info), set by caller */
+	const char *name;       /* "posix" */
+	const char *kind;       /* "store" or "layout" */
+	const char *path;       /* file it was loaded from, or "(built-in)" */
+	const char *description;
+	uint32_t abi_version;
+	uint64_t caps;          /* stores: CKPTIO_STORE_CAP_* of plugin.h */
+} ckptio_plugin_info;
+
+/* Find every plugin on the search path and call fn for each that loads;
+ * files that fail to load are reported through the log (WARN). */
+typedef int (*ckptio_plugin_fn)(void *user, const ckptio_plugin_info *info);
+ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKPTIO_CKPTIO_H */

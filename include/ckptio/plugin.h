@@ -1,0 +1,397 @@
+/*
+ * plugin.h - the two plugin ABIs of ckptio: stores (transports) and layouts
+ * (StorageWriter / StorageReader).  For plugin authors only; applications
+ * include <ckptio/ckptio.h>.
+ *
+ * A plugin is a shared object NAME.so that exports exactly one symbol,
+ *
+ *     const ckptio_plugin *ckptio_plugin_entry(void);
+ *
+ * returning a descriptor with static storage duration.  The core loads it
+ * with dlopen(RTLD_NOW | RTLD_LOCAL), checks abi_version, struct_size, the
+ * name (it must equal NAME) and the required methods, and rejects it with a
+ * message saying which check failed.  A plugin never links against
+ * libckptio: everything it needs from the core comes through the host table
+ * (ckptio_host) handed to its methods.
+ *
+ * Compatibility (docs/ABI.md): structs only grow at the end; every struct a
+ * plugin fills starts with struct_size, and the core treats fields past
+ * struct_size as absent (NULL / 0).  The major ABI version changes only
+ * when an existing field changes meaning; the core refuses other majors.
+ *
+ * Threading: unless a method says otherwise, the core calls a store's
+ * methods from any thread, concurrently for different puts and reads of
+ * one store; a ckptio_put is used by one thread at a time.  Layout writer
+ * and reader objects are used by one thread at a time.
+ *
+ * Errors: methods return ckptio_status.  Before returning an error a method
+ * calls host->error(hctx, status, fmt, ...) to record the detail (which key,
+ * what errno, which HTTP status); the first recorded error of an operation
+ * is the one the user sees.
+ */
+#ifndef CKPTIO_PLUGIN_H
+#define CKPTIO_PLUGIN_H
+
+#include <ckptio/ckptio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* major << 16 | minor.  Minor bumps add fields at the end of structs. */
+#define CKPTIO_ABI_MAJOR 1
+#define CKPTIO_ABI_MINOR 0
+#define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
+
+#if defined(__GNUC__)
+#define CKPTIO_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define CKPTIO_EXPORT __attribute__((visibility("default")))
+#else
+#define CKPTIO_PRINTF(f, a)
+#define CKPTIO_EXPORT
+#endif
+
+typedef struct ckptio_host ckptio_host;
+/* Opaque: the core's per-operation context (error slot, config section,
+ * logging).  Passed back to every host call. */
+typedef struct ckptio_host_ctx ckptio_host_ctx;
+typedef struct ckptio_store ckptio_store;
+typedef struct ckptio_metadata ckptio_metadata;
+
+/* ======================================================================== */
+/* Host services: the core's table handed to plugins.                       */
+
+struct ckptio_host {
+	uint32_t abi_version; /* CKPTIO_ABI_VERSION of the core */
+	uint32_t struct_size; /* sizeof(ckptio_host) of the core */
+
+	/* Log a line (no trailing newline needed).  Never pass secrets. */
+	void (*log)(ckptio_host_ctx *hc, ckptio_log_level level,
+		    const char *fmt, ...) CKPTIO_PRINTF(3, 4);
+
+	/* Record the detail of a failure and return status, so a method can
+	 * `return host->error(hc, CKPTIO_EIO, "%s: write: %s", key, ...)`.
+	 * Thread safe; the first error recorded for an operation wins. */
+	ckptio_status (*error)(ckptio_host_ctx *hc, ckptio_status status,
+			       const char *fmt, ...) CKPTIO_PRINTF(3, 4);
+
+	/* Option `key` of the backend this store/layout serves (after ${ENV}
+	 * expansion), or NULL when not set.  Only keys named in the plugin's
+	 * `options` list are accepted by the config parser.  The string lives
+	 * as long as the store or writer/reader. */
+	const char *(*config_get)(ckptio_host_ctx *hc, const char *key);
+
+	/* Typed lookups: on a missing key *out = def and CKPTIO_OK; on a bad
+	 * value CKPTIO_ECONFIG with "file:line: key: ..." recorded.
+	 * Sizes accept suffixes (k, KiB, MB, MiB, GiB, ...). */
+	ckptio_status (*config_size)(ckptio_host_ctx *hc, const char *key,
+				     uint64_t def, uint64_t *out);
+	ckptio_status (*config_uint)(ckptio_host_ctx *hc, const char *key,
+				     uint64_t def, uint64_t min, uint64_t max,
+				     uint64_t *out);
+	ckptio_status (*config_bool)(ckptio_host_ctx *hc, const char *key,
+				     int def, int *out);
+	/* One of the NULL-terminated words in `choices`; *out is its index. */
+	ckptio_status (*config_enum)(ckptio_host_ctx *hc, const char *key,
+				     const char *const *choices, unsigned def,
+				     unsigned *out);
+
+	/* CRC32C (Castagnoli), hardware-accelerated where available.  Start
+	 * with crc = 0; feed the result back to continue a stream. */
+	uint32_t (*crc32c)(uint32_t crc, const void *buf, size_t len);
+
+	/* Metadata building, for layout readers (read_metadata) that translate
+	 * a foreign format.  md_add_item stores the new item's index in
+	 * *index.  Everything is validated (name, dtype, shape, chunks in
+	 * bounds, object keys) with the error recorded on hc and returned as
+	 * CKPTIO_ECORRUPT / CKPTIO_EINVAL.  The metadata is freed with md_free
+	 * (or by the core when returned from read_metadata). */
+	ckptio_status (*md_new)(ckptio_host_ctx *hc, const char *layout,
+				ckptio_metadata **out);
+	ckptio_status (*md_add_item)(ckptio_host_ctx *hc, ckptio_metadata *md,
+				     const char *name, ckptio_item_kind kind,
+				     ckptio_dtype dtype, unsigned ndim,
+				     const uint64_t *shape, size_t *index);
+	/* offsets/shape: ndim entries (ignored for bytes items). */
+	ckptio_status (*md_add_chunk)(ckptio_host_ctx *hc, ckptio_metadata *md,
+				      size_t item, const uint64_t *offsets,
+				      const uint64_t *shape, const char *object,
+				      uint64_t offset, uint64_t length,
+				      int has_crc, uint32_t crc32c);
+	ckptio_status (*md_set_attr)(ckptio_host_ctx *hc, ckptio_metadata *md,
+				     const char *key, const char *value);
+	void (*md_free)(ckptio_metadata *md);
+};
+
+/* ======================================================================== */
+/* Store ABI: objects named by keys under a root.                           */
+
+/* What a store can do. */
+#define CKPTIO_STORE_CAP_WRITE (1ull << 0)     /* put_* */
+#define CKPTIO_STORE_CAP_READ (1ull << 1)      /* read */
+#define CKPTIO_STORE_CAP_RANGE (1ull << 2)     /* read at any offset */
+#define CKPTIO_STORE_CAP_LIST (1ull << 3)      /* list */
+#define CKPTIO_STORE_CAP_DELETE (1ull << 4)    /* remove */
+#define CKPTIO_STORE_CAP_ATOMIC_PUT (1ull << 5) /* a put is all-or-nothing */
+#define CKPTIO_STORE_CAP_IF_ABSENT (1ull << 6) /* CKPTIO_PUT_IF_ABSENT */
+#define CKPTIO_STORE_CAP_COPY (1ull << 7)      /* server-side copy */
+
+/* Base of every store object: the plugin's own struct embeds it first and
+ * open() fills it from its arguments. */
+struct ckptio_store {
+	const struct ckptio_store_ops *ops;
+	const ckptio_host *host;
+	ckptio_host_ctx *hc;
+};
+
+/* A put in progress; plugin-defined. */
+typedef struct ckptio_put ckptio_put;
+
+/* One byte range of one object, read into buf (length bytes). */
+typedef struct ckptio_range {
+	const char *key;
+	uint64_t offset;
+	uint64_t length;
+	void *buf;
+} ckptio_range;
+
+typedef struct ckptio_stat {
+	uint64_t size;
+	int64_t mtime; /* seconds since the epoch, 0 when unknown */
+} ckptio_stat;
+
+/* Return nonzero to stop listing early (list then returns CKPTIO_OK). */
+typedef int (*ckptio_key_fn)(void *user, const char *key,
+			     const ckptio_stat *st);
+
+enum {
+	/* The commit fails with CKPTIO_EEXIST when the key already exists,
+	 * atomically with respect to other writers (stores with
+	 * CKPTIO_STORE_CAP_IF_ABSENT). */
+	CKPTIO_PUT_IF_ABSENT = 1u << 0
+};
+
+/* Keys: '/'-separated, relative to the root, never empty, never starting
+ * with '/', no "." or ".." component and no empty component.  The core
+ * only passes keys it built itself; stores still reject others with
+ * CKPTIO_EINVAL. */
+struct ckptio_store_ops {
+	uint32_t struct_size; /* sizeof(struct ckptio_store_ops) */
+	uint64_t caps;        /* CKPTIO_STORE_CAP_* */
+
+	/* Open the store at root (the location with the scheme removed: a
+	 * directory for posix, "bucket/prefix" for s3, a base URL for http).
+	 * create: the caller will write, so the root may be created.  The
+	 * plugin allocates its object, fills the ckptio_store base with ops,
+	 * host and hc (which stay valid until close) and sets *out.
+	 * Required. */
+	ckptio_status (*open)(const ckptio_host *host, ckptio_host_ctx *hc,
+			      const char *root, int create, ckptio_store **out);
+	/* Free the store.  Every put must be committed or aborted. Required. */
+	void (*close)(ckptio_store *st);
+
+	/* Streaming put.  The object becomes visible under key only at commit
+	 * (stores with CAP_ATOMIC_PUT) and never half-written.  size_hint is
+	 * the total length when known, else UINT64_MAX.  Required with
+	 * CAP_WRITE. */
+	ckptio_status (*put_open)(ckptio_store *st, const char *key,
+				  uint64_t size_hint, unsigned flags,
+				  ckptio_put **out);
+	/* Append len bytes.  buf is borrowed for the call only; the store may
+	 * split the write across its own threads. */
+	ckptio_status (*put_write)(ckptio_put *p, const void *buf, size_t len);
+	/* Make the object durable (per the store's fsync policy) and visible.
+	 * Frees p whatever the result; on failure nothing is visible. */
+	ckptio_status (*put_commit)(ckptio_put *p);
+	/* Discard everything written; frees p.  Never fails. */
+	void (*put_abort)(ckptio_put *p);
+
+	/* Scatter read: fill every range, in parallel as the store sees fit.
+	 * A range past the end of its object is an error (CKPTIO_ECORRUPT
+	 * naming key, size and range); a missing object is CKPTIO_ENOTFOUND.
+	 * Required with CAP_READ. */
+	ckptio_status (*read)(ckptio_store *st, const ckptio_range *ranges,
+			      size_t n);
+
+	/* Size of an object; CKPTIO_ENOTFOUND when absent (without recording an
+	 * error).  Required. */
+	ckptio_status (*stat)(ckptio_store *st, const char *key,
+			      ckptio_stat *out);
+
+	/* Every committed object whose key starts with prefix ("" = all), in
+	 * any order, including objects in sub-"directories".  Objects of puts
+	 * in progress or abandoned may be listed.  Required with CAP_LIST. */
+	ckptio_status (*list)(ckptio_store *st, const char *prefix,
+			      ckptio_key_fn fn, void *user);
+
+	/* Delete an object; CKPTIO_ENOTFOUND when absent.  Required with
+	 * CAP_DELETE. */
+	ckptio_status (*remove)(ckptio_store *st, const char *key);
+};
+
+/* ======================================================================== */
+/* Layout ABI: StorageWriter / StorageReader.                               */
+
+/* One item (or this rank's chunk of it) as the planner hands it to a
+ * layout.  data is NULL on the coordinator's view of other ranks' plans;
+ * when read is set instead of data, fetch bytes through it. */
+typedef struct ckptio_plan_item {
+	const char *name;
+	ckptio_item_kind kind;
+	ckptio_dtype dtype;
+	unsigned ndim;
+	const uint64_t *global_shape; /* ndim */
+	const uint64_t *offsets;      /* ndim: chunk start */
+	const uint64_t *shape;        /* ndim: chunk extents */
+	uint64_t nbytes;              /* bytes of the chunk */
+	const void *data;             /* the chunk, or NULL */
+	ckptio_read_fn read;          /* pull source when data is NULL */
+	void *read_user;
+} ckptio_plan_item;
+
+/* A rank's save plan. `storage` is the layout's annotation: a malloc'd
+ * string (or NULL) that prepare_local_plan / prepare_global_plan may set
+ * (free the old one first); it travels with the plan to the coordinator and
+ * back, and the core frees it. */
+typedef struct ckptio_plan {
+	int rank;
+	size_t nitems;
+	const ckptio_plan_item *items;
+	char *storage;
+} ckptio_plan;
+
+/* Where write_data put one plan item: object key relative to the
+ * checkpoint, byte offset and length in it, and its CRC32C.  `object` is a
+ * malloc'd string; the core frees it. */
+typedef struct ckptio_write_result {
+	char *object;
+	uint64_t offset;
+	uint64_t length;
+	uint32_t crc32c;
+} ckptio_write_result;
+
+/* Metadata of a whole checkpoint, read-only for layouts. */
+typedef struct ckptio_chunk_meta {
+	const uint64_t *offsets; /* ndim */
+	const uint64_t *shape;   /* ndim */
+	const char *object;      /* key relative to the checkpoint */
+	uint64_t offset;
+	uint64_t length;
+	int has_crc;
+	uint32_t crc32c;
+} ckptio_chunk_meta;
+
+typedef struct ckptio_item_meta {
+	const char *name;
+	ckptio_item_kind kind;
+	ckptio_dtype dtype;
+	unsigned ndim;
+	const uint64_t *shape;
+	uint64_t nbytes;
+	size_t nchunks;
+	const ckptio_chunk_meta *chunks;
+} ckptio_item_meta;
+
+struct ckptio_metadata {
+	uint32_t version;      /* metadata format version */
+	const char *layout;    /* "native", "safetensors" */
+	int world;             /* ranks at save time */
+	size_t nitems;
+	const ckptio_item_meta *items; /* sorted by name */
+	size_t nattrs;
+	const char *const *attr_keys;   /* free-form string attributes */
+	const char *const *attr_values;
+};
+
+typedef struct ckptio_writer ckptio_writer; /* layout-defined */
+typedef struct ckptio_reader ckptio_reader; /* layout-defined */
+
+/* Checkpoint ids are keys (see above) or "" for the store's root; a
+ * layout forms its object keys as id + "/" + name. */
+struct ckptio_layout_ops {
+	uint32_t struct_size; /* sizeof(struct ckptio_layout_ops) */
+
+	/* Keys (relative to the checkpoint) whose existence makes a
+	 * checkpoint complete; NULL-terminated; the first is written last. */
+	const char *const *commit_keys;
+
+	/* --- StorageWriter (all required) --- */
+	/* threads: how many objects this rank may write in parallel. */
+	ckptio_status (*writer_setup)(const ckptio_host *host,
+				      ckptio_host_ctx *hc, ckptio_store *store,
+				      const char *checkpoint_id, int rank,
+				      int world, int is_coordinator,
+				      unsigned threads, ckptio_writer **out);
+	/* Annotate this rank's plan (e.g. choose object names). */
+	ckptio_status (*prepare_local_plan)(ckptio_writer *w, ckptio_plan *plan);
+	/* Coordinator only: see every rank's plan (items without data), may
+	 * rewrite each plan's storage, and rejects what the layout cannot
+	 * express with CKPTIO_EUNSUPPORTED. */
+	ckptio_status (*prepare_global_plan)(ckptio_writer *w, ckptio_plan *plans,
+					     int nplans);
+	/* Write the plan's items; results[i] describes plan->items[i].  Must
+	 * call progress(pu, bytes) as data is written (it returns nonzero to
+	 * cancel: stop and return CKPTIO_ECANCELED). */
+	ckptio_status (*write_data)(ckptio_writer *w, const ckptio_plan *plan,
+				    ckptio_write_result *results,
+				    int (*progress)(void *pu, uint64_t bytes),
+				    void *pu);
+	/* Coordinator only, after every rank's write_data succeeded: commit the
+	 * checkpoint (write the commit keys last).  overwrite: replace an
+	 * existing checkpoint atomically instead of failing CKPTIO_EEXIST. */
+	ckptio_status (*finish)(ckptio_writer *w, const ckptio_metadata *md,
+				int overwrite);
+	/* Remove what this writer wrote, after a failure.  Never fails. */
+	void (*abort)(ckptio_writer *w);
+	void (*writer_free)(ckptio_writer *w);
+
+	/* --- StorageReader (all required) --- */
+	ckptio_status (*reader_setup)(const ckptio_host *host,
+				      ckptio_host_ctx *hc, ckptio_store *store,
+				      const char *checkpoint_id,
+				      ckptio_reader **out);
+	/* Build the metadata with host->md_*; the core frees it.  A missing
+	 * checkpoint is CKPTIO_ENOTFOUND, a malformed one CKPTIO_ECORRUPT. */
+	ckptio_status (*read_metadata)(ckptio_reader *r, ckptio_metadata **out);
+	/* Read ranges of chunk objects (keys relative to the checkpoint, as in
+	 * the metadata) into their buffers. */
+	ckptio_status (*read_data)(ckptio_reader *r, const ckptio_range *ranges,
+				   size_t n);
+	void (*reader_free)(ckptio_reader *r);
+};
+
+/* ======================================================================== */
+/* The descriptor returned by ckptio_plugin_entry().                        */
+
+typedef enum ckptio_plugin_kind {
+	CKPTIO_PLUGIN_STORE = 1,
+	CKPTIO_PLUGIN_LAYOUT = 2
+} ckptio_plugin_kind;
+
+typedef struct ckptio_plugin {
+	uint32_t abi_version;   /* CKPTIO_ABI_VERSION the plugin was built for */
+	uint32_t struct_size;   /* sizeof(ckptio_plugin) */
+	ckptio_plugin_kind kind;
+	const char *name;       /* must equal the file name without ".so" */
+	const char *description;
+	/* Backend option names this plugin reads with config_get, NULL-
+	 * terminated (NULL: none).  Other keys in a backend using it are
+	 * configuration errors. */
+	const char *const *options;
+	/* Stores: URI schemes served ("file", "s3"), NULL-terminated. */
+	const char *const *schemes;
+	/* Option names whose values are secrets (never logged or printed). */
+	const char *const *secret_options;
+	const struct ckptio_store_ops *store;   /* kind == STORE */
+	const struct ckptio_layout_ops *layout; /* kind == LAYOUT */
+} ckptio_plugin;
+
+typedef const ckptio_plugin *(*ckptio_plugin_entry_fn)(void);
+
+#define CKPTIO_PLUGIN_ENTRY_SYMBOL "ckptio_plugin_entry"
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CKPTIO_PLUGIN_H */
