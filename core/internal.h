@@ -138,7 +138,7 @@ struct ckptio_ctx {
 	void *log_user;
 	pthread_mutex_t log_mu;
 	size_t nplugins;
-	ckptio__plugin *plugins; /* loaded so far */
+	ckptio__plugin **plugins; /* loaded so far; entries never move */
 };
 
 /* Per-operation context handed to plugins as ckptio_host_ctx. */
@@ -170,6 +170,8 @@ ckptio_status ckptio__error(ckptio_ctx *ctx, ckptio_status st,
 			    const char *fmt, ...) CKPTIO__PRINTF(3, 4);
 void ckptio__log(ckptio_ctx *ctx, ckptio_log_level lvl, const char *fmt, ...)
 	CKPTIO__PRINTF(3, 4);
+void ckptio__vlog(ckptio_ctx *ctx, ckptio_log_level lvl, const char *fmt,
+		  va_list ap);
 
 /* ------------------------------------------------------------------------ */
 /* loader.c                                                                 */
@@ -225,7 +227,26 @@ ckptio_status ckptio__md_from_json(ckptio_host_ctx *hc, const char *what,
 ckptio_status ckptio__md_seal(ckptio_host_ctx *hc, const char *what,
 			      ckptio_metadata *md);
 size_t ckptio__md_find(const ckptio_metadata *md, const char *name);
+/* The host table's metadata builders (plugin.h: md_*). */
+ckptio_status ckptio__md_new(ckptio_host_ctx *hc, const char *layout,
+			     ckptio_metadata **out);
+ckptio_status ckptio__md_add_item(ckptio_host_ctx *hc, ckptio_metadata *md,
+				  const char *name, ckptio_item_kind kind,
+				  ckptio_dtype dtype, unsigned ndim,
+				  const uint64_t *shape, size_t *index);
+ckptio_status ckptio__md_add_chunk(ckptio_host_ctx *hc, ckptio_metadata *md,
+				   size_t item, const uint64_t *offsets,
+				   const uint64_t *shape, const char *object,
+				   uint64_t offset, uint64_t length,
+				   int has_crc, uint32_t crc32c);
+ckptio_status ckptio__md_set_attr(ckptio_host_ctx *hc, ckptio_metadata *md,
+				  const char *key, const char *value);
+void ckptio__md_free(ckptio_metadata *md);
+
 /* Object keys in metadata must be plain relative keys. */
+
+/* coord.c: the coordinator used when opts->coord is NULL. */
+extern const ckptio_coord ckptio__solo_coord;
 
 /* ------------------------------------------------------------------------ */
 /* sd.c - state dicts.                                                      */
@@ -239,5 +260,56 @@ struct ckptio_sd {
 	size_t n, cap;
 	ckptio__sd_item *items;
 };
+
+/* ------------------------------------------------------------------------ */
+/* checkpoint.c - an opened checkpoint for reading (load, verify, copy...). */
+
+typedef struct ckptio__rd {
+	ckptio__loc loc;
+	ckptio_host_ctx hc;
+	ckptio_store *store;
+	ckptio_reader *reader;
+	ckptio_metadata *md;
+	int hc_live;
+} ckptio__rd;
+
+/* Resolve, open the store read-only, set up the layout's reader and read
+ * the metadata.  On failure ctx->errmsg is set and rd is released. */
+ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
+			      ckptio__rd *rd);
+void ckptio__rd_close(ckptio__rd *rd);
+/* Open the location's store (create: for writing). */
+ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
+				 ckptio_host_ctx *hc, int create,
+				 ckptio_store **out);
+
+/* Progress: serialised, throttled, and the carrier of cancellation. */
+typedef struct ckptio__progress {
+	pthread_mutex_t mu;
+	ckptio_progress_fn fn;
+	void *user;
+	uint64_t done, total, last;
+	int cancel;
+} ckptio__progress;
+void ckptio__progress_init(ckptio__progress *p, const ckptio_opts *o,
+			   uint64_t total);
+/* Add bytes done; returns nonzero when the caller asked to cancel. */
+int ckptio__progress_add(void *p, uint64_t bytes);
+
+/* Run fn(arg, i) for i in [0, n) on up to `threads` threads; returns the
+ * first non-OK status (others keep running to completion). */
+ckptio_status ckptio__parallel(unsigned threads, size_t n,
+			       ckptio_status (*fn)(void *arg, size_t i),
+			       void *arg);
+
+/* Copy the overlap of two boxes of one tensor between dense row-major
+ * buffers (src box soff/sshape, dst box doff/dshape). */
+void ckptio__copy_overlap(unsigned ndim, size_t esz, const uint64_t *soff,
+			  const uint64_t *sshape, const void *src,
+			  const uint64_t *doff, const uint64_t *dshape,
+			  void *dst);
+int ckptio__boxes_overlap(unsigned ndim, const uint64_t *aoff,
+			  const uint64_t *ashape, const uint64_t *boff,
+			  const uint64_t *bshape);
 
 #endif /* CKPTIO_INTERNAL_H */

@@ -201,9 +201,9 @@ ckptio_status ckptio_sd_add_bytes_fn(ckptio_sd *sd, const char *name,
 /* A coordinator is a table the caller fills; ckptio calls it from the
  * thread that called save/load.  Every rank calls the same sequence.
  * Buffers returned through out parameters are malloc'd; ckptio frees them.
- *   gather:    every rank passes (buf, len); on rank 0 *out_bufs/*out_lens
- *              receive world entries (index = rank); other ranks get NULL.
- *   broadcast: rank 0 passes *buf/*len; on the others *buf receives a
+ *   gather:    every rank passes (buf, len); on rank 0, *out_bufs and
+ *              *out_lens receive world entries (index = rank); other ranks get NULL.
+ *   broadcast: rank 0 passes *buf and *len; on the others *buf receives a
  *              malloc'd copy and *len its size.
  *   barrier:   returns when every rank has called it.
  * Any failure makes the operation fail with CKPTIO_ECOORD on every rank

@@ -57,6 +57,8 @@ typedef struct ckptio_host ckptio_host;
 typedef struct ckptio_host_ctx ckptio_host_ctx;
 typedef struct ckptio_store ckptio_store;
 typedef struct ckptio_metadata ckptio_metadata;
+typedef struct ckptio_store_ops ckptio_store_ops;
+typedef struct ckptio_layout_ops ckptio_layout_ops;
 
 /* ======================================================================== */
 /* Host services: the core's table handed to plugins.                       */
@@ -179,8 +181,10 @@ struct ckptio_store_ops {
 	uint32_t struct_size; /* sizeof(struct ckptio_store_ops) */
 	uint64_t caps;        /* CKPTIO_STORE_CAP_* */
 
-	/* Open the store at root (the location with the scheme removed: a
-	 * directory for posix, "bucket/prefix" for s3, a base URL for http).
+	/* Open the store at root: for file:// locations and plain paths a
+	 * directory (no scheme); for other schemes the URI itself
+	 * ("s3://bucket/prefix", "https://host/base"); for a configured
+	 * backend the value of its `root` option ("" when not set).
 	 * create: the caller will write, so the root may be created.  The
 	 * plugin allocates its object, fills the ckptio_store base with ops,
 	 * host and hc (which stay valid until close) and sets *out.

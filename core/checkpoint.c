@@ -1,0 +1,1342 @@
+/*
+ * checkpoint.c - the checkpointer: save (with the multi-rank plan /
+ * write / commit protocol), async_save, and load with resharding.
+ *
+ * Save, on every rank, in lock step (DESIGN.md section 7):
+ *   1. local plan: the rank's items; the layout may annotate it
+ *   2. gather plans on rank 0; it checks them across ranks (same dtype and
+ *      shape per name, chunks that tile each tensor, replicated chunks
+ *      written once), refuses an existing checkpoint unless overwriting,
+ *      and lets the layout see the global plan; broadcast the verdict
+ *   3. every rank writes its data objects
+ *   4. gather write results on rank 0; it builds the metadata and the
+ *      layout commits it (last); broadcast the outcome
+ *   5. on any failure every rank removes what it wrote
+ * Every rank takes part in every collective even after a local failure,
+ * which travels in the messages, so no rank waits forever.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+typedef struct par {
+	ckptio_status (*fn)(void *arg, size_t i);
+	void *arg;
+	size_t n;
+	size_t next;
+	ckptio_status st;
+	pthread_mutex_t mu;
+} par;
+
+static void *par_worker(void *p_)
+{
+	par *p = p_;
+
+	for (;;) {
+		size_t i;
+		ckptio_status st;
+
+		pthread_mutex_lock(&p->mu);
+		i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->n)
+			return NULL;
+		st = p->fn(p->arg, i);
+		pthread_mutex_lock(&p->mu);
+		if (p->st == CKPTIO_OK)
+			p->st = st;
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+ckptio_status ckptio__parallel(unsigned threads, size_t n,
+			       ckptio_status (*fn)(void *arg, size_t i),
+			       void *arg)
+{
+	par p = {.fn = fn, .arg = arg, .n = n};
+	pthread_t tid[64];
+	unsigned started = 0;
+
+	if (threads > 64)
+		threads = 64;
+	if (threads > n)
+		threads = (unsigned)n;
+	pthread_mutex_init(&p.mu, NULL);
+	for (unsigned t = 1; t < threads; t++)
+		if (pthread_create(&tid[started], NULL, par_worker, &p) == 0)
+			started++;
+	par_worker(&p);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
+	pthread_mutex_destroy(&p.mu);
+	return p.st;
+}
+
+int ckptio__boxes_overlap(unsigned ndim, const uint64_t *aoff,
+			  const uint64_t *ashape, const uint64_t *boff,
+			  const uint64_t *bshape)
+{
+	for (unsigned d = 0; d < ndim; d++)
+		if (aoff[d] >= boff[d] + bshape[d] ||
+		    boff[d] >= aoff[d] + ashape[d] || !ashape[d] || !bshape[d])
+			return 0;
+	return 1;
+}
+
+void ckptio__copy_overlap(unsigned ndim, size_t esz, const uint64_t *soff,
+			  const uint64_t *sshape, const void *src,
+			  const uint64_t *doff, const uint64_t *dshape,
+			  void *dst)
+{
+	uint64_t lo[CKPTIO_MAX_NDIM], hi[CKPTIO_MAX_NDIM], idx[CKPTIO_MAX_NDIM];
+	uint64_t sstride[CKPTIO_MAX_NDIM], dstride[CKPTIO_MAX_NDIM];
+	unsigned last;
+	size_t run;
+
+	if (ndim == 0) {
+		memcpy(dst, src, esz);
+		return;
+	}
+	for (unsigned d = ndim; d-- > 0;) {
+		sstride[d] = d + 1 < ndim ? sstride[d + 1] * sshape[d + 1] : esz;
+		dstride[d] = d + 1 < ndim ? dstride[d + 1] * dshape[d + 1] : esz;
+		lo[d] = soff[d] > doff[d] ? soff[d] : doff[d];
+		hi[d] = soff[d] + sshape[d] < doff[d] + dshape[d]
+				? soff[d] + sshape[d] : doff[d] + dshape[d];
+		if (lo[d] >= hi[d])
+			return;
+		idx[d] = lo[d];
+	}
+	/* Merge trailing dimensions that both boxes hold whole: one memcpy. */
+	last = ndim - 1;
+	run = (size_t)(hi[last] - lo[last]) * esz;
+	while (last > 0 && lo[last] == soff[last] && lo[last] == doff[last] &&
+	       hi[last] - lo[last] == sshape[last] &&
+	       sshape[last] == dshape[last]) {
+		last--;
+		run *= (size_t)(hi[last] - lo[last]);
+	}
+	for (;;) {
+		uint64_t so = 0, dof = 0;
+
+		for (unsigned d = 0; d <= last; d++) {
+			so += (idx[d] - soff[d]) * sstride[d];
+			dof += (idx[d] - doff[d]) * dstride[d];
+		}
+		memcpy((char *)dst + dof, (const char *)src + so, run);
+		/* Advance the odometer over dimensions 0..last-1. */
+		unsigned d = last;
+		for (;;) {
+			if (d == 0)
+				return;
+			d--;
+			if (++idx[d] < hi[d])
+				break;
+			idx[d] = lo[d];
+		}
+	}
+}
+
+void ckptio__progress_init(ckptio__progress *p, const ckptio_opts *o,
+			   uint64_t total)
+{
+	memset(p, 0, sizeof(*p));
+	pthread_mutex_init(&p->mu, NULL);
+	p->fn = o ? o->progress : NULL;
+	p->user = o ? o->progress_user : NULL;
+	p->total = total;
+}
+
+int ckptio__progress_add(void *pu, uint64_t bytes)
+{
+	ckptio__progress *p = pu;
+	uint64_t step;
+	int cancel;
+
+	pthread_mutex_lock(&p->mu);
+	p->done += bytes;
+	step = p->total / 100 < (64u << 20) ? p->total / 100 : (64u << 20);
+	if (p->fn && !p->cancel &&
+	    (p->done - p->last >= step || p->done >= p->total)) {
+		p->last = p->done;
+		p->cancel = p->fn(p->user, p->done, p->total) != 0;
+	}
+	cancel = p->cancel;
+	pthread_mutex_unlock(&p->mu);
+	return cancel;
+}
+
+ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
+				 ckptio_host_ctx *hc, int create,
+				 ckptio_store **out)
+{
+	const struct ckptio_store_ops *ops = loc->store_plugin->desc->store;
+	ckptio_status st;
+
+	*out = NULL;
+	if (create && !(ops->caps & CKPTIO_STORE_CAP_WRITE))
+		return ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
+				     "store '%s' is read-only",
+				     loc->store_plugin->desc->name);
+	st = ops->open(&ckptio__host, hc, loc->root, create, out);
+	if (st != CKPTIO_OK) {
+		*out = NULL;
+		return ckptio__hc_finish(hc, st);
+	}
+	return CKPTIO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening for reading                                                      */
+
+ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
+			      ckptio__rd *rd)
+{
+	const struct ckptio_layout_ops *lo;
+	ckptio_status st;
+
+	memset(rd, 0, sizeof(*rd));
+	st = ckptio__loc_resolve(ctx, location, NULL, &rd->loc);
+	if (st != CKPTIO_OK)
+		return st;
+	ckptio__hc_init(&rd->hc, ctx, rd->loc.section, rd->loc.defaults);
+	rd->hc_live = 1;
+	lo = rd->loc.layout_plugin->desc->layout;
+	st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);
+	if (st == CKPTIO_OK)
+		st = lo->reader_setup(&ckptio__host, &rd->hc, rd->store,
+				      rd->loc.id, &rd->reader);
+	if (st == CKPTIO_OK)
+		st = lo->read_metadata(rd->reader, &rd->md);
+	if (st != CKPTIO_OK) {
+		ckptio__hc_finish(&rd->hc, st);
+		ckptio__rd_close(rd);
+	}
+	return st;
+}
+
+void ckptio__rd_close(ckptio__rd *rd)
+{
+	const struct ckptio_layout_ops *lo =
+		rd->loc.layout_plugin ? rd->loc.layout_plugin->desc->layout : NULL;
+
+	ckptio__md_free(rd->md);
+	if (rd->reader)
+		lo->reader_free(rd->reader);
+	if (rd->store)
+		rd->store->ops->close(rd->store);
+	if (rd->hc_live)
+		ckptio__hc_destroy(&rd->hc);
+	ckptio__loc_free(&rd->loc);
+	memset(rd, 0, sizeof(*rd));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Messages between ranks (JSON through the coordinator)                    */
+
+static json_t *dims_to_json(const uint64_t *v, unsigned n)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; a && i < n; i++)
+		json_array_append_new(a, json_integer((json_int_t)v[i]));
+	return a;
+}
+
+static int dims_from_json(json_t *a, unsigned n, uint64_t *out)
+{
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(a) || json_array_size(a) != n)
+		return -1;
+	json_array_foreach(a, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0)
+			return -1;
+		out[i] = (uint64_t)json_integer_value(v);
+	}
+	return 0;
+}
+
+static json_t *status_json(ckptio_status st, const char *msg)
+{
+	return json_pack("{s:i, s:s}", "st", (int)st, "msg", msg ? msg : "");
+}
+
+static ckptio_status status_from_json(json_t *o, const char **msg)
+{
+	json_t *st = json_object_get(o, "st");
+	json_t *m = json_object_get(o, "msg");
+
+	*msg = json_is_string(m) ? json_string_value(m) : "";
+	if (!json_is_integer(st))
+		return CKPTIO_ECOORD;
+	return (ckptio_status)json_integer_value(st);
+}
+
+/* Gather a JSON object from every rank; rank 0 gets world of them. */
+static ckptio_status gather_json(const ckptio_coord *co, json_t *mine,
+				 json_t ***all)
+{
+	char *s = mine ? json_dumps(mine, JSON_COMPACT) : NULL;
+	void **bufs = NULL;
+	size_t *lens = NULL;
+	ckptio_status st;
+
+	*all = NULL;
+	st = co->gather(co->self, s ? s : "null", s ? strlen(s) : 4, &bufs,
+			&lens);
+	free(s);
+	if (st != CKPTIO_OK)
+		return CKPTIO_ECOORD;
+	if (co->rank == 0) {
+		*all = calloc((size_t)co->world, sizeof(**all));
+		for (int r = 0; r < co->world; r++) {
+			if (*all)
+				(*all)[r] = json_loadb(bufs[r], lens[r], 0, NULL);
+			free(bufs[r]);
+		}
+		if (!*all)
+			st = CKPTIO_ENOMEM;
+	}
+	free(bufs);
+	free(lens);
+	return st;
+}
+
+static void json_vec_free(json_t **v, int n)
+{
+	for (int i = 0; v && i < n; i++)
+		json_decref(v[i]);
+	free(v);
+}
+
+/* Rank 0 passes *obj; the others receive it. */
+static ckptio_status bcast_json(const ckptio_coord *co, json_t **obj)
+{
+	char *s = NULL;
+	void *buf;
+	size_t len = 0;
+	ckptio_status st;
+
+	if (co->rank == 0) {
+		s = json_dumps(*obj, JSON_COMPACT);
+		if (!s)
+			return CKPTIO_ENOMEM;
+		len = strlen(s);
+	}
+	buf = s;
+	st = co->broadcast(co->self, &buf, &len);
+	if (co->rank != 0) {
+		*obj = st == CKPTIO_OK ? json_loadb(buf, len, 0, NULL) : NULL;
+		free(buf);
+		if (!*obj)
+			st = CKPTIO_ECOORD;
+	}
+	free(s);
+	return st == CKPTIO_OK ? CKPTIO_OK : CKPTIO_ECOORD;
+}
+
+static json_t *plan_to_json(ckptio_status st, const char *msg,
+			    const ckptio_plan *plan)
+{
+	json_t *o = status_json(st, msg), *items = json_array();
+
+	for (size_t i = 0; plan && o && items && i < plan->nitems; i++) {
+		const ckptio_plan_item *it = &plan->items[i];
+
+		json_array_append_new(
+			items,
+			json_pack("{s:s, s:i, s:i, s:o, s:o, s:o, s:I}", "n",
+				  it->name, "k", (int)it->kind, "d",
+				  (int)it->dtype, "g",
+				  dims_to_json(it->global_shape, it->ndim), "o",
+				  dims_to_json(it->offsets, it->ndim), "s",
+				  dims_to_json(it->shape, it->ndim), "b",
+				  (json_int_t)it->nbytes));
+	}
+	if (o && items)
+		json_object_set_new(o, "items", items);
+	else
+		json_decref(items);
+	if (o && plan && plan->storage)
+		json_object_set_new(o, "storage", json_string(plan->storage));
+	return o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rank 0: the global plan                                                  */
+
+/* Other ranks' plan items, rebuilt on rank 0 (without data). */
+typedef struct gplan {
+	int world;
+	ckptio_plan *plans;
+	ckptio_plan_item **items;
+	uint64_t *dims; /* backing store for every item's three dim arrays */
+	unsigned char **skip; /* per rank, per item: replicated elsewhere */
+} gplan;
+
+static void gplan_free(gplan *g)
+{
+	for (int r = 0; g->plans && r < g->world; r++) {
+		free(g->plans[r].storage);
+		if (g->items)
+			free(g->items[r]);
+		if (g->skip)
+			free(g->skip[r]);
+	}
+	free(g->plans);
+	free(g->items);
+	free(g->skip);
+	free(g->dims);
+	memset(g, 0, sizeof(*g));
+}
+
+static ckptio_status gplan_parse_rank(gplan *g, int r, json_t *msg,
+				      uint64_t **dims, char *err, size_t errlen)
+{
+	json_t *items = json_object_get(msg, "items"), *it;
+	json_t *storage = json_object_get(msg, "storage");
+	size_t i, n = json_array_size(items);
+
+	g->items[r] = calloc(n ? n : 1, sizeof(ckptio_plan_item));
+	g->skip[r] = calloc(n ? n : 1, 1);
+	if (!g->items[r] || !g->skip[r])
+		return CKPTIO_ENOMEM;
+	g->plans[r].rank = r;
+	g->plans[r].nitems = n;
+	g->plans[r].items = g->items[r];
+	if (json_is_string(storage) &&
+	    !(g->plans[r].storage = strdup(json_string_value(storage))))
+		return CKPTIO_ENOMEM;
+	json_array_foreach(items, i, it) {
+		ckptio_plan_item *pi = &g->items[r][i];
+		json_t *nd = json_object_get(it, "g");
+
+		pi->name = json_string_value(json_object_get(it, "n"));
+		pi->kind = (ckptio_item_kind)json_integer_value(
+			json_object_get(it, "k"));
+		pi->dtype = (ckptio_dtype)json_integer_value(
+			json_object_get(it, "d"));
+		pi->ndim = (unsigned)json_array_size(nd);
+		pi->nbytes = (uint64_t)json_integer_value(
+			json_object_get(it, "b"));
+		pi->global_shape = *dims;
+		pi->offsets = *dims + pi->ndim;
+		pi->shape = *dims + 2 * pi->ndim;
+		if (!pi->name || pi->ndim > CKPTIO_MAX_NDIM ||
+		    dims_from_json(nd, pi->ndim, *dims) ||
+		    dims_from_json(json_object_get(it, "o"), pi->ndim,
+				   *dims + pi->ndim) ||
+		    dims_from_json(json_object_get(it, "s"), pi->ndim,
+				   *dims + 2 * pi->ndim)) {
+			snprintf(err, errlen, "rank %d sent a malformed plan", r);
+			return CKPTIO_ECOORD;
+		}
+		*dims += 3 * pi->ndim;
+	}
+	return CKPTIO_OK;
+}
+
+static ckptio_status gplan_parse(gplan *g, json_t **msgs, int world, char *err,
+				 size_t errlen)
+{
+	size_t ndims = 0;
+	uint64_t *dims;
+	ckptio_status st = CKPTIO_OK;
+
+	g->world = world;
+	for (int r = 0; r < world; r++) {
+		json_t *items = json_object_get(msgs[r], "items"), *it;
+		size_t i;
+
+		json_array_foreach(items, i, it)
+			ndims += 3 * json_array_size(json_object_get(it, "g"));
+	}
+	g->plans = calloc((size_t)world, sizeof(*g->plans));
+	g->items = calloc((size_t)world, sizeof(*g->items));
+	g->skip = calloc((size_t)world, sizeof(*g->skip));
+	g->dims = calloc(ndims ? ndims : 1, sizeof(*g->dims));
+	if (!g->plans || !g->items || !g->skip || !g->dims)
+		return CKPTIO_ENOMEM;
+	dims = g->dims;
+	for (int r = 0; r < world && st == CKPTIO_OK; r++)
+		st = gplan_parse_rank(g, r, msgs[r], &dims, err, errlen);
+	return st;
+}
+
+typedef struct ref {
+	const ckptio_plan_item *pi;
+	int rank;
+	size_t idx;
+} ref;
+
+static int ref_cmp(const void *a, const void *b)
+{
+	const ref *x = a, *y = b;
+	int c = strcmp(x->pi->name, y->pi->name);
+
+	return c ? c : x->rank - y->rank;
+}
+
+static int same_box(const ckptio_plan_item *a, const ckptio_plan_item *b)
+{
+	return memcmp(a->offsets, b->offsets, a->ndim * sizeof(uint64_t)) == 0 &&
+	       memcmp(a->shape, b->shape, a->ndim * sizeof(uint64_t)) == 0;
+}
+
+/* Same name on several ranks: same kind, dtype and global shape; an
+ * identical chunk is written by the lowest rank only. */
+static ckptio_status gplan_dedup(gplan *g, char *err, size_t errlen)
+{
+	size_t n = 0, k = 0;
+	ref *refs;
+
+	for (int r = 0; r < g->world; r++)
+		n += g->plans[r].nitems;
+	refs = malloc((n ? n : 1) * sizeof(*refs));
+	if (!refs)
+		return CKPTIO_ENOMEM;
+	for (int r = 0; r < g->world; r++)
+		for (size_t i = 0; i < g->plans[r].nitems; i++)
+			refs[k++] = (ref){&g->plans[r].items[i], r, i};
+	qsort(refs, n, sizeof(*refs), ref_cmp);
+	for (size_t i = 1; i < n; i++) {
+		const ckptio_plan_item *a = refs[i - 1].pi, *b = refs[i].pi;
+
+		if (strcmp(a->name, b->name) != 0)
+			continue;
+		if (a->kind != b->kind || a->dtype != b->dtype ||
+		    a->ndim != b->ndim ||
+		    memcmp(a->global_shape, b->global_shape,
+			   a->ndim * sizeof(uint64_t)) != 0) {
+			snprintf(err, errlen,
+				 "item '%.200s': ranks %d and %d disagree on "
+				 "its kind, dtype or global shape",
+				 a->name, refs[i - 1].rank, refs[i].rank);
+			free(refs);
+			return CKPTIO_EINVAL;
+		}
+		for (size_t j = i; j-- > 0 && strcmp(refs[j].pi->name, b->name) == 0;)
+			if (!g->skip[refs[j].rank][refs[j].idx] &&
+			    (b->kind == CKPTIO_ITEM_BYTES || same_box(refs[j].pi, b))) {
+				g->skip[refs[i].rank][refs[i].idx] = 1;
+				break;
+			}
+	}
+	free(refs);
+	return CKPTIO_OK;
+}
+
+/* Build metadata from the plans (and, when given, the write results); its
+ * seal checks that chunks tile every tensor. */
+static ckptio_status gplan_metadata(gplan *g, ckptio_host_ctx *hc,
+				    const char *layout, json_t **results,
+				    ckptio_metadata **out)
+{
+	ckptio_metadata *md;
+	ckptio_status st = ckptio__md_new(hc, layout, &md);
+
+	if (st == CKPTIO_OK)
+		md->world = g->world;
+	for (int r = 0; st == CKPTIO_OK && r < g->world; r++) {
+		json_t *res = results ? json_object_get(results[r], "r") : NULL;
+		size_t k = 0;
+
+		for (size_t i = 0; st == CKPTIO_OK && i < g->plans[r].nitems; i++) {
+			const ckptio_plan_item *pi = &g->plans[r].items[i];
+			size_t idx;
+			const char *obj = "pending";
+			uint64_t off = 0, crc = 0;
+
+			if (g->skip[r][i])
+				continue;
+			if (res) {
+				json_t *e = json_array_get(res, k++);
+
+				obj = json_string_value(json_array_get(e, 0));
+				off = (uint64_t)json_integer_value(json_array_get(e, 1));
+				crc = (uint64_t)json_integer_value(json_array_get(e, 3));
+			}
+			/* Unsealed metadata is unsorted: find linearly (a
+			 * name seen on several ranks is rare and nearby). */
+			idx = (size_t)-1;
+			for (size_t m = 0; m < md->nitems; m++)
+				if (strcmp(md->items[m].name, pi->name) == 0)
+					idx = m;
+			if (idx == (size_t)-1)
+				st = ckptio__md_add_item(hc, md, pi->name,
+							 pi->kind, pi->dtype,
+							 pi->ndim,
+							 pi->global_shape, &idx);
+			if (st == CKPTIO_OK)
+				st = ckptio__md_add_chunk(
+					hc, md, idx, pi->offsets, pi->shape,
+					obj ? obj : "", off, pi->nbytes,
+					results != NULL, (uint32_t)crc);
+		}
+	}
+	if (st == CKPTIO_OK)
+		st = ckptio__md_seal(hc, "save plan", md);
+	if (st != CKPTIO_OK) {
+		ckptio__md_free(md);
+		return st;
+	}
+	*out = md;
+	return CKPTIO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Save                                                                     */
+
+typedef struct saver {
+	ckptio_ctx *ctx;
+	const char *location;
+	const ckptio_opts *opts;
+	const ckptio_coord *co;
+	ckptio__loc loc;
+	ckptio_host_ctx hc;
+	ckptio_store *store;
+	ckptio_writer *w;
+	const struct ckptio_layout_ops *lo;
+	ckptio_plan plan;
+	ckptio_plan_item *items; /* this rank's items */
+	gplan g;                 /* rank 0 */
+	int overwrite;
+} saver;
+
+/* Status and message of this rank so far, for the next message. */
+static const char *local_msg(saver *s, ckptio_status st)
+{
+	if (st == CKPTIO_OK)
+		return "";
+	if (s->hc.status != CKPTIO_OK)
+		return s->hc.msg;
+	return s->ctx->errmsg[0] ? s->ctx->errmsg : ckptio_strerror(st);
+}
+
+static ckptio_status save_local(saver *s, const ckptio_sd *sd)
+{
+	ckptio_status st;
+
+	st = ckptio__loc_resolve(s->ctx, s->location,
+				 s->opts ? s->opts->layout : NULL, &s->loc);
+	if (st != CKPTIO_OK)
+		return st;
+	ckptio__hc_init(&s->hc, s->ctx, s->loc.section, s->loc.defaults);
+	s->lo = s->loc.layout_plugin->desc->layout;
+	s->items = calloc(sd->n ? sd->n : 1, sizeof(*s->items));
+	if (!s->items)
+		return ckptio__error(s->ctx, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < sd->n; i++)
+		s->items[i] = sd->items[i].pi;
+	s->plan.rank = s->co->rank;
+	s->plan.nitems = sd->n;
+	s->plan.items = s->items;
+	st = ckptio__store_open(s->ctx, &s->loc, &s->hc, 1, &s->store);
+	if (st != CKPTIO_OK)
+		return st;
+	st = s->lo->writer_setup(&ckptio__host, &s->hc, s->store, s->loc.id,
+				 s->co->rank, s->co->world, s->co->rank == 0,
+				 s->opts && s->opts->threads ? s->opts->threads
+							     : s->loc.threads,
+				 &s->w);
+	if (st == CKPTIO_OK)
+		st = s->lo->prepare_local_plan(s->w, &s->plan);
+	return st;
+}
+
+/* Rank 0: is there a committed checkpoint already? */
+static ckptio_status check_absent(saver *s)
+{
+	char *key = ckptio__join(s->loc.id, s->lo->commit_keys[0]);
+	ckptio_stat sb;
+	ckptio_status st;
+
+	if (!key)
+		return CKPTIO_ENOMEM;
+	st = s->store->ops->stat(s->store, key, &sb);
+	free(key);
+	if (st == CKPTIO_ENOTFOUND)
+		return CKPTIO_OK;
+	if (st == CKPTIO_OK)
+		return ckptio__hc_error(&s->hc, CKPTIO_EEXIST,
+					"checkpoint %s already exists (ask to "
+					"overwrite it to replace it)",
+					s->location);
+	return st;
+}
+
+/* Rank 0: verdict on the gathered plans, with each rank's new storage and
+ * the items it must skip. */
+static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
+{
+	char err[CKPTIO__ERRMSG] = "";
+	ckptio_metadata *md = NULL;
+	json_t *reply, *plans;
+
+	for (int r = 0; r < s->co->world && st == CKPTIO_OK; r++) {
+		const char *m;
+		ckptio_status rs = msgs[r] ? status_from_json(msgs[r], &m)
+					   : CKPTIO_ECOORD;
+
+		if (rs != CKPTIO_OK) {
+			snprintf(err, sizeof(err), "rank %d: %s", r,
+				 msgs[r] ? m : "no plan received");
+			st = rs;
+		}
+	}
+	if (st == CKPTIO_OK)
+		st = gplan_parse(&s->g, msgs, s->co->world, err, sizeof(err));
+	if (st == CKPTIO_OK)
+		st = gplan_dedup(&s->g, err, sizeof(err));
+	if (st == CKPTIO_OK)
+		st = gplan_metadata(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
+				    NULL, &md);
+	ckptio__md_free(md);
+	if (st == CKPTIO_OK && !s->overwrite)
+		st = check_absent(s);
+	if (st == CKPTIO_OK)
+		st = s->lo->prepare_global_plan(s->w, s->g.plans, s->co->world);
+	if (st != CKPTIO_OK && !err[0])
+		snprintf(err, sizeof(err), "%s", local_msg(s, st));
+	reply = status_json(st, err);
+	plans = json_array();
+	for (int r = 0; st == CKPTIO_OK && r < s->co->world; r++) {
+		json_t *p = json_object(), *skip = json_array();
+
+		for (size_t i = 0; i < s->g.plans[r].nitems; i++)
+			if (s->g.skip[r][i])
+				json_array_append_new(skip, json_integer((json_int_t)i));
+		json_object_set_new(p, "skip", skip);
+		if (s->g.plans[r].storage)
+			json_object_set_new(p, "storage",
+					    json_string(s->g.plans[r].storage));
+		json_array_append_new(plans, p);
+	}
+	json_object_set_new(reply, "plans", plans);
+	return reply;
+}
+
+/* Apply rank 0's verdict to this rank's plan: storage and skipped items. */
+static ckptio_status apply_global(saver *s, json_t *mine)
+{
+	json_t *skip = json_object_get(mine, "skip"), *v;
+	json_t *storage = json_object_get(mine, "storage");
+	size_t i, k = 0, next = 0;
+
+	free(s->plan.storage);
+	s->plan.storage = json_is_string(storage)
+				  ? strdup(json_string_value(storage)) : NULL;
+	if (json_is_string(storage) && !s->plan.storage)
+		return CKPTIO_ENOMEM;
+	/* Skip indices are ascending: compact the item array in place. */
+	for (i = 0; i < s->plan.nitems; i++) {
+		v = json_array_get(skip, next);
+		if (v && (size_t)json_integer_value(v) == i) {
+			next++;
+			continue;
+		}
+		s->items[k++] = s->items[i];
+	}
+	s->plan.nitems = k;
+	return CKPTIO_OK;
+}
+
+static json_t *results_json(ckptio_status st, const char *msg,
+			    const ckptio_write_result *res, size_t n)
+{
+	json_t *o = status_json(st, msg), *a = json_array();
+
+	for (size_t i = 0; st == CKPTIO_OK && i < n; i++)
+		json_array_append_new(a, json_pack("[s, I, I, I]",
+						   res[i].object ? res[i].object : "",
+						   (json_int_t)res[i].offset,
+						   (json_int_t)res[i].length,
+						   (json_int_t)res[i].crc32c));
+	json_object_set_new(o, "r", a);
+	return o;
+}
+
+/* Rank 0: metadata from every rank's results, then the layout commits. */
+static json_t *commit_step(saver *s, json_t **msgs, ckptio_status st)
+{
+	char err[CKPTIO__ERRMSG] = "";
+	ckptio_metadata *md = NULL;
+
+	for (int r = 0; r < s->co->world && st == CKPTIO_OK; r++) {
+		const char *m;
+		ckptio_status rs = msgs[r] ? status_from_json(msgs[r], &m)
+					   : CKPTIO_ECOORD;
+
+		if (rs != CKPTIO_OK) {
+			snprintf(err, sizeof(err), "rank %d: %s", r,
+				 msgs[r] ? m : "no results received");
+			st = rs;
+		}
+	}
+	if (st == CKPTIO_OK)
+		st = gplan_metadata(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
+				    msgs, &md);
+	if (st == CKPTIO_OK)
+		st = s->lo->finish(s->w, md, s->overwrite);
+	ckptio__md_free(md);
+	if (st != CKPTIO_OK && !err[0])
+		snprintf(err, sizeof(err), "%s", local_msg(s, st));
+	return status_json(st, err);
+}
+
+/* One collective round: everyone sends `mine`, rank 0 computes the verdict
+ * with step(), everyone receives it.  Returns the verdict's status. */
+static ckptio_status round_trip(saver *s, json_t *mine, ckptio_status st,
+				json_t *(*step)(saver *, json_t **, ckptio_status),
+				json_t **verdict)
+{
+	json_t **all = NULL;
+	ckptio_status cst;
+	const char *msg;
+
+	cst = gather_json(s->co, mine, &all);
+	json_decref(mine);
+	*verdict = NULL;
+	if (s->co->rank == 0)
+		*verdict = step(s, all ? all : NULL,
+				cst != CKPTIO_OK ? CKPTIO_ECOORD : st);
+	json_vec_free(all, s->co->rank == 0 ? s->co->world : 0);
+	if (bcast_json(s->co, verdict) != CKPTIO_OK || !*verdict)
+		return ckptio__error(s->ctx, CKPTIO_ECOORD,
+				     "%s: lost contact with the other ranks",
+				     s->location);
+	cst = status_from_json(*verdict, &msg);
+	if (cst != CKPTIO_OK)
+		ckptio__error(s->ctx, cst, "%s", msg);
+	return cst;
+}
+
+static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
+			       const ckptio_sd *sd, const ckptio_opts *opts)
+{
+	saver s = {.ctx = ctx, .location = location, .opts = opts};
+	ckptio_write_result *res = NULL;
+	json_t *verdict = NULL, *mine;
+	ckptio__progress prog;
+	uint64_t total = 0;
+	ckptio_status st;
+
+	s.co = opts && opts->coord ? opts->coord : &ckptio__solo_coord;
+	s.overwrite = opts && (opts->flags & CKPTIO_SAVE_OVERWRITE);
+	ctx->errmsg[0] = '\0';
+	st = save_local(&s, sd);
+	mine = plan_to_json(st, local_msg(&s, st), st == CKPTIO_OK ? &s.plan : NULL);
+	st = round_trip(&s, mine, st, global_step, &verdict);
+	if (st == CKPTIO_OK)
+		st = apply_global(&s, json_array_get(json_object_get(verdict, "plans"),
+						     (size_t)s.co->rank));
+	json_decref(verdict);
+	for (size_t i = 0; i < s.plan.nitems; i++)
+		total += s.plan.items[i].nbytes;
+	ckptio__progress_init(&prog, opts, total);
+	if (st == CKPTIO_OK &&
+	    !(res = calloc(s.plan.nitems ? s.plan.nitems : 1, sizeof(*res))))
+		st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	if (st == CKPTIO_OK) {
+		st = s.lo->write_data(s.w, &s.plan, res, ckptio__progress_add, &prog);
+		if (st == CKPTIO_OK && total == 0)
+			ckptio__progress_add(&prog, 0);
+	}
+	mine = results_json(st, local_msg(&s, st), res, s.plan.nitems);
+	st = round_trip(&s, mine, st, commit_step, &verdict);
+	json_decref(verdict);
+	if (st != CKPTIO_OK && s.w)
+		s.lo->abort(s.w);
+	for (size_t i = 0; res && i < s.plan.nitems; i++)
+		free(res[i].object);
+	free(res);
+	pthread_mutex_destroy(&prog.mu);
+	if (s.w)
+		s.lo->writer_free(s.w);
+	if (s.store)
+		s.store->ops->close(s.store);
+	if (s.lo)
+		ckptio__hc_destroy(&s.hc);
+	free(s.plan.storage);
+	free(s.items);
+	gplan_free(&s.g);
+	ckptio__loc_free(&s.loc);
+	return st;
+}
+
+ckptio_status ckptio_save(ckptio_ctx *ctx, const char *location,
+			  const ckptio_sd *sd, const ckptio_opts *opts)
+{
+	return save_impl(ctx, location, sd, opts);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Async save                                                               */
+
+struct ckptio_future {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, joined;
+	ckptio_status st;
+	char msg[CKPTIO__ERRMSG];
+	ckptio_ctx *ctx;
+	char *location;
+	ckptio_opts opts;
+	const ckptio_sd *sd;
+	ckptio_sd *staged; /* CKPTIO_SAVE_STAGE: our copy of the items */
+};
+
+static void *future_main(void *arg)
+{
+	ckptio_future *f = arg;
+	ckptio_status st = save_impl(f->ctx, f->location, f->sd, &f->opts);
+
+	pthread_mutex_lock(&f->mu);
+	f->st = st;
+	snprintf(f->msg, sizeof(f->msg), "%s", st ? f->ctx->errmsg : "");
+	f->done = 1;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	return NULL;
+}
+
+static void staged_free(ckptio_sd *sd)
+{
+	for (size_t i = 0; sd && i < sd->n; i++)
+		if (sd->items[i].wdata)
+			free(sd->items[i].wdata);
+	ckptio_sd_free(sd);
+}
+
+/* Copy every in-memory item so the caller may reuse its buffers. */
+static ckptio_status stage(ckptio_ctx *ctx, const ckptio_sd *sd,
+			   ckptio_sd **out)
+{
+	ckptio_sd *c;
+	ckptio_status st = ckptio_sd_new(&c);
+
+	for (size_t i = 0; st == CKPTIO_OK && i < sd->n; i++) {
+		const ckptio_plan_item *pi = &sd->items[i].pi;
+		void *copy = NULL;
+
+		if (pi->data && pi->nbytes && !(copy = malloc(pi->nbytes))) {
+			st = CKPTIO_ENOMEM;
+			break;
+		}
+		if (copy)
+			memcpy(copy, pi->data, pi->nbytes);
+		if (pi->kind == CKPTIO_ITEM_BYTES)
+			st = pi->data || !pi->read
+				     ? ckptio_sd_add_bytes(c, pi->name, copy,
+							   pi->nbytes)
+				     : ckptio_sd_add_bytes_fn(c, pi->name,
+							      pi->nbytes,
+							      pi->read,
+							      pi->read_user);
+		else if (pi->data || !pi->read)
+			st = ckptio_sd_add_tensor(c, pi->name, pi->dtype,
+						  pi->ndim, pi->global_shape,
+						  pi->offsets, pi->shape, copy);
+		else
+			st = ckptio_sd_add_tensor_fn(c, pi->name, pi->dtype,
+						     pi->ndim, pi->global_shape,
+						     pi->offsets, pi->shape,
+						     pi->read, pi->read_user);
+		if (st == CKPTIO_OK)
+			c->items[c->n - 1].wdata = copy;
+		else
+			free(copy);
+	}
+	if (st != CKPTIO_OK) {
+		staged_free(c);
+		return ckptio__error(ctx, st, "staging the state dict: %s",
+				     ckptio_last_error());
+	}
+	*out = c;
+	return CKPTIO_OK;
+}
+
+ckptio_status ckptio_async_save(ckptio_ctx *ctx, const char *location,
+				const ckptio_sd *sd, const ckptio_opts *opts,
+				ckptio_future **out)
+{
+	ckptio_future *f = calloc(1, sizeof(*f));
+	ckptio_opts def = CKPTIO_OPTS_INIT;
+	ckptio_status st = CKPTIO_OK;
+
+	*out = NULL;
+	if (!f || !(f->location = strdup(location))) {
+		free(f);
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	}
+	f->opts = def;
+	if (opts)
+		memcpy(&f->opts, opts,
+		       opts->struct_size < sizeof(f->opts) ? opts->struct_size
+							   : sizeof(f->opts));
+	f->opts.struct_size = sizeof(f->opts);
+	f->ctx = ctx;
+	f->sd = sd;
+	if (f->opts.flags & CKPTIO_SAVE_STAGE) {
+		st = stage(ctx, sd, &f->staged);
+		f->sd = f->staged;
+	}
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	if (st == CKPTIO_OK &&
+	    pthread_create(&f->thread, NULL, future_main, f) != 0)
+		st = ckptio__error(ctx, CKPTIO_ENOMEM,
+				   "cannot start the async save thread");
+	if (st != CKPTIO_OK) {
+		f->joined = 1;
+		f->done = 1;
+		ckptio_future_free(f);
+		return st;
+	}
+	*out = f;
+	return CKPTIO_OK;
+}
+
+int ckptio_future_poll(ckptio_future *f)
+{
+	int done;
+
+	pthread_mutex_lock(&f->mu);
+	done = f->done;
+	pthread_mutex_unlock(&f->mu);
+	return done;
+}
+
+ckptio_status ckptio_future_wait(ckptio_future *f)
+{
+	if (!f->joined) {
+		pthread_join(f->thread, NULL);
+		f->joined = 1;
+	}
+	return f->st;
+}
+
+const char *ckptio_future_errmsg(const ckptio_future *f)
+{
+	return f->msg;
+}
+
+void ckptio_future_free(ckptio_future *f)
+{
+	if (!f)
+		return;
+	ckptio_future_wait(f);
+	staged_free(f->staged);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	free(f->location);
+	free(f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Load                                                                     */
+
+#define RESHARD_BATCH (256u << 20) /* temp bytes in flight while resharding */
+#define DIRECT_BATCH (256u << 20)  /* bytes per read call, for progress */
+
+typedef struct want {
+	const ckptio_item_meta *im; /* saved item */
+	const ckptio_chunk_meta *cm; /* saved chunk */
+	ckptio_range rg;
+	const ckptio_plan_item *dst; /* requested chunk (resharding) */
+} want;
+
+typedef struct loader {
+	ckptio_ctx *ctx;
+	ckptio__rd rd;
+	int verify;
+	want *direct;
+	size_t ndirect, cdirect;
+	want *reshard; /* one per (saved chunk, requested chunk) pair */
+	size_t nreshard, creshard;
+	ckptio__progress prog;
+} loader;
+
+static ckptio_status push_want(loader *l, want **v, size_t *n, size_t *cap,
+			       want w)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		want *nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return ckptio__error(l->ctx, CKPTIO_ENOMEM, "out of memory");
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = w;
+	return CKPTIO_OK;
+}
+
+static ckptio_status check_crc(loader *l, const want *w, const void *buf)
+{
+	uint32_t crc;
+
+	if (!l->verify || !w->cm->has_crc)
+		return CKPTIO_OK;
+	crc = ckptio__crc32c(0, buf, w->cm->length);
+	if (crc == w->cm->crc32c)
+		return CKPTIO_OK;
+	return ckptio__hc_error(&l->rd.hc, CKPTIO_ECORRUPT,
+				"item '%.200s': data in object '%s' (bytes "
+				"%llu..%llu) fails its CRC32C check (stored "
+				"%08x, read %08x)",
+				w->im->name, w->cm->object,
+				(unsigned long long)w->cm->offset,
+				(unsigned long long)(w->cm->offset +
+						     w->cm->length),
+				w->cm->crc32c, crc);
+}
+
+/* Match one requested item against the saved one: direct reads where a
+ * saved chunk is exactly the requested box, resharding otherwise. */
+static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
+{
+	const ckptio_plan_item *pi = &si->pi;
+	size_t idx = ckptio__md_find(l->rd.md, pi->name);
+	const ckptio_item_meta *im;
+	uint64_t covered = 0, want_elems = 1;
+	ckptio_status st = CKPTIO_OK;
+
+	if (idx == (size_t)-1)
+		return ckptio__error(l->ctx, CKPTIO_ENOTFOUND,
+				     "item '%.200s' is not in the checkpoint",
+				     pi->name);
+	im = &l->rd.md->items[idx];
+	if (im->kind != pi->kind ||
+	    (pi->kind == CKPTIO_ITEM_TENSOR &&
+	     (im->dtype != pi->dtype || im->ndim != pi->ndim ||
+	      memcmp(im->shape, pi->global_shape, pi->ndim * sizeof(uint64_t)))))
+		return ckptio__error(l->ctx, CKPTIO_EINVAL,
+				     "item '%.200s': the checkpoint has a %s "
+				     "%s of another type or global shape",
+				     pi->name,
+				     im->kind == CKPTIO_ITEM_TENSOR
+					     ? ckptio_dtype_name(im->dtype) : "",
+				     im->kind == CKPTIO_ITEM_TENSOR ? "tensor"
+								    : "bytes item");
+	if (pi->kind == CKPTIO_ITEM_BYTES) {
+		if (im->nbytes != pi->nbytes)
+			return ckptio__error(l->ctx, CKPTIO_EINVAL,
+					     "item '%.200s': saved with %llu "
+					     "bytes, the buffer has %llu",
+					     pi->name,
+					     (unsigned long long)im->nbytes,
+					     (unsigned long long)pi->nbytes);
+		return push_want(l, &l->direct, &l->ndirect, &l->cdirect,
+				 (want){im, &im->chunks[0],
+					{im->chunks[0].object,
+					 im->chunks[0].offset,
+					 im->chunks[0].length, si->wdata},
+					pi});
+	}
+	for (unsigned d = 0; d < pi->ndim; d++)
+		want_elems *= pi->shape[d];
+	for (size_t c = 0; c < im->nchunks && st == CKPTIO_OK; c++) {
+		const ckptio_chunk_meta *cm = &im->chunks[c];
+		uint64_t ov = 1;
+
+		if (!ckptio__boxes_overlap(pi->ndim, cm->offsets, cm->shape,
+					   pi->offsets, pi->shape) &&
+		    pi->ndim > 0)
+			continue;
+		for (unsigned d = 0; d < pi->ndim; d++) {
+			uint64_t lo = cm->offsets[d] > pi->offsets[d]
+					      ? cm->offsets[d] : pi->offsets[d];
+			uint64_t a = cm->offsets[d] + cm->shape[d];
+			uint64_t b = pi->offsets[d] + pi->shape[d];
+
+			ov *= (a < b ? a : b) - lo;
+		}
+		covered += ov;
+		if (memcmp(cm->offsets, pi->offsets, pi->ndim * 8) == 0 &&
+		    memcmp(cm->shape, pi->shape, pi->ndim * 8) == 0)
+			st = push_want(l, &l->direct, &l->ndirect, &l->cdirect,
+				       (want){im, cm,
+					      {cm->object, cm->offset,
+					       cm->length, si->wdata},
+					      pi});
+		else
+			st = push_want(l, &l->reshard, &l->nreshard,
+				       &l->creshard,
+				       (want){im, cm,
+					      {cm->object, cm->offset,
+					       cm->length, NULL},
+					      pi});
+	}
+	if (st == CKPTIO_OK && covered != want_elems && pi->nbytes)
+		return ckptio__error(l->ctx, CKPTIO_ECORRUPT,
+				     "item '%.200s': saved chunks cover %llu "
+				     "of the %llu elements asked for",
+				     pi->name, (unsigned long long)covered,
+				     (unsigned long long)want_elems);
+	return st;
+}
+
+typedef struct crc_batch {
+	loader *l;
+	const want *w;
+} crc_batch;
+
+static ckptio_status crc_direct(void *arg, size_t i)
+{
+	crc_batch *b = arg;
+
+	return check_crc(b->l, &b->w[i], b->w[i].rg.buf);
+}
+
+/* Direct reads in batches: one scatter read each, then parallel CRCs. */
+static ckptio_status load_direct(loader *l, unsigned threads)
+{
+	const struct ckptio_layout_ops *lo = l->rd.loc.layout_plugin->desc->layout;
+	ckptio_range *rgs = malloc((l->ndirect ? l->ndirect : 1) * sizeof(*rgs));
+	ckptio_status st = CKPTIO_OK;
+	size_t i = 0;
+
+	if (!rgs)
+		return ckptio__error(l->ctx, CKPTIO_ENOMEM, "out of memory");
+	for (size_t k = 0; k < l->ndirect; k++)
+		rgs[k] = l->direct[k].rg;
+	while (st == CKPTIO_OK && i < l->ndirect) {
+		size_t j = i;
+		uint64_t bytes = 0;
+		crc_batch b = {l, l->direct + i};
+
+		while (j < l->ndirect && (j == i || bytes < DIRECT_BATCH))
+			bytes += rgs[j++].length;
+		st = lo->read_data(l->rd.reader, rgs + i, j - i);
+		if (st == CKPTIO_OK)
+			st = ckptio__parallel(threads, j - i, crc_direct, &b);
+		if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, bytes))
+			st = ckptio__hc_error(&l->rd.hc, CKPTIO_ECANCELED,
+					      "load cancelled");
+		i = j;
+	}
+	free(rgs);
+	return st;
+}
+
+static int by_chunk(const void *a, const void *b)
+{
+	const want *x = a, *y = b;
+
+	return x->cm < y->cm ? -1 : x->cm > y->cm;
+}
+
+/* Saved chunks that straddle requested boxes: read each once into a
+ * temporary buffer (bounded by RESHARD_BATCH, or one chunk), verify,
+ * copy the overlaps. */
+static ckptio_status load_reshard(loader *l)
+{
+	const struct ckptio_layout_ops *lo = l->rd.loc.layout_plugin->desc->layout;
+	ckptio_status st = CKPTIO_OK;
+	size_t i = 0;
+
+	qsort(l->reshard, l->nreshard, sizeof(*l->reshard), by_chunk);
+	while (st == CKPTIO_OK && i < l->nreshard) {
+		ckptio_range rgs[64];
+		size_t nrg = 0, j = i;
+		uint64_t bytes = 0;
+
+		/* Pick distinct chunks while within budget. */
+		while (j < l->nreshard && nrg < 64) {
+			if (j == i || l->reshard[j].cm != l->reshard[j - 1].cm) {
+				if (nrg > 0 &&
+				    bytes + l->reshard[j].cm->length > RESHARD_BATCH)
+					break;
+				rgs[nrg] = l->reshard[j].rg;
+				rgs[nrg].buf = malloc(l->reshard[j].cm->length
+							      ? l->reshard[j].cm->length
+							      : 1);
+				if (!rgs[nrg].buf) {
+					st = ckptio__error(l->ctx, CKPTIO_ENOMEM,
+							   "out of memory");
+					break;
+				}
+				bytes += l->reshard[j].cm->length;
+				nrg++;
+			}
+			l->reshard[j].rg.buf = rgs[nrg - 1].buf;
+			j++;
+		}
+		if (st == CKPTIO_OK)
+			st = lo->read_data(l->rd.reader, rgs, nrg);
+		for (size_t k = i; st == CKPTIO_OK && k < j; k++) {
+			const want *w = &l->reshard[k];
+			size_t esz = ckptio_dtype_size(w->im->dtype);
+
+			if (k == i || w->cm != l->reshard[k - 1].cm)
+				st = check_crc(l, w, w->rg.buf);
+			if (st == CKPTIO_OK)
+				ckptio__copy_overlap(w->im->ndim, esz,
+						     w->cm->offsets, w->cm->shape,
+						     w->rg.buf, w->dst->offsets,
+						     w->dst->shape,
+						     (void *)w->dst->data);
+		}
+		for (size_t k = 0; k < nrg; k++)
+			free(rgs[k].buf);
+		if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, bytes))
+			st = ckptio__hc_error(&l->rd.hc, CKPTIO_ECANCELED,
+					      "load cancelled");
+		i = j;
+	}
+	return st;
+}
+
+ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
+			  ckptio_sd *sd, const ckptio_opts *opts)
+{
+	loader l = {.ctx = ctx};
+	uint64_t total = 0;
+	ckptio_status st;
+	unsigned threads;
+
+	ctx->errmsg[0] = '\0';
+	l.verify = !(opts && (opts->flags & CKPTIO_LOAD_NO_VERIFY));
+	st = ckptio__rd_open(ctx, location, &l.rd);
+	if (st != CKPTIO_OK)
+		return st;
+	threads = opts && opts->threads ? opts->threads : l.rd.loc.threads;
+	for (size_t i = 0; st == CKPTIO_OK && i < sd->n; i++) {
+		if (sd->items[i].pi.read || (!sd->items[i].wdata &&
+					     sd->items[i].pi.nbytes)) {
+			st = ckptio__error(ctx, CKPTIO_EINVAL,
+					   "item '%.200s' has no buffer to load "
+					   "into",
+					   sd->items[i].pi.name);
+			break;
+		}
+		sd->items[i].pi.data = sd->items[i].wdata;
+		st = plan_item(&l, &sd->items[i]);
+		if (st == CKPTIO_ENOTFOUND && opts &&
+		    (opts->flags & CKPTIO_LOAD_PARTIAL))
+			st = CKPTIO_OK;
+		total += sd->items[i].pi.nbytes;
+	}
+	ckptio__progress_init(&l.prog, opts, total);
+	if (st == CKPTIO_OK)
+		st = load_direct(&l, threads);
+	if (st == CKPTIO_OK)
+		st = load_reshard(&l);
+	if (st != CKPTIO_OK && l.rd.hc.status != CKPTIO_OK)
+		ckptio__hc_finish(&l.rd.hc, st);
+	pthread_mutex_destroy(&l.prog.mu);
+	free(l.direct);
+	free(l.reshard);
+	ckptio__rd_close(&l.rd);
+	return st;
+}

@@ -1,0 +1,421 @@
+/*
+ * loader.c - finding, loading and validating plugins.
+ *
+ * Search order (DESIGN.md section 6): $CKPTIO_PLUGIN_PATH (colon-separated),
+ * the config's plugin_path, then the compiled-in CKPTIO_PLUGIN_DIR.  Plugin
+ * NAME lives in NAME.so and must say it is NAME.  A file without the entry
+ * symbol is "not a plugin" and the search goes on; when nothing is found
+ * the error lists every directory searched.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+/* Smallest descriptor / ops tables of ABI 1.0, for struct_size checks. */
+#define END_OF(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+#define MIN_PLUGIN END_OF(ckptio_plugin, layout)
+#define MIN_STORE_OPS END_OF(struct ckptio_store_ops, remove)
+#define MIN_LAYOUT_OPS END_OF(struct ckptio_layout_ops, reader_free)
+
+void ckptio__strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int strv_push(char ***v, size_t *n, const char *s, size_t len)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -1;
+	*v = nv;
+	nv[*n] = strndup(s, len);
+	if (!nv[*n])
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static int push_path_list(char ***v, size_t *n, const char *list)
+{
+	const char *p = list;
+
+	while (p && *p) {
+		const char *colon = strchr(p, ':');
+		size_t len = colon ? (size_t)(colon - p) : strlen(p);
+
+		if (len > 0 && strv_push(v, n, p, len) != 0)
+			return -1;
+		p = colon ? colon + 1 : NULL;
+	}
+	return 0;
+}
+
+size_t ckptio__plugin_dirs(ckptio_ctx *ctx, char ***out)
+{
+	const ckptio__opt *o;
+	char **v = NULL;
+	size_t n = 0;
+
+	o = ckptio__section_get(ckptio__config_main(ctx->cfg), "plugin_path");
+	if (push_path_list(&v, &n, getenv("CKPTIO_PLUGIN_PATH")) != 0 ||
+	    (o && o->value && push_path_list(&v, &n, o->value) != 0) ||
+	    strv_push(&v, &n, CKPTIO_PLUGIN_DIR, strlen(CKPTIO_PLUGIN_DIR))) {
+		ckptio__strv_free(v, n);
+		*out = NULL;
+		return 0;
+	}
+	*out = v;
+	return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Validation                                                               */
+
+static ckptio_status check_store_ops(const struct ckptio_store_ops *s,
+				     char *err, size_t errlen)
+{
+	static const struct {
+		uint64_t cap;
+		size_t off;
+		const char *name;
+	} req[] = {
+#define M(cap, f) {cap, offsetof(struct ckptio_store_ops, f), #f}
+		M(0, open), M(0, close), M(0, stat),
+		M(CKPTIO_STORE_CAP_WRITE, put_open),
+		M(CKPTIO_STORE_CAP_WRITE, put_write),
+		M(CKPTIO_STORE_CAP_WRITE, put_commit),
+		M(CKPTIO_STORE_CAP_WRITE, put_abort),
+		M(CKPTIO_STORE_CAP_READ, read),
+		M(CKPTIO_STORE_CAP_LIST, list),
+		M(CKPTIO_STORE_CAP_DELETE, remove),
+#undef M
+	};
+
+	if (!s) {
+		snprintf(err, errlen, "store plugin without a store ops table");
+		return CKPTIO_EPLUGIN;
+	}
+	if (s->struct_size < MIN_STORE_OPS) {
+		snprintf(err, errlen,
+			 "store ops table is %u bytes, ABI 1.0 needs %zu",
+			 s->struct_size, MIN_STORE_OPS);
+		return CKPTIO_EPLUGIN;
+	}
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+		void *const *fn = (void *const *)((const char *)s + req[i].off);
+
+		if ((req[i].cap == 0 || (s->caps & req[i].cap)) && !*fn) {
+			snprintf(err, errlen,
+				 "required store method '%s' is missing",
+				 req[i].name);
+			return CKPTIO_EPLUGIN;
+		}
+	}
+	return CKPTIO_OK;
+}
+
+static ckptio_status check_layout_ops(const struct ckptio_layout_ops *l,
+				      char *err, size_t errlen)
+{
+	static const struct {
+		size_t off;
+		const char *name;
+	} req[] = {
+#define M(f) {offsetof(struct ckptio_layout_ops, f), #f}
+		M(writer_setup), M(prepare_local_plan), M(prepare_global_plan),
+		M(write_data), M(finish), M(abort), M(writer_free),
+		M(reader_setup), M(read_metadata), M(read_data),
+		M(reader_free),
+#undef M
+	};
+
+	if (!l) {
+		snprintf(err, errlen, "layout plugin without a layout ops table");
+		return CKPTIO_EPLUGIN;
+	}
+	if (l->struct_size < MIN_LAYOUT_OPS) {
+		snprintf(err, errlen,
+			 "layout ops table is %u bytes, ABI 1.0 needs %zu",
+			 l->struct_size, MIN_LAYOUT_OPS);
+		return CKPTIO_EPLUGIN;
+	}
+	if (!l->commit_keys || !l->commit_keys[0]) {
+		snprintf(err, errlen, "layout declares no commit_keys");
+		return CKPTIO_EPLUGIN;
+	}
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+		void *const *fn = (void *const *)((const char *)l + req[i].off);
+
+		if (!*fn) {
+			snprintf(err, errlen,
+				 "required layout method '%s' is missing",
+				 req[i].name);
+			return CKPTIO_EPLUGIN;
+		}
+	}
+	return CKPTIO_OK;
+}
+
+ckptio_status ckptio__plugin_validate(const ckptio_plugin *p,
+				      const char *expect_name, char *err,
+				      size_t errlen)
+{
+	if (!p) {
+		snprintf(err, errlen, "ckptio_plugin_entry() returned NULL");
+		return CKPTIO_EPLUGIN;
+	}
+	if ((p->abi_version >> 16) != CKPTIO_ABI_MAJOR) {
+		snprintf(err, errlen,
+			 "built for plugin ABI %u.%u, this ckptio has ABI %u.%u",
+			 p->abi_version >> 16, p->abi_version & 0xffff,
+			 CKPTIO_ABI_MAJOR, CKPTIO_ABI_MINOR);
+		return CKPTIO_EPLUGIN;
+	}
+	if (p->struct_size < MIN_PLUGIN) {
+		snprintf(err, errlen,
+			 "descriptor is %u bytes, ABI 1.0 needs at least %zu",
+			 p->struct_size, MIN_PLUGIN);
+		return CKPTIO_EPLUGIN;
+	}
+	if (!p->name || (expect_name && strcmp(p->name, expect_name) != 0)) {
+		snprintf(err, errlen, "file is %s.so but the plugin says '%s'",
+			 expect_name ? expect_name : "?",
+			 p->name ? p->name : "(null)");
+		return CKPTIO_EPLUGIN;
+	}
+	if (p->kind == CKPTIO_PLUGIN_STORE)
+		return check_store_ops(p->store, err, errlen);
+	if (p->kind == CKPTIO_PLUGIN_LAYOUT)
+		return check_layout_ops(p->layout, err, errlen);
+	snprintf(err, errlen, "unknown plugin kind %d", (int)p->kind);
+	return CKPTIO_EPLUGIN;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loading                                                                  */
+
+static int name_valid(const char *name)
+{
+	if (!name || !*name || strlen(name) > 64)
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_'))
+			return 0;
+	return 1;
+}
+
+static const char *kind_name(ckptio_plugin_kind k)
+{
+	return k == CKPTIO_PLUGIN_STORE ? "store" : "layout";
+}
+
+static ckptio_status remember(ckptio_ctx *ctx, const ckptio_plugin *desc,
+			      void *dl, const char *path,
+			      const ckptio__plugin **out)
+{
+	ckptio__plugin **v, *p = calloc(1, sizeof(*p));
+
+	v = p ? realloc(ctx->plugins, (ctx->nplugins + 1) * sizeof(*v)) : NULL;
+	if (!v || !(p->path = strdup(path))) {
+		if (v)
+			ctx->plugins = v;
+		free(p);
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	}
+	p->desc = desc;
+	p->dl = dl;
+	ctx->plugins = v;
+	v[ctx->nplugins++] = p;
+	*out = p;
+	return CKPTIO_OK;
+}
+
+/* Try one file.  Returns CKPTIO_ENOTFOUND (with why in note) to go on
+ * searching, CKPTIO_OK when loaded, or an error to stop. */
+static ckptio_status try_file(ckptio_ctx *ctx, const char *path,
+			      const char *name, ckptio_plugin_kind kind,
+			      void **dl_out, const ckptio_plugin **desc_out,
+			      char *note, size_t notelen)
+{
+	char err[512];
+	ckptio_plugin_entry_fn entry;
+	const ckptio_plugin *desc;
+	void *dl;
+
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl)
+		return ckptio__error(ctx, CKPTIO_EPLUGIN, "cannot load %s: %s",
+				     path, dlerror());
+	*(void **)&entry = dlsym(dl, CKPTIO_PLUGIN_ENTRY_SYMBOL);
+	if (!entry) {
+		snprintf(note, notelen, "%s is not a ckptio plugin (no %s)",
+			 path, CKPTIO_PLUGIN_ENTRY_SYMBOL);
+		dlclose(dl);
+		return CKPTIO_ENOTFOUND;
+	}
+	desc = entry();
+	if (ckptio__plugin_validate(desc, name, err, sizeof(err)) != CKPTIO_OK) {
+		dlclose(dl);
+		return ckptio__error(ctx, CKPTIO_EPLUGIN, "%s: %s", path, err);
+	}
+	if (desc->kind != kind) {
+		dlclose(dl);
+		return ckptio__error(ctx, CKPTIO_EPLUGIN,
+				     "%s is a %s plugin, not a %s plugin", path,
+				     kind_name(desc->kind), kind_name(kind));
+	}
+	*dl_out = dl;
+	*desc_out = desc;
+	return CKPTIO_OK;
+}
+
+static ckptio_status not_found(ckptio_ctx *ctx, const char *name,
+			       ckptio_plugin_kind kind, char **dirs,
+			       size_t ndirs, const char *note)
+{
+	char list[CKPTIO__ERRMSG / 2];
+	size_t len = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < ndirs && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+					"%s%s", i ? ", " : "", dirs[i]);
+	return ckptio__error(ctx, CKPTIO_EPLUGIN,
+			     "%s plugin '%s' not found (searched %s.so in: %s)%s%s",
+			     kind_name(kind), name, name, list,
+			     *note ? "; " : "", note);
+}
+
+ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
+				 ckptio_plugin_kind kind,
+				 const ckptio__plugin **out)
+{
+	char note[512] = "", **dirs;
+	const ckptio_plugin *desc;
+	ckptio_status st = CKPTIO_ENOTFOUND;
+	size_t ndirs;
+	void *dl;
+
+	for (size_t i = 0; i < ctx->nplugins; i++)
+		if (strcmp(ctx->plugins[i]->desc->name, name) == 0 &&
+		    ctx->plugins[i]->desc->kind == kind) {
+			*out = ctx->plugins[i];
+			return CKPTIO_OK;
+		}
+	if (kind == CKPTIO_PLUGIN_LAYOUT &&
+	    strcmp(name, ckptio__native_layout_plugin.name) == 0)
+		return remember(ctx, &ckptio__native_layout_plugin, NULL,
+				"(built-in)", out);
+	if (!name_valid(name))
+		return ckptio__error(ctx, CKPTIO_EPLUGIN,
+				     "invalid plugin name '%s' (expected "
+				     "lowercase letters, digits and '_')",
+				     name);
+	ndirs = ckptio__plugin_dirs(ctx, &dirs);
+	if (!dirs)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < ndirs && st == CKPTIO_ENOTFOUND; i++) {
+		char *path = ckptio__asprintf("%s/%s.so", dirs[i], name);
+		struct stat sb;
+
+		if (!path) {
+			st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+			break;
+		}
+		if (stat(path, &sb) == 0)
+			st = try_file(ctx, path, name, kind, &dl, &desc, note,
+				      sizeof(note));
+		if (st == CKPTIO_OK)
+			st = remember(ctx, desc, dl, path, out);
+		free(path);
+	}
+	if (st == CKPTIO_ENOTFOUND)
+		st = not_found(ctx, name, kind, dirs, ndirs, note);
+	ckptio__strv_free(dirs, ndirs);
+	return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Enumeration for `ckptio plugins`                                         */
+
+static int report(ckptio_plugin_fn fn, void *user, const ckptio__plugin *p)
+{
+	ckptio_plugin_info info = {
+		.struct_size = sizeof(info),
+		.name = p->desc->name,
+		.kind = kind_name(p->desc->kind),
+		.path = p->path,
+		.description = p->desc->description ? p->desc->description : "",
+		.abi_version = p->desc->abi_version,
+		.caps = p->desc->kind == CKPTIO_PLUGIN_STORE
+				? p->desc->store->caps : 0,
+	};
+
+	return fn(user, &info);
+}
+
+/* Load every NAME.so of dir whose NAME is not taken yet. */
+static int scan_dir(ckptio_ctx *ctx, const char *dir, ckptio_plugin_fn fn,
+		    void *user)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int stop = 0;
+
+	while (d && !stop && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		const ckptio__plugin *p;
+		char name[72];
+		int seen = 0;
+
+		if (len < 4 || len - 3 >= sizeof(name) ||
+		    strcmp(de->d_name + len - 3, ".so") != 0)
+			continue;
+		memcpy(name, de->d_name, len - 3);
+		name[len - 3] = '\0';
+		for (size_t i = 0; i < ctx->nplugins; i++)
+			seen |= strcmp(ctx->plugins[i]->desc->name, name) == 0;
+		if (seen)
+			continue;
+		if (ckptio__plugin_get(ctx, name, CKPTIO_PLUGIN_STORE, &p) ==
+			    CKPTIO_OK ||
+		    ckptio__plugin_get(ctx, name, CKPTIO_PLUGIN_LAYOUT, &p) ==
+			    CKPTIO_OK)
+			stop = report(fn, user, p);
+		else
+			ckptio__log(ctx, CKPTIO_LOG_WARN, "%s/%s: %s", dir,
+				    de->d_name, ctx->errmsg);
+	}
+	if (d)
+		closedir(d);
+	return stop;
+}
+
+ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user)
+{
+	const ckptio__plugin *native;
+	char **dirs;
+	size_t ndirs;
+	int stop;
+
+	if (ckptio__plugin_get(ctx, "native", CKPTIO_PLUGIN_LAYOUT, &native))
+		return CKPTIO_ENOMEM;
+	stop = report(fn, user, native);
+	ndirs = ckptio__plugin_dirs(ctx, &dirs);
+	if (!dirs)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < ndirs && !stop; i++)
+		stop = scan_dir(ctx, dirs[i], fn, user);
+	ckptio__strv_free(dirs, ndirs);
+	return CKPTIO_OK;
+}

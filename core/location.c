@@ -1,0 +1,300 @@
+/*
+ * location.c - turning a location string into a store plugin, a store root
+ * and a checkpoint id (DESIGN.md section 6).
+ *
+ *   /data/ck/step-1, ./ck, ck       a path: root /data/ck, id step-1
+ *   file:///data/ck/step-1          the same
+ *   s3://bucket/runs/step-1         store s3, root s3://bucket/runs, id step-1
+ *   NAME:runs/step-1                backend NAME: its root, id runs/step-1
+ *
+ * The built-in backend "local" (a posix store under
+ * ${XDG_DATA_HOME:-~/.local/share}/ckptio) exists unless the config
+ * defines its own.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define DEFAULT_THREADS 4
+
+static const struct {
+	const char *scheme, *plugin;
+} scheme_map[] = {
+	{"file", "posix"}, {"http", "http"}, {"https", "http"}, {"s3", "s3"},
+};
+
+static int in_list(const char *const *list, const char *s)
+{
+	for (; list && *list; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Keys of a backend section must be core keys or options of its store or
+ * layout plugin. */
+static ckptio_status check_backend_keys(ckptio_ctx *ctx,
+					const ckptio__section *sec,
+					const ckptio_plugin *store,
+					const ckptio_plugin *layout)
+{
+	for (size_t i = 0; sec && i < sec->nopts; i++) {
+		const char *k = sec->opts[i].key;
+
+		if (in_list(ckptio__backend_core_keys, k) ||
+		    in_list(store->options, k) || in_list(layout->options, k))
+			continue;
+		return ckptio__error(ctx, CKPTIO_ECONFIG,
+				     "%s:%d: %s: unknown option for store "
+				     "'%s' and layout '%s'",
+				     sec->file, sec->opts[i].line, k,
+				     store->name, layout->name);
+	}
+	return CKPTIO_OK;
+}
+
+/* Split "a/b/c" into root "a/b" and id "c"; "c" into "." and "c". */
+static ckptio_status split_path(ckptio_ctx *ctx, const char *path,
+				ckptio__loc *loc)
+{
+	size_t len = strlen(path);
+	const char *slash;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len == 0)
+		return ckptio__error(ctx, CKPTIO_EINVAL, "empty location");
+	loc->root = strndup(path, len);
+	if (!loc->root)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	slash = memrchr(loc->root, '/', len);
+	if (strcmp(loc->root, "/") == 0 || strcmp(loc->root, ".") == 0 ||
+	    strcmp(loc->root, "..") == 0 || (slash && (strcmp(slash, "/.") == 0 ||
+						     strcmp(slash, "/..") == 0)))
+		loc->id = strdup("");
+	else if (!slash) {
+		loc->id = loc->root;
+		loc->root = strdup(".");
+	} else {
+		loc->id = strdup(slash + 1);
+		if (slash == loc->root)
+			slash++; /* "/ck": root is "/" */
+		loc->root[slash - loc->root] = '\0';
+	}
+	if (!loc->id || !loc->root)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	return CKPTIO_OK;
+}
+
+/* A backend's checkpoint id: strip slashes at both ends, then it must be a
+ * valid key (or empty). */
+static ckptio_status backend_id(ckptio_ctx *ctx, const char *location,
+				const char *path, ckptio__loc *loc)
+{
+	size_t len;
+
+	while (*path == '/')
+		path++;
+	len = strlen(path);
+	while (len > 0 && path[len - 1] == '/')
+		len--;
+	loc->id = strndup(path, len);
+	if (!loc->id)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	if (*loc->id && !ckptio__key_valid(loc->id))
+		return ckptio__error(ctx, CKPTIO_EINVAL,
+				     "%s: invalid checkpoint path '%s' (no "
+				     "'.', '..' or empty components)",
+				     location, loc->id);
+	return CKPTIO_OK;
+}
+
+static char *local_root(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+
+	if (xdg && *xdg)
+		return ckptio__asprintf("%s/ckptio", xdg);
+	return ckptio__asprintf("%s/.local/share/ckptio",
+				home && *home ? home : ".");
+}
+
+static int backend_name_len(const char *s)
+{
+	int n = 0;
+
+	while ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+	       (s[n] >= '0' && s[n] <= '9') || s[n] == '_' || s[n] == '-' ||
+	       s[n] == '.')
+		n++;
+	return n;
+}
+
+static ckptio_status resolve_backend(ckptio_ctx *ctx, const char *location,
+				     const char *name, const char *path,
+				     const char **store_name, ckptio__loc *loc)
+{
+	const ckptio__section *sec = ckptio__config_backend(ctx->cfg, name);
+	const ckptio__opt *o;
+
+	if (!sec && strcmp(name, "local") != 0)
+		return ckptio__error(ctx, CKPTIO_ENOTFOUND,
+				     "%s: no backend '%s' in %s", location,
+				     name,
+				     ctx->cfg->path ? ctx->cfg->path
+						    : "the configuration "
+						      "(no config file found)");
+	loc->section = sec;
+	if (!sec) {
+		*store_name = "posix";
+		loc->root = local_root();
+	} else {
+		o = ckptio__section_get(sec, "store");
+		*store_name = o && o->value ? o->value : "";
+		o = ckptio__section_get(sec, "root");
+		if (o && !o->value)
+			return ckptio__error(ctx, CKPTIO_ECONFIG,
+					     "%s:%d: root: environment "
+					     "variable %s is not set",
+					     sec->file, o->line, o->unset_var);
+		loc->root = strdup(o ? o->value : "");
+	}
+	if (!loc->root)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	return backend_id(ctx, location, path, loc);
+}
+
+static ckptio_status resolve_uri(ckptio_ctx *ctx, const char *location,
+				 const char *sep, const char **store_name,
+				 ckptio__loc *loc)
+{
+	size_t slen = (size_t)(sep - location);
+	ckptio_status st;
+	char *parent;
+
+	for (size_t i = 0; i < sizeof(scheme_map) / sizeof(scheme_map[0]); i++)
+		if (strlen(scheme_map[i].scheme) == slen &&
+		    strncmp(location, scheme_map[i].scheme, slen) == 0)
+			*store_name = scheme_map[i].plugin;
+	if (!*store_name)
+		return ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
+				     "%s: unknown URI scheme '%.*s' (known: "
+				     "file, s3, http, https)",
+				     location, (int)slen, location);
+	if (strcmp(*store_name, "posix") == 0) {
+		if (sep[3] != '/')
+			return ckptio__error(ctx, CKPTIO_EINVAL,
+					     "%s: a file URI needs an absolute "
+					     "path (file:///dir)",
+					     location);
+		return split_path(ctx, sep + 3, loc);
+	}
+	/* Other schemes keep theirs in the root: "s3://b/p" + id. */
+	st = split_path(ctx, sep + 3, loc);
+	if (st != CKPTIO_OK)
+		return st;
+	parent = ckptio__asprintf("%.*s://%s", (int)slen, location,
+				  strcmp(loc->root, ".") == 0 ? "" : loc->root);
+	if (!parent)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	if (strcmp(loc->root, ".") == 0 && *loc->id) {
+		/* "s3://bucket": the bucket is the root, no id. */
+		free(parent);
+		parent = ckptio__asprintf("%.*s://%s", (int)slen, location,
+					  loc->id);
+		loc->id[0] = '\0';
+		if (!parent)
+			return ckptio__error(ctx, CKPTIO_ENOMEM,
+					     "out of memory");
+	}
+	free(loc->root);
+	loc->root = parent;
+	return CKPTIO_OK;
+}
+
+static unsigned pick_threads(ckptio_ctx *ctx, const ckptio__section *sec)
+{
+	const ckptio__opt *o = ckptio__section_get(sec, "threads");
+	uint64_t v;
+
+	if (!o)
+		o = ckptio__section_get(ckptio__config_main(ctx->cfg),
+					"threads");
+	if (o && o->value && ckptio__parse_uint(o->value, &v) == 0 && v >= 1 &&
+	    v <= 256)
+		return (unsigned)v;
+	return DEFAULT_THREADS;
+}
+
+ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,
+				  const char *layout_override, ckptio__loc *loc)
+{
+	const char *sep, *store_name = NULL, *layout_name = NULL;
+	const ckptio__opt *o;
+	ckptio_status st;
+	int n;
+
+	memset(loc, 0, sizeof(*loc));
+	if (!location || !*location)
+		return ckptio__error(ctx, CKPTIO_EINVAL, "empty location");
+	sep = strstr(location, "://");
+	n = backend_name_len(location);
+	if (sep && sep > location && backend_name_len(location) >= sep - location)
+		st = resolve_uri(ctx, location, sep, &store_name, loc);
+	else if (n > 0 && location[n] == ':') {
+		char name[72];
+
+		if (n >= (int)sizeof(name))
+			return ckptio__error(ctx, CKPTIO_EINVAL,
+					     "%s: backend name too long",
+					     location);
+		memcpy(name, location, (size_t)n);
+		name[n] = '\0';
+		st = resolve_backend(ctx, location, name, location + n + 1,
+				     &store_name, loc);
+	} else {
+		store_name = "posix";
+		st = split_path(ctx, location, loc);
+	}
+	if (st != CKPTIO_OK)
+		goto fail;
+	if (!loc->section)
+		loc->defaults = ckptio__config_store(ctx->cfg, store_name);
+	st = ckptio__plugin_get(ctx, store_name, CKPTIO_PLUGIN_STORE,
+				&loc->store_plugin);
+	if (st != CKPTIO_OK)
+		goto fail;
+	o = ckptio__section_get(loc->section, "layout");
+	layout_name = layout_override ? layout_override
+		      : (o && o->value) ? o->value : "native";
+	st = ckptio__plugin_get(ctx, layout_name, CKPTIO_PLUGIN_LAYOUT,
+				&loc->layout_plugin);
+	if (st != CKPTIO_OK)
+		goto fail;
+	st = check_backend_keys(ctx, loc->section, loc->store_plugin->desc,
+				loc->layout_plugin->desc);
+	if (st == CKPTIO_OK && loc->defaults) {
+		char err[CKPTIO__ERRMSG];
+
+		st = ckptio__config_check_plugin(loc->defaults,
+						 loc->store_plugin->desc, err,
+						 sizeof(err));
+		if (st != CKPTIO_OK)
+			ckptio__error(ctx, st, "%s", err);
+	}
+	if (st != CKPTIO_OK)
+		goto fail;
+	loc->threads = pick_threads(ctx, loc->section);
+	return CKPTIO_OK;
+fail:
+	ckptio__loc_free(loc);
+	return st;
+}
+
+void ckptio__loc_free(ckptio__loc *loc)
+{
+	free(loc->root);
+	free(loc->id);
+	loc->root = loc->id = NULL;
+}

@@ -1,0 +1,555 @@
+/*
+ * native.c - the native layout (StorageWriter / StorageReader), built into
+ * the core but reached only through the layout ABI, like any plugin.
+ *
+ * Objects of checkpoint ID (DESIGN.md section 3):
+ *   ID/__<rank>_<n>.<token>.ckd   data: chunks back to back, one object per
+ *                                 writer thread of each rank
+ *   ID/.metadata.json             written last; its presence makes the
+ *                                 checkpoint exist
+ * <token> is random per save, so an overwriting save never touches the
+ * objects the previous metadata points to: the old checkpoint stays
+ * readable until the new metadata replaces it, then its objects go.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "internal.h"
+
+#define DATA_SUFFIX ".ckd"
+/* Memory is written in slices so progress and cancel stay responsive. */
+#define WRITE_SLICE (64u << 20)
+/* Pull sources are fetched into a staging buffer of this size. */
+#define PULL_BUF (8u << 20)
+
+typedef struct native_writer {
+	const ckptio_host *host;
+	ckptio_host_ctx *hc;
+	ckptio_store *store;
+	char *id;
+	int rank;
+	unsigned threads;
+	pthread_mutex_t mu;
+	char **written; /* committed data objects, removed by abort */
+	size_t nwritten;
+} native_writer;
+
+typedef struct native_reader {
+	const ckptio_host *host;
+	ckptio_host_ctx *hc;
+	ckptio_store *store;
+	char *id;
+} native_reader;
+
+static const char *const native_commit_keys[] = {CKPTIO__MD_KEY, NULL};
+
+/* ------------------------------------------------------------------------ */
+/* Writer                                                                   */
+
+static ckptio_status nw_setup(const ckptio_host *host, ckptio_host_ctx *hc,
+			      ckptio_store *store, const char *checkpoint_id,
+			      int rank, int world, int is_coordinator,
+			      unsigned threads, ckptio_writer **out)
+{
+	native_writer *w = calloc(1, sizeof(*w));
+
+	(void)world;
+	(void)is_coordinator;
+	if (!w || !(w->id = strdup(checkpoint_id))) {
+		free(w);
+		return host->error(hc, CKPTIO_ENOMEM, "out of memory");
+	}
+	w->host = host;
+	w->hc = hc;
+	w->store = store;
+	w->rank = rank;
+	w->threads = threads ? threads : 1;
+	pthread_mutex_init(&w->mu, NULL);
+	*out = (ckptio_writer *)w;
+	return CKPTIO_OK;
+}
+
+static ckptio_status nw_local_plan(ckptio_writer *wr, ckptio_plan *plan)
+{
+	(void)wr;
+	(void)plan;
+	return CKPTIO_OK;
+}
+
+/* One random token for the whole save, chosen by the coordinator. */
+static ckptio_status nw_global_plan(ckptio_writer *wr, ckptio_plan *plans,
+				    int nplans)
+{
+	native_writer *w = (native_writer *)wr;
+	unsigned char rnd[6];
+	char token[16];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return w->host->error(w->hc, CKPTIO_EIO,
+				      "getrandom failed for the save token");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(token + 2 * i, 3, "%02x", rnd[i]);
+	for (int r = 0; r < nplans; r++) {
+		free(plans[r].storage);
+		plans[r].storage = strdup(token);
+		if (!plans[r].storage)
+			return w->host->error(w->hc, CKPTIO_ENOMEM,
+					      "out of memory");
+	}
+	return CKPTIO_OK;
+}
+
+/* One writer thread: writes its bin of items into one object. */
+typedef struct bin {
+	native_writer *w;
+	const ckptio_plan *plan;
+	ckptio_write_result *results;
+	size_t *idx; /* plan item indices */
+	size_t n;
+	uint64_t bytes;
+	char *key;    /* ID/__r_n.token.ckd */
+	char *object; /* __r_n.token.ckd */
+	int (*progress)(void *pu, uint64_t bytes);
+	void *pu;
+	ckptio_status st;
+} bin;
+
+static ckptio_status write_mem(bin *b, ckptio_put *p, const ckptio_plan_item *it,
+			       uint32_t *crc)
+{
+	const ckptio_store_ops *ops = b->w->store->ops;
+	const unsigned char *d = it->data;
+	uint64_t left = it->nbytes;
+	ckptio_status st;
+
+	while (left > 0) {
+		size_t n = left > WRITE_SLICE ? WRITE_SLICE : (size_t)left;
+
+		*crc = ckptio__crc32c(*crc, d, n);
+		st = ops->put_write(p, d, n);
+		if (st != CKPTIO_OK)
+			return st;
+		if (b->progress(b->pu, n))
+			return b->w->host->error(b->w->hc, CKPTIO_ECANCELED,
+						 "save cancelled");
+		d += n;
+		left -= n;
+	}
+	return CKPTIO_OK;
+}
+
+static ckptio_status write_pull(bin *b, ckptio_put *p,
+				const ckptio_plan_item *it, uint32_t *crc,
+				unsigned char *buf)
+{
+	const ckptio_store_ops *ops = b->w->store->ops;
+	uint64_t off = 0;
+	ckptio_status st;
+
+	while (off < it->nbytes) {
+		size_t n = it->nbytes - off > PULL_BUF ? PULL_BUF
+						       : (size_t)(it->nbytes - off);
+
+		st = it->read(it->read_user, off, buf, n);
+		if (st != CKPTIO_OK)
+			return b->w->host->error(b->w->hc, st,
+						 "item '%.200s': reading the "
+						 "source failed",
+						 it->name);
+		*crc = ckptio__crc32c(*crc, buf, n);
+		st = ops->put_write(p, buf, n);
+		if (st != CKPTIO_OK)
+			return st;
+		if (b->progress(b->pu, n))
+			return b->w->host->error(b->w->hc, CKPTIO_ECANCELED,
+						 "save cancelled");
+		off += n;
+	}
+	return CKPTIO_OK;
+}
+
+static ckptio_status write_bin(bin *b)
+{
+	const ckptio_store_ops *ops = b->w->store->ops;
+	unsigned char *buf = NULL;
+	ckptio_put *p;
+	uint64_t off = 0;
+	ckptio_status st;
+
+	st = ops->put_open(b->w->store, b->key, b->bytes, 0, &p);
+	if (st != CKPTIO_OK)
+		return st;
+	for (size_t i = 0; i < b->n && st == CKPTIO_OK; i++) {
+		const ckptio_plan_item *it = &b->plan->items[b->idx[i]];
+		ckptio_write_result *r = &b->results[b->idx[i]];
+		uint32_t crc = 0;
+
+		if (!it->data && it->nbytes && !buf && !(buf = malloc(PULL_BUF)))
+			st = b->w->host->error(b->w->hc, CKPTIO_ENOMEM,
+					       "out of memory");
+		else if (it->data || !it->nbytes)
+			st = write_mem(b, p, it, &crc);
+		else
+			st = write_pull(b, p, it, &crc, buf);
+		r->object = strdup(b->object);
+		r->offset = off;
+		r->length = it->nbytes;
+		r->crc32c = crc;
+		if (!r->object && st == CKPTIO_OK)
+			st = b->w->host->error(b->w->hc, CKPTIO_ENOMEM,
+					       "out of memory");
+		off += it->nbytes;
+	}
+	free(buf);
+	if (st != CKPTIO_OK) {
+		ops->put_abort(p);
+		return st;
+	}
+	st = ops->put_commit(p);
+	if (st == CKPTIO_OK) {
+		native_writer *w = b->w;
+		char **v;
+
+		pthread_mutex_lock(&w->mu);
+		v = realloc(w->written, (w->nwritten + 1) * sizeof(*v));
+		if (v) {
+			w->written = v;
+			v[w->nwritten++] = b->key;
+			b->key = NULL;
+		}
+		pthread_mutex_unlock(&w->mu);
+		if (!v) /* cannot track it for abort: remove it now */
+			ops->remove(w->store, b->key);
+		if (!v)
+			st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
+	}
+	return st;
+}
+
+static void *bin_thread(void *arg)
+{
+	bin *b = arg;
+
+	b->st = write_bin(b);
+	return NULL;
+}
+
+/* Greedy balance: biggest item first into the lightest bin. */
+static int by_size_desc(const void *a, const void *b, void *arg)
+{
+	const ckptio_plan *plan = arg;
+	uint64_t x = plan->items[*(const size_t *)a].nbytes;
+	uint64_t y = plan->items[*(const size_t *)b].nbytes;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int by_index(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static ckptio_status plan_bins(native_writer *w, const ckptio_plan *plan,
+			       bin *bins, size_t nbins, size_t *order)
+{
+	for (size_t i = 0; i < plan->nitems; i++)
+		order[i] = i;
+	qsort_r(order, plan->nitems, sizeof(*order), by_size_desc,
+		(void *)plan);
+	for (size_t i = 0; i < nbins; i++) {
+		bins[i].idx = malloc((plan->nitems ? plan->nitems : 1) *
+				     sizeof(size_t));
+		bins[i].object = ckptio__asprintf("__%d_%zu.%s" DATA_SUFFIX,
+						  w->rank, i,
+						  plan->storage ? plan->storage
+								: "0");
+		bins[i].key = bins[i].object
+				      ? ckptio__join(w->id, bins[i].object)
+				      : NULL;
+		if (!bins[i].idx || !bins[i].key)
+			return w->host->error(w->hc, CKPTIO_ENOMEM,
+					      "out of memory");
+	}
+	for (size_t i = 0; i < plan->nitems; i++) {
+		size_t best = 0;
+
+		for (size_t j = 1; j < nbins; j++)
+			if (bins[j].bytes < bins[best].bytes)
+				best = j;
+		bins[best].idx[bins[best].n++] = order[i];
+		bins[best].bytes += plan->items[order[i]].nbytes;
+	}
+	/* Within an object keep the caller's order: reads then go forward. */
+	for (size_t i = 0; i < nbins; i++)
+		qsort(bins[i].idx, bins[i].n, sizeof(size_t), by_index);
+	return CKPTIO_OK;
+}
+
+static ckptio_status nw_write_data(ckptio_writer *wr, const ckptio_plan *plan,
+				   ckptio_write_result *results,
+				   int (*progress)(void *pu, uint64_t bytes),
+				   void *pu)
+{
+	native_writer *w = (native_writer *)wr;
+	size_t nbins = plan->nitems < w->threads ? plan->nitems : w->threads;
+	bin *bins = calloc(nbins ? nbins : 1, sizeof(*bins));
+	size_t *order = malloc((plan->nitems ? plan->nitems : 1) * sizeof(*order));
+	pthread_t *tids = calloc(nbins ? nbins : 1, sizeof(*tids));
+	ckptio_status st = CKPTIO_OK;
+
+	if (!bins || !order || !tids)
+		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
+	if (st == CKPTIO_OK)
+		st = plan_bins(w, plan, bins, nbins, order);
+	for (size_t i = 0; st == CKPTIO_OK && i < nbins; i++) {
+		bins[i] = (bin){.w = w, .plan = plan, .results = results,
+				.idx = bins[i].idx, .n = bins[i].n,
+				.bytes = bins[i].bytes, .key = bins[i].key,
+				.object = bins[i].object, .progress = progress,
+				.pu = pu};
+	}
+	/* Bin 0 runs on this thread; the others on their own. */
+	for (size_t i = 1; st == CKPTIO_OK && i < nbins; i++)
+		if (pthread_create(&tids[i], NULL, bin_thread, &bins[i]) != 0) {
+			st = w->host->error(w->hc, CKPTIO_ENOMEM,
+					    "cannot start a writer thread");
+			for (size_t j = i; j < nbins; j++)
+				bins[j].n = 0, bins[j].st = st;
+			nbins = i;
+		}
+	if (nbins > 0 && bins[0].idx && st == CKPTIO_OK)
+		bin_thread(&bins[0]);
+	for (size_t i = 1; i < nbins && tids[i]; i++)
+		pthread_join(tids[i], NULL);
+	for (size_t i = 0; bins && i < nbins; i++) {
+		if (st == CKPTIO_OK)
+			st = bins[i].st;
+		free(bins[i].idx);
+		free(bins[i].key);
+		free(bins[i].object);
+	}
+	free(bins);
+	free(order);
+	free(tids);
+	return st;
+}
+
+/* After an overwrite: the previous save's data objects are now garbage. */
+static int collect_stale(void *user, const char *key, const ckptio_stat *st)
+{
+	void **a = user;
+	native_writer *w = a[0];
+	const ckptio_metadata *md = a[1];
+	size_t plen = *w->id ? strlen(w->id) + 1 : 0;
+	const char *name = key + plen;
+	size_t len = strlen(name);
+
+	(void)st;
+	if (strchr(name, '/') || strncmp(name, "__", 2) != 0 ||
+	    len < strlen(DATA_SUFFIX) ||
+	    strcmp(name + len - strlen(DATA_SUFFIX), DATA_SUFFIX) != 0)
+		return 0;
+	for (size_t i = 0; i < md->nitems; i++)
+		for (size_t c = 0; c < md->items[i].nchunks; c++)
+			if (strcmp(md->items[i].chunks[c].object, name) == 0)
+				return 0;
+	if (w->store->ops->remove(w->store, key) != CKPTIO_OK)
+		w->host->log(w->hc, CKPTIO_LOG_WARN,
+			     "could not remove stale object %s", key);
+	return 0;
+}
+
+static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
+			       int overwrite)
+{
+	native_writer *w = (native_writer *)wr;
+	const ckptio_store_ops *ops = w->store->ops;
+	char *key = ckptio__join(w->id, CKPTIO__MD_KEY), *prefix;
+	size_t len = 0;
+	char *json = ckptio__md_to_json(md, &len);
+	ckptio_put *p = NULL;
+	ckptio_status st;
+
+	if (!key || !json) {
+		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
+		goto out;
+	}
+	st = ops->put_open(w->store, key, len,
+			   overwrite ? 0 : CKPTIO_PUT_IF_ABSENT, &p);
+	if (st == CKPTIO_OK)
+		st = ops->put_write(p, json, len);
+	if (st == CKPTIO_OK)
+		st = ops->put_commit(p);
+	else if (p)
+		ops->put_abort(p);
+	if (st == CKPTIO_EEXIST)
+		w->host->error(w->hc, st,
+			       "%s already exists (another save committed "
+			       "first, or use overwrite)",
+			       key);
+	if (st == CKPTIO_OK && overwrite && (ops->caps & CKPTIO_STORE_CAP_LIST)) {
+		void *arg[2] = {w, (void *)md};
+
+		prefix = *w->id ? ckptio__asprintf("%s/", w->id) : strdup("");
+		if (prefix)
+			ops->list(w->store, prefix, collect_stale, arg);
+		free(prefix);
+	}
+out:
+	free(key);
+	free(json);
+	return st;
+}
+
+static void nw_abort(ckptio_writer *wr)
+{
+	native_writer *w = (native_writer *)wr;
+
+	for (size_t i = 0; i < w->nwritten; i++) {
+		w->store->ops->remove(w->store, w->written[i]);
+		free(w->written[i]);
+	}
+	w->nwritten = 0;
+}
+
+static void nw_free(ckptio_writer *wr)
+{
+	native_writer *w = (native_writer *)wr;
+
+	if (!w)
+		return;
+	for (size_t i = 0; i < w->nwritten; i++)
+		free(w->written[i]);
+	free(w->written);
+	free(w->id);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reader                                                                   */
+
+static ckptio_status nr_setup(const ckptio_host *host, ckptio_host_ctx *hc,
+			      ckptio_store *store, const char *checkpoint_id,
+			      ckptio_reader **out)
+{
+	native_reader *r = calloc(1, sizeof(*r));
+
+	if (!r || !(r->id = strdup(checkpoint_id))) {
+		free(r);
+		return host->error(hc, CKPTIO_ENOMEM, "out of memory");
+	}
+	r->host = host;
+	r->hc = hc;
+	r->store = store;
+	*out = (ckptio_reader *)r;
+	return CKPTIO_OK;
+}
+
+static ckptio_status nr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
+{
+	native_reader *r = (native_reader *)rd;
+	char *key = ckptio__join(r->id, CKPTIO__MD_KEY), *buf = NULL;
+	ckptio_stat sb;
+	ckptio_range rg;
+	ckptio_status st;
+
+	*out = NULL;
+	if (!key)
+		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
+	st = r->store->ops->stat(r->store, key, &sb);
+	if (st == CKPTIO_ENOTFOUND)
+		st = r->host->error(r->hc, st,
+				    "no checkpoint: %s does not exist", key);
+	else if (st == CKPTIO_OK && sb.size > CKPTIO__MD_MAX)
+		st = r->host->error(r->hc, CKPTIO_ECORRUPT,
+				    "%s: %llu bytes, larger than the %u-byte "
+				    "limit for metadata",
+				    key, (unsigned long long)sb.size,
+				    CKPTIO__MD_MAX);
+	else if (st == CKPTIO_OK && sb.size == 0)
+		st = r->host->error(r->hc, CKPTIO_ECORRUPT,
+				    "%s: empty metadata object", key);
+	if (st == CKPTIO_OK && !(buf = malloc(sb.size)))
+		st = r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
+	if (st == CKPTIO_OK) {
+		rg = (ckptio_range){.key = key, .offset = 0, .length = sb.size,
+				    .buf = buf};
+		st = r->store->ops->read(r->store, &rg, 1);
+	}
+	if (st == CKPTIO_OK)
+		st = ckptio__md_from_json(r->hc, key, buf, sb.size, out);
+	free(buf);
+	free(key);
+	return st;
+}
+
+static ckptio_status nr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
+				  size_t n)
+{
+	native_reader *r = (native_reader *)rd;
+	ckptio_range *full;
+	ckptio_status st = CKPTIO_OK;
+	size_t i;
+
+	if (!*r->id)
+		return r->store->ops->read(r->store, ranges, n);
+	full = calloc(n ? n : 1, sizeof(*full));
+	if (!full)
+		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		full[i] = ranges[i];
+		full[i].key = ckptio__join(r->id, ranges[i].key);
+		if (!full[i].key) {
+			st = r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	if (st == CKPTIO_OK)
+		st = r->store->ops->read(r->store, full, n);
+	for (size_t j = 0; j < i; j++)
+		free((void *)full[j].key);
+	free(full);
+	return st;
+}
+
+static void nr_free(ckptio_reader *rd)
+{
+	native_reader *r = (native_reader *)rd;
+
+	if (r)
+		free(r->id);
+	free(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Descriptor                                                               */
+
+static const struct ckptio_layout_ops native_ops = {
+	.struct_size = sizeof(struct ckptio_layout_ops),
+	.commit_keys = native_commit_keys,
+	.writer_setup = nw_setup,
+	.prepare_local_plan = nw_local_plan,
+	.prepare_global_plan = nw_global_plan,
+	.write_data = nw_write_data,
+	.finish = nw_finish,
+	.abort = nw_abort,
+	.writer_free = nw_free,
+	.reader_setup = nr_setup,
+	.read_metadata = nr_read_metadata,
+	.read_data = nr_read_data,
+	.reader_free = nr_free,
+};
+
+const ckptio_plugin ckptio__native_layout_plugin = {
+	.abi_version = CKPTIO_ABI_VERSION,
+	.struct_size = sizeof(ckptio_plugin),
+	.kind = CKPTIO_PLUGIN_LAYOUT,
+	.name = "native",
+	.description = "ckptio's own layout: data objects per rank and thread, "
+		       "JSON metadata committed last, CRC32C per chunk",
+	.layout = &native_ops,
+};

@@ -1,0 +1,228 @@
+/*
+ * sd.c - state dicts: the caller's list of items to save or load.
+ * Names and shapes are copied; data stays the caller's.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+ckptio_status ckptio_sd_new(ckptio_sd **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return ckptio__set_last_error(CKPTIO_ENOMEM, "out of memory");
+	return CKPTIO_OK;
+}
+
+static void item_free(ckptio__sd_item *it)
+{
+	free((void *)it->pi.name);
+	free((void *)it->pi.global_shape);
+	free((void *)it->pi.offsets);
+	free((void *)it->pi.shape);
+}
+
+void ckptio_sd_free(ckptio_sd *sd)
+{
+	if (!sd)
+		return;
+	for (size_t i = 0; i < sd->n; i++)
+		item_free(&sd->items[i]);
+	free(sd->items);
+	free(sd);
+}
+
+size_t ckptio_sd_count(const ckptio_sd *sd)
+{
+	return sd->n;
+}
+
+static ckptio_status check_name(const ckptio_sd *sd, const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (len == 0)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item name is empty");
+	if (len > CKPTIO_MAX_NAME)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item name '%.40s...' is %zu "
+					      "bytes; the limit is %d",
+					      name, len, CKPTIO_MAX_NAME);
+	for (size_t i = 0; i < sd->n; i++)
+		if (strcmp(sd->items[i].pi.name, name) == 0)
+			return ckptio__set_last_error(CKPTIO_EINVAL,
+						      "item '%.200s' is "
+						      "already in the state "
+						      "dict",
+						      name);
+	return CKPTIO_OK;
+}
+
+static uint64_t *dims_or(const uint64_t *v, const uint64_t *def,
+			 unsigned ndim)
+{
+	uint64_t *d = calloc(ndim ? ndim : 1, sizeof(*d));
+
+	if (d && ndim && (v || def))
+		memcpy(d, v ? v : def, ndim * sizeof(*d));
+	return d;
+}
+
+static ckptio__sd_item *push(ckptio_sd *sd)
+{
+	if (sd->n == sd->cap) {
+		size_t cap = sd->cap ? sd->cap * 2 : 32;
+		ckptio__sd_item *v = realloc(sd->items, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		sd->items = v;
+		sd->cap = cap;
+	}
+	memset(&sd->items[sd->n], 0, sizeof(sd->items[0]));
+	return &sd->items[sd->n];
+}
+
+static ckptio_status add_tensor(ckptio_sd *sd, const char *name,
+				ckptio_dtype dtype, unsigned ndim,
+				const uint64_t *global_shape,
+				const uint64_t *offsets, const uint64_t *shape,
+				ckptio__sd_item **out)
+{
+	ckptio__sd_item *it;
+	ckptio_status st = check_name(sd, name);
+	uint64_t n = ckptio_dtype_size(dtype), end;
+
+	if (st != CKPTIO_OK)
+		return st;
+	if (n == 0)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': unknown dtype %d",
+					      name, (int)dtype);
+	if (ndim > CKPTIO_MAX_NDIM || (ndim && !global_shape))
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': %u dimensions "
+					      "(at most %d, with a shape)",
+					      name, ndim, CKPTIO_MAX_NDIM);
+	for (unsigned d = 0; d < ndim; d++) {
+		uint64_t o = offsets ? offsets[d] : 0;
+		uint64_t s = shape ? shape[d] : global_shape[d];
+
+		if (__builtin_add_overflow(o, s, &end) ||
+		    end > global_shape[d] || __builtin_mul_overflow(n, s, &n))
+			return ckptio__set_last_error(
+				CKPTIO_EINVAL,
+				"item '%.200s': chunk [%llu, +%llu) out of "
+				"bounds of dimension %u (size %llu)",
+				name, (unsigned long long)o,
+				(unsigned long long)s, d,
+				(unsigned long long)global_shape[d]);
+	}
+	it = push(sd);
+	if (!it)
+		return ckptio__set_last_error(CKPTIO_ENOMEM, "out of memory");
+	it->pi.name = strdup(name);
+	it->pi.kind = CKPTIO_ITEM_TENSOR;
+	it->pi.dtype = dtype;
+	it->pi.ndim = ndim;
+	it->pi.global_shape = dims_or(global_shape, NULL, ndim);
+	it->pi.offsets = dims_or(offsets, NULL, ndim);
+	it->pi.shape = dims_or(shape, global_shape, ndim);
+	it->pi.nbytes = n;
+	if (!it->pi.name || !it->pi.global_shape || !it->pi.offsets ||
+	    !it->pi.shape) {
+		item_free(it);
+		return ckptio__set_last_error(CKPTIO_ENOMEM, "out of memory");
+	}
+	sd->n++;
+	*out = it;
+	return CKPTIO_OK;
+}
+
+ckptio_status ckptio_sd_add_tensor(ckptio_sd *sd, const char *name,
+				   ckptio_dtype dtype, unsigned ndim,
+				   const uint64_t *global_shape,
+				   const uint64_t *offsets,
+				   const uint64_t *shape, void *data)
+{
+	ckptio__sd_item *it;
+	ckptio_status st;
+
+	st = add_tensor(sd, name, dtype, ndim, global_shape, offsets, shape, &it);
+	if (st != CKPTIO_OK)
+		return st;
+	if (!data && it->pi.nbytes) {
+		item_free(it);
+		sd->n--;
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': no data", name);
+	}
+	it->pi.data = data;
+	it->wdata = data;
+	return CKPTIO_OK;
+}
+
+ckptio_status ckptio_sd_add_tensor_fn(ckptio_sd *sd, const char *name,
+				      ckptio_dtype dtype, unsigned ndim,
+				      const uint64_t *global_shape,
+				      const uint64_t *offsets,
+				      const uint64_t *shape,
+				      ckptio_read_fn read, void *user)
+{
+	ckptio__sd_item *it;
+	ckptio_status st;
+
+	if (!read)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': no read function",
+					      name ? name : "");
+	st = add_tensor(sd, name, dtype, ndim, global_shape, offsets, shape, &it);
+	if (st != CKPTIO_OK)
+		return st;
+	it->pi.read = read;
+	it->pi.read_user = user;
+	return CKPTIO_OK;
+}
+
+static ckptio_status add_bytes(ckptio_sd *sd, const char *name, void *data,
+			       uint64_t len, ckptio_read_fn read, void *user)
+{
+	ckptio__sd_item *it;
+	ckptio_status st = check_name(sd, name);
+
+	if (st != CKPTIO_OK)
+		return st;
+	if (!data && !read && len)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': no data", name);
+	it = push(sd);
+	if (!it || !(it->pi.name = strdup(name)))
+		return ckptio__set_last_error(CKPTIO_ENOMEM, "out of memory");
+	it->pi.kind = CKPTIO_ITEM_BYTES;
+	it->pi.nbytes = len;
+	it->pi.data = data;
+	it->wdata = data;
+	it->pi.read = read;
+	it->pi.read_user = user;
+	sd->n++;
+	return CKPTIO_OK;
+}
+
+ckptio_status ckptio_sd_add_bytes(ckptio_sd *sd, const char *name, void *data,
+				  size_t len)
+{
+	return add_bytes(sd, name, data, len, NULL, NULL);
+}
+
+ckptio_status ckptio_sd_add_bytes_fn(ckptio_sd *sd, const char *name,
+				     uint64_t len, ckptio_read_fn read,
+				     void *user)
+{
+	if (!read)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': no read function",
+					      name ? name : "");
+	return add_bytes(sd, name, NULL, len, read, user);
+}

@@ -1,0 +1,195 @@
+/* check_util.c - keys, dtypes, status texts, the box copy used by
+ * resharding, and the in-process coordinator. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+START_TEST(test_keys)
+{
+	char long_key[1100];
+
+	ck_assert(ckptio__key_valid("a"));
+	ck_assert(ckptio__key_valid("a/b/.metadata.json"));
+	ck_assert(ckptio__key_valid("..a/b.."));
+	ck_assert(!ckptio__key_valid(""));
+	ck_assert(!ckptio__key_valid("/abs"));
+	ck_assert(!ckptio__key_valid("a//b"));
+	ck_assert(!ckptio__key_valid("a/"));
+	ck_assert(!ckptio__key_valid("."));
+	ck_assert(!ckptio__key_valid("a/./b"));
+	ck_assert(!ckptio__key_valid("../x"));
+	ck_assert(!ckptio__key_valid("a/.."));
+	memset(long_key, 'k', sizeof(long_key) - 1);
+	long_key[sizeof(long_key) - 1] = '\0';
+	ck_assert(!ckptio__key_valid(long_key));
+}
+END_TEST
+
+START_TEST(test_join)
+{
+	char *a = ckptio__join("", "x"), *b = ckptio__join("id/sub", "x");
+
+	ck_assert_str_eq(a, "x");
+	ck_assert_str_eq(b, "id/sub/x");
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_dtypes)
+{
+	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_BF16), 2);
+	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_F64), 8);
+	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_F8_E5M2), 1);
+	ck_assert_uint_eq(ckptio_dtype_size((ckptio_dtype)99), 0);
+	ck_assert_str_eq(ckptio_dtype_name(CKPTIO_F8_E4M3), "F8_E4M3");
+	ck_assert_ptr_null(ckptio_dtype_name((ckptio_dtype)-1));
+	for (int d = 1; d <= CKPTIO_U64; d++)
+		ck_assert_int_eq(ckptio_dtype_from_name(ckptio_dtype_name(d)), d);
+	ck_assert_int_eq(ckptio_dtype_from_name("f32"), CKPTIO_DTYPE_INVALID);
+	ck_assert_int_eq(ckptio_dtype_from_name(NULL), CKPTIO_DTYPE_INVALID);
+}
+END_TEST
+
+START_TEST(test_strerror)
+{
+	ck_assert_str_eq(ckptio_strerror(CKPTIO_OK), "success");
+	ck_assert_str_eq(ckptio_strerror(CKPTIO_ECORRUPT),
+			 "corrupt or malformed data");
+	ck_assert_str_eq(ckptio_strerror((ckptio_status)1000), "unknown error");
+	ck_assert_str_eq(ckptio_strerror((ckptio_status)-1), "unknown error");
+}
+END_TEST
+
+/* A 6x8 I32 tensor whose element (r, c) is r * 100 + c. */
+static int32_t val(uint64_t r, uint64_t c)
+{
+	return (int32_t)(r * 100 + c);
+}
+
+START_TEST(test_copy_overlap_2d)
+{
+	const uint64_t soff[2] = {2, 0}, sshape[2] = {3, 8};
+	const uint64_t doff[2] = {1, 3}, dshape[2] = {4, 4};
+	int32_t src[3 * 8], dst[4 * 4];
+
+	for (uint64_t r = 0; r < 3; r++)
+		for (uint64_t c = 0; c < 8; c++)
+			src[r * 8 + c] = val(soff[0] + r, c);
+	for (int i = 0; i < 16; i++)
+		dst[i] = -1;
+	ckptio__copy_overlap(2, 4, soff, sshape, src, doff, dshape, dst);
+	for (uint64_t r = 0; r < 4; r++)
+		for (uint64_t c = 0; c < 4; c++) {
+			uint64_t gr = doff[0] + r, gc = doff[1] + c;
+			int32_t want = gr >= 2 && gr < 5 ? val(gr, gc) : -1;
+
+			ck_assert_int_eq(dst[r * 4 + c], want);
+		}
+	ck_assert(ckptio__boxes_overlap(2, soff, sshape, doff, dshape));
+}
+END_TEST
+
+START_TEST(test_copy_overlap_whole_rows)
+{
+	/* Trailing dimensions held whole by both boxes merge into one copy. */
+	const uint64_t soff[3] = {0, 0, 0}, sshape[3] = {4, 3, 2};
+	const uint64_t doff[3] = {2, 0, 0}, dshape[3] = {2, 3, 2};
+	int64_t src[24], dst[12];
+
+	for (int i = 0; i < 24; i++)
+		src[i] = i;
+	ckptio__copy_overlap(3, 8, soff, sshape, src, doff, dshape, dst);
+	for (int i = 0; i < 12; i++)
+		ck_assert_int_eq(dst[i], 12 + i);
+}
+END_TEST
+
+START_TEST(test_no_overlap)
+{
+	const uint64_t a[1] = {0}, as[1] = {4}, b[1] = {4}, bs[1] = {4};
+
+	ck_assert(!ckptio__boxes_overlap(1, a, as, b, bs));
+}
+END_TEST
+
+typedef struct rank_arg {
+	ckptio_coord co;
+	int got_sum;
+	char bcast[16];
+} rank_arg;
+
+static void *rank_main(void *p)
+{
+	rank_arg *a = p;
+	int mine = a->co.rank + 1;
+	void **bufs = NULL, *b = NULL;
+	size_t *lens = NULL, len = 0;
+
+	for (int round = 0; round < 50; round++) {
+		ck_assert_int_eq(a->co.gather(a->co.self, &mine, sizeof(mine),
+					      &bufs, &lens), CKPTIO_OK);
+		if (a->co.rank == 0) {
+			a->got_sum = 0;
+			for (int r = 0; r < a->co.world; r++) {
+				ck_assert_uint_eq(lens[r], sizeof(int));
+				a->got_sum += *(int *)bufs[r];
+				free(bufs[r]);
+			}
+			free(bufs);
+			free(lens);
+			b = "hello";
+			len = 6;
+		}
+		ck_assert_int_eq(a->co.broadcast(a->co.self, &b, &len), CKPTIO_OK);
+		ck_assert_uint_eq(len, 6);
+		memcpy(a->bcast, b, len);
+		if (a->co.rank != 0)
+			free(b);
+		ck_assert_int_eq(a->co.barrier(a->co.self), CKPTIO_OK);
+	}
+	return NULL;
+}
+
+START_TEST(test_coord_threads)
+{
+	ckptio_coord_group *g;
+	rank_arg args[5];
+	pthread_t t[5];
+
+	ck_assert_int_eq(ckptio_coord_threads_new(&g, 5), CKPTIO_OK);
+	for (int r = 0; r < 5; r++) {
+		memset(&args[r], 0, sizeof(args[r]));
+		ckptio_coord_threads_get(g, r, &args[r].co);
+		ck_assert_int_eq(pthread_create(&t[r], NULL, rank_main, &args[r]), 0);
+	}
+	for (int r = 0; r < 5; r++) {
+		pthread_join(t[r], NULL);
+		ck_assert_str_eq(args[r].bcast, "hello");
+	}
+	ck_assert_int_eq(args[0].got_sum, 15);
+	ckptio_coord_threads_free(g);
+	ck_assert_int_eq(ckptio_coord_threads_new(&g, 0), CKPTIO_EINVAL);
+	ck_assert_ptr_null(g);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_keys);
+	tcase_add_test(tc, test_join);
+	tcase_add_test(tc, test_dtypes);
+	tcase_add_test(tc, test_strerror);
+	tcase_add_test(tc, test_copy_overlap_2d);
+	tcase_add_test(tc, test_copy_overlap_whole_rows);
+	tcase_add_test(tc, test_no_overlap);
+	tcase_add_test(tc, test_coord_threads);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}
