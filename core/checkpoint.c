@@ -385,6 +385,9 @@ static void gplan_free(gplan *g)
 {
 	for (int r = 0; g->plans && r < g->world; r++) {
 		free(g->plans[r].storage);
+		for (size_t i = 0; g->items && g->items[r] &&
+				   i < g->plans[r].nitems; i++)
+			free((void *)g->items[r][i].name);
 		if (g->items)
 			free(g->items[r]);
 		if (g->skip)
@@ -418,7 +421,8 @@ static ckptio_status gplan_parse_rank(gplan *g, int r, json_t *msg,
 		ckptio_plan_item *pi = &g->items[r][i];
 		json_t *nd = json_object_get(it, "g");
 
-		pi->name = json_string_value(json_object_get(it, "n"));
+		/* Names are copied: the messages are freed after this round. */
+		pi->name = ckptio__strdup(json_string_value(json_object_get(it, "n")));
 		pi->kind = (ckptio_item_kind)json_integer_value(
 			json_object_get(it, "k"));
 		pi->dtype = (ckptio_dtype)json_integer_value(
@@ -698,6 +702,9 @@ static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
 	if (st == CKPTIO_OK)
 		st = gplan_metadata(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
 				    NULL, &md);
+	/* Chunks that overlap or leave gaps are the caller's mistake here. */
+	if (st == CKPTIO_ECORRUPT)
+		st = CKPTIO_EINVAL;
 	ckptio__md_free(md);
 	if (st == CKPTIO_OK && !s->overwrite)
 		st = check_absent(s);

@@ -301,10 +301,10 @@ ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
 				 const ckptio__plugin **out)
 {
 	char note[512] = "", **dirs;
-	const ckptio_plugin *desc;
+	const ckptio_plugin *desc = NULL;
 	ckptio_status st = CKPTIO_ENOTFOUND;
 	size_t ndirs;
-	void *dl;
+	void *dl = NULL;
 
 	for (size_t i = 0; i < ctx->nplugins; i++)
 		if (strcmp(ctx->plugins[i]->desc->name, name) == 0 &&

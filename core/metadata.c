@@ -668,12 +668,18 @@ static ckptio_status parse_root(parser *p, json_t *root, ckptio_metadata *md)
 /* Builder errors do not know the file; make sure the message names it. */
 static void name_source(ckptio_host_ctx *hc, const char *what)
 {
-	char tmp[CKPTIO__ERRMSG];
+	size_t wl = strlen(what), ml;
 
 	pthread_mutex_lock(&hc->mu);
-	if (strncmp(hc->msg, what, strlen(what)) != 0) {
-		snprintf(tmp, sizeof(tmp), "%s: %s", what, hc->msg);
-		memcpy(hc->msg, tmp, sizeof(tmp));
+	if (strncmp(hc->msg, what, wl) != 0 && wl + 2 < sizeof(hc->msg)) {
+		/* Shift the message right and put "what: " in front. */
+		ml = strnlen(hc->msg, sizeof(hc->msg) - 1);
+		if (ml > sizeof(hc->msg) - 1 - wl - 2)
+			ml = sizeof(hc->msg) - 1 - wl - 2;
+		memmove(hc->msg + wl + 2, hc->msg, ml);
+		memcpy(hc->msg, what, wl);
+		memcpy(hc->msg + wl, ": ", 2);
+		hc->msg[wl + 2 + ml] = '\0';
 	}
 	pthread_mutex_unlock(&hc->mu);
 }
