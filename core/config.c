@@ -28,6 +28,8 @@ typedef struct parse {
 	ckptio__config *cfg;
 	int line;
 	int long_line;
+	int header_line; /* line of the last [section] header read */
+	int new_header;  /* a header was read since the last key */
 	char *err;
 	size_t errlen;
 	int failed;
@@ -82,6 +84,16 @@ static char *reader(char *str, int num, void *stream)
 			;
 		buf[0] = '\0';
 		len = 0;
+	}
+	/* Debian's inih does not report new sections; notice them here. */
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == ' ' || buf[i] == '\t')
+			continue;
+		if (buf[i] == '[') {
+			p->header_line = p->line;
+			p->new_header = 1;
+		}
+		break;
 	}
 	for (size_t i = 1; i < len; i++)
 		if ((buf[i] == '#' || buf[i] == ';') &&
@@ -243,17 +255,18 @@ static ckptio__section *section_for(parse *p, const char *sec)
 	ckptio__config *cfg = p->cfg;
 
 	if (parse_header(sec, &kind, name, sizeof(name)) != 0) {
+		p->line = p->header_line;
 		fail(p, NULL, "unknown section [%s] (expected [ckptio], "
 			      "[backend \"NAME\"] or [store \"PLUGIN\"])", sec);
 		return NULL;
 	}
-	/* inih calls us per key; the section is the last one unless new. */
-	if (cfg->nsections &&
-	    cfg->sections[cfg->nsections - 1].kind == kind &&
-	    strcmp(cfg->sections[cfg->nsections - 1].name, name) == 0 &&
-	    cfg->sections[cfg->nsections - 1].line >= 0)
+	/* inih calls us per key: the section is the last one unless a
+	 * header was read since. */
+	if (!p->new_header && cfg->nsections)
 		return &cfg->sections[cfg->nsections - 1];
+	p->new_header = 0;
 	if (find_section(cfg, kind, name)) {
+		p->line = p->header_line;
 		fail(p, NULL, "section [%s] appears twice", sec);
 		return NULL;
 	}
@@ -268,7 +281,7 @@ static ckptio__section *section_for(parse *p, const char *sec)
 	s->kind = kind;
 	s->name = strdup(name);
 	s->file = cfg->path;
-	s->line = p->line;
+	s->line = p->header_line;
 	if (!s->name) {
 		fail(p, NULL, "%s", "out of memory");
 		return NULL;

@@ -269,10 +269,11 @@ static ckptio_status try_file(ckptio_ctx *ctx, const char *path,
 		return ckptio__error(ctx, CKPTIO_EPLUGIN, "%s: %s", path, err);
 	}
 	if (desc->kind != kind) {
-		dlclose(dl);
-		return ckptio__error(ctx, CKPTIO_EPLUGIN,
-				     "%s is a %s plugin, not a %s plugin", path,
-				     kind_name(desc->kind), kind_name(kind));
+		ckptio__error(ctx, CKPTIO_EPLUGIN,
+			      "%s is a %s plugin, not a %s plugin", path,
+			      kind_name(desc->kind), kind_name(kind));
+		dlclose(dl); /* desc lives in the plugin: not used after this */
+		return CKPTIO_EPLUGIN;
 	}
 	*dl_out = dl;
 	*desc_out = desc;

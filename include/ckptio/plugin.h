@@ -392,6 +392,10 @@ typedef struct ckptio_plugin {
 
 typedef const ckptio_plugin *(*ckptio_plugin_entry_fn)(void);
 
+/* What every plugin defines (and nothing else exported).  The core never
+ * calls it by name: it looks the symbol up in each plugin it opens. */
+CKPTIO_EXPORT const ckptio_plugin *ckptio_plugin_entry(void);
+
 #define CKPTIO_PLUGIN_ENTRY_SYMBOL "ckptio_plugin_entry"
 
 #ifdef __cplusplus

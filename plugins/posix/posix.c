@@ -1,0 +1,789 @@
+/*
+ * posix.c - the POSIX file store: objects are files under a root directory.
+ *
+ * Puts go to a temporary file in the target's directory and become visible
+ * by rename (or link, for put-if-absent) after an fsync; the directory is
+ * fsynced too, so a committed object survives a crash and an uncommitted
+ * one never shows under its name.  Large writes are split across worker
+ * threads with pwrite at distinct offsets; reads pread straight into the
+ * caller's buffers, ranges spread over the same number of threads.
+ *
+ * Options: threads (1..256, default 4), io_size (bytes per system call,
+ * default 8MiB), direct (O_DIRECT through aligned staging buffers),
+ * fsync (always | never).
+ *
+ * Tests inject failures through CKPTIO_POSIX_FAULT="op:N[:ERRNO]" (the Nth
+ * call of op fails with ERRNO, default EIO), read at open: the system calls
+ * go through the table `sys` so the hook costs one counter per call.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckptio/plugin.h"
+
+#define MAX_KEY 1024
+#define ALIGN 4096
+#define READ_PIECE (32u << 20) /* a range is split into pieces this big */
+
+/* ------------------------------------------------------------------------ */
+/* Private state                                                            */
+
+enum sysop { OP_OPEN, OP_PWRITE, OP_PREAD, OP_FSYNC, OP_RENAME, OP_LINK,
+	     OP_UNLINK, NOPS };
+static const char *const op_names[NOPS] = {"open", "pwrite", "pread", "fsync",
+					   "rename", "link", "unlink"};
+
+typedef struct fault {
+	int op;       /* -1: none */
+	long nth;
+	int err;
+	atomic_long count;
+} fault;
+
+typedef struct pstore {
+	ckptio_store base; /* first: the core sees a ckptio_store */
+	int rootfd;
+	char *root;
+	unsigned threads;
+	size_t io_size;
+	int direct;
+	int fsync_always;
+	fault fault;
+} pstore;
+
+struct ckptio_put {
+	pstore *st;
+	int fd;
+	uint64_t off;
+	char key[MAX_KEY + 1];
+	char tmp[MAX_KEY + 64];
+	unsigned flags;
+	unsigned char *stage; /* O_DIRECT staging buffer (io_size, aligned) */
+	size_t staged;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+/* One failure point: the Nth call of the configured op fails. */
+static int injected(pstore *s, enum sysop op)
+{
+	if (s->fault.op != (int)op)
+		return 0;
+	if (atomic_fetch_add(&s->fault.count, 1) + 1 != s->fault.nth)
+		return 0;
+	errno = s->fault.err;
+	return 1;
+}
+
+static void fault_parse(pstore *s)
+{
+	const char *env = getenv("CKPTIO_POSIX_FAULT");
+	char op[16], err[16] = "EIO";
+	static const struct { const char *name; int err; } errs[] = {
+		{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT},
+		{"EACCES", EACCES}, {"EINTR", EINTR}, {"EROFS", EROFS},
+	};
+
+	s->fault.op = -1;
+	if (!env || sscanf(env, "%15[a-z]:%ld:%15[A-Z]", op, &s->fault.nth,
+			   err) < 2)
+		return;
+	for (int i = 0; i < NOPS; i++)
+		if (strcmp(op, op_names[i]) == 0)
+			s->fault.op = i;
+	s->fault.err = EIO;
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++)
+		if (strcmp(err, errs[i].name) == 0)
+			s->fault.err = errs[i].err;
+}
+
+static ckptio_status errno_status(int e)
+{
+	switch (e) {
+	case ENOENT: return CKPTIO_ENOTFOUND;
+	case ENOSPC: case EDQUOT: return CKPTIO_ENOSPC;
+	case EACCES: case EPERM: case EROFS: return CKPTIO_EAUTH;
+	case ENOMEM: return CKPTIO_ENOMEM;
+	case EEXIST: return CKPTIO_EEXIST;
+	default: return CKPTIO_EIO;
+	}
+}
+
+static ckptio_status fail(pstore *s, int e, const char *key, const char *what)
+{
+	return s->base.host->error(s->base.hc, errno_status(e), "%s/%s: %s: %s",
+				   s->root, key, what, strerror(e));
+}
+
+static int key_valid(const char *key)
+{
+	const char *p = key;
+	size_t len;
+
+	if (!key || !*key || strlen(key) > MAX_KEY || *key == '/')
+		return 0;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+
+		len = slash ? (size_t)(slash - p) : strlen(p);
+		if (len == 0 || (len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		if (!slash)
+			return 1;
+		p = slash + 1;
+	}
+}
+
+static ckptio_status check_key(pstore *s, const char *key)
+{
+	if (key_valid(key))
+		return CKPTIO_OK;
+	return s->base.host->error(s->base.hc, CKPTIO_EINVAL,
+				   "invalid key '%.200s' (empty, absolute, or "
+				   "with '.', '..' or empty components)",
+				   key ? key : "(null)");
+}
+
+/* mkdir -p of key's parent directories, relative to the root. */
+static int make_parents(int dirfd, const char *key)
+{
+	char buf[MAX_KEY + 1];
+	char *p;
+
+	snprintf(buf, sizeof(buf), "%s", key);
+	for (p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdirat(dirfd, buf, 0777) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return 0;
+}
+
+/* mkdir -p for an absolute or relative path (the root itself). */
+static int make_dirs(const char *path)
+{
+	char *buf = strdup(path), *p;
+	int rc = 0;
+
+	if (!buf)
+		return -1;
+	for (p = strchr(buf + 1, '/'); p && rc == 0; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+			rc = -1;
+		*p = '/';
+	}
+	if (rc == 0 && mkdir(buf, 0777) != 0 && errno != EEXIST)
+		rc = -1;
+	free(buf);
+	return rc;
+}
+
+static int fsync_parent(pstore *s, const char *key)
+{
+	char dir[MAX_KEY + 1];
+	char *slash;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s", key);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	fd = slash ? openat(s->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+		   : dup(s->rootfd);
+	if (fd < 0)
+		return -1;
+	rc = injected(s, OP_FSYNC) ? -1 : fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* pwrite all of buf at off, retrying short writes and EINTR. */
+static int write_all(pstore *s, int fd, const unsigned char *buf, size_t len,
+		     uint64_t off)
+{
+	while (len > 0) {
+		size_t n = len < s->io_size ? len : s->io_size;
+		ssize_t w = injected(s, OP_PWRITE)
+				    ? -1 : pwrite(fd, buf, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf += w;
+		off += (uint64_t)w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Parallel pwrite of one large buffer: slice i goes to worker i % n. */
+typedef struct wjob {
+	pstore *s;
+	int fd;
+	const unsigned char *buf;
+	size_t len;
+	uint64_t off;
+	unsigned worker, nworkers;
+	int err;
+} wjob;
+
+static void *write_worker(void *arg)
+{
+	wjob *j = arg;
+	size_t slice = j->s->io_size;
+
+	for (size_t pos = (size_t)j->worker * slice; pos < j->len && !j->err;
+	     pos += (size_t)j->nworkers * slice) {
+		size_t n = j->len - pos < slice ? j->len - pos : slice;
+
+		if (write_all(j->s, j->fd, j->buf + pos, n, j->off + pos) != 0)
+			j->err = errno;
+	}
+	return NULL;
+}
+
+static int write_parallel(pstore *s, int fd, const unsigned char *buf,
+			  size_t len, uint64_t off)
+{
+	unsigned n = s->threads > 64 ? 64 : s->threads;
+	pthread_t tid[64];
+	wjob jobs[64];
+	unsigned started = 1;
+	int err = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		jobs[i] = (wjob){s, fd, buf, len, off, i, n, 0};
+	for (unsigned i = 1; i < n; i++) {
+		if (pthread_create(&tid[i], NULL, write_worker, &jobs[i]) != 0)
+			break;
+		started++;
+	}
+	/* Workers that did not start: this thread takes their slices too. */
+	for (unsigned i = started; i < n; i++)
+		write_worker(&jobs[i]);
+	write_worker(&jobs[0]);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(tid[i], NULL);
+	for (unsigned i = 0; i < n && !err; i++)
+		err = jobs[i].err;
+	errno = err;
+	return err ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Methods                                                                  */
+
+static const struct ckptio_store_ops posix_ops;
+
+static ckptio_status posix_open(const ckptio_host *host, ckptio_host_ctx *hc,
+				const char *root, int create, ckptio_store **out)
+{
+	static const char *const fsync_words[] = {"always", "never", NULL};
+	pstore *s = calloc(1, sizeof(*s));
+	uint64_t threads, io_size;
+	unsigned fs = 0;
+	ckptio_status st;
+
+	*out = NULL;
+	if (!s || !(s->root = strdup(root && *root ? root : "."))) {
+		free(s);
+		return host->error(hc, CKPTIO_ENOMEM, "posix: out of memory");
+	}
+	s->base.ops = &posix_ops;
+	s->base.host = host;
+	s->base.hc = hc;
+	s->rootfd = -1;
+	st = host->config_uint(hc, "threads", 4, 1, 256, &threads);
+	if (st == CKPTIO_OK)
+		st = host->config_size(hc, "io_size", 8u << 20, &io_size);
+	if (st == CKPTIO_OK && (io_size < (64u << 10) || io_size > (1u << 30)))
+		st = host->error(hc, CKPTIO_ECONFIG,
+				 "posix: io_size must be between 64KiB and 1GiB");
+	if (st == CKPTIO_OK)
+		st = host->config_bool(hc, "direct", 0, &s->direct);
+	if (st == CKPTIO_OK)
+		st = host->config_enum(hc, "fsync", fsync_words, 0, &fs);
+	if (st != CKPTIO_OK)
+		goto fail;
+	s->threads = (unsigned)threads;
+	s->io_size = (size_t)(io_size & ~(uint64_t)(ALIGN - 1));
+	s->fsync_always = fs == 0;
+	fault_parse(s);
+	if (create && make_dirs(s->root) != 0) {
+		st = host->error(hc, errno_status(errno),
+				 "%s: cannot create directory: %s", s->root,
+				 strerror(errno));
+		goto fail;
+	}
+	s->rootfd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0) {
+		st = host->error(hc, errno_status(errno), "%s: %s", s->root,
+				 errno == ENOENT ? "no such directory"
+						 : strerror(errno));
+		goto fail;
+	}
+	*out = &s->base;
+	return CKPTIO_OK;
+fail:
+	free(s->root);
+	free(s);
+	return st;
+}
+
+static void posix_close(ckptio_store *st)
+{
+	pstore *s = (pstore *)st;
+
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	free(s->root);
+	free(s);
+}
+
+static ckptio_status posix_put_open(ckptio_store *st, const char *key,
+				    uint64_t size_hint, unsigned flags,
+				    ckptio_put **out)
+{
+	pstore *s = (pstore *)st;
+	const char *base;
+	unsigned rnd = 0;
+	ckptio_put *p;
+	ckptio_status rc = check_key(s, key);
+
+	*out = NULL;
+	if (rc != CKPTIO_OK)
+		return rc;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return st->host->error(st->hc, CKPTIO_ENOMEM, "out of memory");
+	p->st = s;
+	p->flags = flags;
+	snprintf(p->key, sizeof(p->key), "%s", key);
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd = (unsigned)rand();
+	/* ".<name>.tmp.<pid>.<random>" beside the target, so rename stays
+	 * within one directory (and one file system). */
+	base = strrchr(key, '/');
+	snprintf(p->tmp, sizeof(p->tmp), "%.*s.%s.tmp.%d.%08x",
+		 base ? (int)(base - key + 1) : 0, key, base ? base + 1 : key,
+		 (int)getpid(), rnd);
+	if (make_parents(s->rootfd, key) != 0) {
+		rc = fail(s, errno, key, "cannot create directory");
+		free(p);
+		return rc;
+	}
+	p->fd = injected(s, OP_OPEN) ? -1
+		: openat(s->rootfd, p->tmp,
+			 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+				 (s->direct ? O_DIRECT : 0),
+			 0666);
+	if (p->fd < 0) {
+		rc = fail(s, errno, key, "cannot create temporary file");
+		free(p);
+		return rc;
+	}
+	if (s->direct && posix_memalign((void **)&p->stage, ALIGN, s->io_size)) {
+		close(p->fd);
+		unlinkat(s->rootfd, p->tmp, 0);
+		free(p);
+		return st->host->error(st->hc, CKPTIO_ENOMEM, "out of memory");
+	}
+	if (size_hint != UINT64_MAX && size_hint > 0)
+		(void)posix_fallocate(p->fd, 0, (off_t)size_hint);
+	*out = p;
+	return CKPTIO_OK;
+}
+
+/* O_DIRECT: fill the aligned staging buffer, write it when full. */
+static ckptio_status put_write_direct(ckptio_put *p, const unsigned char *b,
+				      size_t len)
+{
+	pstore *s = p->st;
+
+	while (len > 0) {
+		size_t n = s->io_size - p->staged;
+
+		if (n > len)
+			n = len;
+		memcpy(p->stage + p->staged, b, n);
+		p->staged += n;
+		b += n;
+		len -= n;
+		if (p->staged == s->io_size) {
+			if (write_all(s, p->fd, p->stage, p->staged, p->off) != 0)
+				return fail(s, errno, p->key, "write");
+			p->off += p->staged;
+			p->staged = 0;
+		}
+	}
+	return CKPTIO_OK;
+}
+
+static ckptio_status posix_put_write(ckptio_put *p, const void *buf, size_t len)
+{
+	pstore *s = p->st;
+	int rc;
+
+	if (s->direct)
+		return put_write_direct(p, buf, len);
+	if (len >= 2 * s->io_size && s->threads > 1)
+		rc = write_parallel(s, p->fd, buf, len, p->off);
+	else
+		rc = write_all(s, p->fd, buf, len, p->off);
+	if (rc != 0)
+		return fail(s, errno, p->key, "write");
+	p->off += len;
+	return CKPTIO_OK;
+}
+
+static void put_free(ckptio_put *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->stage);
+	free(p);
+}
+
+static void posix_put_abort(ckptio_put *p)
+{
+	unlinkat(p->st->rootfd, p->tmp, 0);
+	put_free(p);
+}
+
+/* The tail of an O_DIRECT file is not block-sized: write it without
+ * O_DIRECT so the file length is exact. */
+static int flush_direct_tail(ckptio_put *p)
+{
+	int flags = fcntl(p->fd, F_GETFL);
+
+	if (p->staged == 0)
+		return 0;
+	if (flags < 0 || fcntl(p->fd, F_SETFL, flags & ~O_DIRECT) != 0)
+		return -1;
+	if (write_all(p->st, p->fd, p->stage, p->staged, p->off) != 0)
+		return -1;
+	p->off += p->staged;
+	p->staged = 0;
+	return 0;
+}
+
+static ckptio_status posix_put_commit(ckptio_put *p)
+{
+	pstore *s = p->st;
+	ckptio_status rc = CKPTIO_OK;
+	int r;
+
+	if (s->direct && flush_direct_tail(p) != 0)
+		rc = fail(s, errno, p->key, "write");
+	/* fallocate may have reserved more than was written. */
+	if (rc == CKPTIO_OK && ftruncate(p->fd, (off_t)p->off) != 0)
+		rc = fail(s, errno, p->key, "truncate");
+	if (rc == CKPTIO_OK && s->fsync_always &&
+	    (injected(s, OP_FSYNC) || fsync(p->fd) != 0))
+		rc = fail(s, errno, p->key, "fsync");
+	if (rc == CKPTIO_OK && (p->flags & CKPTIO_PUT_IF_ABSENT)) {
+		/* link() fails if the name exists: atomic create-if-absent. */
+		r = injected(s, OP_LINK) ? -1
+			: linkat(s->rootfd, p->tmp, s->rootfd, p->key, 0);
+		if (r != 0 && errno == EEXIST)
+			rc = s->base.host->error(s->base.hc, CKPTIO_EEXIST,
+						 "%s/%s already exists", s->root,
+						 p->key);
+		else if (r != 0)
+			rc = fail(s, errno, p->key, "link");
+		unlinkat(s->rootfd, p->tmp, 0);
+	} else if (rc == CKPTIO_OK) {
+		r = injected(s, OP_RENAME) ? -1
+			: renameat(s->rootfd, p->tmp, s->rootfd, p->key);
+		if (r != 0)
+			rc = fail(s, errno, p->key, "rename");
+	}
+	if (rc != CKPTIO_OK) {
+		posix_put_abort(p);
+		return rc;
+	}
+	if (s->fsync_always && fsync_parent(s, p->key) != 0)
+		rc = fail(s, errno, p->key, "fsync of the directory");
+	put_free(p);
+	return rc;
+}
+
+/* Scatter read: ranges cut into pieces, pieces spread over threads. */
+typedef struct piece {
+	const ckptio_range *rg;
+	uint64_t off; /* within the range */
+	uint64_t len;
+} piece;
+
+typedef struct rjob {
+	pstore *s;
+	piece *pieces;
+	size_t n;
+	atomic_size_t next;
+	atomic_int failed;
+} rjob;
+
+static ckptio_status read_piece(pstore *s, const piece *pc)
+{
+	const ckptio_range *rg = pc->rg;
+	unsigned char *dst = (unsigned char *)rg->buf + pc->off;
+	uint64_t pos = rg->offset + pc->off, left = pc->len;
+	struct stat sb;
+	int fd;
+
+	if (!key_valid(rg->key))
+		return check_key(s, rg->key);
+	fd = injected(s, OP_OPEN) ? -1
+		: openat(s->rootfd, rg->key, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return s->base.host->error(s->base.hc, CKPTIO_ENOTFOUND,
+					   "%s/%s: no such object", s->root,
+					   rg->key);
+	if (fd < 0)
+		return fail(s, errno, rg->key, "open");
+	while (left > 0) {
+		size_t n = left < s->io_size * 4 ? (size_t)left : s->io_size * 4;
+		ssize_t r = injected(s, OP_PREAD) ? -1
+			    : pread(fd, dst, n, (off_t)pos);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ckptio_status st = fail(s, errno, rg->key, "read");
+
+			close(fd);
+			return st;
+		}
+		if (r == 0) {
+			fstat(fd, &sb);
+			close(fd);
+			return s->base.host->error(
+				s->base.hc, CKPTIO_ECORRUPT,
+				"%s/%s: object is %lld bytes, cannot read bytes "
+				"%llu..%llu (truncated?)",
+				s->root, rg->key, (long long)sb.st_size,
+				(unsigned long long)rg->offset,
+				(unsigned long long)(rg->offset + rg->length));
+		}
+		dst += r;
+		pos += (uint64_t)r;
+		left -= (uint64_t)r;
+	}
+	close(fd);
+	return CKPTIO_OK;
+}
+
+static void *read_worker(void *arg)
+{
+	rjob *j = arg;
+	size_t i;
+
+	while (!atomic_load(&j->failed) &&
+	       (i = atomic_fetch_add(&j->next, 1)) < j->n)
+		if (read_piece(j->s, &j->pieces[i]) != CKPTIO_OK)
+			atomic_store(&j->failed, 1);
+	return NULL;
+}
+
+static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
+				size_t n)
+{
+	pstore *s = (pstore *)st;
+	rjob j = {.s = s};
+	size_t npieces = 0;
+	unsigned nthreads, started = 0;
+	pthread_t tid[64];
+
+	for (size_t i = 0; i < n; i++)
+		npieces += ranges[i].length / READ_PIECE + 1;
+	j.pieces = malloc(npieces * sizeof(*j.pieces));
+	if (!j.pieces)
+		return st->host->error(st->hc, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		uint64_t off = 0;
+
+		do {
+			uint64_t len = ranges[i].length - off;
+
+			if (len > READ_PIECE)
+				len = READ_PIECE;
+			j.pieces[j.n++] = (piece){&ranges[i], off, len};
+			off += len;
+		} while (off < ranges[i].length);
+	}
+	nthreads = s->threads < j.n ? s->threads : (unsigned)j.n;
+	if (nthreads > 64)
+		nthreads = 64;
+	for (unsigned t = 1; t < nthreads; t++)
+		if (pthread_create(&tid[started], NULL, read_worker, &j) == 0)
+			started++;
+	read_worker(&j);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(tid[t], NULL);
+	free(j.pieces);
+	/* The failing piece recorded its error (the first one wins). */
+	return atomic_load(&j.failed) ? CKPTIO_EIO : CKPTIO_OK;
+}
+
+static ckptio_status posix_stat(ckptio_store *st, const char *key,
+				ckptio_stat *out)
+{
+	pstore *s = (pstore *)st;
+	struct stat sb;
+
+	if (!key_valid(key))
+		return check_key(s, key);
+	if (fstatat(s->rootfd, key, &sb, 0) != 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return CKPTIO_ENOTFOUND;
+		return fail(s, errno, key, "stat");
+	}
+	if (!S_ISREG(sb.st_mode))
+		return CKPTIO_ENOTFOUND;
+	out->size = (uint64_t)sb.st_size;
+	out->mtime = sb.st_mtime;
+	return CKPTIO_OK;
+}
+
+/* Depth-first walk of the directory `rel` (relative to the root). */
+static int walk(pstore *s, const char *rel, const char *prefix,
+		ckptio_key_fn fn, void *user, int *err)
+{
+	/* A fresh open even for the root: a dup() would share the directory
+	 * offset, and a second listing would start at the end. */
+	int fd = openat(s->rootfd, *rel ? rel : ".",
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	size_t plen = strlen(prefix);
+	struct dirent *de;
+	DIR *d;
+	int stop = 0;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		if (errno != ENOENT && errno != ENOTDIR)
+			*err = errno;
+		return 0;
+	}
+	while (!stop && (de = readdir(d))) {
+		char key[MAX_KEY + 2];
+		struct stat sb;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(key, sizeof(key), "%s%s%s", rel,
+				     *rel ? "/" : "", de->d_name) >= sizeof(key))
+			continue;
+		/* Skip subtrees that cannot hold the prefix. */
+		if (strncmp(key, prefix, plen < strlen(key) ? plen : strlen(key)))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			stop = walk(s, key, prefix, fn, user, err);
+		} else if (S_ISREG(sb.st_mode) && strlen(key) >= plen) {
+			ckptio_stat cs = {(uint64_t)sb.st_size, sb.st_mtime};
+
+			stop = fn(user, key, &cs);
+		}
+	}
+	closedir(d);
+	return stop;
+}
+
+static ckptio_status posix_list(ckptio_store *st, const char *prefix,
+				ckptio_key_fn fn, void *user)
+{
+	pstore *s = (pstore *)st;
+	int err = 0;
+
+	walk(s, "", prefix ? prefix : "", fn, user, &err);
+	if (err)
+		return fail(s, err, prefix ? prefix : "", "list");
+	return CKPTIO_OK;
+}
+
+static ckptio_status posix_remove(ckptio_store *st, const char *key)
+{
+	pstore *s = (pstore *)st;
+	char dir[MAX_KEY + 1];
+	char *slash;
+
+	if (!key_valid(key))
+		return check_key(s, key);
+	if (injected(s, OP_UNLINK) || unlinkat(s->rootfd, key, 0) != 0) {
+		if (errno == ENOENT)
+			return CKPTIO_ENOTFOUND;
+		return fail(s, errno, key, "remove");
+	}
+	/* Remove directories left empty, up to (not including) the root. */
+	snprintf(dir, sizeof(dir), "%s", key);
+	while ((slash = strrchr(dir, '/'))) {
+		*slash = '\0';
+		if (unlinkat(s->rootfd, dir, AT_REMOVEDIR) != 0)
+			break;
+	}
+	return CKPTIO_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Descriptor                                                               */
+
+static const struct ckptio_store_ops posix_ops = {
+	.struct_size = sizeof(struct ckptio_store_ops),
+	.caps = CKPTIO_STORE_CAP_WRITE | CKPTIO_STORE_CAP_READ |
+		CKPTIO_STORE_CAP_RANGE | CKPTIO_STORE_CAP_LIST |
+		CKPTIO_STORE_CAP_DELETE | CKPTIO_STORE_CAP_ATOMIC_PUT |
+		CKPTIO_STORE_CAP_IF_ABSENT,
+	.open = posix_open,
+	.close = posix_close,
+	.put_open = posix_put_open,
+	.put_write = posix_put_write,
+	.put_commit = posix_put_commit,
+	.put_abort = posix_put_abort,
+	.read = posix_read,
+	.stat = posix_stat,
+	.list = posix_list,
+	.remove = posix_remove,
+};
+
+static const char *const posix_options[] = {"threads", "io_size", "direct",
+					    "fsync", NULL};
+static const char *const posix_schemes[] = {"file", NULL};
+
+static const ckptio_plugin posix_plugin = {
+	.abi_version = CKPTIO_ABI_VERSION,
+	.struct_size = sizeof(ckptio_plugin),
+	.kind = CKPTIO_PLUGIN_STORE,
+	.name = "posix",
+	.description = "local and network file systems: atomic rename, "
+		       "parallel pwrite/pread, optional O_DIRECT",
+	.options = posix_options,
+	.schemes = posix_schemes,
+	.store = &posix_ops,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Entry point                                                              */
+
+CKPTIO_EXPORT const ckptio_plugin *ckptio_plugin_entry(void)
+{
+	return &posix_plugin;
+}

@@ -1,0 +1,364 @@
+/* check_posix.c - the posix store plugin through its descriptor, loaded
+ * with dlopen exactly as the core loads it, with the core's host table. */
+#include <check.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+static void *dl;
+static const ckptio_plugin *plug;
+static const ckptio_store_ops *ops;
+static char *dir;
+static ckptio_host_ctx hc;
+static ckptio__section sec;
+static ckptio__opt opts[8];
+
+#include <ftw.h>
+
+static int nfiles;
+static int count_one(const char *p, const struct stat *sb, int type,
+		     struct FTW *f)
+{
+	(void)p, (void)sb, (void)f;
+	nfiles += type == FTW_F;
+	return 0;
+}
+
+/* Regular files under d, temporary ones included. */
+static int count_files(const char *d)
+{
+	nfiles = 0;
+	nftw(d, count_one, 16, FTW_PHYS);
+	return nfiles;
+}
+
+static void set_opt(const char *key, const char *value)
+{
+	opts[sec.nopts] = (ckptio__opt){(char *)key, (char *)value, NULL, 1};
+	sec.nopts++;
+}
+
+static void setup(void)
+{
+	char *path = ckptio__asprintf("%s/posix.so", tu_plugin_path());
+	ckptio_plugin_entry_fn entry;
+
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(dl != NULL, "dlopen %s: %s", path, dlerror());
+	*(void **)&entry = dlsym(dl, CKPTIO_PLUGIN_ENTRY_SYMBOL);
+	ck_assert_ptr_nonnull(entry);
+	plug = entry();
+	ck_assert_str_eq(plug->name, "posix");
+	ops = plug->store;
+	free(path);
+	dir = tu_mkdtemp();
+	memset(&sec, 0, sizeof(sec));
+	sec.kind = CKPTIO__SEC_BACKEND;
+	sec.name = "t";
+	sec.file = "test.conf";
+	sec.opts = opts;
+	ckptio__hc_init(&hc, NULL, &sec, NULL);
+	unsetenv("CKPTIO_POSIX_FAULT");
+}
+
+static void teardown(void)
+{
+	ckptio__hc_destroy(&hc);
+	tu_rmrf(dir);
+	free(dir);
+	dlclose(dl);
+}
+
+static ckptio_store *open_store(void)
+{
+	ckptio_store *st = NULL;
+
+	ck_assert_msg(ops->open(&ckptio__host, &hc, dir, 1, &st) == CKPTIO_OK,
+		      "%s", hc.msg);
+	return st;
+}
+
+static ckptio_status put(ckptio_store *st, const char *key, const void *buf,
+			 size_t len, unsigned flags)
+{
+	ckptio_put *p;
+	ckptio_status s = ops->put_open(st, key, len, flags, &p);
+
+	if (s != CKPTIO_OK)
+		return s;
+	s = ops->put_write(p, buf, len / 2);
+	if (s == CKPTIO_OK)
+		s = ops->put_write(p, (const char *)buf + len / 2, len - len / 2);
+	if (s != CKPTIO_OK) {
+		ops->put_abort(p);
+		return s;
+	}
+	return ops->put_commit(p);
+}
+
+static void round_trip(size_t len)
+{
+	ckptio_store *st = open_store();
+	unsigned char *a = malloc(len), *b = malloc(len);
+	ckptio_range rg = {"x/y/obj", 0, len, b};
+	ckptio_stat sb;
+
+	tu_fill(a, len, len);
+	ck_assert_int_eq(put(st, "x/y/obj", a, len, 0), CKPTIO_OK);
+	ck_assert_int_eq(ops->stat(st, "x/y/obj", &sb), CKPTIO_OK);
+	ck_assert_uint_eq(sb.size, len);
+	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
+	ck_assert(memcmp(a, b, len) == 0);
+	ops->close(st);
+	free(a);
+	free(b);
+}
+
+START_TEST(test_round_trip_threads_1)
+{
+	set_opt("threads", "1");
+	round_trip((5u << 20) + 3);
+}
+END_TEST
+
+START_TEST(test_round_trip_threads_4_parallel_write)
+{
+	set_opt("threads", "4");
+	set_opt("io_size", "64KiB");
+	round_trip((9u << 20) + 17); /* > 2 io_size: split across threads */
+}
+END_TEST
+
+START_TEST(test_round_trip_direct)
+{
+	set_opt("direct", "true");
+	set_opt("io_size", "1MiB");
+	round_trip((3u << 20) + 4097); /* odd tail written without O_DIRECT */
+}
+END_TEST
+
+START_TEST(test_invisible_until_commit_and_abort)
+{
+	ckptio_store *st = open_store();
+	ckptio_put *p;
+	ckptio_stat sb;
+	char *path = ckptio__asprintf("%s/k", dir);
+
+	ck_assert_int_eq(ops->put_open(st, "k", UINT64_MAX, 0, &p), CKPTIO_OK);
+	ck_assert_int_eq(ops->put_write(p, "abc", 3), CKPTIO_OK);
+	ck_assert_int_eq(ops->stat(st, "k", &sb), CKPTIO_ENOTFOUND);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ops->put_abort(p);
+	ck_assert_int_eq(ops->stat(st, "k", &sb), CKPTIO_ENOTFOUND);
+	ck_assert_int_eq(count_files(dir), 0);
+	ops->close(st);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_if_absent)
+{
+	ckptio_store *st = open_store();
+	char buf[3];
+	ckptio_range rg = {"m", 0, 3, buf};
+
+	ck_assert_int_eq(put(st, "m", "one", 3, CKPTIO_PUT_IF_ABSENT), CKPTIO_OK);
+	ck_assert_int_eq(put(st, "m", "two", 3, CKPTIO_PUT_IF_ABSENT),
+			 CKPTIO_EEXIST);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "already exists"));
+	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
+	ck_assert(memcmp(buf, "one", 3) == 0);
+	ck_assert_int_eq(put(st, "m", "two", 3, 0), CKPTIO_OK); /* replace */
+	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
+	ck_assert(memcmp(buf, "two", 3) == 0);
+	ck_assert_int_eq(count_files(dir), 1); /* no temp files left */
+	ops->close(st);
+}
+END_TEST
+
+START_TEST(test_invalid_keys)
+{
+	static const char *const bad[] = {"../x", "/abs", "a//b", ".", "",
+					  "a/../../b", "a/.", NULL};
+	ckptio_store *st = open_store();
+	char big[2001];
+	ckptio_put *p;
+	ckptio_stat sb;
+
+	memset(big, 'a', 2000);
+	big[2000] = '\0';
+	for (int i = 0; bad[i]; i++) {
+		ck_assert_int_eq(ops->put_open(st, bad[i], 1, 0, &p),
+				 CKPTIO_EINVAL);
+		ck_assert_int_eq(ops->stat(st, bad[i], &sb), CKPTIO_EINVAL);
+		ck_assert_int_eq(ops->remove(st, bad[i]), CKPTIO_EINVAL);
+	}
+	ck_assert_int_eq(ops->put_open(st, big, 1, 0, &p), CKPTIO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "invalid key"));
+	ck_assert_int_eq(count_files(dir), 0);
+	ops->close(st);
+}
+END_TEST
+
+START_TEST(test_read_errors)
+{
+	ckptio_store *st = open_store();
+	char buf[64];
+	ckptio_range missing = {"nope", 0, 4, buf};
+	ckptio_range past = {"short", 8, 16, buf};
+
+	ck_assert_int_eq(ops->read(st, &missing, 1), CKPTIO_EIO);
+	ck_assert_int_eq(hc.status, CKPTIO_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "nope: no such object"));
+	hc.status = CKPTIO_OK;
+	ck_assert_int_eq(put(st, "short", "0123456789", 10, 0), CKPTIO_OK);
+	ck_assert_int_ne(ops->read(st, &past, 1), CKPTIO_OK);
+	ck_assert_int_eq(hc.status, CKPTIO_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "short: object is 10 bytes, cannot "
+				     "read bytes 8..24 (truncated?)"));
+	ops->close(st);
+}
+END_TEST
+
+START_TEST(test_scatter_read)
+{
+	ckptio_store *st;
+	enum { N = 100, OBJ = 1 << 20 };
+	unsigned char *obj[3], *dst = malloc(N * 4096);
+	ckptio_range rg[N];
+	const char *keys[3] = {"a", "d/b", "d/e/c"};
+
+	set_opt("threads", "4");
+	st = open_store();
+	for (int i = 0; i < 3; i++) {
+		obj[i] = malloc(OBJ);
+		tu_fill(obj[i], OBJ, (uint64_t)i + 40);
+		ck_assert_int_eq(put(st, keys[i], obj[i], OBJ, 0), CKPTIO_OK);
+	}
+	srand(7);
+	for (int i = 0; i < N; i++)
+		rg[i] = (ckptio_range){keys[i % 3],
+				       (uint64_t)(rand() % (OBJ - 4096)), 4096,
+				       dst + i * 4096};
+	ck_assert_int_eq(ops->read(st, rg, N), CKPTIO_OK);
+	for (int i = 0; i < N; i++)
+		ck_assert(memcmp(dst + i * 4096, obj[i % 3] + rg[i].offset,
+				 4096) == 0);
+	for (int i = 0; i < 3; i++)
+		free(obj[i]);
+	free(dst);
+	ops->close(st);
+}
+END_TEST
+
+static int collect(void *user, const char *key, const ckptio_stat *sb)
+{
+	char *out = user;
+
+	(void)sb;
+	strcat(out, key);
+	strcat(out, ";");
+	return 0;
+}
+
+START_TEST(test_list_remove)
+{
+	ckptio_store *st = open_store();
+	char got[256] = "";
+	char *sub = ckptio__asprintf("%s/ck/deep", dir);
+
+	ck_assert_int_eq(put(st, "ck/a", "1", 1, 0), CKPTIO_OK);
+	ck_assert_int_eq(put(st, "ck/deep/b", "2", 1, 0), CKPTIO_OK);
+	ck_assert_int_eq(put(st, "ckx", "3", 1, 0), CKPTIO_OK);
+	ck_assert_int_eq(ops->list(st, "ck/", collect, got), CKPTIO_OK);
+	ck_assert(strstr(got, "ck/a;") && strstr(got, "ck/deep/b;"));
+	ck_assert_ptr_null(strstr(got, "ckx"));
+	got[0] = '\0';
+	ck_assert_int_eq(ops->list(st, "", collect, got), CKPTIO_OK);
+	ck_assert_ptr_nonnull(strstr(got, "ckx;"));
+	ck_assert_int_eq(ops->remove(st, "ck/deep/b"), CKPTIO_OK);
+	ck_assert_int_eq(access(sub, F_OK), -1); /* empty dir removed */
+	ck_assert_int_eq(ops->remove(st, "ck/deep/b"), CKPTIO_ENOTFOUND);
+	ops->close(st);
+	free(sub);
+}
+END_TEST
+
+static void fault(const char *spec, ckptio_status want, const char *msg)
+{
+	ckptio_store *st;
+	char buf[100000];
+
+	setenv("CKPTIO_POSIX_FAULT", spec, 1);
+	hc.status = CKPTIO_OK;
+	st = open_store();
+	memset(buf, 1, sizeof(buf));
+	ck_assert_int_eq(put(st, "f/obj", buf, sizeof(buf), 0), want);
+	ck_assert_msg(strstr(hc.msg, msg) != NULL, "'%s' lacks '%s'", hc.msg,
+		      msg);
+	ck_assert_int_eq(count_files(dir), 0); /* nothing visible or left */
+	ops->close(st);
+	unsetenv("CKPTIO_POSIX_FAULT");
+}
+
+START_TEST(test_faults)
+{
+	fault("pwrite:1:ENOSPC", CKPTIO_ENOSPC, "f/obj: write: No space left");
+	fault("fsync:1:EIO", CKPTIO_EIO, "f/obj: fsync: Input/output error");
+	fault("rename:1", CKPTIO_EIO, "f/obj: rename");
+	fault("open:1:EACCES", CKPTIO_EAUTH, "cannot create temporary file");
+}
+END_TEST
+
+START_TEST(test_bad_options)
+{
+	ckptio_store *st = NULL;
+
+	set_opt("fsync", "sometimes");
+	ck_assert_int_eq(ops->open(&ckptio__host, &hc, dir, 1, &st),
+			 CKPTIO_ECONFIG);
+	ck_assert_ptr_null(st);
+	ck_assert_str_eq(hc.msg, "test.conf:1: fsync: 'sometimes' is not one "
+				 "of always, never");
+}
+END_TEST
+
+START_TEST(test_missing_root)
+{
+	ckptio_store *st = NULL;
+	char *root = ckptio__asprintf("%s/none", dir);
+
+	ck_assert_int_eq(ops->open(&ckptio__host, &hc, root, 0, &st),
+			 CKPTIO_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "no such directory"));
+	free(root);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("posix");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_round_trip_threads_1);
+	tcase_add_test(tc, test_round_trip_threads_4_parallel_write);
+	tcase_add_test(tc, test_round_trip_direct);
+	tcase_add_test(tc, test_invisible_until_commit_and_abort);
+	tcase_add_test(tc, test_if_absent);
+	tcase_add_test(tc, test_invalid_keys);
+	tcase_add_test(tc, test_read_errors);
+	tcase_add_test(tc, test_scatter_read);
+	tcase_add_test(tc, test_list_remove);
+	tcase_add_test(tc, test_faults);
+	tcase_add_test(tc, test_bad_options);
+	tcase_add_test(tc, test_missing_root);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}
