@@ -537,7 +537,7 @@ typedef struct rjob {
 	piece *pieces;
 	size_t n;
 	atomic_size_t next;
-	atomic_int failed;
+	atomic_int failed; /* the first failing piece's status */
 } rjob;
 
 static ckptio_status read_piece(pstore *s, const piece *pc)
@@ -596,9 +596,13 @@ static void *read_worker(void *arg)
 	size_t i;
 
 	while (!atomic_load(&j->failed) &&
-	       (i = atomic_fetch_add(&j->next, 1)) < j->n)
-		if (read_piece(j->s, &j->pieces[i]) != CKPTIO_OK)
-			atomic_store(&j->failed, 1);
+	       (i = atomic_fetch_add(&j->next, 1)) < j->n) {
+		int st = (int)read_piece(j->s, &j->pieces[i]);
+		int none = CKPTIO_OK;
+
+		if (st != CKPTIO_OK)
+			atomic_compare_exchange_strong(&j->failed, &none, st);
+	}
 	return NULL;
 }
 
@@ -638,8 +642,8 @@ static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
 	for (unsigned t = 0; t < started; t++)
 		pthread_join(tid[t], NULL);
 	free(j.pieces);
-	/* The failing piece recorded its error (the first one wins). */
-	return atomic_load(&j.failed) ? CKPTIO_EIO : CKPTIO_OK;
+	/* The failing piece recorded its detail (the first one wins). */
+	return (ckptio_status)atomic_load(&j.failed);
 }
 
 static ckptio_status posix_stat(ckptio_store *st, const char *key,
