@@ -1,0 +1,87 @@
+/*
+ * cmd_config.c - `ckptio config`: the resolved configuration, secrets
+ * redacted by the library (ckptio_config_dump).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char config_help[] =
+	"Usage: ckptio config\n"
+	"\n"
+	"Print the configuration in use as INI text: every section and key\n"
+	"after ${ENV} expansion, with secrets (keys such as secret_access_key,\n"
+	"password or token) shown as <redacted>.  The first line names the\n"
+	"file, or says that none was found.  With --json:\n"
+	"  {\"path\": FILE or null, \"text\": INI}\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help  show this help\n"
+	"\n"
+	"Examples:\n"
+	"  ckptio config\n"
+	"  ckptio --config ./ckptio.conf config\n"
+	CLI_HELP_FOOTER;
+
+static int parse_args(int argc, char **argv, int *help)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			*help = 1;
+		} else {
+			cli_bad_option("config", c);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (*help)
+		return 0;
+	if (cli_want_args("config", argc - optind, 0, "no arguments") != 0)
+		return CLI_EXIT_USAGE;
+	return 0;
+}
+
+int cmd_config(ckptio_ctx *ctx, const struct cli_global *g, int argc,
+	       char **argv)
+{
+	const char *path;
+	ckptio_status st;
+	char *text = NULL;
+	int help = 0, rc;
+
+	rc = parse_args(argc, argv, &help);
+	if (rc != 0)
+		return rc;
+	if (help) {
+		fputs(config_help, stdout);
+		return CLI_EXIT_OK;
+	}
+	st = ckptio_config_dump(ctx, &text);
+	if (st != CKPTIO_OK)
+		return cli_fail(g, ctx, "config", st);
+	path = ckptio_config_path(ctx);
+	if (g->json) {
+		fputs("{\"path\": ", stdout);
+		cli_json_str(stdout, path);
+		fputs(", \"text\": ", stdout);
+		cli_json_str(stdout, text);
+		fputs("}\n", stdout);
+	} else {
+		if (path)
+			printf("# configuration file: %s\n", path);
+		else
+			printf("# no configuration file found\n");
+		fputs(text, stdout);
+		if (*text && text[strlen(text) - 1] != '\n')
+			fputc('\n', stdout);
+	}
+	free(text);
+	return CLI_EXIT_OK;
+}
