@@ -1126,7 +1126,8 @@ static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
 	if (im->kind != pi->kind ||
 	    (pi->kind == CKPTIO_ITEM_TENSOR &&
 	     (im->dtype != pi->dtype || im->ndim != pi->ndim ||
-	      memcmp(im->shape, pi->global_shape, pi->ndim * sizeof(uint64_t)))))
+	      (pi->ndim && memcmp(im->shape, pi->global_shape,
+				  pi->ndim * sizeof(uint64_t))))))
 		return ckptio__error(l->ctx, CKPTIO_EINVAL,
 				     "item '%.200s': the checkpoint has a %s "
 				     "%s of another type or global shape",
@@ -1252,7 +1253,8 @@ static ckptio_status load_reshard(loader *l)
 	ckptio_status st = CKPTIO_OK;
 	size_t i = 0;
 
-	qsort(l->reshard, l->nreshard, sizeof(*l->reshard), by_chunk);
+	if (l->nreshard)
+		qsort(l->reshard, l->nreshard, sizeof(*l->reshard), by_chunk);
 	while (st == CKPTIO_OK && i < l->nreshard) {
 		ckptio_range rgs[64];
 		size_t nrg = 0, j = i;

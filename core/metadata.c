@@ -358,7 +358,8 @@ ckptio_status ckptio__md_seal(ckptio_host_ctx *hc, const char *what,
 
 	/* Sorting moves items; the chunk capacities move with them only
 	 * in meaning, so drop them: a sealed metadata is not extended. */
-	qsort(m->items, md->nitems, sizeof(*m->items), cmp_items);
+	if (md->nitems)
+		qsort(m->items, md->nitems, sizeof(*m->items), cmp_items);
 	free(m->ccap);
 	m->ccap = NULL;
 	m->icap = md->nitems;

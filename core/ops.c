@@ -181,7 +181,7 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 			st = CKPTIO_ENOMEM;
 		st = ckptio__hc_finish(&hc, st);
 	}
-	if (st == CKPTIO_OK) {
+	if (st == CKPTIO_OK && l.n) {
 		qsort(l.v, l.n, sizeof(*l.v), cmp_str);
 		for (size_t i = 0; i < l.n; i++)
 			if (fn(user, l.v[i]))
