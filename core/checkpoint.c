@@ -1052,7 +1052,6 @@ void ckptio_future_free(ckptio_future *f)
 /* Load                                                                     */
 
 #define RESHARD_BATCH (256u << 20) /* temp bytes in flight while resharding */
-#define DIRECT_BATCH (256u << 20)  /* bytes per read call, for progress */
 
 typedef struct want {
 	const ckptio_item_meta *im; /* saved item */
@@ -1194,47 +1193,31 @@ static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
 	return st;
 }
 
-typedef struct crc_batch {
-	loader *l;
-	const want *w;
-} crc_batch;
-
-static ckptio_status crc_direct(void *arg, size_t i)
+/* One direct read: the chunk straight into the caller's buffer, then its
+ * CRC on the same thread while the bytes are still in cache. */
+static ckptio_status load_one(void *arg, size_t i)
 {
-	crc_batch *b = arg;
+	loader *l = arg;
+	const struct ckptio_layout_ops *lo = l->rd.loc.layout_plugin->desc->layout;
+	const want *w = &l->direct[i];
+	ckptio_status st;
 
-	return check_crc(b->l, &b->w[i], b->w[i].rg.buf);
+	if (l->prog.cancel)
+		return CKPTIO_ECANCELED;
+	st = lo->read_data(l->rd.reader, &w->rg, 1);
+	if (st == CKPTIO_OK)
+		st = check_crc(l, w, w->rg.buf);
+	if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, w->rg.length))
+		st = ckptio__hc_error(&l->rd.hc, CKPTIO_ECANCELED,
+				      "load cancelled");
+	return st;
 }
 
-/* Direct reads in batches: one scatter read each, then parallel CRCs. */
+/* Chunks that match the requested boxes exactly, spread over threads; a
+ * large chunk is split further by the store's own threads. */
 static ckptio_status load_direct(loader *l, unsigned threads)
 {
-	const struct ckptio_layout_ops *lo = l->rd.loc.layout_plugin->desc->layout;
-	ckptio_range *rgs = malloc((l->ndirect ? l->ndirect : 1) * sizeof(*rgs));
-	ckptio_status st = CKPTIO_OK;
-	size_t i = 0;
-
-	if (!rgs)
-		return ckptio__error(l->ctx, CKPTIO_ENOMEM, "out of memory");
-	for (size_t k = 0; k < l->ndirect; k++)
-		rgs[k] = l->direct[k].rg;
-	while (st == CKPTIO_OK && i < l->ndirect) {
-		size_t j = i;
-		uint64_t bytes = 0;
-		crc_batch b = {l, l->direct + i};
-
-		while (j < l->ndirect && (j == i || bytes < DIRECT_BATCH))
-			bytes += rgs[j++].length;
-		st = lo->read_data(l->rd.reader, rgs + i, j - i);
-		if (st == CKPTIO_OK)
-			st = ckptio__parallel(threads, j - i, crc_direct, &b);
-		if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, bytes))
-			st = ckptio__hc_error(&l->rd.hc, CKPTIO_ECANCELED,
-					      "load cancelled");
-		i = j;
-	}
-	free(rgs);
-	return st;
+	return ckptio__parallel(threads, l->ndirect, load_one, l);
 }
 
 static int by_chunk(const void *a, const void *b)
