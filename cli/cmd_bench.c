@@ -540,8 +540,10 @@ int cmd_bench(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 	}
 	rc = bench_prepare(g, &b);
 	if (rc == CLI_EXIT_OK) {
-		report_intro(g, &b);
+		/* Catch Ctrl-C before announcing the save: a signal sent on
+		 * seeing the announcement must find the handler in place. */
 		cli_sigint_catch();
+		report_intro(g, &b);
 		rc = bench_phases(ctx, g, &b, &saved);
 		cli_sigint_release();
 	}

@@ -50,6 +50,25 @@ ckptio_status ckptio__hc_error(ckptio_host_ctx *hc, ckptio_status st,
 	return st;
 }
 
+void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix)
+{
+	size_t wl = strlen(prefix), ml;
+
+	pthread_mutex_lock(&hc->mu);
+	if (hc->status != CKPTIO_OK && strncmp(hc->msg, prefix, wl) != 0 &&
+	    wl + 2 < sizeof(hc->msg)) {
+		/* Shift the message right and put "prefix: " in front. */
+		ml = strnlen(hc->msg, sizeof(hc->msg) - 1);
+		if (ml > sizeof(hc->msg) - 1 - wl - 2)
+			ml = sizeof(hc->msg) - 1 - wl - 2;
+		memmove(hc->msg + wl + 2, hc->msg, ml);
+		memcpy(hc->msg, prefix, wl);
+		memcpy(hc->msg + wl, ": ", 2);
+		hc->msg[wl + 2 + ml] = '\0';
+	}
+	pthread_mutex_unlock(&hc->mu);
+}
+
 ckptio_status ckptio__hc_finish(ckptio_host_ctx *hc, ckptio_status st)
 {
 	if (st == CKPTIO_OK || !hc->ctx)

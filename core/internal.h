@@ -162,6 +162,9 @@ ckptio_status ckptio__hc_error(ckptio_host_ctx *hc, ckptio_status st,
 			       const char *fmt, ...) CKPTIO__PRINTF(3, 4);
 ckptio_status ckptio__hc_verror(ckptio_host_ctx *hc, ckptio_status st,
 				const char *fmt, va_list ap);
+/* Put "prefix: " in front of hc's recorded error unless it starts so
+ * already (adds context a plugin could not know: the item, the file). */
+void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix);
 /* Copy hc's recorded error (or st's strerror) into ctx->errmsg; return st. */
 ckptio_status ckptio__hc_finish(ckptio_host_ctx *hc, ckptio_status st);
 

@@ -666,25 +666,6 @@ static ckptio_status parse_root(parser *p, json_t *root, ckptio_metadata *md)
 	return ckptio__md_seal(p->hc, p->what, md);
 }
 
-/* Builder errors do not know the file; make sure the message names it. */
-static void name_source(ckptio_host_ctx *hc, const char *what)
-{
-	size_t wl = strlen(what), ml;
-
-	pthread_mutex_lock(&hc->mu);
-	if (strncmp(hc->msg, what, wl) != 0 && wl + 2 < sizeof(hc->msg)) {
-		/* Shift the message right and put "what: " in front. */
-		ml = strnlen(hc->msg, sizeof(hc->msg) - 1);
-		if (ml > sizeof(hc->msg) - 1 - wl - 2)
-			ml = sizeof(hc->msg) - 1 - wl - 2;
-		memmove(hc->msg + wl + 2, hc->msg, ml);
-		memcpy(hc->msg, what, wl);
-		memcpy(hc->msg + wl, ": ", 2);
-		hc->msg[wl + 2 + ml] = '\0';
-	}
-	pthread_mutex_unlock(&hc->mu);
-}
-
 ckptio_status ckptio__md_from_json(ckptio_host_ctx *hc, const char *what,
 				   const char *buf, size_t len,
 				   ckptio_metadata **out)
@@ -712,7 +693,8 @@ ckptio_status ckptio__md_from_json(ckptio_host_ctx *hc, const char *what,
 	json_decref(root);
 	if (st != CKPTIO_OK) {
 		ckptio__md_free(md);
-		name_source(hc, what);
+		/* Builder errors do not know the file: name it. */
+		ckptio__hc_prefix(hc, what);
 		return st;
 	}
 	*out = md;

@@ -252,10 +252,12 @@ static ckptio_status verify_chunk(void *arg, size_t i)
 				      (unsigned long long)(c->cm->offset +
 							   c->cm->length),
 				      c->cm->crc32c, crc);
-	else if (st != CKPTIO_OK && st != CKPTIO_ECANCELED)
-		ckptio__log(v->rd->hc.ctx, CKPTIO_LOG_ERROR,
-			    "item '%.200s': reading object '%s' failed",
-			    c->im->name, c->cm->object);
+	else if (st != CKPTIO_OK && st != CKPTIO_ECANCELED) {
+		char prefix[256];
+
+		snprintf(prefix, sizeof(prefix), "item '%.200s'", c->im->name);
+		ckptio__hc_prefix(&v->rd->hc, prefix);
+	}
 	return st;
 }
 

@@ -11,7 +11,8 @@
  *
  * Exit status: 0 saved / matches, 3 no such checkpoint, 4 the checkpoint
  * is there but differs or is corrupt, 1 anything else (2 for bad usage).
- * Quiet on success unless -v.
+ * Quiet on success unless -v, which prints "saving ... prepare=SECONDS"
+ * just before ckptio_save and "saved ... save=SECONDS" after it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -159,6 +160,14 @@ static int do_save(ckptio_ctx *ctx, const char *where, state *s,
 		fill(s->t[i].data, s->t[i].nbytes, seed, i);
 	opts.flags = CKPTIO_SAVE_OVERWRITE;
 	t0 = now();
+	/* The crash test reads these lines (through a pipe, hence the
+	 * flushes) to aim its kills at the save and to tell whether a kill
+	 * came before ckptio_save returned. */
+	if (verbose) {
+		printf("saving %s seed=%llu prepare=%.3f\n", where,
+		       (unsigned long long)seed, t0 - t_start);
+		fflush(stdout);
+	}
 	st = ckptio_save(ctx, where, sd, &opts);
 	ckptio_sd_free(sd);
 	if (st != CKPTIO_OK) {
@@ -166,10 +175,11 @@ static int do_save(ckptio_ctx *ctx, const char *where, state *s,
 			ckptio_strerror(st), ckptio_errmsg(ctx));
 		return EXIT_OTHER;
 	}
-	/* The crash test reads these timings to aim its kills at the save. */
-	if (verbose)
+	if (verbose) {
 		printf("saved %s seed=%llu prepare=%.3f save=%.3f\n", where,
 		       (unsigned long long)seed, t0 - t_start, now() - t0);
+		fflush(stdout);
+	}
 	return EXIT_MATCH;
 }
 
@@ -212,10 +222,8 @@ static int do_check(ckptio_ctx *ctx, const char *where, state *s,
 			       ? EXIT_MISMATCH : EXIT_OTHER;
 	}
 	if (memcmp(want_info, s->info, sizeof(want_info)) != 0) {
-		if (verbose)
-			fprintf(stderr, "crashsave: %s holds '%.63s', not "
-					"'%s'\n",
-				where, s->info, want_info);
+		fprintf(stderr, "crashsave: %s holds '%.63s', not '%s'\n",
+			where, s->info, want_info);
 		return EXIT_MISMATCH;
 	}
 	for (unsigned i = 0; i < NTENSORS; i++) {
