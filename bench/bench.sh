@@ -128,10 +128,13 @@ echo
 # Each run saves, loads, verifies and keeps the checkpoint (for cat).
 PAYLOAD=0
 for i in $(seq 1 "$RUNS"); do
-	extra=()
-	[ "$i" -gt 1 ] && extra=(--overwrite)
+	# Each run starts like dd's: no previous checkpoint to replace (its
+	# removal is not a save's cost) and no dirty pages of earlier runs
+	# still being written back while it is timed.
+	[ "$i" -gt 1 ] && "$CKPTIO" -q rm "$CK"
+	sync
 	if ! "$CKPTIO" --json bench "$CK" --size "$SIZE" --tensors "$TENSORS" \
-		--keep "${extra[@]}" >"$TMP/run$i.json" 2>"$TMP/run$i.err"; then
+		--keep >"$TMP/run$i.json" 2>"$TMP/run$i.err"; then
 		cat "$TMP/run$i.json" "$TMP/run$i.err" >&2
 		die "ckptio bench run $i failed"
 	fi
@@ -177,7 +180,7 @@ shopt -s nullglob
 DATA_FILES=("$CK"/__*.ckd)
 shopt -u nullglob
 [ ${#DATA_FILES[@]} -gt 0 ] || die "no data files (__*.ckd) in $CK"
-CAT_BYTES=$(stat -c %s "${DATA_FILES[@]}" | awk '{s += $1} END {print s}')
+CAT_BYTES=$(stat -c %s "${DATA_FILES[@]}" | awk '{s += $1} END {printf "%.0f\n", s}')
 cat "${DATA_FILES[@]}" >/dev/null # warm the page cache
 t0=$(now)
 cat "${DATA_FILES[@]}" >/dev/null
