@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ struct ckptio_put {
 	char key[MAX_KEY + 1];
 	char tmp[MAX_KEY + 64];
 	unsigned flags;
+	int direct;           /* opened with O_DIRECT */
 	unsigned char *stage; /* O_DIRECT staging buffer (io_size, aligned) */
 	size_t staged;
 };
@@ -389,17 +391,28 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 		free(p);
 		return rc;
 	}
+	p->direct = __atomic_load_n(&s->direct, __ATOMIC_RELAXED);
 	p->fd = injected(s, OP_OPEN) ? -1
 		: openat(s->rootfd, p->tmp,
 			 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-				 (s->direct ? O_DIRECT : 0),
+				 (p->direct ? O_DIRECT : 0),
 			 0666);
+	if (p->fd < 0 && errno == EINVAL && p->direct) {
+		/* tmpfs and some network file systems refuse O_DIRECT. */
+		st->host->log(st->hc, CKPTIO_LOG_WARN,
+			      "%s: O_DIRECT not supported here; writing "
+			      "through the page cache", s->root);
+		__atomic_store_n(&s->direct, 0, __ATOMIC_RELAXED);
+		p->direct = 0;
+		p->fd = openat(s->rootfd, p->tmp,
+			       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	}
 	if (p->fd < 0) {
 		rc = fail(s, errno, key, "cannot create temporary file");
 		free(p);
 		return rc;
 	}
-	if (s->direct && posix_memalign((void **)&p->stage, ALIGN, s->io_size)) {
+	if (p->direct && posix_memalign((void **)&p->stage, ALIGN, s->io_size)) {
 		close(p->fd);
 		unlinkat(s->rootfd, p->tmp, 0);
 		free(p);
@@ -411,22 +424,42 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 	return CKPTIO_OK;
 }
 
-/* O_DIRECT: fill the aligned staging buffer, write it when full. */
+/* O_DIRECT.  Where the caller's memory and the file offset are both
+ * block-aligned the data goes from the caller's buffer to the device with
+ * no copy (in parallel when large); anything else goes through the
+ * aligned staging buffer, written when full. */
 static ckptio_status put_write_direct(ckptio_put *p, const unsigned char *b,
 				      size_t len)
 {
 	pstore *s = p->st;
 
 	while (len > 0) {
-		size_t n = s->io_size - p->staged;
+		size_t n;
 
+		if (p->staged == 0 && len >= ALIGN && p->off % ALIGN == 0 &&
+		    (uintptr_t)b % ALIGN == 0) {
+			n = len & ~(size_t)(ALIGN - 1);
+			if ((n >= 2 * s->io_size && s->threads > 1
+				     ? write_parallel(s, p->fd, b, n, p->off)
+				     : write_all(s, p->fd, b, n, p->off)) != 0)
+				return fail(s, errno, p->key, "write");
+			p->off += n;
+			b += n;
+			len -= n;
+			continue;
+		}
+		n = s->io_size - p->staged;
 		if (n > len)
 			n = len;
 		memcpy(p->stage + p->staged, b, n);
 		p->staged += n;
 		b += n;
 		len -= n;
-		if (p->staged == s->io_size) {
+		/* Flush when full, or at a block boundary so that an aligned
+		 * caller buffer that follows can go straight to the device. */
+		if (p->staged == s->io_size ||
+		    (p->staged % ALIGN == 0 && len >= ALIGN &&
+		     (uintptr_t)b % ALIGN == 0)) {
 			if (write_all(s, p->fd, p->stage, p->staged, p->off) != 0)
 				return fail(s, errno, p->key, "write");
 			p->off += p->staged;
@@ -441,7 +474,7 @@ static ckptio_status posix_put_write(ckptio_put *p, const void *buf, size_t len)
 	pstore *s = p->st;
 	int rc;
 
-	if (s->direct)
+	if (p->direct)
 		return put_write_direct(p, buf, len);
 	if (len >= 2 * s->io_size && s->threads > 1)
 		rc = write_parallel(s, p->fd, buf, len, p->off);
@@ -490,7 +523,7 @@ static ckptio_status posix_put_commit(ckptio_put *p)
 	ckptio_status rc = CKPTIO_OK;
 	int r;
 
-	if (s->direct && flush_direct_tail(p) != 0)
+	if (p->direct && flush_direct_tail(p) != 0)
 		rc = fail(s, errno, p->key, "write");
 	/* fallocate may have reserved more than was written. */
 	if (rc == CKPTIO_OK && ftruncate(p->fd, (off_t)p->off) != 0)
