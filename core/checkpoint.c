@@ -676,6 +676,20 @@ static ckptio_status check_absent(saver *s)
 	return st;
 }
 
+/* Rank 0: the first rank that reported a failure, as "rank R: why". */
+static ckptio_status ranks_status(saver *s, json_t **msgs, ckptio_status st,
+				  char *err, size_t errlen)
+{
+	for (int r = 0; r < s->co->world && st == CKPTIO_OK; r++) {
+		const char *m = "its message was lost";
+
+		st = msgs[r] ? status_from_json(msgs[r], &m) : CKPTIO_ECOORD;
+		if (st != CKPTIO_OK)
+			snprintf(err, errlen, "rank %d: %s", r, m);
+	}
+	return st;
+}
+
 /* Rank 0: verdict on the gathered plans, with each rank's new storage and
  * the items it must skip. */
 static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
@@ -684,17 +698,7 @@ static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
 	ckptio_metadata *md = NULL;
 	json_t *reply, *plans;
 
-	for (int r = 0; r < s->co->world && st == CKPTIO_OK; r++) {
-		const char *m;
-		ckptio_status rs = msgs[r] ? status_from_json(msgs[r], &m)
-					   : CKPTIO_ECOORD;
-
-		if (rs != CKPTIO_OK) {
-			snprintf(err, sizeof(err), "rank %d: %s", r,
-				 msgs[r] ? m : "no plan received");
-			st = rs;
-		}
-	}
+	st = ranks_status(s, msgs, st, err, sizeof(err));
 	if (st == CKPTIO_OK)
 		st = gplan_parse(&s->g, msgs, s->co->world, err, sizeof(err));
 	if (st == CKPTIO_OK)
@@ -776,17 +780,7 @@ static json_t *commit_step(saver *s, json_t **msgs, ckptio_status st)
 	char err[CKPTIO__ERRMSG] = "";
 	ckptio_metadata *md = NULL;
 
-	for (int r = 0; r < s->co->world && st == CKPTIO_OK; r++) {
-		const char *m;
-		ckptio_status rs = msgs[r] ? status_from_json(msgs[r], &m)
-					   : CKPTIO_ECOORD;
-
-		if (rs != CKPTIO_OK) {
-			snprintf(err, sizeof(err), "rank %d: %s", r,
-				 msgs[r] ? m : "no results received");
-			st = rs;
-		}
-	}
+	st = ranks_status(s, msgs, st, err, sizeof(err));
 	if (st == CKPTIO_OK)
 		st = gplan_metadata(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
 				    msgs, &md);
