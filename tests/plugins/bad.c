@@ -10,9 +10,9 @@
  *   -DBAD_NOENTRY  noentry.so      no ckptio_plugin_entry symbol at all
  *   -DGOOD         goodstore.so    a correct, complete in-memory store
  *
- * The store (every build but BAD_NOENTRY) keeps its objects in a list in
- * the store object, so they live until close: enough for the core to save
- * and load over a third-party store within one open.  Puts are buffered
+ * The store (every build but BAD_NOENTRY) keeps its objects in one list
+ * for the whole process (every store object sees the same objects, as
+ * with a real server), so a save and a later load meet the same data.  Puts are buffered
  * and published atomically at commit.  Like any plugin it uses only the
  * host table, never libckptio.
  */
@@ -79,10 +79,12 @@ typedef struct mem_object {
 	int64_t mtime;
 } mem_object;
 
+/* The objects of every store of this process, and their lock. */
+static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;
+static mem_object *mem_objects;
+
 typedef struct mem_store {
 	ckptio_store base; /* first: the core sees a ckptio_store */
-	pthread_mutex_t mu; /* guards objects, and the bytes they point to */
-	mem_object *objects;
 } mem_store;
 
 static const struct ckptio_store_ops mem_ops;
@@ -134,11 +136,11 @@ static int key_valid(const char *key)
 	return 1;
 }
 
-/* Caller holds ms->mu.  The link that points at key's object, or at the
+/* Caller holds mem_mu.  The link that points at key's object, or at the
  * terminating NULL when there is none (where a new object goes). */
-static mem_object **find_locked(mem_store *ms, const char *key)
+static mem_object **find_locked(const char *key)
 {
-	mem_object **pp = &ms->objects;
+	mem_object **pp = &mem_objects;
 
 	while (*pp && strcmp((*pp)->key, key) != 0)
 		pp = &(*pp)->next;
@@ -181,7 +183,6 @@ static ckptio_status mem_open(const ckptio_host *host, ckptio_host_ctx *hc,
 	ms->base.ops = &mem_ops;
 	ms->base.host = host;
 	ms->base.hc = hc;
-	pthread_mutex_init(&ms->mu, NULL);
 	host->log(hc, CKPTIO_LOG_DEBUG, MEM_NAME ": opened root '%s'",
 		  root ? root : "");
 	*out = &ms->base;
@@ -191,16 +192,7 @@ static ckptio_status mem_open(const ckptio_host *host, ckptio_host_ctx *hc,
 
 static void mem_close(ckptio_store *st)
 {
-	mem_store *ms = mem_of(st);
-
-	while (ms->objects) {
-		mem_object *o = ms->objects;
-
-		ms->objects = o->next;
-		object_free(o);
-	}
-	pthread_mutex_destroy(&ms->mu);
-	free(ms);
+	free(mem_of(st)); /* the objects outlive it, like a server's */
 }
 
 static ckptio_status mem_put_open(ckptio_store *st, const char *key,
@@ -269,8 +261,8 @@ static ckptio_status mem_put_commit(ckptio_put *p)
 	o->mtime = now_seconds();
 	p->key = NULL;
 	p->data = NULL;
-	pthread_mutex_lock(&ms->mu);
-	pp = find_locked(ms, o->key);
+	pthread_mutex_lock(&mem_mu);
+	pp = find_locked(o->key);
 	old = *pp;
 	if (old && (p->flags & CKPTIO_PUT_IF_ABSENT)) {
 		st = CKPTIO_EEXIST;
@@ -278,7 +270,7 @@ static ckptio_status mem_put_commit(ckptio_put *p)
 		o->next = old ? old->next : NULL;
 		*pp = o;
 	}
-	pthread_mutex_unlock(&ms->mu);
+	pthread_mutex_unlock(&mem_mu);
 	if (st == CKPTIO_OK) {
 		object_free(old);
 	} else {
@@ -295,7 +287,7 @@ static void mem_put_abort(ckptio_put *p)
 }
 
 #ifndef BAD_METHODS
-/* Copy one range out of the store.  Caller holds ms->mu. */
+/* Copy one range out of the store.  Caller holds mem_mu. */
 static ckptio_status read_one_locked(mem_store *ms, const ckptio_range *r)
 {
 	mem_object *o;
@@ -303,7 +295,7 @@ static ckptio_status read_one_locked(mem_store *ms, const ckptio_range *r)
 	if (!key_valid(r->key))
 		return mem_error(ms, CKPTIO_EINVAL, "invalid key",
 				 r->key ? r->key : "");
-	o = *find_locked(ms, r->key);
+	o = *find_locked(r->key);
 	if (!o)
 		return mem_error(ms, CKPTIO_ENOTFOUND, "no such object", r->key);
 	if (r->offset > o->len || r->length > o->len - r->offset)
@@ -324,10 +316,10 @@ static ckptio_status mem_read(ckptio_store *st, const ckptio_range *ranges,
 	mem_store *ms = mem_of(st);
 	ckptio_status s = CKPTIO_OK;
 
-	pthread_mutex_lock(&ms->mu);
+	pthread_mutex_lock(&mem_mu);
 	for (size_t i = 0; i < n && s == CKPTIO_OK; i++)
 		s = read_one_locked(ms, &ranges[i]);
-	pthread_mutex_unlock(&ms->mu);
+	pthread_mutex_unlock(&mem_mu);
 	return s;
 }
 #endif
@@ -340,13 +332,13 @@ static ckptio_status mem_stat(ckptio_store *st, const char *key,
 
 	if (!key_valid(key))
 		return mem_error(ms, CKPTIO_EINVAL, "invalid key", key ? key : "");
-	pthread_mutex_lock(&ms->mu);
-	o = *find_locked(ms, key);
+	pthread_mutex_lock(&mem_mu);
+	o = *find_locked(key);
 	if (o) {
 		out->size = o->len;
 		out->mtime = o->mtime;
 	}
-	pthread_mutex_unlock(&ms->mu);
+	pthread_mutex_unlock(&mem_mu);
 	return o ? CKPTIO_OK : CKPTIO_ENOTFOUND; /* absent: no error recorded */
 }
 
@@ -362,12 +354,12 @@ static ckptio_status mem_list(ckptio_store *st, const char *prefix,
 	ckptio_status s = CKPTIO_OK;
 	mem_object *o;
 
-	pthread_mutex_lock(&ms->mu);
-	for (o = ms->objects; o; o = o->next)
+	pthread_mutex_lock(&mem_mu);
+	for (o = mem_objects; o; o = o->next)
 		n += strncmp(o->key, prefix ? prefix : "", plen) == 0;
 	keys = calloc(n ? n : 1, sizeof(*keys));
 	stats = calloc(n ? n : 1, sizeof(*stats));
-	for (o = ms->objects, i = 0; keys && stats && o; o = o->next) {
+	for (o = mem_objects, i = 0; keys && stats && o; o = o->next) {
 		if (strncmp(o->key, prefix ? prefix : "", plen) != 0)
 			continue;
 		stats[i] = (ckptio_stat){.size = o->len, .mtime = o->mtime};
@@ -376,7 +368,7 @@ static ckptio_status mem_list(ckptio_store *st, const char *prefix,
 			break;
 		}
 	}
-	pthread_mutex_unlock(&ms->mu);
+	pthread_mutex_unlock(&mem_mu);
 	if (!keys || !stats)
 		s = CKPTIO_ENOMEM;
 	for (i = 0; s == CKPTIO_OK && i < n; i++)
@@ -399,12 +391,12 @@ static ckptio_status mem_remove(ckptio_store *st, const char *key)
 
 	if (!key_valid(key))
 		return mem_error(ms, CKPTIO_EINVAL, "invalid key", key ? key : "");
-	pthread_mutex_lock(&ms->mu);
-	pp = find_locked(ms, key);
+	pthread_mutex_lock(&mem_mu);
+	pp = find_locked(key);
 	o = *pp;
 	if (o)
 		*pp = o->next;
-	pthread_mutex_unlock(&ms->mu);
+	pthread_mutex_unlock(&mem_mu);
 	if (!o)
 		return mem_error(ms, CKPTIO_ENOTFOUND, "no such object", key);
 	object_free(o);
