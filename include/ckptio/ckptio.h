@@ -294,7 +294,11 @@ void ckptio_future_free(ckptio_future *f);
  * may cover any region of the saved tensor: the data is assembled from
  * every saved chunk it overlaps (resharding).  dtype and global shape must
  * match the saved ones.  Every chunk read is CRC32C-checked unless
- * CKPTIO_LOAD_NO_VERIFY. */
+ * CKPTIO_LOAD_NO_VERIFY.  Loads are not collective: opts->coord is not
+ * used, and each rank of a sharded job loads its own chunks on its own.
+ * Memory: data goes straight into the buffers where a requested chunk is
+ * exactly a saved one; otherwise saved chunks are staged in temporary
+ * buffers of at most 256 MiB at a time (or one saved chunk, if larger). */
 ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
 			  ckptio_sd *sd, const ckptio_opts *opts);
 
