@@ -164,7 +164,9 @@ int ckptio__progress_add(void *pu, uint64_t bytes)
 	if (p->fn && !p->cancel &&
 	    (p->done - p->last >= step || p->done >= p->total)) {
 		p->last = p->done;
-		p->cancel = p->fn(p->user, p->done, p->total) != 0;
+		__atomic_store_n(&p->cancel,
+				 p->fn(p->user, p->done, p->total) != 0,
+				 __ATOMIC_RELAXED);
 	}
 	cancel = p->cancel;
 	pthread_mutex_unlock(&p->mu);
@@ -1205,7 +1207,8 @@ static ckptio_status load_one(void *arg, size_t i)
 	const want *w = &l->direct[i];
 	ckptio_status st;
 
-	if (l->prog.cancel)
+	/* Written under the progress lock; a stale read only delays. */
+	if (__atomic_load_n(&l->prog.cancel, __ATOMIC_RELAXED))
 		return CKPTIO_ECANCELED;
 	st = lo->read_data(l->rd.reader, &w->rg, 1);
 	if (st != CKPTIO_OK)
