@@ -1,0 +1,40 @@
+/*
+ * s3xml.h - parsing of S3's XML responses for the S3 store plugin, with
+ * libxml2.  Every parser takes the raw body and its length, refuses bodies
+ * over S3XML_MAX bytes, DTDs, entities and network access, and explains a
+ * rejection in err ("ListObjectsV2 response: <Size> of key 'a' is not a
+ * number").  Pure functions: no globals beyond libxml2's, thread safe.
+ */
+#ifndef CKPTIO_S3_XML_H
+#define CKPTIO_S3_XML_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define S3XML_MAX (16u << 20) /* no legitimate response is this large */
+#define S3XML_MAX_KEY 1024    /* S3's own limit on key length */
+
+typedef struct s3_error_info {
+	char code[64];      /* "SlowDown", "SignatureDoesNotMatch" */
+	char message[512];
+	char request_id[128];
+} s3_error_info;
+
+/* An <Error> document.  Returns 0, or -1 with err set. */
+int s3xml_error(const char *body, size_t len, s3_error_info *out, char *err,
+		size_t errlen);
+
+/* Called for each <Contents> of a ListObjectsV2 page; nonzero stops. */
+typedef int (*s3xml_key_fn)(void *user, const char *key, uint64_t size);
+
+/* A ListObjectsV2 page: every key and size to fn, then *truncated and the
+ * malloc'd *next_token (NULL when the listing is complete).  Returns 0, or
+ * -1 with err set (nothing is returned in *next_token then). */
+int s3xml_list(const char *body, size_t len, s3xml_key_fn fn, void *user,
+	       int *truncated, char **next_token, char *err, size_t errlen);
+
+/* <InitiateMultipartUploadResult>: the malloc'd UploadId, or NULL with err
+ * set. */
+char *s3xml_upload_id(const char *body, size_t len, char *err, size_t errlen);
+
+#endif /* CKPTIO_S3_XML_H */

@@ -1,0 +1,227 @@
+/* check_s3xml.c - the S3 plugin's response parsers against valid,
+ * malformed, truncated, oversized and hostile XML. */
+#include <check.h>
+#include <libxml/parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../plugins/s3/s3xml.h"
+
+static char err[512];
+
+typedef struct seen {
+	char keys[512];
+	uint64_t total;
+	int n, stop_after;
+} seen;
+
+static int on_key(void *user, const char *key, uint64_t size)
+{
+	seen *s = user;
+
+	strcat(s->keys, key);
+	strcat(s->keys, "|");
+	s->total += size;
+	return ++s->n == s->stop_after;
+}
+
+#define NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
+static const char page[] =
+	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult " NS ">"
+	"<Name>b</Name><Prefix>runs/</Prefix><KeyCount>3</KeyCount>"
+	"<IsTruncated>true</IsTruncated>"
+	"<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM="
+	"</NextContinuationToken>"
+	"<Contents><Key>runs/a b+c</Key><Size>10</Size></Contents>"
+	"<Contents><Key>runs/caf\xc3\xa9 &amp; co</Key><Size>0</Size></Contents>"
+	"<Contents><Key>runs/%41</Key><Size>18446744073709551615</Size>"
+	"</Contents></ListBucketResult>";
+
+static int list(const char *body, size_t len, seen *s, int *trunc,
+		char **tok)
+{
+	return s3xml_list(body, len, on_key, s, trunc, tok, err, sizeof(err));
+}
+
+START_TEST(test_list_page)
+{
+	seen s = {"", 0, 0, 0};
+	int trunc;
+	char *tok;
+
+	ck_assert_int_eq(list(page, strlen(page), &s, &trunc, &tok), 0);
+	ck_assert_str_eq(s.keys, "runs/a b+c|runs/caf\xc3\xa9 & co|runs/%41|");
+	ck_assert_uint_eq(s.total, 9u); /* 10 + 0 + (2^64-1) wraps */
+	ck_assert_int_eq(trunc, 1);
+	ck_assert_str_eq(tok, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
+	free(tok);
+	s = (seen){"", 0, 0, 1}; /* the callback stops after one key */
+	ck_assert_int_eq(list(page, strlen(page), &s, &trunc, &tok), 0);
+	ck_assert_str_eq(s.keys, "runs/a b+c|");
+	free(tok);
+}
+END_TEST
+
+START_TEST(test_list_last_page_and_empty)
+{
+	const char *last = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+			   "<Contents><Key>k</Key><Size>1</Size></Contents>"
+			   "</ListBucketResult>";
+	const char *empty = "<ListBucketResult " NS "><KeyCount>0</KeyCount>"
+			    "<IsTruncated>false</IsTruncated></ListBucketResult>";
+	seen s = {"", 0, 0, 0};
+	int trunc = 7;
+	char *tok = (char *)1;
+
+	ck_assert_int_eq(list(last, strlen(last), &s, &trunc, &tok), 0);
+	ck_assert_int_eq(trunc, 0);
+	ck_assert_ptr_null(tok);
+	ck_assert_int_eq(list(empty, strlen(empty), &s, &trunc, &tok), 0);
+	ck_assert_int_eq(s.n, 1);
+}
+END_TEST
+
+static void list_bad(const char *body, size_t len, const char *want)
+{
+	seen s = {"", 0, 0, 0};
+	int trunc;
+	char *tok = (char *)1;
+
+	err[0] = '\0';
+	ck_assert_int_eq(list(body, len, &s, &trunc, &tok), -1);
+	ck_assert_ptr_null(tok);
+	ck_assert_msg(strstr(err, want) != NULL, "'%s' lacks '%s'", err, want);
+}
+
+static void list_bad_s(const char *body, const char *want)
+{
+	list_bad(body, strlen(body), want);
+}
+
+START_TEST(test_list_rejects)
+{
+	char *big;
+
+	/* Every truncation of a valid page is rejected. */
+	for (size_t cut = 1; cut < strlen(page) - 1; cut += 7)
+		list_bad(page, cut, "ListObjectsV2 response: malformed XML");
+	list_bad_s("", "ListObjectsV2 response: empty body");
+	list_bad_s("<Error><Code>x</Code></Error>",
+		 "expected <ListBucketResult>, got <Error>");
+	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>-1</Size>"
+		 "</Contents></ListBucketResult>",
+		 "<Size> of key 'k' is not a number");
+	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>12ab</Size>"
+		 "</Contents></ListBucketResult>", "is not a number");
+	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>99999999999999"
+		 "999999999</Size></Contents></ListBucketResult>",
+		 "is not a number");
+	list_bad_s("<ListBucketResult><Contents><Size>1</Size></Contents>"
+		 "</ListBucketResult>", "a <Key> is missing");
+	list_bad_s("<ListBucketResult><IsTruncated>true</IsTruncated>"
+		 "</ListBucketResult>", "without a usable");
+	big = malloc(S3XML_MAX + 2);
+	memset(big, ' ', S3XML_MAX + 1);
+	list_bad(big, S3XML_MAX + 1, "over the 16777216-byte limit");
+	free(big);
+}
+END_TEST
+
+START_TEST(test_long_key)
+{
+	char body[4096], key[2000];
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	snprintf(body, sizeof(body), "<ListBucketResult><Contents><Key>%s</Key>"
+		 "<Size>1</Size></Contents></ListBucketResult>", key);
+	list_bad(body, strlen(body), "longer than 1024 bytes");
+}
+END_TEST
+
+START_TEST(test_hostile_dtd)
+{
+	const char *laughs =
+		"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+		"<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+		"<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]>"
+		"<ListBucketResult><Contents><Key>&lol3;</Key><Size>1</Size>"
+		"</Contents></ListBucketResult>";
+	const char *external =
+		"<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM "
+		"\"file:///etc/passwd\">]><Error><Code>&x;</Code></Error>";
+	s3_error_info e;
+
+	list_bad(laughs, strlen(laughs), "a DTD is not allowed");
+	ck_assert_int_eq(s3xml_error(external, strlen(external), &e, err,
+				     sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "DTD"));
+	ck_assert_ptr_null(strstr(e.code, "root"));
+}
+END_TEST
+
+START_TEST(test_error_body)
+{
+	const char *body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error>"
+			   "<Code>SignatureDoesNotMatch</Code><Message>The "
+			   "request signature we calculated does not match"
+			   "</Message><RequestId>tx00000a</RequestId></Error>";
+	const char *unknown = "<Error><Code>BrandNewCode</Code></Error>";
+	s3_error_info e;
+
+	ck_assert_int_eq(s3xml_error(body, strlen(body), &e, err, sizeof(err)), 0);
+	ck_assert_str_eq(e.code, "SignatureDoesNotMatch");
+	ck_assert_str_eq(e.request_id, "tx00000a");
+	ck_assert_ptr_nonnull(strstr(e.message, "does not match"));
+	ck_assert_int_eq(s3xml_error(unknown, strlen(unknown), &e, err,
+				     sizeof(err)), 0);
+	ck_assert_str_eq(e.code, "BrandNewCode");
+	ck_assert_str_eq(e.message, "");
+	ck_assert_int_eq(s3xml_error("<Error></Error>", 15, &e, err,
+				     sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "missing or overlong <Code>"));
+	ck_assert_int_eq(s3xml_error("<Error><Code>x", 14, &e, err,
+				     sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "S3 error response: malformed XML"));
+}
+END_TEST
+
+START_TEST(test_upload_id)
+{
+	const char *ok = "<InitiateMultipartUploadResult " NS "><Bucket>b</Bucket>"
+			 "<Key>k</Key><UploadId>2~abc.def</UploadId>"
+			 "</InitiateMultipartUploadResult>";
+	const char *none = "<InitiateMultipartUploadResult><Key>k</Key>"
+			   "</InitiateMultipartUploadResult>";
+	char *id = s3xml_upload_id(ok, strlen(ok), err, sizeof(err));
+
+	ck_assert_str_eq(id, "2~abc.def");
+	free(id);
+	ck_assert_ptr_null(s3xml_upload_id(none, strlen(none), err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "missing or overlong <UploadId>"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("s3xml");
+	TCase *tc = tcase_create("parsers");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_list_page);
+	tcase_add_test(tc, test_list_last_page_and_empty);
+	tcase_add_test(tc, test_list_rejects);
+	tcase_add_test(tc, test_long_key);
+	tcase_add_test(tc, test_hostile_dtd);
+	tcase_add_test(tc, test_error_body);
+	tcase_add_test(tc, test_upload_id);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	xmlCleanupParser();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
