@@ -892,6 +892,7 @@ struct ckptio_future {
 	char msg[CKPTIO__ERRMSG];
 	ckptio_ctx *ctx;
 	char *location;
+	char *layout; /* our copy of opts.layout */
 	ckptio_opts opts;
 	const ckptio_sd *sd;
 	ckptio_sd *staged; /* CKPTIO_SAVE_STAGE: our copy of the items */
@@ -986,9 +987,13 @@ ckptio_status ckptio_async_save(ckptio_ctx *ctx, const char *location,
 		       opts->struct_size < sizeof(f->opts) ? opts->struct_size
 							   : sizeof(f->opts));
 	f->opts.struct_size = sizeof(f->opts);
+	/* The caller's layout name need not outlive this call. */
+	if (f->opts.layout && !(f->layout = strdup(f->opts.layout)))
+		st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	f->opts.layout = f->layout;
 	f->ctx = ctx;
 	f->sd = sd;
-	if (f->opts.flags & CKPTIO_SAVE_STAGE) {
+	if (st == CKPTIO_OK && (f->opts.flags & CKPTIO_SAVE_STAGE)) {
 		st = stage(ctx, sd, &f->staged);
 		f->sd = f->staged;
 	}
@@ -1041,6 +1046,7 @@ void ckptio_future_free(ckptio_future *f)
 	pthread_mutex_destroy(&f->mu);
 	pthread_cond_destroy(&f->cv);
 	free(f->location);
+	free(f->layout);
 	free(f);
 }
 
