@@ -1,0 +1,132 @@
+# shellcheck shell=bash
+# rgw.sh - a throw-away Ceph RADOS Gateway on 127.0.0.1 for the S3 tests:
+# one monitor, one in-memory (memstore) OSD, no auth inside the cluster,
+# pool size 1, radosgw (beast) on PORT; it verifies SigV4 like AWS does.
+# Source it, then `rgw_start DIR PORT` (ports PORT..PORT+9; S3 keys in
+# RGW_AK / RGW_SK) and `rgw_stop DIR`.  Installs the Debian packages when
+# missing (needs root or sudo).  Starts in about 15 s.
+#
+# The settings that are hard to guess:
+#  - monmaptool --addv with a v1 address: plain --add makes a v2 address
+#    and clients hang;
+#  - ms bind msgr2 = false, with the messenger ports kept in our range;
+#  - rgw gc obj min wait = 0: otherwise deleted objects stay in the
+#    memstore for hours.
+RGW_AK=${RGW_AK:-RGWTEST}
+RGW_SK=${RGW_SK:-RGWTESTSECRET}
+
+rgw_install() {
+	local p missing=()
+
+	for p in radosgw ceph-mon ceph-osd ceph-common uuid-runtime; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	echo "rgw.sh: installing ${missing[*]}" >&2
+	local sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" >&2 ||
+		{ $sudo apt-get update -q >&2 &&
+		  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends "${missing[@]}" >&2; }
+}
+
+rgw_conf() {  # rgw_conf DIR PORT
+	local d=$1 port=$2
+	cat >"$d/ceph.conf" <<EOC
+[global]
+fsid = $(uuidgen)
+mon host = v1:127.0.0.1:$((port + 1))
+public addr = 127.0.0.1
+auth cluster required = none
+auth service required = none
+auth client required = none
+ms bind msgr2 = false
+ms bind port min = $((port + 2))
+ms bind port max = $((port + 9))
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+run dir = $d/run
+admin socket = $d/run/\$name.asok
+pid file = $d/run/\$name.pid
+log file = $d/log/\$name.log
+keyring = $d/keyring
+[mon]
+mon data = $d/mon
+mon cluster log file = $d/log/cluster.log
+[osd]
+osd data = $d/osd\$id
+osd objectstore = memstore
+memstore device bytes = 4294967296
+osd max object size = 134217728
+[client.rgw]
+rgw frontends = beast endpoint=127.0.0.1:$port
+rgw dns name = localhost
+rgw thread pool size = 64
+rgw gc obj min wait = 0
+rgw gc processor period = 5
+EOC
+}
+
+rgw_start() {  # rgw_start DIR PORT
+	local d=$1 port=$2 c=$1/ceph.conf fsid uuid i
+	rgw_install || return 1
+	mkdir -p "$d"/{mon,osd0,run,log}
+	rgw_conf "$d" "$port"
+	fsid=$(awk '/^fsid/ {print $3}' "$c")
+	ceph-authtool --create-keyring "$d/keyring" --gen-key -n mon. \
+		--cap mon 'allow *' >/dev/null || return 1
+	monmaptool --create --addv a "[v1:127.0.0.1:$((port + 1))]" \
+		--fsid "$fsid" "$d/monmap" >/dev/null || return 1
+	ceph-mon -c "$c" --mkfs -i a --monmap "$d/monmap" \
+		--keyring "$d/keyring" || return 1
+	ceph-mon -c "$c" -i a || return 1
+	for i in $(seq 50); do
+		timeout 5 ceph -c "$c" --connect-timeout 4 mon stat \
+			>/dev/null 2>&1 && break
+		sleep 0.3
+	done
+	uuid=$(uuidgen)
+	ceph -c "$c" osd new "$uuid" >/dev/null || return 1
+	ceph-osd -c "$c" -i 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1 ||
+		return 1
+	ceph-osd -c "$c" -i 0 2>/dev/null || return 1
+	for i in $(seq 200); do
+		ceph -c "$c" osd dump 2>/dev/null | grep -q '^osd.0 up' && break
+		sleep 0.3
+	done
+	radosgw -c "$c" -n client.rgw || return 1
+	for i in $(seq 600); do
+		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" &&
+			break
+		sleep 0.2
+	done
+	curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || {
+		echo "rgw.sh: radosgw did not answer on port $port; logs in $d/log" >&2
+		return 1
+	}
+	radosgw-admin -c "$c" user create --uid=test --display-name=test \
+		--access-key="$RGW_AK" --secret="$RGW_SK" >/dev/null
+}
+
+rgw_stop() {  # rgw_stop DIR: TERM, wait, KILL the daemons of DIR
+	local d=$1 f pid i
+	for f in "$d"/run/client.rgw.pid "$d"/run/osd.0.pid "$d"/run/mon.a.pid; do
+		[ -s "$f" ] || continue
+		pid=$(cat "$f")
+		kill "$pid" 2>/dev/null || continue
+		for i in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+	done
+	return 0
+}
