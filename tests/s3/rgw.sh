@@ -75,45 +75,56 @@ rgw gc processor period = 5
 EOC
 }
 
+# Say which step failed, with the end of the daemons' logs.
+rgw_fail() {
+	echo "rgw.sh: $1 failed" >&2
+	tail -n 15 "$RGW_DIR"/log/*.log >&2 2>/dev/null
+	return 1
+}
+
 rgw_start() {  # rgw_start DIR PORT
 	local d=$1 port=$2 c=$1/ceph.conf fsid uuid i
-	rgw_install || return 1
+	RGW_DIR=$d
+	rgw_install || rgw_fail "installing the ceph packages" || return 1
 	mkdir -p "$d"/{mon,osd0,run,log}
 	rgw_conf "$d" "$port"
 	fsid=$(awk '/^fsid/ {print $3}' "$c")
 	ceph-authtool --create-keyring "$d/keyring" --gen-key -n mon. \
-		--cap mon 'allow *' >/dev/null || return 1
+		--cap mon 'allow *' >/dev/null || rgw_fail ceph-authtool || return 1
 	monmaptool --create --addv a "[v1:127.0.0.1:$((port + 1))]" \
-		--fsid "$fsid" "$d/monmap" >/dev/null || return 1
+		--fsid "$fsid" "$d/monmap" >/dev/null || rgw_fail monmaptool ||
+		return 1
 	ceph-mon -c "$c" --mkfs -i a --monmap "$d/monmap" \
-		--keyring "$d/keyring" || return 1
-	ceph-mon -c "$c" -i a || return 1
-	for i in $(seq 50); do
+		--keyring "$d/keyring" || rgw_fail "ceph-mon --mkfs" || return 1
+	ceph-mon -c "$c" -i a || rgw_fail "starting ceph-mon" || return 1
+	for i in $(seq 100); do
 		timeout 5 ceph -c "$c" --connect-timeout 4 mon stat \
 			>/dev/null 2>&1 && break
 		sleep 0.3
 	done
 	uuid=$(uuidgen)
-	ceph -c "$c" osd new "$uuid" >/dev/null || return 1
-	ceph-osd -c "$c" -i 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1 ||
+	timeout 60 ceph -c "$c" --connect-timeout 30 osd new "$uuid" \
+		>/dev/null || rgw_fail "ceph osd new (is the monitor up?)" ||
 		return 1
-	ceph-osd -c "$c" -i 0 2>/dev/null || return 1
+	ceph-osd -c "$c" -i 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1 ||
+		rgw_fail "ceph-osd --mkfs" || return 1
+	ceph-osd -c "$c" -i 0 2>/dev/null || rgw_fail "starting ceph-osd" ||
+		return 1
 	for i in $(seq 200); do
 		ceph -c "$c" osd dump 2>/dev/null | grep -q '^osd.0 up' && break
 		sleep 0.3
 	done
-	radosgw -c "$c" -n client.rgw || return 1
+	radosgw -c "$c" -n client.rgw || rgw_fail "starting radosgw" || return 1
 	for i in $(seq 600); do
 		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/" &&
 			break
 		sleep 0.2
 	done
-	curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || {
-		echo "rgw.sh: radosgw did not answer on port $port; logs in $d/log" >&2
-		return 1
-	}
+	curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" ||
+		rgw_fail "radosgw answering on port $port" || return 1
 	radosgw-admin -c "$c" user create --uid=test --display-name=test \
-		--access-key="$RGW_AK" --secret="$RGW_SK" >/dev/null
+		--access-key="$RGW_AK" --secret="$RGW_SK" >/dev/null ||
+		rgw_fail "radosgw-admin user create" || return 1
 }
 
 rgw_stop() {  # rgw_stop DIR: TERM, wait, KILL the daemons of DIR
