@@ -73,14 +73,18 @@ int cli_fail(const struct cli_global *g, ckptio_ctx *ctx, const char *cmd,
 /* Same with a detail message supplied by the caller (may be ""). */
 int cli_fail_msg(const struct cli_global *g, const char *cmd,
 		 ckptio_status st, const char *detail);
+/* cli_fail for commands with --overwrite: CKPTIO_EEXIST adds a hint. */
+int cli_fail_exists(const struct cli_global *g, ckptio_ctx *ctx,
+		    const char *cmd, ckptio_status st);
 
 /* "ckptio: cmd: message" plus a hint to run --help, on stderr; returns
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
 
-/* Handle the end of getopt_long: '?' (getopt already printed why) gives a
- * usage error.  Returns 1 when the option character is an error. */
-int cli_bad_option(const char *cmd, int c);
+/* After getopt_long returned c: '?' or ':' (getopt already printed why)
+ * is a usage error, with a hint when the option is a global one given
+ * after the command.  Returns 1 when c is an error. */
+int cli_bad_option(const char *cmd, int c, char *const *argv);
 
 /* Exact positional argument count check; prints a usage error. */
 int cli_want_args(const char *cmd, int have, int want, const char *what);

@@ -345,7 +345,7 @@ static int bench_run(ckptio_ctx *ctx, const struct cli_global *g,
 	cli_progress_end(&bar, st == CKPTIO_OK);
 	ckptio_sd_free(sd);
 	if (st != CKPTIO_OK)
-		return cli_fail(g, ctx, "bench", st);
+		return cli_fail_exists(g, ctx, "bench", st);
 	print_rate(g, what, b->total, *secs);
 	return CLI_EXIT_OK;
 }
@@ -456,7 +456,7 @@ static int bench_cleanup(ckptio_ctx *ctx, const struct cli_global *g,
 
 enum { OPT_SIZE = 256, OPT_TENSORS, OPT_THREADS, OPT_KEEP, OPT_OVERWRITE };
 
-static int parse_opt(int c, struct bench_args *a)
+static int parse_opt(int c, char **argv, struct bench_args *a)
 {
 	uint64_t v;
 
@@ -487,7 +487,7 @@ static int parse_opt(int c, struct bench_args *a)
 		a->help = 1;
 		return 0;
 	default:
-		cli_bad_option("bench", c);
+		cli_bad_option("bench", c, argv);
 		return CLI_EXIT_USAGE;
 	}
 }
@@ -506,7 +506,7 @@ static int parse_args(int argc, char **argv, struct bench_args *a)
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		rc = parse_opt(c, a);
+		rc = parse_opt(c, argv, a);
 		if (rc != 0)
 			return rc;
 	}

@@ -13,8 +13,8 @@ static const char config_help[] =
 	"\n"
 	"Print the configuration in use as INI text: every section and key\n"
 	"after ${ENV} expansion, with secrets (keys such as secret_access_key,\n"
-	"password or token) shown as <redacted>.  The first line names the\n"
-	"file, or says that none was found.  With --json:\n"
+	"password or token) shown as <redacted>.  The first line is a comment\n"
+	"naming the file, or saying that none was found.  With --json:\n"
 	"  {\"path\": FILE or null, \"text\": INI}\n"
 	"\n"
 	"Options:\n"
@@ -37,7 +37,7 @@ static int parse_args(int argc, char **argv, int *help)
 		if (c == 'h') {
 			*help = 1;
 		} else {
-			cli_bad_option("config", c);
+			cli_bad_option("config", c, argv);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -74,10 +74,8 @@ int cmd_config(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 		cli_json_str(stdout, text);
 		fputs("}\n", stdout);
 	} else {
-		if (path)
-			printf("# configuration file: %s\n", path);
-		else
-			printf("# no configuration file found\n");
+		/* The dump's first line already names the file (or says that
+		 * none was found). */
 		fputs(text, stdout);
 		if (*text && text[strlen(text) - 1] != '\n')
 			fputc('\n', stdout);

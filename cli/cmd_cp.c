@@ -68,7 +68,7 @@ static int parse_args(int argc, char **argv, struct cp_args *a)
 			a->help = 1;
 			break;
 		default:
-			cli_bad_option("cp", c);
+			cli_bad_option("cp", c, argv);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -157,7 +157,7 @@ int cmd_cp(ckptio_ctx *ctx, const struct cli_global *g, int argc, char **argv)
 	cli_sigint_release();
 	cli_progress_end(&bar, st == CKPTIO_OK);
 	if (st != CKPTIO_OK)
-		return cli_fail(g, ctx, "cp", st);
+		return cli_fail_exists(g, ctx, "cp", st);
 	report(g, &a, items, bytes, t0);
 	return CLI_EXIT_OK;
 }

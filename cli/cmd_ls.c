@@ -249,7 +249,7 @@ static int parse_args(int argc, char **argv, int *help)
 		if (c == 'h') {
 			*help = 1;
 		} else {
-			cli_bad_option("ls", c);
+			cli_bad_option("ls", c, argv);
 			return CLI_EXIT_USAGE;
 		}
 	}

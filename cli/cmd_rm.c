@@ -44,7 +44,7 @@ static int parse_args(int argc, char **argv, int *gc, int *help)
 			*help = 1;
 			break;
 		default:
-			cli_bad_option("rm", c);
+			cli_bad_option("rm", c, argv);
 			return CLI_EXIT_USAGE;
 		}
 	}

@@ -48,7 +48,7 @@ static int parse_args(int argc, char **argv, unsigned *threads, int *help)
 			*help = 1;
 			break;
 		default:
-			cli_bad_option("verify", c);
+			cli_bad_option("verify", c, argv);
 			return CLI_EXIT_USAGE;
 		}
 	}

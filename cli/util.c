@@ -4,6 +4,7 @@
  * progress bar and Ctrl-C handling.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -86,6 +87,17 @@ int cli_fail(const struct cli_global *g, ckptio_ctx *ctx, const char *cmd,
 			    ctx ? ckptio_errmsg(ctx) : ckptio_last_error());
 }
 
+int cli_fail_exists(const struct cli_global *g, ckptio_ctx *ctx,
+		    const char *cmd, ckptio_status st)
+{
+	int rc = cli_fail(g, ctx, cmd, st);
+
+	if (st == CKPTIO_EEXIST)
+		fprintf(stderr, "Use 'ckptio %s --overwrite' to replace it.\n",
+			cmd);
+	return rc;
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -99,11 +111,41 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
-int cli_bad_option(const char *cmd, int c)
+/* Global options, and how to write them before a command. */
+static const struct {
+	const char *name;
+	const char *usage;
+} global_opts[] = {
+	{"--config", "--config FILE"}, {"--json", "--json"},
+	{"--quiet", "--quiet"},        {"--verbose", "--verbose"},
+	{"-q", "-q"},                  {"-v", "-v"},
+};
+
+static const char *global_opt_usage(const char *arg)
 {
+	for (size_t i = 0; i < sizeof(global_opts) / sizeof(global_opts[0]);
+	     i++) {
+		size_t n = strlen(global_opts[i].name);
+
+		if (strncmp(arg, global_opts[i].name, n) == 0 &&
+		    (arg[n] == '\0' || arg[n] == '='))
+			return global_opts[i].usage;
+	}
+	return NULL;
+}
+
+int cli_bad_option(const char *cmd, int c, char *const *argv)
+{
+	const char *usage;
+
 	if (c != '?' && c != ':')
 		return 0;
-	/* getopt_long has already said what was wrong. */
+	/* getopt_long has already said what was wrong; a global option
+	 * after the command is the likely mistake. */
+	usage = global_opt_usage(optind > 0 ? argv[optind - 1] : "");
+	if (usage)
+		fprintf(stderr, "ckptio: global options go before the command: "
+				"ckptio %s %s ...\n", usage, cmd);
 	fprintf(stderr, "Try 'ckptio %s --help' for more information.\n", cmd);
 	return 1;
 }
