@@ -395,6 +395,18 @@ static ckptio_status load_file(const char *path, ckptio__config *cfg,
 		snprintf(err, errlen, "%s: cannot read", path);
 		return CKPTIO_ECONFIG;
 	}
+	{
+		const ckptio__opt *d = ckptio__section_get(ckptio__config_main(cfg),
+							   "default");
+
+		if (d && d->value && strcmp(d->value, "local") != 0 &&
+		    !ckptio__config_backend(cfg, d->value)) {
+			snprintf(err, errlen, "%s:%d: default: no backend \"%s\" "
+				 "is defined in this file", path, d->line,
+				 d->value);
+			return CKPTIO_ECONFIG;
+		}
+	}
 	for (size_t i = 0; i < cfg->nsections; i++)
 		if (cfg->sections[i].kind == CKPTIO__SEC_BACKEND &&
 		    !ckptio__section_get(&cfg->sections[i], "store")) {

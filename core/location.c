@@ -6,6 +6,7 @@
  *   file:///data/ck/step-1          the same
  *   s3://bucket/runs/step-1         store s3, root s3://bucket/runs, id step-1
  *   NAME:runs/step-1                backend NAME: its root, id runs/step-1
+ *   :runs/step-1                    the [ckptio] default backend (or local)
  *
  * The built-in backend "local" (a posix store under
  * ${XDG_DATA_HOME:-~/.local/share}/ckptio) exists unless the config
@@ -242,7 +243,15 @@ ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,
 	n = backend_name_len(location);
 	if (sep && sep > location && backend_name_len(location) >= sep - location)
 		st = resolve_uri(ctx, location, sep, &store_name, loc);
-	else if (n > 0 && location[n] == ':') {
+	else if (location[0] == ':') {
+		/* ":path": the configured default backend, else "local". */
+		const ckptio__opt *d = ckptio__section_get(
+			ckptio__config_main(ctx->cfg), "default");
+
+		st = resolve_backend(ctx, location,
+				     d && d->value ? d->value : "local",
+				     location + 1, &store_name, loc);
+	} else if (n > 0 && location[n] == ':') {
 		char name[72];
 
 		if (n >= (int)sizeof(name))

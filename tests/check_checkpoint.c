@@ -427,6 +427,7 @@ START_TEST(test_config_backend)
 	save_model("t:runs/r1", 11, 0, CKPTIO_OK);
 	ck_assert_int_eq(access(runs, F_OK), 0);
 	load_and_compare("t:/runs/r1/", 11);
+	load_and_compare(":runs/r1", 11); /* the default backend */
 	ck_assert_int_eq(ckptio_list(ctx, "t:", list_cb, listed), CKPTIO_OK);
 	ck_assert_str_eq(listed, "runs/r1;");
 	ck_assert_int_eq(ckptio_remove(ctx, "t:", 0), CKPTIO_EINVAL);

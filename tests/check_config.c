@@ -112,6 +112,8 @@ START_TEST(test_errors)
 	load_bad("[ckptio]\nthis is not ini\n",
 		 "2: syntax error (expected [section] or key = value)");
 	load_bad("default = x\n", "1: default: key outside of any section");
+	load_bad("[ckptio]\ndefault = nosuch\n",
+		 "2: default: no backend \"nosuch\" is defined in this file");
 }
 END_TEST
 
@@ -201,14 +203,15 @@ START_TEST(test_search_order)
 	ckptio__config *cfg;
 
 	ck_assert_int_eq(system(mk), 0);
-	ck_assert_int_eq(tu_write_file(user, "[ckptio]\ndefault = u\n", 21), 0);
+	ck_assert_int_eq(tu_write_file(user, "[ckptio]\nlog_level = info\n", 26),
+			 0);
 	setenv("HOME", home, 1);
 	unsetenv("CKPTIO_CONFIG");
 	ck_assert_int_eq(ckptio__config_load(NULL, &cfg, err, sizeof(err)),
 			 CKPTIO_OK);
 	ck_assert_str_eq(cfg->path, user);
 	ckptio__config_free(cfg);
-	named = write_conf("[ckptio]\ndefault = env\n");
+	named = write_conf("[ckptio]\nlog_level = debug\n");
 	setenv("CKPTIO_CONFIG", named, 1);
 	ck_assert_int_eq(ckptio__config_load(NULL, &cfg, err, sizeof(err)),
 			 CKPTIO_OK);

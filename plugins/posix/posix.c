@@ -715,7 +715,9 @@ static int walk(pstore *s, const char *rel, const char *prefix,
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		if (errno != ENOENT && errno != ENOTDIR)
+		/* A subdirectory we may not read holds nothing of ours. */
+		if (errno != ENOENT && errno != ENOTDIR &&
+		    (!*rel || (errno != EACCES && errno != EPERM)))
 			*err = errno;
 		return 0;
 	}
