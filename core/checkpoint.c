@@ -672,8 +672,9 @@ static ckptio_status check_absent(saver *s)
 		return CKPTIO_OK;
 	if (st == CKPTIO_OK)
 		return ckptio__hc_error(&s->hc, CKPTIO_EEXIST,
-					"checkpoint %s already exists (ask to "
-					"overwrite it to replace it)",
+					"checkpoint %s already exists; save "
+					"with CKPTIO_SAVE_OVERWRITE (ckptio "
+					"--overwrite) to replace it",
 					s->location);
 	return st;
 }
