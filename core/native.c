@@ -179,9 +179,16 @@ static ckptio_status write_bin(bin *b)
 	unsigned char *buf = NULL;
 	ckptio_put *p;
 	uint64_t off = 0;
+	unsigned flags = CKPTIO_PUT_STABLE;
 	ckptio_status st;
 
-	st = ops->put_open(b->w->store, b->key, b->bytes, 0, &p);
+	/* Memory items stay put until the save returns; pulled items pass
+	 * through buf, which is reused. */
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->plan->items[b->idx[i]].data &&
+		    b->plan->items[b->idx[i]].nbytes)
+			flags = 0;
+	st = ops->put_open(b->w->store, b->key, b->bytes, flags, &p);
 	if (st != CKPTIO_OK)
 		return st;
 	for (size_t i = 0; i < b->n && st == CKPTIO_OK; i++) {

@@ -40,7 +40,7 @@ extern "C" {
 
 /* major << 16 | minor.  Minor bumps add fields at the end of structs. */
 #define CKPTIO_ABI_MAJOR 1
-#define CKPTIO_ABI_MINOR 0
+#define CKPTIO_ABI_MINOR 1
 #define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
 
 #if defined(__GNUC__)
@@ -170,7 +170,13 @@ enum {
 	/* The commit fails with CKPTIO_EEXIST when the key already exists,
 	 * atomically with respect to other writers (stores with
 	 * CKPTIO_STORE_CAP_IF_ABSENT). */
-	CKPTIO_PUT_IF_ABSENT = 1u << 0
+	CKPTIO_PUT_IF_ABSENT = 1u << 0,
+	/* (ABI 1.1) Every buffer passed to put_write stays valid and unchanged
+	 * until put_commit or put_abort returns, so the store may keep
+	 * references and send from it later instead of copying (the S3 store
+	 * uploads parts straight from tensor memory).  Stores that do not
+	 * know a flag ignore it. */
+	CKPTIO_PUT_STABLE = 1u << 1
 };
 
 /* Keys: '/'-separated, relative to the root, never empty, never starting
