@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 
@@ -25,7 +26,8 @@ static const char bench_help[] =
 	"multiple of 64) totalling --size bytes, plus three bytes items\n"
 	"(optimizer.step, rng_state, config.json).  Sizes and contents are\n"
 	"deterministic.  Only the save and load calls are timed; rates are in\n"
-	"GB/s (10^9 bytes per second).  A data mismatch exits with 4 and keeps\n"
+	"GB/s (10^9 bytes per second), with the process's CPU seconds per GB\n"
+	"spent in each call.  A data mismatch exits with 4 and keeps\n"
 	"the checkpoint for inspection.\n"
 	"\n"
 	"Options:\n"
@@ -74,7 +76,19 @@ struct bench {
 	char config_json[256];    /* contents of the config.json item */
 	double save_s;
 	double load_s;
+	double save_cpu;          /* CPU seconds of the process (all threads) */
+	double load_cpu;
 };
+
+static double cpu_now(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic generation                                                 */
@@ -307,13 +321,14 @@ static ckptio_status build_sd(const struct bench *b, int dst, ckptio_sd **out)
 /* The timed phases                                                         */
 
 static void print_rate(const struct cli_global *g, const char *what,
-		       uint64_t bytes, double secs)
+		       uint64_t bytes, double secs, double cpu)
 {
 	if (g->json)
 		return;
-	printf("%s: %.3f GiB in %.3f s = %.2f GB/s\n", what,
+	printf("%s: %.3f GiB in %.3f s = %.2f GB/s, %.2f CPU s/GB\n", what,
 	       (double)bytes / (1024.0 * 1024 * 1024), secs,
-	       secs > 0 ? (double)bytes / 1e9 / secs : 0.0);
+	       secs > 0 ? (double)bytes / 1e9 / secs : 0.0,
+	       bytes ? cpu / ((double)bytes / 1e9) : 0.0);
 	fflush(stdout);
 }
 
@@ -326,7 +341,8 @@ static int bench_run(ckptio_ctx *ctx, const struct cli_global *g,
 	struct cli_progress bar;
 	ckptio_status st;
 	ckptio_sd *sd;
-	double t0, *secs = load ? &b->load_s : &b->save_s;
+	double t0, c0, *secs = load ? &b->load_s : &b->save_s;
+	double *cpu = load ? &b->load_cpu : &b->save_cpu;
 
 	st = build_sd(b, load, &sd);
 	if (st != CKPTIO_OK)
@@ -337,16 +353,18 @@ static int bench_run(ckptio_ctx *ctx, const struct cli_global *g,
 	cli_progress_init(&bar, g, what);
 	cli_progress_attach(&bar, &opts);
 	t0 = cli_now();
+	c0 = cpu_now();
 	if (load)
 		st = ckptio_load(ctx, b->a.loc, sd, &opts);
 	else
 		st = ckptio_save(ctx, b->a.loc, sd, &opts);
 	*secs = cli_now() - t0;
+	*cpu = cpu_now() - c0;
 	cli_progress_end(&bar, st == CKPTIO_OK);
 	ckptio_sd_free(sd);
 	if (st != CKPTIO_OK)
 		return cli_fail_exists(g, ctx, "bench", st);
-	print_rate(g, what, b->total, *secs);
+	print_rate(g, what, b->total, *secs, *cpu);
 	return CLI_EXIT_OK;
 }
 
@@ -412,6 +430,10 @@ static void report_json(const struct bench *b, int kept)
 	cli_json_double(stdout, b->save_s);
 	printf(", \"load_seconds\": ");
 	cli_json_double(stdout, b->load_s);
+	printf(", \"save_cpu_seconds\": ");
+	cli_json_double(stdout, b->save_cpu);
+	printf(", \"load_cpu_seconds\": ");
+	cli_json_double(stdout, b->load_cpu);
 	printf(", \"save_GBps\": ");
 	cli_json_double(stdout, b->save_s > 0 ? b->total / 1e9 / b->save_s : 0);
 	printf(", \"load_GBps\": ");

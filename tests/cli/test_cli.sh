@@ -76,8 +76,8 @@ test_plugins() {
 test_bench() {
 	mkdir -p "$DATA"
 	expect_exit 0 ck bench "$CK" --size 64MiB --tensors 20 --keep || return
-	expect_stdout_line 'save: [0-9.]+ GiB in [0-9.]+ s = [0-9.]+ GB/s'
-	expect_stdout_line 'load: [0-9.]+ GiB in [0-9.]+ s = [0-9.]+ GB/s'
+	expect_stdout_line 'save: [0-9.]+ GiB in [0-9.]+ s = [0-9.]+ GB/s, [0-9.]+ CPU s/GB'
+	expect_stdout_line 'load: [0-9.]+ GiB in [0-9.]+ s = [0-9.]+ GB/s, [0-9.]+ CPU s/GB'
 	# stderr is not a terminal: no progress bar at all.
 	if grep -q $'\r' "$ERR"; then
 		fail "progress bar drawn although stderr is not a terminal"
