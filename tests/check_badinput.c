@@ -749,9 +749,9 @@ START_TEST(test_missing_store_plugin)
 		      ckptio_last_error());
 	model_fill(&m, 1);
 	expect_err(save_model("b:x", &m, 0, NULL, NULL), CKPTIO_EPLUGIN,
-		   "nosuch", tu_plugin_path());
+		   "nosuch", tu_plugin_path_listed());
 	expect_err(load_model("b:x", &m, 0), CKPTIO_EPLUGIN, "nosuch",
-		   tu_plugin_path());
+		   tu_plugin_path_listed());
 	free(conf);
 }
 END_TEST

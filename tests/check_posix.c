@@ -46,7 +46,7 @@ static void set_opt(const char *key, const char *value)
 
 static void setup(void)
 {
-	char *path = ckptio__asprintf("%s/posix.so", tu_plugin_path());
+	char *path = tu_plugin_file("posix");
 	ckptio_plugin_entry_fn entry;
 
 	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);

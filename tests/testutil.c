@@ -182,3 +182,39 @@ const char *tu_plugin_path(void)
 	memcpy(path, p, strlen(p) + 1);
 	return path;
 }
+
+const char *tu_plugin_path_listed(void)
+{
+	static char out[8192];
+	size_t n = 0;
+
+	for (const char *c = tu_plugin_path(); *c && n + 3 < sizeof(out); c++) {
+		if (*c == ':') {
+			out[n++] = ',';
+			out[n++] = ' ';
+		} else {
+			out[n++] = *c;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+char *tu_plugin_file(const char *name)
+{
+	char *dirs = strdup(tu_plugin_path()), *save = NULL, *found = NULL;
+
+	ck_assert_ptr_nonnull(dirs);
+	for (char *d = strtok_r(dirs, ":", &save); d && !found;
+	     d = strtok_r(NULL, ":", &save)) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/%s.so", d, name);
+		if (access(path, R_OK) == 0)
+			found = strdup(path);
+	}
+	ck_assert_msg(found != NULL, "%s.so is in none of %s", name,
+		      tu_plugin_path());
+	free(dirs);
+	return found;
+}

@@ -51,4 +51,12 @@ int tu_run_suite(Suite *s);
  * afterwards and still get the original.  Fails the test when unset. */
 const char *tu_plugin_path(void);
 
+/* The same list as ckptio's messages print it: "a, b" for "a:b".  Static
+ * storage. */
+const char *tu_plugin_path_listed(void);
+
+/* The path of NAME.so in the first directory of tu_plugin_path() that has
+ * it; malloc'd.  Fails the test when no directory does. */
+char *tu_plugin_file(const char *name);
+
 #endif /* CKPTIO_TESTUTIL_H */

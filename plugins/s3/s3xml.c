@@ -181,3 +181,68 @@ char *s3xml_upload_id(const char *body, size_t len, char *err, size_t errlen)
 	xmlFreeDoc(doc);
 	return out;
 }
+
+int s3xml_uploads(const char *body, size_t len, s3xml_upload_fn fn,
+		  void *user, int *truncated, char **next_key,
+		  char **next_upload, char *err, size_t errlen)
+{
+	static const char what[] = "ListMultipartUploads response";
+	xmlDocPtr doc = parse(what, body, len, "ListMultipartUploadsResult", err,
+			      errlen);
+	char key[S3XML_MAX_KEY + 1], id[1024], flag[8];
+	xmlNodePtr top;
+	int rc = 0;
+
+	*next_key = *next_upload = NULL;
+	*truncated = 0;
+	if (!doc)
+		return -1;
+	top = xmlDocGetRootElement(doc);
+	for (xmlNodePtr c = top->children; c && rc == 0; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE ||
+		    xmlStrcmp(c->name, (const xmlChar *)"Upload") != 0)
+			continue;
+		if (text_of(c, "Key", key, sizeof(key)) != 0 || !key[0]) {
+			snprintf(err, errlen, "%s: a <Key> is missing, empty or "
+				 "longer than %d bytes", what, S3XML_MAX_KEY);
+			rc = -1;
+		} else if (text_of(c, "UploadId", id, sizeof(id)) != 0 ||
+			   !id[0]) {
+			snprintf(err, errlen, "%s: <UploadId> of key '%.200s' "
+				 "is missing or overlong", what, key);
+			rc = -1;
+		} else if (fn(user, key, id)) {
+			break;
+		}
+	}
+	if (rc == 0 && text_of(top, "IsTruncated", flag, sizeof(flag)) == 0)
+		*truncated = strcmp(flag, "true") == 0;
+	if (rc == 0 && *truncated) {
+		if (text_of(top, "NextKeyMarker", key, sizeof(key)) != 0 ||
+		    text_of(top, "NextUploadIdMarker", id, sizeof(id)) != 0 ||
+		    (!key[0] && !id[0])) {
+			snprintf(err, errlen, "%s: truncated listing without "
+				 "usable next markers", what);
+			rc = -1;
+		} else if (!(*next_key = strdup(key)) ||
+			   !(*next_upload = strdup(id))) {
+			free(*next_key);
+			*next_key = NULL;
+			snprintf(err, errlen, "%s: out of memory", what);
+			rc = -1;
+		}
+	}
+	xmlFreeDoc(doc);
+	return rc;
+}
+
+int s3xml_complete(const char *body, size_t len, char *err, size_t errlen)
+{
+	xmlDocPtr doc = parse("CompleteMultipartUpload response", body, len,
+			      "CompleteMultipartUploadResult", err, errlen);
+
+	if (!doc)
+		return -1;
+	xmlFreeDoc(doc);
+	return 0;
+}

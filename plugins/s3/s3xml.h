@@ -37,4 +37,21 @@ int s3xml_list(const char *body, size_t len, s3xml_key_fn fn, void *user,
  * set. */
 char *s3xml_upload_id(const char *body, size_t len, char *err, size_t errlen);
 
+/* Called for each <Upload> of a ListMultipartUploads page; nonzero stops. */
+typedef int (*s3xml_upload_fn)(void *user, const char *key,
+			       const char *upload_id);
+
+/* A ListMultipartUploads page: every key and upload id to fn; when
+ * *truncated, the malloc'd key and upload-id markers of the next page.
+ * Returns 0, or -1 with err set. */
+int s3xml_uploads(const char *body, size_t len, s3xml_upload_fn fn,
+		  void *user, int *truncated, char **next_key,
+		  char **next_upload, char *err, size_t errlen);
+
+/* A CompleteMultipartUpload response: 0 when it is a
+ * <CompleteMultipartUploadResult>; -1 with err set otherwise (S3 may answer
+ * 200 with an <Error> body, which the caller then parses with
+ * s3xml_error). */
+int s3xml_complete(const char *body, size_t len, char *err, size_t errlen);
+
 #endif /* CKPTIO_S3_XML_H */

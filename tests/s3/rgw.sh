@@ -15,10 +15,12 @@
 RGW_AK=${RGW_AK:-RGWTEST}
 RGW_SK=${RGW_SK:-RGWTESTSECRET}
 
-rgw_install() {
+# pkg_install PACKAGE...: install the Debian packages that are missing
+# (needs root or sudo); quiet when all are there.
+pkg_install() {
 	local p missing=()
 
-	for p in radosgw ceph-mon ceph-osd ceph-common uuid-runtime; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 			grep -q 'install ok installed' || missing+=("$p")
 	done
@@ -31,6 +33,10 @@ rgw_install() {
 		{ $sudo apt-get update -q >&2 &&
 		  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 			--no-install-recommends "${missing[@]}" >&2; }
+}
+
+rgw_install() {
+	pkg_install radosgw ceph-mon ceph-osd ceph-common uuid-runtime
 }
 
 rgw_conf() {  # rgw_conf DIR PORT
@@ -64,7 +70,7 @@ mon cluster log file = $d/log/cluster.log
 [osd]
 osd data = $d/osd\$id
 osd objectstore = memstore
-memstore device bytes = 4294967296
+memstore device bytes = ${RGW_MEMSTORE_BYTES:-4294967296}
 osd max object size = 134217728
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$port
@@ -82,9 +88,23 @@ rgw_fail() {
 	return 1
 }
 
+# port_busy PORT: something listens on 127.0.0.1:PORT.
+port_busy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 rgw_start() {  # rgw_start DIR PORT
-	local d=$1 port=$2 c=$1/ceph.conf fsid uuid i
+	local d=$1 port=$2 c=$1/ceph.conf fsid uuid i p
 	RGW_DIR=$d
+	# A daemon of another cluster on one of our ports (one leaked by a
+	# killed test, say) would answer our OSD with the wrong fsid.
+	for p in $(seq "$port" $((port + 9))); do
+		if port_busy "$p"; then
+			echo "rgw.sh: port $p is in use (a cluster left" \
+				"running?)" >&2
+			return 1
+		fi
+	done
 	rgw_install || rgw_fail "installing the ceph packages" || return 1
 	mkdir -p "$d"/{mon,osd0,run,log}
 	rgw_conf "$d" "$port"
@@ -108,7 +128,8 @@ rgw_start() {  # rgw_start DIR PORT
 		return 1
 	ceph-osd -c "$c" -i 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1 ||
 		rgw_fail "ceph-osd --mkfs" || return 1
-	ceph-osd -c "$c" -i 0 2>/dev/null || rgw_fail "starting ceph-osd" ||
+	ceph-osd -c "$c" -i 0 2>"$d/log/osd-start.log" ||
+		rgw_fail "starting ceph-osd" ||
 		return 1
 	for i in $(seq 200); do
 		ceph -c "$c" osd dump 2>/dev/null | grep -q '^osd.0 up' && break
@@ -137,7 +158,56 @@ rgw_stop() {  # rgw_stop DIR: TERM, wait, KILL the daemons of DIR
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -9 "$pid" 2>/dev/null
+		kill -9 "$pid" 2>/dev/null || true # callers may run set -e
 	done
 	return 0
+}
+
+# rgw_up: start a cluster on ports of our own below the ephemeral range
+# (32768+, so that no outgoing connection holds one), with one more try on
+# other ports when it does not come up (a port taken after all, a slow
+# monitor on a loaded machine), up to three.  Sets RGW_DIR and RGW_PORT;
+# the caller stops it with rgw_down.
+rgw_up() {
+	local try
+	for try in 1 2 3; do
+		RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/ckptio-rgw.XXXXXX") || return 1
+		RGW_PORT=$((20000 + (($$ + try * 577) % 1200) * 10))
+		if rgw_start "$RGW_DIR" "$RGW_PORT"; then
+			echo "radosgw: pid $(cat "$RGW_DIR/run/client.rgw.pid") on" \
+				"127.0.0.1:$RGW_PORT ($RGW_DIR)" >&2
+			return 0
+		fi
+		echo "radosgw did not start on port $RGW_PORT (try $try)" >&2
+		rgw_down
+	done
+	return 1
+}
+
+rgw_down() {
+	[ -n "${RGW_DIR:-}" ] || return 0
+	rgw_stop "$RGW_DIR"
+	rm -rf "$RGW_DIR"
+	RGW_DIR=""
+}
+
+# Kill radosgw alone (SIGKILL: connections reset), and start it again on
+# the same port; the monitor and the OSD keep the data.
+rgw_gw_kill() {
+	local pid
+	pid=$(cat "$RGW_DIR/run/client.rgw.pid") || return 1
+	kill -9 "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+	rm -f "$RGW_DIR/run/client.rgw.pid"
+}
+
+rgw_gw_start() {
+	local i
+	radosgw -c "$RGW_DIR/ceph.conf" -n client.rgw || return 1
+	for i in $(seq 300); do
+		curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$RGW_PORT/" &&
+			return 0
+		sleep 0.1
+	done
+	return 1
 }

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""hostile.py - an HTTP server on 127.0.0.1 that answers S3 requests the way
+a broken or hostile server would, for tests/s3hostile.c.  RGW never sends
+such answers, so they get their own server; it checks no signature.
+
+Usage: hostile.py PORTFILE  -- binds an ephemeral port, writes it to
+PORTFILE, serves until killed.  GET /__count/KEY answers how many requests
+for KEY arrived (so a test can count retries).
+
+Objects (keys under any bucket) and what they get:
+  long          206 with more bytes than the range asked for
+  hugelen       206 announcing a Content-Length of 2^62, then 20 bytes
+  weird         400 with an unknown error code (not retryable)
+  busy          503 SlowDown, always
+  garbage500    500 with a body that is not XML
+  short         206 announcing the range's length, then half of it
+  nolength      200 to a ranged GET with the whole object (Range ignored)
+  mp            multipart upload whose Complete answers 200 + <Error>
+  anything else 404 NoSuchKey
+Listing (GET /bucket?list-type=2): prefix "trunc" gets a truncated
+document, "dtd" one with an entity-declaring DTD, "notoken" a truncated
+listing without a continuation token, "bigsize" a size over 2^64.
+"""
+import collections
+import http.server
+import sys
+import threading
+import urllib.parse
+
+COUNTS = collections.Counter()
+LOCK = threading.Lock()
+
+
+def error_xml(code, msg="hostile"):
+    return ("<Error><Code>%s</Code><Message>%s</Message></Error>" %
+            (code, msg)).encode()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send(self, status, body=b"", headers=(), length=None):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length",
+                         str(len(body) if length is None else length))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass
+
+    def key(self):
+        path = urllib.parse.urlsplit(self.path).path
+        parts = urllib.parse.unquote(path).split("/", 2)
+        return parts[2] if len(parts) > 2 else ""
+
+    def query(self):
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query,
+                                     keep_blank_values=True)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def count(self, key):
+        name = key.rsplit("/", 1)[-1]
+        with LOCK:
+            COUNTS[name] += 1
+        return name
+
+    def do_GET(self):
+        if self.path.startswith("/__count/"):
+            with LOCK:
+                n = COUNTS[self.path[len("/__count/"):]]
+            return self.send(200, str(n).encode())
+        key, q = self.key(), self.query()
+        if not key and "list-type" in q:
+            return self.listing(q.get("prefix", [""])[0])
+        if not key and "uploads" in q:
+            return self.send(200, b"<ListMultipartUploadsResult>"
+                             b"<IsTruncated>false</IsTruncated>"
+                             b"</ListMultipartUploadsResult>")
+        name = self.count(key)
+        rng = self.headers.get("Range", "bytes=0-0")
+        a, b = (int(x) for x in rng[len("bytes="):].split("-"))
+        want = b - a + 1
+        if name == "long":
+            return self.send(206, b"x" * (want + 100))
+        if name == "hugelen":
+            self.send_response(206)
+            self.send_header("Content-Length", str(1 << 62))
+            self.end_headers()
+            self.wfile.write(b"y" * (want + 10))
+            self.close_connection = True
+            return
+        if name == "weird":
+            return self.send(400, error_xml("WeirdNewError", "never seen"))
+        if name == "busy":
+            return self.send(503, error_xml("SlowDown", "busy"))
+        if name == "garbage500":
+            return self.send(500, b"<html>oops</html")
+        if name == "short":
+            self.send_response(206)
+            self.send_header("Content-Length", str(want))
+            self.end_headers()
+            self.wfile.write(b"z" * (want // 2))
+            self.close_connection = True
+            return
+        if name == "nolength":
+            return self.send(200, b"w" * (want * 3))
+        return self.send(404, error_xml("NoSuchKey", "no such key"))
+
+    def do_HEAD(self):
+        name = self.count(self.key())
+        if name == "hugelen":
+            return self.send(200, length=1 << 62)
+        return self.send(404)
+
+    def listing(self, prefix):
+        if prefix.endswith("trunc/"):
+            doc = b"<ListBucketResult><Contents><Key>a</Key><Si"
+        elif prefix.endswith("dtd/"):
+            doc = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY e "x">]>'
+                   b"<ListBucketResult><Contents><Key>&e;</Key>"
+                   b"<Size>1</Size></Contents></ListBucketResult>")
+        elif prefix.endswith("notoken/"):
+            doc = (b"<ListBucketResult><IsTruncated>true</IsTruncated>"
+                   b"<Contents><Key>%sk</Key><Size>1</Size></Contents>"
+                   b"</ListBucketResult>" % prefix.encode())
+        elif prefix.endswith("bigsize/"):
+            doc = (b"<ListBucketResult><Contents><Key>%sk</Key>"
+                   b"<Size>99999999999999999999999</Size></Contents>"
+                   b"</ListBucketResult>" % prefix.encode())
+        else:
+            doc = b"<ListBucketResult></ListBucketResult>"
+        self.send(200, doc)
+
+    def do_PUT(self):
+        self.body()
+        self.count(self.key())
+        self.send(200, headers=[("ETag", '"0123456789abcdef"')])
+
+    def do_POST(self):
+        self.body()
+        name = self.count(self.key())
+        q = self.query()
+        if "uploads" in q:
+            return self.send(200, b"<InitiateMultipartUploadResult>"
+                             b"<UploadId>UP1</UploadId>"
+                             b"</InitiateMultipartUploadResult>")
+        if name == "mp":
+            return self.send(200, error_xml("InternalError",
+                                            "complete failed late"))
+        return self.send(200, b"<CompleteMultipartUploadResult>"
+                         b"</CompleteMultipartUploadResult>")
+
+    def do_DELETE(self):
+        self.count(self.key())
+        self.send(204)
+
+
+def main():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    with open(sys.argv[1] + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    import os
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+#!/bin/bash
+# test_s3.sh - the S3 store plugin end to end against a real Ceph RADOS
+# Gateway (which verifies SigV4 signatures, payload hashes and multipart
+# rules), started here on loopback and stopped on exit:
+#  - checkpoints saved, listed, verified, loaded and removed through s3.so,
+#    from a configured backend and from an s3:// URI with credentials from
+#    the environment alone;
+#  - interop: what ckptio saved reads back byte-identical with the AWS CLI
+#    and boto3, and a checkpoint uploaded with `aws s3 cp --recursive`
+#    loads with ckptio;
+#  - keys needing encoding; the store-level suite (tests/s3store.c);
+#  - faults: injected 5xx/429/resets/short bodies are retried and the bytes
+#    still compare equal; exhausted retries fail cleanly and abort the
+#    upload; a wrong secret fails at once without retries; radosgw killed
+#    during a save leaves no checkpoint and `ckptio rm` collects the
+#    debris; radosgw restarted during a load lets the retries finish it.
+# Env (from `make check-rgw`): CKPTIO_BIN, CKPTIO_PLUGIN_PATH,
+# CKPTIO_SRCDIR, CKPTIO_S3STORE (the built tests/s3store).
+set -u
+SRC=${CKPTIO_SRCDIR:?set by make check-rgw}
+# shellcheck source=tests/cli/lib.sh
+. "$SRC/tests/cli/lib.sh"
+# shellcheck source=tests/s3/rgw.sh
+. "$SRC/tests/s3/rgw.sh"
+
+# The peers whose interop is tested: Debian's AWS CLI and boto3.
+pkg_install awscli python3-boto3 ||
+	{ echo "FAIL: cannot install awscli and python3-boto3"; exit 1; }
+
+trap 'rgw_down; rm -rf "$TMP"' EXIT
+if ! rgw_up; then
+	echo "FAIL: radosgw did not start (see the messages above)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+EP=http://127.0.0.1:$RGW_PORT
+BUCKET=ckptio-test
+
+# The peers read the same keys from the environment.
+export AWS_ACCESS_KEY_ID=$RGW_AK AWS_SECRET_ACCESS_KEY=$RGW_SK
+export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_CA_BUNDLE
+export HOME=$TMP/home # no ~/.aws of the machine's user
+mkdir -p "$HOME"
+# Debian's AWS CLI (a pyenv one may come first on PATH); no progress
+# output from the transfers.
+aws() {
+	if [ "$1 ${2:-}" = "s3 cp" ]; then
+		/usr/bin/aws --endpoint-url "$EP" "$@" --only-show-errors
+	else
+		/usr/bin/aws --endpoint-url "$EP" "$@"
+	fi
+}
+
+cat >"$TMP/ckptio.conf" <<EOF
+[backend "rgw"]
+store = s3
+endpoint = $EP
+bucket = $BUCKET
+prefix = t/
+access_key_id = \${AWS_ACCESS_KEY_ID}
+secret_access_key = \${AWS_SECRET_ACCESS_KEY}
+part_size = 5MiB
+concurrency = 8
+
+# Few retries: a dead server fails the save in about a second.
+[backend "brief"]
+store = s3
+endpoint = $EP
+bucket = $BUCKET
+prefix = t/
+part_size = 5MiB
+retries = 2
+
+[backend "wrongkey"]
+store = s3
+endpoint = $EP
+bucket = $BUCKET
+access_key_id = $RGW_AK
+secret_access_key = not-the-secret
+
+[store "s3"]
+endpoint = $EP
+EOF
+export CKPTIO_CONFIG=$TMP/ckptio.conf
+
+# retries_in FILE: how many "retry N of M" lines the -v log has.
+retries_in() { grep -c 'retry [0-9]* of' "$1"; }
+
+# ----------------------------------------------------------- basics
+expect_exit 0 aws s3 mb "s3://$BUCKET"
+
+expect_exit 0 ck bench rgw:run1 --size 48MiB --tensors 30 --keep
+expect_stdout_contains "bytes identical"
+expect_exit 0 ck ls rgw:run1
+expect_stdout_line "layout: +native"
+expect_exit 0 ck verify rgw:run1
+expect_exit 0 ck ls rgw:
+expect_stdout_line "run1"
+# The objects are where the configuration says.
+expect_exit 0 aws s3 ls "s3://$BUCKET/t/run1/"
+expect_stdout_contains ".metadata.json"
+
+# An s3:// URI with keys and endpoint from the environment alone.
+expect_exit 0 env CKPTIO_CONFIG=/dev/null AWS_ENDPOINT_URL="$EP" \
+	"$CKPTIO_BIN" bench "s3://$BUCKET/uri/run" --size 12MiB --tensors 4
+expect_stdout_contains "bytes identical"
+
+# Keys that need encoding in URLs and signatures.
+ENC='enc/a b+c%d=e&f~(ü)'
+expect_exit 0 ck bench "rgw:$ENC" --size 6MiB --tensors 3 --keep
+expect_exit 0 aws s3 ls "s3://$BUCKET/t/$ENC/"
+expect_stdout_contains ".metadata.json"
+expect_exit 0 ck rm "rgw:$ENC"
+
+# ----------------------------------------------------------- store suite
+# CKPTIO_S3STORE_WRAPPER (e.g. "valgrind -q --error-exitcode=9") runs it
+# under a tool, in one process.
+expect_exit 0 env ${CKPTIO_S3STORE_WRAPPER:+CK_FORK=no} \
+	${CKPTIO_S3STORE_WRAPPER:-} "${CKPTIO_S3STORE:?set by make check-rgw}" \
+	"$EP" "$BUCKET" "$RGW_AK" "$RGW_SK"
+expect_stdout_contains "Failures: 0, Errors: 0"
+
+# ----------------------------------------------------------- interop
+# ckptio -> AWS CLI: the downloaded directory is a checkpoint whose every
+# chunk matches the CRC32C recorded at save time.
+expect_exit 0 aws s3 cp --recursive "s3://$BUCKET/t/run1" "$TMP/awsdl/run1"
+expect_exit 0 ck verify "$TMP/awsdl/run1"
+# ckptio -> boto3: the same bytes as the AWS CLI got.
+expect_exit 0 /usr/bin/python3 - "$EP" "$BUCKET" "t/run1/" "$TMP/awsdl/run1" <<'PY'
+import boto3, hashlib, os, sys
+ep, bucket, prefix, local = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=ep)
+keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(
+    Bucket=bucket, Prefix=prefix) for o in p.get("Contents", [])]
+assert len(keys) >= 2, keys
+for k in keys:
+    body = s3.get_object(Bucket=bucket, Key=k)["Body"].read()
+    with open(os.path.join(local, k[len(prefix):]), "rb") as f:
+        disk = f.read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(disk).digest(), k
+print("boto3: %d objects identical" % len(keys))
+PY
+expect_stdout_contains "objects identical"
+# AWS CLI -> ckptio: a checkpoint directory uploaded by the peer loads.
+expect_exit 0 ck cp rgw:run1 "$TMP/local/run2"
+expect_exit 0 aws s3 cp --recursive "$TMP/local/run2" "s3://$BUCKET/t/run2"
+expect_exit 0 ck verify rgw:run2
+expect_exit 0 ck cp rgw:run2 "$TMP/local/run2b"
+expect_exit 0 ck verify "$TMP/local/run2b"
+expect_exit 0 ck rm rgw:run2
+
+# ----------------------------------------------------------- faults
+# Injected faults on every kind of request are retried; the bench still
+# compares every byte.
+expect_exit 0 env CKPTIO_S3_FAULTS="create:1:503,part:2:503,part:4:reset,part:6:500,part:7:429,complete:1:500,put:1:503,head:1:503,get:2:short,get:3:reset,get:5:500,list:1:503" \
+	"$CKPTIO_BIN" -v bench rgw:faults --size 24MiB --tensors 6
+expect_stdout_contains "bytes identical"
+n=$(retries_in "$ERR")
+if [ "$n" -ge 12 ]; then pass "$n retries logged"; else
+	fail "only $n retries logged (12 faults injected)"; show_output; fi
+
+# Retries run out: the save fails, leaves no checkpoint and no upload.
+expect_exit 1 env CKPTIO_S3_FAULTS="part:3-100:503" \
+	"$CKPTIO_BIN" -v bench brief:exhaust --size 24MiB --tensors 2
+expect_stderr_contains "SlowDown"
+expect_stderr_contains "after 3 attempts"
+expect_exit 3 ck ls rgw:exhaust
+expect_exit 0 aws s3api list-multipart-uploads --bucket "$BUCKET" \
+	--prefix t/exhaust/ --output text --query 'Uploads[].Key'
+expect_stdout_lacks "exhaust"
+
+# An authorization failure is not retried.
+expect_exit 1 env CKPTIO_S3_FAULTS="get:1:403" \
+	"$CKPTIO_BIN" -v verify rgw:run1
+expect_stderr_contains "AccessDenied"
+n=$(retries_in "$ERR")
+[ "$n" -eq 0 ] && pass "403 not retried" || fail "403 retried $n times"
+
+# A wrong secret: a clear message naming the key, at once.
+expect_exit 1 ck -v ls wrongkey:run1
+expect_stderr_contains "SignatureDoesNotMatch"
+expect_stderr_contains "access key $RGW_AK"
+n=$(retries_in "$ERR")
+[ "$n" -eq 0 ] && pass "wrong secret not retried" ||
+	fail "wrong secret retried $n times"
+
+# A missing bucket says so.
+expect_exit 3 ck ls "s3://no-such-bucket-here/x"
+expect_stderr_contains "bucket does not exist"
+
+# ----------------------------------------------------------- radosgw dies
+# Killed in the middle of a save: the save fails, nothing looks complete,
+# and `ckptio rm` removes the parts and aborts the uploads left behind.
+ck -v bench brief:killed --size 400MiB --tensors 4 >"$TMP/killed.out" \
+	2>"$TMP/killed.err" &
+bench_pid=$!
+for _ in $(seq 100); do # until the first parts are on the server
+	aws s3api list-multipart-uploads --bucket "$BUCKET" --prefix t/killed/ \
+		--output text --query 'Uploads[].Key' 2>/dev/null | grep -q killed &&
+		break
+	sleep 0.1
+done
+rgw_gw_kill
+wait "$bench_pid"
+rc=$?
+[ "$rc" -ne 0 ] && pass "save failed when radosgw died (exit $rc)" ||
+	fail "save succeeded although radosgw died"
+if grep -qE "Couldn't connect|Connection refused|Recv failure|Send failure|Server returned nothing|connect" "$TMP/killed.err"; then
+	pass "the error names the connection failure"
+else
+	fail "no connection error in the message"
+	tail -5 "$TMP/killed.err"
+fi
+rgw_gw_start || fail "radosgw did not come back"
+expect_exit 3 ck ls rgw:killed
+expect_exit 0 ck rm rgw:killed
+expect_exit 0 aws s3api list-multipart-uploads --bucket "$BUCKET" \
+	--prefix t/killed/ --output text --query 'Uploads[].Key'
+expect_stdout_lacks "killed"
+expect_exit 0 aws s3api list-objects-v2 --bucket "$BUCKET" --prefix t/killed/ \
+	--output text --query 'Contents[].Key'
+expect_stdout_lacks ".ckd"
+
+# Restarted in the middle of a load: the retries carry it through.
+expect_exit 0 ck bench rgw:reload --size 256MiB --tensors 8 --keep
+ck -v cp rgw:reload "$TMP/reload" >"$TMP/reload.out" 2>"$TMP/reload.err" &
+cp_pid=$!
+sleep 0.3
+rgw_gw_kill
+sleep 1
+rgw_gw_start || fail "radosgw did not come back"
+wait "$cp_pid"
+rc=$?
+[ "$rc" -eq 0 ] && pass "load finished across a radosgw restart" || {
+	fail "load failed across a radosgw restart (exit $rc)"
+	tail -5 "$TMP/reload.err"
+}
+n=$(retries_in "$TMP/reload.err")
+[ "$n" -ge 1 ] && pass "the load retried $n times" ||
+	fail "the restart did not hit the load (no retries): inconclusive"
+expect_exit 0 ck verify "$TMP/reload"
+expect_exit 0 ck rm rgw:reload
+
+finish

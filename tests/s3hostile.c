@@ -1,0 +1,241 @@
+/*
+ * s3hostile.c - the S3 store plugin against a server that misbehaves
+ * (tests/s3/hostile.py, started by tests/s3/test_hostile.sh): bodies longer
+ * than asked, a 2^62-byte Content-Length, bodies that end early, a server
+ * that ignores Range, unknown error codes, 5xx without XML, endless 503,
+ * truncated and DTD-carrying listings, a listing without a continuation
+ * token or with a size past 2^64, and a CompleteMultipartUpload answered
+ * 200 with an <Error>.  Every one must end in a clear error (naming the
+ * object and the problem), never a crash, a hang or wrong bytes.
+ * Env: CKPTIO_HOSTILE_ENDPOINT (http://127.0.0.1:PORT).
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+static void *dl;
+static const ckptio_store_ops *ops;
+static ckptio_host_ctx hc;
+static ckptio__section sec;
+static ckptio__opt opts[16];
+static ckptio_store *st;
+
+static void setup(void)
+{
+	char *path = tu_plugin_file("s3");
+	ckptio_plugin_entry_fn entry;
+	static const char *const kv[][2] = {
+		{"bucket", "hostile"}, {"access_key_id", "AK"},
+		{"secret_access_key", "SK"}, {"retries", "2"},
+		{"concurrency", "2"}, {"part_size", "5MiB"},
+		{"connect_timeout", "5"}, {"stall_timeout", "10"}};
+
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(dl != NULL, "dlopen %s: %s", path, dlerror());
+	free(path);
+	*(void **)&entry = dlsym(dl, CKPTIO_PLUGIN_ENTRY_SYMBOL);
+	ops = entry()->store;
+	memset(&sec, 0, sizeof(sec));
+	sec.kind = CKPTIO__SEC_BACKEND;
+	sec.name = "h";
+	sec.file = "test.conf";
+	sec.opts = opts;
+	opts[0] = (ckptio__opt){"endpoint", getenv("CKPTIO_HOSTILE_ENDPOINT"),
+				NULL, 1};
+	ck_assert_ptr_nonnull(opts[0].value);
+	sec.nopts = 1;
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+		opts[sec.nopts++] = (ckptio__opt){(char *)kv[i][0],
+						  (char *)kv[i][1], NULL, 1};
+	unsetenv("CKPTIO_S3_FAULTS");
+	unsetenv("AWS_CA_BUNDLE");
+	ckptio__hc_init(&hc, NULL, &sec, NULL);
+	ck_assert_msg(ops->open(&ckptio__host, &hc, "", 1, &st) == CKPTIO_OK,
+		      "%s", hc.msg);
+}
+
+static void teardown(void)
+{
+	ops->close(st);
+	ckptio__hc_destroy(&hc);
+	dlclose(dl);
+	dl = NULL;
+}
+
+/* Read 10 bytes of key: its status; hc.msg holds the message. */
+static ckptio_status read10(const char *key, unsigned char *buf)
+{
+	ckptio_range r = {key, 0, 10, buf};
+
+	return ops->read(st, &r, 1);
+}
+
+#define EXPECT_MSG(text) \
+	ck_assert_msg(strstr(hc.msg, text) != NULL, "message lacks '%s': %s", \
+		      text, hc.msg)
+
+START_TEST(test_longer_body)
+{
+	unsigned char buf[10];
+
+	ck_assert_int_eq(read10("long", buf), CKPTIO_ECORRUPT);
+	EXPECT_MSG("more than the 10 bytes");
+	EXPECT_MSG("s3://hostile/long");
+}
+END_TEST
+
+START_TEST(test_huge_content_length)
+{
+	unsigned char buf[10];
+	ckptio_stat sb;
+
+	ck_assert_int_eq(ops->stat(st, "hugelen", &sb), CKPTIO_OK);
+	ck_assert_uint_eq(sb.size, 1ull << 62);
+	ck_assert_int_eq(read10("hugelen", buf), CKPTIO_ECORRUPT);
+	EXPECT_MSG("more than the 10 bytes");
+}
+END_TEST
+
+START_TEST(test_range_ignored)
+{
+	unsigned char buf[10];
+
+	ck_assert_int_eq(read10("nolength", buf), CKPTIO_ECORRUPT);
+	EXPECT_MSG("more than");
+}
+END_TEST
+
+START_TEST(test_short_body_retried_then_fails)
+{
+	unsigned char buf[10];
+
+	ck_assert_int_eq(read10("short", buf), CKPTIO_ENET);
+	EXPECT_MSG("5 bytes remaining");
+	EXPECT_MSG("after 3 attempts");
+}
+END_TEST
+
+START_TEST(test_unknown_error_code)
+{
+	unsigned char buf[10];
+
+	ck_assert_int_eq(read10("weird", buf), CKPTIO_EIO);
+	EXPECT_MSG("HTTP 400 WeirdNewError: never seen");
+	ck_assert(strstr(hc.msg, "attempts") == NULL); /* not retried */
+}
+END_TEST
+
+START_TEST(test_endless_503)
+{
+	unsigned char buf[10];
+
+	ck_assert_int_eq(read10("busy", buf), CKPTIO_ENET);
+	EXPECT_MSG("503 SlowDown");
+	EXPECT_MSG("after 3 attempts");
+}
+END_TEST
+
+START_TEST(test_500_not_xml)
+{
+	unsigned char buf[10];
+
+	ck_assert_int_eq(read10("garbage500", buf), CKPTIO_ENET);
+	EXPECT_MSG("HTTP 500");
+}
+END_TEST
+
+START_TEST(test_missing)
+{
+	unsigned char buf[10];
+	ckptio_stat sb;
+
+	ck_assert_int_eq(read10("nothing", buf), CKPTIO_ENOTFOUND);
+	EXPECT_MSG("NoSuchKey");
+	ck_assert_int_eq(ops->stat(st, "nothing", &sb), CKPTIO_ENOTFOUND);
+}
+END_TEST
+
+static int count_keys(void *u, const char *key, const ckptio_stat *sb)
+{
+	(void)key, (void)sb;
+	++*(int *)u;
+	return 0;
+}
+
+static void bad_listing(const char *prefix, const char *text)
+{
+	int n = 0;
+
+	ck_assert_int_eq(ops->list(st, prefix, count_keys, &n), CKPTIO_EIO);
+	EXPECT_MSG(text);
+	EXPECT_MSG("ListObjectsV2 response");
+}
+
+START_TEST(test_listing_truncated)
+{
+	bad_listing("trunc/", "malformed XML");
+}
+END_TEST
+
+START_TEST(test_listing_dtd)
+{
+	bad_listing("dtd/", "DTD");
+}
+END_TEST
+
+START_TEST(test_listing_no_token)
+{
+	bad_listing("notoken/", "NextContinuationToken");
+}
+END_TEST
+
+START_TEST(test_listing_big_size)
+{
+	bad_listing("bigsize/", "not a number");
+}
+END_TEST
+
+START_TEST(test_complete_error_in_200)
+{
+	size_t len = 6u << 20;
+	unsigned char *buf = calloc(1, len);
+	ckptio_put *p;
+
+	ck_assert_int_eq(ops->put_open(st, "mp", len, CKPTIO_PUT_STABLE, &p),
+			 CKPTIO_OK);
+	ck_assert_int_eq(ops->put_write(p, buf, len), CKPTIO_OK);
+	ck_assert_int_eq(ops->put_commit(p), CKPTIO_EIO);
+	EXPECT_MSG("CompleteMultipartUpload: InternalError");
+	free(buf);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("s3hostile");
+	TCase *tc = tcase_create("hostile");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_longer_body);
+	tcase_add_test(tc, test_huge_content_length);
+	tcase_add_test(tc, test_range_ignored);
+	tcase_add_test(tc, test_short_body_retried_then_fails);
+	tcase_add_test(tc, test_unknown_error_code);
+	tcase_add_test(tc, test_endless_503);
+	tcase_add_test(tc, test_500_not_xml);
+	tcase_add_test(tc, test_missing);
+	tcase_add_test(tc, test_listing_truncated);
+	tcase_add_test(tc, test_listing_dtd);
+	tcase_add_test(tc, test_listing_no_token);
+	tcase_add_test(tc, test_listing_big_size);
+	tcase_add_test(tc, test_complete_error_in_200);
+	suite_add_tcase(s, tc);
+	return tu_run_suite(s);
+}
