@@ -550,12 +550,12 @@ static int req_prepare(s3store *s, req *r)
 	}
 	r->hdrs = NULL;
 	for (size_t i = 0; i < nh; i++) {
-		char line[1200];
-		struct curl_slist *l;
+		/* No fixed buffer: STS session tokens run to kilobytes. */
+		char *line = xasprintf("%s: %s", hdr[i].name, hdr[i].value);
+		struct curl_slist *l = line ? curl_slist_append(r->hdrs, line)
+					    : NULL;
 
-		snprintf(line, sizeof(line), "%s: %s", hdr[i].name,
-			 hdr[i].value);
-		l = curl_slist_append(r->hdrs, line);
+		free(line);
 		if (!l)
 			goto out;
 		r->hdrs = l;
@@ -1465,6 +1465,17 @@ static ckptio_status put_single(ckptio_put *p)
 	return st;
 }
 
+/* After a retried Complete answered NoSuchUpload: is the object there,
+ * with every byte we sent? */
+static int completed_anyway(ckptio_put *p)
+{
+	req *r = req_new(p->s, OP_HEAD, "HEAD", p->key);
+	int done = r && run(p->s, r) == CKPTIO_OK && r->length == p->total;
+
+	req_free(r);
+	return done;
+}
+
 static ckptio_status complete_upload(ckptio_put *p)
 {
 	s3store *s = p->s;
@@ -1525,6 +1536,11 @@ static ckptio_status complete_upload(ckptio_put *p)
 			st = s->base.host->error(s->base.hc, CKPTIO_EIO,
 						 "s3://%s/%s: %s", s->bucket,
 						 r->key, err);
+	} else if (st == CKPTIO_ENOTFOUND && r->attempt > 1 &&
+		   strcmp(r->err.code, "NoSuchUpload") == 0 &&
+		   completed_anyway(p)) {
+		/* An earlier attempt completed it; its answer was lost. */
+		st = CKPTIO_OK;
 	} else if (st != CKPTIO_OK) {
 		fail_req(s, r);
 	}

@@ -72,6 +72,15 @@ prefix = t/
 part_size = 5MiB
 retries = 2
 
+# Virtual-host addressing: BUCKET.localhost, which curl resolves to the
+# loopback itself (RFC 6761); radosgw has rgw dns name = localhost.
+[backend "vhost"]
+store = s3
+endpoint = http://localhost:$RGW_PORT
+addressing = virtual
+bucket = $BUCKET
+prefix = vh/
+
 [backend "wrongkey"]
 store = s3
 endpoint = $EP
@@ -105,6 +114,25 @@ expect_stdout_contains ".metadata.json"
 expect_exit 0 env CKPTIO_CONFIG=/dev/null AWS_ENDPOINT_URL="$EP" \
 	"$CKPTIO_BIN" bench "s3://$BUCKET/uri/run" --size 12MiB --tensors 4
 expect_stdout_contains "bytes identical"
+
+# Keys and endpoint from ~/.aws, as the AWS CLI reads them.
+mkdir -p "$HOME/.aws"
+printf '[ci]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+	"$RGW_AK" "$RGW_SK" >"$HOME/.aws/credentials"
+printf '[profile ci]\nregion = us-east-1\nendpoint_url = %s\n' "$EP" \
+	>"$HOME/.aws/config"
+expect_exit 0 env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+	AWS_PROFILE=ci CKPTIO_CONFIG=/dev/null "$CKPTIO_BIN" -v ls \
+	"s3://$BUCKET/t/run1"
+expect_stderr_contains ".aws/credentials [ci]"
+expect_stdout_line "layout: +native"
+
+# Virtual-host addressing.
+expect_exit 0 ck -v bench vhost:run --size 12MiB --tensors 4 --keep
+expect_stderr_contains "virtual-host addressing"
+expect_exit 0 aws s3 ls "s3://$BUCKET/vh/run/"
+expect_stdout_contains ".metadata.json"
+expect_exit 0 ck rm vhost:run
 
 # Keys that need encoding in URLs and signatures.
 ENC='enc/a b+c%d=e&f~(ü)'
