@@ -196,6 +196,11 @@ void ckptio__strv_free(char **v, size_t n);
 
 extern const ckptio_plugin ckptio__native_layout_plugin;
 
+/* Delete keys[0..n) with the store's remove_many when it has one (ABI 1.1),
+ * else with remove per key; missing keys are not errors. */
+ckptio_status ckptio__store_remove_many(ckptio_store *st,
+					const char *const *keys, size_t n);
+
 /* ------------------------------------------------------------------------ */
 /* location.c - resolve a location string to a store + checkpoint id.       */
 

@@ -420,3 +420,23 @@ ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user)
 	ckptio__strv_free(dirs, ndirs);
 	return CKPTIO_OK;
 }
+
+ckptio_status ckptio__store_remove_many(ckptio_store *st,
+					const char *const *keys, size_t n)
+{
+	const ckptio_store_ops *ops = st->ops;
+	ckptio_status rc = CKPTIO_OK;
+
+	if (n == 0)
+		return CKPTIO_OK;
+	if (ops->struct_size >= END_OF(struct ckptio_store_ops, remove_many) &&
+	    ops->remove_many)
+		return ops->remove_many(st, keys, n);
+	for (size_t i = 0; i < n; i++) {
+		ckptio_status r = ops->remove(st, keys[i]);
+
+		if (r != CKPTIO_OK && r != CKPTIO_ENOTFOUND && rc == CKPTIO_OK)
+			rc = r;
+	}
+	return rc;
+}

@@ -427,10 +427,10 @@ static void nw_abort(ckptio_writer *wr)
 {
 	native_writer *w = (native_writer *)wr;
 
-	for (size_t i = 0; i < w->nwritten; i++) {
-		w->store->ops->remove(w->store, w->written[i]);
+	ckptio__store_remove_many(w->store, (const char *const *)w->written,
+				  w->nwritten);
+	for (size_t i = 0; i < w->nwritten; i++)
 		free(w->written[i]);
-	}
 	w->nwritten = 0;
 }
 

@@ -409,22 +409,38 @@ ckptio_status ckptio_remove(ckptio_ctx *ctx, const char *location,
 		    : CKPTIO_ENOMEM;
 	if (r.oom)
 		st = CKPTIO_ENOMEM;
-	/* Commit keys go first so the checkpoint stops existing at once. */
-	for (int pass = 0; st == CKPTIO_OK && pass < 2; pass++)
-		for (size_t i = 0; st == CKPTIO_OK && i < r.n; i++) {
-			const char *name = r.keys[i] + r.plen;
-			int is_commit = referenced(NULL, commit, name);
+	/* Commit keys go first, one by one, so the checkpoint stops existing
+	 * at once; then the rest in batches (the store's remove_many). */
+	for (size_t i = 0; st == CKPTIO_OK && i < r.n; i++) {
+		const char *name = r.keys[i] + r.plen;
 
-			if (!r.keys[i][0] || (pass == 0) != is_commit)
+		if (!referenced(NULL, commit, name) ||
+		    (gc && referenced(rd.md, commit, name)))
+			continue;
+		st = store->ops->remove(store, r.keys[i]);
+		if (st == CKPTIO_ENOTFOUND)
+			st = CKPTIO_OK;
+		removed++;
+		r.keys[i][0] = '\0';
+	}
+	if (st == CKPTIO_OK) {
+		size_t n = 0;
+
+		/* Compact the keys still to go to the front. */
+		for (size_t i = 0; i < r.n; i++) {
+			const char *name = r.keys[i] + r.plen;
+			char *k = r.keys[i];
+
+			if (!k[0] || referenced(NULL, commit, name) ||
+			    (gc && referenced(rd.md, commit, name)))
 				continue;
-			if (gc && referenced(rd.md, commit, name))
-				continue;
-			st = store->ops->remove(store, r.keys[i]);
-			if (st == CKPTIO_ENOTFOUND)
-				st = CKPTIO_OK;
-			removed++;
-			r.keys[i][0] = '\0';
+			r.keys[i] = r.keys[n];
+			r.keys[n++] = k;
 		}
+		st = ckptio__store_remove_many(store,
+					       (const char *const *)r.keys, n);
+		removed += (int)n;
+	}
 	if (st == CKPTIO_OK && !gc && removed == 0)
 		st = ckptio__error(ctx, CKPTIO_ENOTFOUND,
 				   "%s: no checkpoint and nothing to remove",

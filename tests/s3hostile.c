@@ -216,6 +216,17 @@ START_TEST(test_complete_error_in_200)
 }
 END_TEST
 
+/* DeleteObjects answering 200 with per-key errors. */
+START_TEST(test_delete_partial_failure)
+{
+	static const char *const keys[] = {"d/free", "d/locked&1", "d/x"};
+
+	ck_assert_int_eq(ops->remove_many(st, keys, 3), CKPTIO_EAUTH);
+	EXPECT_MSG("s3://hostile/d/locked&1: DeleteObjects: AccessDenied");
+	EXPECT_MSG("1 of 3 keys");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("s3hostile");
@@ -236,6 +247,7 @@ int main(void)
 	tcase_add_test(tc, test_listing_no_token);
 	tcase_add_test(tc, test_listing_big_size);
 	tcase_add_test(tc, test_complete_error_in_200);
+	tcase_add_test(tc, test_delete_partial_failure);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

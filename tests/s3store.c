@@ -423,6 +423,36 @@ START_TEST(test_encoded_keys)
 }
 END_TEST
 
+/* Batch delete: keys that need escaping in XML, a missing key, an
+ * abandoned upload of one of them. */
+START_TEST(test_remove_many)
+{
+	static const char *const keys[] = {"rm/a", "rm/amp&<lt>\"q'",
+					   "rm/sp ace+", "rm/missing", "rm/up"};
+	ckptio_store *st;
+	size_t len = 6u << 20;
+	unsigned char *buf = calloc(1, len);
+	seen s = {0};
+	ckptio_put *p;
+
+	setenv("CKPTIO_S3_FAULTS", "abort:1:403", 1);
+	st = open_store();
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(put(st, keys[i], "x", 1, 0), CKPTIO_OK);
+	ck_assert_int_eq(ops->put_open(st, "rm/up", len, 0, &p), CKPTIO_OK);
+	ck_assert_int_eq(ops->put_write(p, buf, len), CKPTIO_OK);
+	ops->put_abort(p); /* the injected 403 leaves the upload */
+	ck_assert_int_eq(ops->list(st, "rm/", collect, &s), CKPTIO_OK);
+	ck_assert_int_eq(s.n, 4);
+	ck_assert_msg(ops->remove_many(st, keys, 5) == CKPTIO_OK, "%s", hc.msg);
+	memset(&s, 0, sizeof(s));
+	ck_assert_int_eq(ops->list(st, "rm/", collect, &s), CKPTIO_OK);
+	ck_assert_msg(s.n == 0, "%d keys left, first %s", s.n, s.keys[0]);
+	free(buf);
+	ops->close(st);
+}
+END_TEST
+
 START_TEST(test_bad_keys_and_ranges)
 {
 	ckptio_store *st = open_store();
@@ -519,6 +549,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_abort);
 	tcase_add_test(tc, test_abandoned_upload);
 	tcase_add_test(tc, test_encoded_keys);
+	tcase_add_test(tc, test_remove_many);
 	tcase_add_test(tc, test_bad_keys_and_ranges);
 	tcase_add_test(tc, test_faults_retried);
 	tcase_add_test(tc, test_config_errors);

@@ -237,6 +237,15 @@ struct ckptio_store_ops {
 	/* Delete an object; CKPTIO_ENOTFOUND when absent.  Required with
 	 * CAP_DELETE. */
 	ckptio_status (*remove)(ckptio_store *st, const char *key);
+
+	/* (ABI 1.1, optional: NULL or beyond struct_size means the core calls
+	 * remove for each key.)  Delete n objects in as few requests as the
+	 * store can (S3: up to 1000 per DeleteObjects).  Keys that do not
+	 * exist are not errors.  On a failure the recorded error names a key
+	 * that could not be deleted; others may be gone.  Requires
+	 * CAP_DELETE. */
+	ckptio_status (*remove_many)(ckptio_store *st, const char *const *keys,
+				     size_t n);
 };
 
 /* ======================================================================== */

@@ -48,6 +48,7 @@
 #define MAX_ERROR_BODY (64u << 10) /* error bodies kept for the message */
 #define MAX_XML_BODY S3XML_MAX    /* listing pages and other XML answers */
 #define COALESCE_GAP (64u << 10)  /* ranges this close share one GET */
+#define DELETE_BATCH 1000         /* S3's most keys per DeleteObjects */
 #define EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -57,10 +58,10 @@
 /* Faults for tests: the nth request of an op gets kind instead of (or in
  * the middle of) its real answer. */
 enum op { OP_PUT, OP_CREATE, OP_PART, OP_COMPLETE, OP_ABORT, OP_GET,
-	  OP_HEAD, OP_LIST, OP_UPLOADS, OP_DELETE, NOPS };
+	  OP_HEAD, OP_LIST, OP_UPLOADS, OP_DELETE, OP_DELETES, NOPS };
 static const char *const op_names[NOPS] = {
 	"put", "create", "part", "complete", "abort", "get", "head", "list",
-	"uploads", "delete"};
+	"uploads", "delete", "deletes"};
 enum fault_kind { F_NONE, F_500, F_503, F_429, F_RESET, F_SHORT, F_403 };
 
 #define MAX_FAULTS 16
@@ -672,7 +673,8 @@ static const char *what_of(const req *r)
 	static const char *const w[NOPS] = {
 		"PUT", "CreateMultipartUpload", "UploadPart",
 		"CompleteMultipartUpload", "AbortMultipartUpload", "GET",
-		"HEAD", "ListObjectsV2", "ListMultipartUploads", "DELETE"};
+		"HEAD", "ListObjectsV2", "ListMultipartUploads", "DELETE",
+		"DeleteObjects"};
 	return w[r->op];
 }
 
@@ -1930,6 +1932,8 @@ static ckptio_status s3_list(ckptio_store *st, const char *prefix,
 	return rc;
 }
 
+static void abort_listed_uploads(s3store *s, const char *key);
+
 static ckptio_status s3_remove(ckptio_store *st, const char *key)
 {
 	s3store *s = (s3store *)st;
@@ -1945,7 +1949,16 @@ static ckptio_status s3_remove(ckptio_store *st, const char *key)
 		fail_req(s, r);
 	req_free(r);
 	/* Uploads of this key that list() found: left by a crashed save. */
-	for (size_t i = 0; rc != CKPTIO_ENOMEM && i < s->nups; i++) {
+	if (rc != CKPTIO_ENOMEM)
+		abort_listed_uploads(s, key);
+	/* S3 answers DELETE of a missing key with success. */
+	return rc == CKPTIO_ENOTFOUND ? CKPTIO_OK : rc;
+}
+
+/* Abort the uploads that list() found for key. */
+static void abort_listed_uploads(s3store *s, const char *key)
+{
+	for (size_t i = 0; i < s->nups; i++) {
 		char *id = NULL;
 
 		pthread_mutex_lock(&s->mu);
@@ -1960,8 +1973,103 @@ static ckptio_status s3_remove(ckptio_store *st, const char *key)
 			abort_upload(s, key, id);
 		free(id);
 	}
-	/* S3 answers DELETE of a missing key with success. */
-	return rc == CKPTIO_ENOTFOUND ? CKPTIO_OK : rc;
+}
+
+/* key with XML's five special characters escaped, to f. */
+static void xml_escaped(FILE *f, const char *key)
+{
+	for (const char *c = key; *c; c++)
+		switch (*c) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&apos;", f); break;
+		default: fputc(*c, f);
+		}
+}
+
+/* One DeleteObjects request for keys[0..n), n <= DELETE_BATCH. */
+static ckptio_status delete_batch(s3store *s, const char *const *keys,
+				  size_t n)
+{
+	req *r = req_new(s, OP_DELETES, "POST", NULL);
+	char *xml = NULL, md5b64[25], bad[S3XML_MAX_KEY + 1], err[300];
+	unsigned char md5[EVP_MAX_MD_SIZE];
+	unsigned md5len = 0;
+	size_t xlen = 0;
+	s3_error_info e;
+	FILE *f;
+	ckptio_status st;
+	int nerr;
+
+	if (!r || req_q(r, "delete", NULL) != 0 ||
+	    !(f = open_memstream(&xml, &xlen))) {
+		req_free(r);
+		return oom(s);
+	}
+	fputs("<Delete><Quiet>true</Quiet>", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs("<Object><Key>", f);
+		fputs(s->prefix, f);
+		xml_escaped(f, keys[i]);
+		fputs("</Key></Object>", f);
+	}
+	fputs("</Delete>", f);
+	if (fclose(f) != 0 || !(r->body = malloc(sizeof(seg)))) {
+		free(xml);
+		req_free(r);
+		return oom(s);
+	}
+	r->body[0] = (seg){(unsigned char *)xml, xlen};
+	r->nbody = 1;
+	r->body_len = xlen;
+	s3_sha256_hex(xml, xlen, r->hash_buf);
+	r->payload_hash = r->hash_buf;
+	/* S3 requires an integrity header on DeleteObjects. */
+	EVP_Digest(xml, xlen, md5, &md5len, EVP_md5(), NULL);
+	EVP_EncodeBlock((unsigned char *)md5b64, md5, (int)md5len);
+	if (!(r->extra_hdrs[0] = xasprintf("content-md5: %s", md5b64))) {
+		free(xml);
+		req_free(r);
+		return oom(s);
+	}
+	st = run(s, r);
+	if (st != CKPTIO_OK) {
+		fail_req(s, r);
+	} else if ((nerr = s3xml_delete_result(r->resp, r->resp_len, bad,
+					       sizeof(bad), &e, err,
+					       sizeof(err))) < 0) {
+		st = s->base.host->error(s->base.hc, CKPTIO_EIO, "s3://%s/%s: %s",
+					 s->bucket, s->prefix, err);
+	} else if (nerr > 0) {
+		st = s->base.host->error(
+			s->base.hc, strcmp(e.code, "AccessDenied") == 0
+					    ? CKPTIO_EAUTH : CKPTIO_EIO,
+			"s3://%s/%.400s: DeleteObjects: %s: %.200s (%d of %zu "
+			"keys not deleted)", s->bucket, bad, e.code, e.message,
+			nerr, n);
+	}
+	free(xml);
+	req_free(r);
+	return st;
+}
+
+static ckptio_status s3_remove_many(ckptio_store *st, const char *const *keys,
+				    size_t n)
+{
+	s3store *s = (s3store *)st;
+	ckptio_status rc = CKPTIO_OK;
+
+	for (size_t i = 0; i < n; i++)
+		if ((rc = check_key(s, keys[i])) != CKPTIO_OK)
+			return rc;
+	for (size_t i = 0; i < n && rc == CKPTIO_OK; i += DELETE_BATCH)
+		rc = delete_batch(s, keys + i,
+				  n - i < DELETE_BATCH ? n - i : DELETE_BATCH);
+	for (size_t i = 0; i < n && s->nups; i++)
+		abort_listed_uploads(s, keys[i]);
+	return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2280,7 +2388,7 @@ static ckptio_status s3_open(const ckptio_host *host, ckptio_host_ctx *hc,
 		st = host->error(hc, CKPTIO_ECONFIG,
 				 "CKPTIO_S3_FAULTS: expected OP:N[-M]:KIND,... "
 				 "(OP: put create part complete abort get head "
-				 "list uploads delete; KIND: 500 503 429 403 "
+				 "list uploads delete deletes; KIND: 500 503 429 403 "
 				 "reset short)");
 	if (st == CKPTIO_OK) {
 		pthread_once(&curl_once, curl_init);
@@ -2378,6 +2486,7 @@ static const struct ckptio_store_ops s3_ops = {
 	.stat = s3_stat,
 	.list = s3_list,
 	.remove = s3_remove,
+	.remove_many = s3_remove_many,
 };
 
 static const char *const s3_options[] = {

@@ -246,3 +246,32 @@ int s3xml_complete(const char *body, size_t len, char *err, size_t errlen)
 	xmlFreeDoc(doc);
 	return 0;
 }
+
+int s3xml_delete_result(const char *body, size_t len, char *key,
+			size_t keylen, s3_error_info *first, char *err,
+			size_t errlen)
+{
+	xmlDocPtr doc = parse("DeleteObjects response", body, len,
+			      "DeleteResult", err, errlen);
+	int n = 0;
+
+	memset(first, 0, sizeof(*first));
+	if (keylen)
+		key[0] = '\0';
+	if (!doc)
+		return -1;
+	for (xmlNodePtr c = xmlDocGetRootElement(doc)->children; c;
+	     c = c->next) {
+		if (c->type != XML_ELEMENT_NODE ||
+		    xmlStrcmp(c->name, (const xmlChar *)"Error") != 0)
+			continue;
+		if (n++ == 0) {
+			text_of(c, "Key", key, keylen);
+			text_of(c, "Code", first->code, sizeof(first->code));
+			text_of(c, "Message", first->message,
+				sizeof(first->message));
+		}
+	}
+	xmlFreeDoc(doc);
+	return n;
+}

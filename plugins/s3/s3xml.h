@@ -54,4 +54,11 @@ int s3xml_uploads(const char *body, size_t len, s3xml_upload_fn fn,
  * s3xml_error). */
 int s3xml_complete(const char *body, size_t len, char *err, size_t errlen);
 
+/* A DeleteObjects <DeleteResult>: the number of <Error> entries (0: every
+ * key deleted), with the first one's key (cut to keylen) and code and
+ * message in *first; -1 with err set when the body is not one. */
+int s3xml_delete_result(const char *body, size_t len, char *key,
+			size_t keylen, s3_error_info *first, char *err,
+			size_t errlen);
+
 #endif /* CKPTIO_S3_XML_H */

@@ -16,6 +16,7 @@ Objects (keys under any bucket) and what they get:
   short         206 announcing the range's length, then half of it
   nolength      200 to a ranged GET with the whole object (Range ignored)
   mp            multipart upload whose Complete answers 200 + <Error>
+  *locked*      DeleteObjects reports AccessDenied for it
   anything else 404 NoSuchKey
 Listing (GET /bucket?list-type=2): prefix "trunc" gets a truncated
 document, "dtd" one with an entity-declaring DTD, "notoken" a truncated
@@ -147,9 +148,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(200, headers=[("ETag", '"0123456789abcdef"')])
 
     def do_POST(self):
-        self.body()
-        name = self.count(self.key())
+        body = self.body()
         q = self.query()
+        if "delete" in q:
+            return self.delete_objects(body)
+        name = self.count(self.key())
         if "uploads" in q:
             return self.send(200, b"<InitiateMultipartUploadResult>"
                              b"<UploadId>UP1</UploadId>"
@@ -159,6 +162,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             "complete failed late"))
         return self.send(200, b"<CompleteMultipartUploadResult>"
                          b"</CompleteMultipartUploadResult>")
+
+    def delete_objects(self, body):
+        """DeleteObjects: checks Content-MD5 as S3 does; keys containing
+        "locked" fail with AccessDenied."""
+        import base64
+        import hashlib
+        import xml.etree.ElementTree as ET
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        if self.headers.get("Content-MD5") != md5:
+            return self.send(400, error_xml("InvalidDigest", "bad MD5"))
+        errors = b""
+        for k in ET.fromstring(body).iter("Key"):
+            self.count(k.text)
+            if "locked" in k.text:
+                errors += (b"<Error><Key>%s</Key><Code>AccessDenied</Code>"
+                           b"<Message>locked</Message></Error>" %
+                           k.text.replace("&", "&amp;").encode())
+        self.send(200, b"<DeleteResult>%s</DeleteResult>" % errors)
 
     def do_DELETE(self):
         self.count(self.key())
