@@ -110,6 +110,15 @@ expect_stdout_line "run1"
 expect_exit 0 aws s3 ls "s3://$BUCKET/t/run1/"
 expect_stdout_contains ".metadata.json"
 
+# Secrets never show: not in `ckptio config`, not in the debug log.
+expect_exit 0 ck config
+expect_stdout_contains "secret_access_key = <redacted>"
+expect_stdout_lacks "$RGW_SK"
+expect_stdout_lacks "not-the-secret"
+expect_exit 0 ck -v ls rgw:run1
+if grep -qF -- "$RGW_SK" "$ERR"; then fail "the secret is in the log"; else
+	pass "the secret is not in the log"; fi
+
 # An s3:// URI with keys and endpoint from the environment alone.
 expect_exit 0 env CKPTIO_CONFIG=/dev/null AWS_ENDPOINT_URL="$EP" \
 	"$CKPTIO_BIN" bench "s3://$BUCKET/uri/run" --size 12MiB --tensors 4
@@ -220,7 +229,7 @@ expect_stderr_contains "bucket does not exist"
 # ----------------------------------------------------------- radosgw dies
 # Killed in the middle of a save: the save fails, nothing looks complete,
 # and `ckptio rm` removes the parts and aborts the uploads left behind.
-ck -v bench brief:killed --size 400MiB --tensors 4 >"$TMP/killed.out" \
+ck -v bench brief:killed --size 2GiB --tensors 8 >"$TMP/killed.out" \
 	2>"$TMP/killed.err" &
 bench_pid=$!
 for _ in $(seq 100); do # until the first parts are on the server
