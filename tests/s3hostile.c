@@ -216,6 +216,37 @@ START_TEST(test_complete_error_in_200)
 }
 END_TEST
 
+/* The checksums sent with PUTs, parts and Complete are the bodies'
+ * CRC32C (the server recomputes them; RGW does not check them). */
+START_TEST(test_checksums_sent)
+{
+	size_t len = (5u << 20) + 10;
+	unsigned char *buf = malloc(len);
+
+	tu_fill(buf, len, 11);
+	for (int stable = 0; stable < 2; stable++) {
+		ckptio_put *p;
+
+		ck_assert_int_eq(ops->put_open(st, stable ? "ckmulti" : "ckcopy",
+					       len, stable ? CKPTIO_PUT_STABLE : 0,
+					       &p), CKPTIO_OK);
+		ck_assert_int_eq(ops->put_write(p, buf, 1000), CKPTIO_OK);
+		ck_assert_int_eq(ops->put_write(p, buf + 1000, len - 1000),
+				 CKPTIO_OK);
+		ck_assert_msg(ops->put_commit(p) == CKPTIO_OK, "%s", hc.msg);
+	}
+	{
+		ckptio_put *p;
+
+		ck_assert_int_eq(ops->put_open(st, "cksmall", 1000, 0, &p),
+				 CKPTIO_OK);
+		ck_assert_int_eq(ops->put_write(p, buf, 1000), CKPTIO_OK);
+		ck_assert_msg(ops->put_commit(p) == CKPTIO_OK, "%s", hc.msg);
+	}
+	free(buf);
+}
+END_TEST
+
 /* DeleteObjects answering 200 with per-key errors. */
 START_TEST(test_delete_partial_failure)
 {
@@ -248,6 +279,7 @@ int main(void)
 	tcase_add_test(tc, test_listing_big_size);
 	tcase_add_test(tc, test_complete_error_in_200);
 	tcase_add_test(tc, test_delete_partial_failure);
+	tcase_add_test(tc, test_checksums_sent);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -17,6 +17,9 @@ Objects (keys under any bucket) and what they get:
   nolength      200 to a ranged GET with the whole object (Range ignored)
   mp            multipart upload whose Complete answers 200 + <Error>
   *locked*      DeleteObjects reports AccessDenied for it
+  ck*           PUTs must carry the body's x-amz-checksum-crc32c (BadDigest
+                otherwise), CreateMultipartUpload x-amz-checksum-algorithm,
+                and Complete each part's ChecksumCRC32C (RGW ignores them)
   anything else 404 NoSuchKey
 Listing (GET /bucket?list-type=2): prefix "trunc" gets a truncated
 document, "dtd" one with an entity-declaring DTD, "notoken" a truncated
@@ -30,6 +33,35 @@ import urllib.parse
 
 COUNTS = collections.Counter()
 LOCK = threading.Lock()
+PARTS = {}  # (key, part number) -> the part's CRC32C header
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+CRC_TABLE = _crc32c_table()
+
+
+def crc32c_b64(data):
+    """CRC32C (Castagnoli) of data, big-endian, base64: the value of
+    x-amz-checksum-crc32c."""
+    import base64
+    crc = 0xFFFFFFFF
+    t = CRC_TABLE
+    for b in data:
+        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
+
+
+assert crc32c_b64(b"123456789") == "4waSgw=="  # 0xE3069283, RFC 3720
 
 
 def error_xml(code, msg="hostile"):
@@ -143,8 +175,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(200, doc)
 
     def do_PUT(self):
-        self.body()
-        self.count(self.key())
+        body = self.body()
+        name = self.count(self.key())
+        sent = self.headers.get("x-amz-checksum-crc32c")
+        if name.startswith("ck") and sent != crc32c_b64(body):
+            return self.send(400, error_xml("BadDigest", "CRC32C %s is not "
+                                            "the body's" % sent))
+        if name.startswith("ck"):
+            self.count("crc-ok")
+            part = self.query().get("partNumber", ["0"])[0]
+            with LOCK:
+                PARTS[(name, part)] = sent
         self.send(200, headers=[("ETag", '"0123456789abcdef"')])
 
     def do_POST(self):
@@ -153,6 +194,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "delete" in q:
             return self.delete_objects(body)
         name = self.count(self.key())
+        if "uploads" in q and name.startswith("ck") and \
+                self.headers.get("x-amz-checksum-algorithm") != "CRC32C":
+            return self.send(400, error_xml("InvalidRequest",
+                                            "no checksum algorithm"))
         if "uploads" in q:
             return self.send(200, b"<InitiateMultipartUploadResult>"
                              b"<UploadId>UP1</UploadId>"
@@ -160,6 +205,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if name == "mp":
             return self.send(200, error_xml("InternalError",
                                             "complete failed late"))
+        if name.startswith("ck"):
+            import xml.etree.ElementTree as ET
+            for part in ET.fromstring(body).iter("Part"):
+                n = part.find("PartNumber").text
+                sent = part.find("ChecksumCRC32C")
+                with LOCK:
+                    want = PARTS.get((name, n))
+                if sent is None or sent.text != want:
+                    return self.send(400, error_xml(
+                        "InvalidPart", "part %s checksum %s, uploaded %s" %
+                        (n, sent is None or sent.text, want)))
+            self.count("complete-ok")
         return self.send(200, b"<CompleteMultipartUploadResult>"
                          b"</CompleteMultipartUploadResult>")
 

@@ -39,4 +39,6 @@ check_count busy 3       # 503: 1 + retries (2)
 check_count short 3      # body ended early: retried
 check_count long 1       # more bytes than asked: corrupt, not retried
 check_count garbage500 3 # 500 without XML: retried
+check_count crc-ok 5     # 2 x 2 parts + 1 PUT with the right CRC32C
+check_count complete-ok 2 # each part's CRC32C in Complete
 exit $rc
