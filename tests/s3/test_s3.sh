@@ -23,11 +23,13 @@ SRC=${CKPTIO_SRCDIR:?set by make check-rgw}
 # shellcheck source=tests/s3/rgw.sh
 . "$SRC/tests/s3/rgw.sh"
 
-# The peers whose interop is tested: Debian's AWS CLI and boto3.
-pkg_install awscli python3-boto3 ||
-	{ echo "FAIL: cannot install awscli and python3-boto3"; exit 1; }
+# The peers whose interop is tested: Debian's AWS CLI and boto3; nginx
+# terminates TLS in front of radosgw for the https tests.
+pkg_install awscli python3-boto3 nginx openssl ||
+	{ echo "FAIL: cannot install awscli, python3-boto3, nginx"; exit 1; }
 
-trap 'rgw_down; rm -rf "$TMP"' EXIT
+NGINX_PID=""
+trap '[ -n "$NGINX_PID" ] && kill "$NGINX_PID"; rgw_down; rm -rf "$TMP"' EXIT
 if ! rgw_up; then
 	echo "FAIL: radosgw did not start (see the messages above)"
 	echo "0 passed, 1 failed"
@@ -93,6 +95,62 @@ endpoint = $EP
 EOF
 export CKPTIO_CONFIG=$TMP/ckptio.conf
 
+# https: nginx on TLSPORT with a self-signed certificate for localhost,
+# passing requests (and the signed Host header) on to radosgw.
+TLSPORT=$((RGW_PORT + 10)) # past the cluster's ports
+while port_busy "$TLSPORT"; do TLSPORT=$((TLSPORT + 1)); done
+mkdir -p "$TMP/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+	-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+	-keyout "$TMP/tls/key.pem" -out "$TMP/tls/cert.pem" 2>/dev/null
+cat >"$TMP/tls/nginx.conf" <<NGINX
+$([ "$(id -u)" -eq 0 ] && echo "user root;")
+worker_processes 1;
+error_log $TMP/tls/error.log;
+pid $TMP/tls/nginx.pid;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path $TMP/tls/body;
+	proxy_temp_path $TMP/tls/proxy;
+	server {
+		listen 127.0.0.1:$TLSPORT ssl;
+		ssl_certificate $TMP/tls/cert.pem;
+		ssl_certificate_key $TMP/tls/key.pem;
+		client_max_body_size 0;
+		location / {
+			proxy_pass http://127.0.0.1:$RGW_PORT;
+			proxy_set_header Host \$http_host;
+			proxy_http_version 1.1;
+			proxy_request_buffering off;
+			proxy_buffering off;
+		}
+	}
+}
+NGINX
+/usr/sbin/nginx -c "$TMP/tls/nginx.conf" -p "$TMP/tls" -g 'daemon off;' \
+	2>"$TMP/tls/stderr" &
+NGINX_PID=$!
+for _ in $(seq 100); do
+	port_busy "$TLSPORT" && break
+	sleep 0.05
+done
+cat >>"$TMP/ckptio.conf" <<CONF
+
+[backend "tls"]
+store = s3
+endpoint = https://localhost:$TLSPORT
+bucket = $BUCKET
+prefix = tls/
+ca_file = $TMP/tls/cert.pem
+
+[backend "tlsnoca"]
+store = s3
+endpoint = https://localhost:$TLSPORT
+bucket = $BUCKET
+prefix = tls/
+CONF
+
 # retries_in FILE: how many "retry N of M" lines the -v log has.
 retries_in() { grep -c 'retry [0-9]* of' "$1"; }
 
@@ -142,6 +200,24 @@ expect_stderr_contains "virtual-host addressing"
 expect_exit 0 aws s3 ls "s3://$BUCKET/vh/run/"
 expect_stdout_contains ".metadata.json"
 expect_exit 0 ck rm vhost:run
+
+# https through nginx: with the certificate's CA (ca_file, or
+# AWS_CA_BUNDLE) the bytes round-trip; without it, a clear certificate
+# error at once, not retried.
+if port_busy "$TLSPORT"; then
+	expect_exit 0 ck -v bench tls:run --size 24MiB --tensors 6
+	expect_stdout_contains "bytes identical"
+	expect_stderr_contains "https://localhost:$TLSPORT"
+	expect_exit 1 ck -v ls tlsnoca:run
+	expect_stderr_contains "certificate"
+	n=$(retries_in "$ERR")
+	[ "$n" -eq 0 ] && pass "certificate error not retried" ||
+		fail "certificate error retried $n times"
+	expect_exit 0 env AWS_CA_BUNDLE="$TMP/tls/cert.pem" \
+		"$CKPTIO_BIN" bench tlsnoca:run2 --size 6MiB --tensors 2
+else
+	fail "nginx did not start on $TLSPORT: $(cat "$TMP/tls/stderr")"
+fi
 
 # Keys that need encoding in URLs and signatures.
 ENC='enc/a b+c%d=e&f~(ü)'
