@@ -357,14 +357,24 @@ static ckptio_status nw_write_data(ckptio_writer *wr, const ckptio_plan *plan,
 }
 
 /* After an overwrite: the previous save's data objects are now garbage. */
+/* Data objects under the checkpoint that md does not reference: those of
+ * the checkpoint this save replaced, collected for one batch delete. */
+typedef struct stale {
+	native_writer *w;
+	const ckptio_metadata *md;
+	char **keys;
+	size_t n;
+} stale;
+
 static int collect_stale(void *user, const char *key, const ckptio_stat *st)
 {
-	void **a = user;
-	native_writer *w = a[0];
-	const ckptio_metadata *md = a[1];
+	stale *sl = user;
+	native_writer *w = sl->w;
+	const ckptio_metadata *md = sl->md;
 	size_t plen = *w->id ? strlen(w->id) + 1 : 0;
 	const char *name = key + plen;
 	size_t len = strlen(name);
+	char **v, *k;
 
 	(void)st;
 	if (strchr(name, '/') || strncmp(name, "__", 2) != 0 ||
@@ -375,9 +385,13 @@ static int collect_stale(void *user, const char *key, const ckptio_stat *st)
 		for (size_t c = 0; c < md->items[i].nchunks; c++)
 			if (strcmp(md->items[i].chunks[c].object, name) == 0)
 				return 0;
-	if (w->store->ops->remove(w->store, key) != CKPTIO_OK)
-		w->host->log(w->hc, CKPTIO_LOG_WARN,
-			     "could not remove stale object %s", key);
+	v = realloc(sl->keys, (sl->n + 1) * sizeof(*v));
+	k = v ? strdup(key) : NULL;
+	if (v)
+		sl->keys = v;
+	if (!k)
+		return 1; /* out of memory: leave the rest to rm --gc */
+	sl->keys[sl->n++] = k;
 	return 0;
 }
 
@@ -410,12 +424,20 @@ static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
 			       "first, or use overwrite)",
 			       key);
 	if (st == CKPTIO_OK && overwrite && (ops->caps & CKPTIO_STORE_CAP_LIST)) {
-		void *arg[2] = {w, (void *)md};
+		stale sl = {.w = w, .md = md};
 
 		prefix = *w->id ? ckptio__asprintf("%s/", w->id) : strdup("");
 		if (prefix)
-			ops->list(w->store, prefix, collect_stale, arg);
+			ops->list(w->store, prefix, collect_stale, &sl);
 		free(prefix);
+		if (ckptio__store_remove_many(w->store,
+					      (const char *const *)sl.keys,
+					      sl.n) != CKPTIO_OK)
+			w->host->log(w->hc, CKPTIO_LOG_WARN,
+				     "could not remove every object of the "
+				     "replaced checkpoint (%zu); `ckptio rm "
+				     "--gc` removes them", sl.n);
+		ckptio__strv_free(sl.keys, sl.n);
 	}
 out:
 	free(key);

@@ -263,6 +263,14 @@ expect_exit 0 ck cp rgw:run2 "$TMP/local/run2b"
 expect_exit 0 ck verify "$TMP/local/run2b"
 expect_exit 0 ck rm rgw:run2
 
+# Overwrite: the new checkpoint replaces run1 and the old data objects go
+# (in one DeleteObjects), so gc finds nothing left.
+expect_exit 6 ck bench rgw:run1 --size 6MiB --tensors 3
+expect_exit 0 ck bench rgw:run1 --size 6MiB --tensors 3 --keep --overwrite
+expect_exit 0 ck verify rgw:run1
+expect_exit 0 ck -v rm --gc rgw:run1
+expect_stderr_contains "removed 0 objects"
+
 # ----------------------------------------------------------- faults
 # Injected faults on every kind of request are retried; the bench still
 # compares every byte.
