@@ -1478,6 +1478,20 @@ static int completed_anyway(ckptio_put *p)
 	return done;
 }
 
+/* An XML document (the caller keeps and frees it) as r's signed body.
+ * -1: out of memory. */
+static int xml_body(req *r, char *xml, size_t len)
+{
+	if (!(r->body = malloc(sizeof(seg))))
+		return -1;
+	r->body[0] = (seg){(unsigned char *)xml, len};
+	r->nbody = 1;
+	r->body_len = len;
+	s3_sha256_hex(xml, len, r->hash_buf);
+	r->payload_hash = r->hash_buf;
+	return 0;
+}
+
 static ckptio_status complete_upload(ckptio_put *p)
 {
 	s3store *s = p->s;
@@ -1505,16 +1519,11 @@ static ckptio_status complete_upload(ckptio_put *p)
 		fputs("</Part>", f);
 	}
 	fputs("</CompleteMultipartUpload>", f);
-	if (fclose(f) != 0 || !(r->body = malloc(sizeof(seg)))) {
+	if (fclose(f) != 0 || xml_body(r, xml, xlen) != 0) {
 		free(xml);
 		req_free(r);
 		return oom(s);
 	}
-	r->body[0] = (seg){(unsigned char *)xml, xlen};
-	r->nbody = 1;
-	r->body_len = xlen;
-	s3_sha256_hex(xml, xlen, r->hash_buf);
-	r->payload_hash = r->hash_buf;
 	if ((p->flags & CKPTIO_PUT_IF_ABSENT) && s->conditional_put &&
 	    !(r->extra_hdrs[0] = strdup("If-None-Match: *"))) {
 		free(xml);
@@ -2016,16 +2025,11 @@ static ckptio_status delete_batch(s3store *s, const char *const *keys,
 		fputs("</Key></Object>", f);
 	}
 	fputs("</Delete>", f);
-	if (fclose(f) != 0 || !(r->body = malloc(sizeof(seg)))) {
+	if (fclose(f) != 0 || xml_body(r, xml, xlen) != 0) {
 		free(xml);
 		req_free(r);
 		return oom(s);
 	}
-	r->body[0] = (seg){(unsigned char *)xml, xlen};
-	r->nbody = 1;
-	r->body_len = xlen;
-	s3_sha256_hex(xml, xlen, r->hash_buf);
-	r->payload_hash = r->hash_buf;
 	/* S3 requires an integrity header on DeleteObjects. */
 	EVP_Digest(xml, xlen, md5, &md5len, EVP_md5(), NULL);
 	EVP_EncodeBlock((unsigned char *)md5b64, md5, (int)md5len);
