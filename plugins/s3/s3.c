@@ -890,7 +890,9 @@ static void req_after(s3store *s, req *r)
 	if (classify(s, r) && r->attempt <= s->max_retries) {
 		uint64_t wait = backoff_ms(r->attempt);
 
-		s->base.host->log(s->base.hc, CKPTIO_LOG_INFO,
+		/* A blip is news for -v; a run of failures is for everyone. */
+		s->base.host->log(s->base.hc, r->attempt >= 3 ? CKPTIO_LOG_WARN
+							      : CKPTIO_LOG_INFO,
 				  "%s; retry %u of %u in %" PRIu64 " ms",
 				  r->msg, r->attempt, s->max_retries, wait);
 		r->retries++;
