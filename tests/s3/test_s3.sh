@@ -262,6 +262,10 @@ expect_exit 0 ck verify rgw:run2
 expect_exit 0 ck cp rgw:run2 "$TMP/local/run2b"
 expect_exit 0 ck verify "$TMP/local/run2b"
 expect_exit 0 ck rm rgw:run2
+# ckptio cp from a local disk to the bucket (copied, not stable, buffers).
+expect_exit 0 ck cp "$TMP/local/run2" rgw:run3
+expect_exit 0 ck verify rgw:run3
+expect_exit 0 ck rm rgw:run3
 
 # Overwrite: the new checkpoint replaces run1 and the old data objects go
 # (in one DeleteObjects), so gc finds nothing left.
