@@ -261,6 +261,25 @@ START_TEST(test_read_errors)
 }
 END_TEST
 
+/* A root written with a trailing '/' (as "/" always is) gives "root/key"
+ * in messages, not "root//key". */
+START_TEST(test_message_paths)
+{
+	char *root = ckptio__asprintf("%s/", dir), *want;
+	ckptio_store *st = NULL;
+	char buf[4];
+
+	ck_assert_int_eq(ops->open(&ckptio__host, &hc, root, 1, &st), CKPTIO_OK);
+	ck_assert_int_eq(ops->read(st, &(ckptio_range){"nope", 0, 4, buf}, 1),
+			 CKPTIO_ENOTFOUND);
+	want = ckptio__asprintf("%s/nope: no such object", dir);
+	ck_assert_msg(strstr(hc.msg, want) != NULL, "%s", hc.msg);
+	ops->close(st);
+	free(want);
+	free(root);
+}
+END_TEST
+
 START_TEST(test_scatter_read)
 {
 	ckptio_store *st;
@@ -390,6 +409,7 @@ int main(void)
 	tcase_add_test(tc, test_if_absent);
 	tcase_add_test(tc, test_invalid_keys);
 	tcase_add_test(tc, test_read_errors);
+	tcase_add_test(tc, test_message_paths);
 	tcase_add_test(tc, test_scatter_read);
 	tcase_add_test(tc, test_list_remove);
 	tcase_add_test(tc, test_faults);

@@ -54,6 +54,7 @@ typedef struct pstore {
 	ckptio_store base; /* first: the core sees a ckptio_store */
 	int rootfd;
 	char *root;
+	const char *sep;    /* "/" between root and key in messages, or "" */
 	unsigned threads;
 	size_t io_size;
 	int direct;
@@ -123,8 +124,8 @@ static ckptio_status errno_status(int e)
 
 static ckptio_status fail(pstore *s, int e, const char *key, const char *what)
 {
-	return s->base.host->error(s->base.hc, errno_status(e), "%s/%s: %s: %s",
-				   s->root, key, what, strerror(e));
+	return s->base.host->error(s->base.hc, errno_status(e), "%s%s%s: %s: %s",
+				   s->root, s->sep, key, what, strerror(e));
 }
 
 static int key_valid(const char *key)
@@ -308,6 +309,8 @@ static ckptio_status posix_open(const ckptio_host *host, ckptio_host_ctx *hc,
 		free(s);
 		return host->error(hc, CKPTIO_ENOMEM, "posix: out of memory");
 	}
+	/* "/" + "k" reads "/k", not "//k". */
+	s->sep = s->root[strlen(s->root) - 1] == '/' ? "" : "/";
 	s->base.ops = &posix_ops;
 	s->base.host = host;
 	s->base.hc = hc;
@@ -537,8 +540,8 @@ static ckptio_status posix_put_commit(ckptio_put *p)
 			: linkat(s->rootfd, p->tmp, s->rootfd, p->key, 0);
 		if (r != 0 && errno == EEXIST)
 			rc = s->base.host->error(s->base.hc, CKPTIO_EEXIST,
-						 "%s/%s already exists", s->root,
-						 p->key);
+						 "%s%s%s already exists", s->root,
+						 s->sep, p->key);
 		else if (r != 0)
 			rc = fail(s, errno, p->key, "link");
 		unlinkat(s->rootfd, p->tmp, 0);
@@ -587,8 +590,8 @@ static ckptio_status read_piece(pstore *s, const piece *pc)
 		: openat(s->rootfd, rg->key, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
 		return s->base.host->error(s->base.hc, CKPTIO_ENOTFOUND,
-					   "%s/%s: no such object", s->root,
-					   rg->key);
+					   "%s%s%s: no such object", s->root,
+					   s->sep, rg->key);
 	if (fd < 0)
 		return fail(s, errno, rg->key, "open");
 	while (left > 0) {
@@ -609,9 +612,9 @@ static ckptio_status read_piece(pstore *s, const piece *pc)
 			close(fd);
 			return s->base.host->error(
 				s->base.hc, CKPTIO_ECORRUPT,
-				"%s/%s: object is %lld bytes, cannot read bytes "
+				"%s%s%s: object is %lld bytes, cannot read bytes "
 				"%llu..%llu (truncated?)",
-				s->root, rg->key, (long long)sb.st_size,
+				s->root, s->sep, rg->key, (long long)sb.st_size,
 				(unsigned long long)rg->offset,
 				(unsigned long long)(rg->offset + rg->length));
 		}
