@@ -142,11 +142,13 @@ static int parse_global(int argc, char **argv, struct cli_global *g)
 	return -1;
 }
 
-static ckptio_log_level log_level(const struct cli_global *g)
+/* -v and -q win; otherwise the configuration's log_level stands. */
+static ckptio_log_level log_level(const ckptio_ctx *ctx,
+				  const struct cli_global *g)
 {
 	if (g->verbose)
 		return CKPTIO_LOG_DEBUG;
-	return g->quiet ? CKPTIO_LOG_ERROR : CKPTIO_LOG_WARN;
+	return g->quiet ? CKPTIO_LOG_ERROR : ckptio_log_level_get(ctx);
 }
 
 static int run(const struct cli_command *cmd, const struct cli_global *g,
@@ -165,7 +167,7 @@ static int run(const struct cli_command *cmd, const struct cli_global *g,
 	st = ckptio_ctx_new(&ctx, g->config);
 	if (st != CKPTIO_OK)
 		return cli_fail(g, NULL, cmd->name, st);
-	ckptio_set_log(ctx, log_level(g), cli_log, NULL);
+	ckptio_set_log(ctx, log_level(ctx, g), cli_log, NULL);
 	rc = cmd->fn(ctx, g, argc, argv);
 	ckptio_ctx_free(ctx);
 	return rc;

@@ -74,6 +74,11 @@ void ckptio_set_log(ckptio_ctx *ctx, ckptio_log_level level, ckptio_log_fn fn,
 	ctx->log_user = user;
 }
 
+ckptio_log_level ckptio_log_level_get(const ckptio_ctx *ctx)
+{
+	return ctx->log_level;
+}
+
 const char *ckptio_config_path(const ckptio_ctx *ctx)
 {
 	return ctx->cfg->path;

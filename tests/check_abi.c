@@ -78,6 +78,7 @@ _Static_assert(sizeof(ckptio_log_level) == sizeof(int), "log level size");
 	X(const char *, ckptio_errmsg, (const ckptio_ctx *))                 \
 	X(void, ckptio_set_log,                                              \
 	  (ckptio_ctx *, ckptio_log_level, ckptio_log_fn, void *))           \
+	X(ckptio_log_level, ckptio_log_level_get, (const ckptio_ctx *))      \
 	X(const char *, ckptio_config_path, (const ckptio_ctx *))            \
 	X(ckptio_status, ckptio_config_dump, (ckptio_ctx *, char **))        \
 	X(ckptio_status, ckptio_sd_new, (ckptio_sd **))                      \

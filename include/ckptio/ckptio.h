@@ -136,6 +136,10 @@ const char *ckptio_errmsg(const ckptio_ctx *ctx);
 void ckptio_set_log(ckptio_ctx *ctx, ckptio_log_level level, ckptio_log_fn fn,
 		    void *user);
 
+/* The level in effect: the configuration's `log_level` (warn when not
+ * set) until ckptio_set_log changes it. */
+ckptio_log_level ckptio_log_level_get(const ckptio_ctx *ctx);
+
 /* Path of the configuration file in use, or NULL when none was found. */
 const char *ckptio_config_path(const ckptio_ctx *ctx);
 

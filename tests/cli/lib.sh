@@ -88,6 +88,15 @@ expect_stderr_contains() {
 	fi
 }
 
+expect_stderr_lacks() {
+	if grep -qF -- "$1" "$ERR"; then
+		fail "stderr has '$1'"
+		show_output
+	else
+		pass "stderr lacks '$1'"
+	fi
+}
+
 expect_stdout_lacks() {
 	if grep -qF -- "$1" "$OUT"; then
 		fail "stdout has '$1'"

@@ -196,6 +196,12 @@ CONF
 	expect_exit 0 ck --config "$conf" cp t:run1 "$TMP/fromt" &&
 		expect_exit 0 ck verify "$TMP/fromt"
 	expect_exit 3 ck --config "$conf" ls nosuchbackend:run1
+	# [ckptio] log_level stands unless -q or -v say otherwise.
+	printf '[ckptio]\nlog_level = info\n' >>"$conf"
+	expect_exit 0 ck --config "$conf" rm "$TMP/fromt" &&
+		expect_stderr_contains "removed"
+	expect_exit 0 ck --config "$conf" -q rm t:run1 &&
+		expect_stderr_lacks "removed"
 }
 
 test_config() {
