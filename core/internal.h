@@ -267,6 +267,11 @@ typedef struct ckptio__sd_item {
 struct ckptio_sd {
 	size_t n, cap;
 	ckptio__sd_item *items;
+	/* Names to indices (open addressing; slot = index + 1, 0 = empty;
+	 * entries may be stale and are checked against items).  nslots 0:
+	 * none yet, or a failed allocation: names are then scanned. */
+	size_t *slots;
+	size_t nslots, nused;
 };
 
 /* ------------------------------------------------------------------------ */

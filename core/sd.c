@@ -30,7 +30,74 @@ void ckptio_sd_free(ckptio_sd *sd)
 	for (size_t i = 0; i < sd->n; i++)
 		item_free(&sd->items[i]);
 	free(sd->items);
+	free(sd->slots);
 	free(sd);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The name index: adding N items costs O(N), not O(N^2) string compares  */
+/* (state dicts of large models have 100k+ items).                          */
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static void slot_put(size_t *slots, size_t nslots, const char *name,
+		     size_t index)
+{
+	size_t i = (size_t)name_hash(name) & (nslots - 1);
+
+	while (slots[i])
+		i = (i + 1) & (nslots - 1);
+	slots[i] = index + 1;
+}
+
+static int name_taken(const ckptio_sd *sd, const char *name)
+{
+	size_t i;
+
+	if (!sd->nslots) {
+		for (size_t k = 0; k < sd->n; k++)
+			if (strcmp(sd->items[k].pi.name, name) == 0)
+				return 1;
+		return 0;
+	}
+	for (i = (size_t)name_hash(name) & (sd->nslots - 1); sd->slots[i];
+	     i = (i + 1) & (sd->nslots - 1)) {
+		size_t k = sd->slots[i] - 1;
+
+		if (k < sd->n && strcmp(sd->items[k].pi.name, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Index the item just added (sd->n - 1); rebuild at half load.  Out of
+ * memory only costs speed: lookups fall back to the scan. */
+static void name_index(ckptio_sd *sd)
+{
+	size_t *v, n;
+
+	if (sd->nslots && (sd->nused + 1) * 2 <= sd->nslots) {
+		slot_put(sd->slots, sd->nslots, sd->items[sd->n - 1].pi.name,
+			 sd->n - 1);
+		sd->nused++;
+		return;
+	}
+	for (n = 64; n < sd->n * 4; n *= 2)
+		;
+	v = calloc(n, sizeof(*v));
+	free(sd->slots);
+	sd->slots = v;
+	sd->nslots = v ? n : 0;
+	sd->nused = v ? sd->n : 0;
+	for (size_t k = 0; v && k < sd->n; k++)
+		slot_put(v, n, sd->items[k].pi.name, k);
 }
 
 size_t ckptio_sd_count(const ckptio_sd *sd)
@@ -50,13 +117,10 @@ static ckptio_status check_name(const ckptio_sd *sd, const char *name)
 					      "item name '%.40s...' is %zu "
 					      "bytes; the limit is %d",
 					      name, len, CKPTIO_MAX_NAME);
-	for (size_t i = 0; i < sd->n; i++)
-		if (strcmp(sd->items[i].pi.name, name) == 0)
-			return ckptio__set_last_error(CKPTIO_EINVAL,
-						      "item '%.200s' is "
-						      "already in the state "
-						      "dict",
-						      name);
+	if (name_taken(sd, name))
+		return ckptio__set_last_error(CKPTIO_EINVAL, "item '%.200s' is "
+					      "already in the state dict",
+					      name);
 	return CKPTIO_OK;
 }
 
@@ -137,6 +201,7 @@ static ckptio_status add_tensor(ckptio_sd *sd, const char *name,
 		return ckptio__set_last_error(CKPTIO_ENOMEM, "out of memory");
 	}
 	sd->n++;
+	name_index(sd);
 	*out = it;
 	return CKPTIO_OK;
 }
@@ -207,6 +272,7 @@ static ckptio_status add_bytes(ckptio_sd *sd, const char *name, void *data,
 	it->pi.read = read;
 	it->pi.read_user = user;
 	sd->n++;
+	name_index(sd);
 	return CKPTIO_OK;
 }
 

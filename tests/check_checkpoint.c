@@ -144,6 +144,42 @@ static int count_files(const char *d, const char *suffix)
 	return n;
 }
 
+/* Item names are unique, checked through a hash index: 200k items, a
+ * duplicate found among them, and a name whose add failed (no data) is
+ * free again. */
+START_TEST(test_unique_names)
+{
+	ckptio_sd *sd;
+	char name[32];
+	static float one;
+	const uint64_t shape[1] = {1};
+
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	for (int i = 0; i < 200000; i++) {
+		snprintf(name, sizeof(name), "layer.%d.w", i);
+		ck_assert_int_eq(ckptio_sd_add_bytes(sd, name, &one, 4),
+				 CKPTIO_OK);
+	}
+	ck_assert_int_eq(ckptio_sd_add_bytes(sd, "layer.123456.w", &one, 4),
+			 CKPTIO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(ckptio_last_error(), "already in the "
+					"state dict"));
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "nodata", CKPTIO_F32, 1,
+					      shape, NULL, NULL, NULL),
+			 CKPTIO_EINVAL);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "other", CKPTIO_F32, 1,
+					      shape, NULL, NULL, &one),
+			 CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "nodata", CKPTIO_F32, 1,
+					      shape, NULL, NULL, &one),
+			 CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_bytes(sd, "other", &one, 4),
+			 CKPTIO_EINVAL);
+	ck_assert_uint_eq(ckptio_sd_count(sd), 200002);
+	ckptio_sd_free(sd);
+}
+END_TEST
+
 START_TEST(test_round_trip)
 {
 	char *loc = path("ck");
@@ -458,6 +494,7 @@ int main(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_unique_names);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_threads_and_layout_of_objects);
 	tcase_add_test(tc, test_overwrite);
