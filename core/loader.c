@@ -275,6 +275,18 @@ static ckptio_status try_file(ckptio_ctx *ctx, const char *path,
 		dlclose(dl); /* desc lives in the plugin: not used after this */
 		return CKPTIO_EPLUGIN;
 	}
+	/* Accepted: never unmap it (RTLD_NODELETE, set on the loaded object
+	 * by a second dlopen).  The libraries a plugin pulls in (libcurl,
+	 * libxml2, OpenSSL) leave pthread-key destructors, TLS and atexit
+	 * handlers behind; a later thread exit or exit() would run code that
+	 * dlclose had unmapped.  Rejected files above are still unloaded. */
+	{
+		void *pin = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD |
+					 RTLD_NODELETE);
+
+		if (pin)
+			dlclose(pin);
+	}
 	*dl_out = dl;
 	*desc_out = desc;
 	return CKPTIO_OK;

@@ -1,6 +1,7 @@
 /* check_loader.c - plugin discovery and validation, with test plugins that
  * misbehave on purpose (tests/plugins/bad.c) and a good in-memory store. */
 #include <check.h>
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,6 +169,33 @@ static ckptio_status nop_open(const ckptio_host *h, ckptio_host_ctx *hc,
 	return CKPTIO_EIO;
 }
 
+/* An accepted plugin stays mapped after its context is freed (its
+ * libraries' exit handlers and key destructors must find their code); a
+ * rejected one is unloaded at once. */
+START_TEST(test_accepted_plugins_stay_mapped)
+{
+	const ckptio__plugin *p = NULL;
+	char *good = tu_plugin_file("posix");
+	char *bad = ckptio__asprintf("%s/badabi.so",
+				     getenv("CKPTIO_TEST_PLUGINS"));
+	void *dl;
+
+	ck_assert_int_eq(ckptio__plugin_get(ctx, "posix", CKPTIO_PLUGIN_STORE,
+					    &p), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__plugin_get(ctx, "badabi", CKPTIO_PLUGIN_STORE,
+					    &p), CKPTIO_EPLUGIN);
+	ckptio_ctx_free(ctx);
+	ctx = NULL;
+	dl = dlopen(good, RTLD_NOW | RTLD_NOLOAD);
+	ck_assert_msg(dl != NULL, "%s was unloaded", good);
+	dlclose(dl);
+	ck_assert_msg(dlopen(bad, RTLD_NOW | RTLD_NOLOAD) == NULL,
+		      "%s stayed loaded", bad);
+	free(good);
+	free(bad);
+}
+END_TEST
+
 START_TEST(test_validate_unit)
 {
 	struct ckptio_store_ops ops = {.struct_size = sizeof(ops),
@@ -221,6 +249,7 @@ int main(void)
 	tcase_add_test(tc, test_enumerate);
 	tcase_add_test(tc, test_any_layout_over_a_third_party_store);
 	tcase_add_test(tc, test_validate_unit);
+	tcase_add_test(tc, test_accepted_plugins_stay_mapped);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

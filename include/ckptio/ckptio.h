@@ -125,7 +125,9 @@ typedef void (*ckptio_log_fn)(void *user, ckptio_log_level level,
  * ckptio_last_error() has the detail (file:line: key: problem). */
 ckptio_status ckptio_ctx_new(ckptio_ctx **out, const char *config_path);
 
-/* Free a context and unload its plugins.  NULL is allowed. */
+/* Free a context and release its plugins.  NULL is allowed.  Plugins stay
+ * mapped until the process exits (libraries they use keep thread-local
+ * state and exit handlers); loading one again is free. */
 void ckptio_ctx_free(ckptio_ctx *ctx);
 
 /* Detail of the last failed call on ctx; "" when none.  Valid until the
