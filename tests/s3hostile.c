@@ -28,19 +28,13 @@ static ckptio_store *st;
 
 static void setup(void)
 {
-	char *path = tu_plugin_file("s3");
-	ckptio_plugin_entry_fn entry;
 	static const char *const kv[][2] = {
 		{"bucket", "hostile"}, {"access_key_id", "AK"},
 		{"secret_access_key", "SK"}, {"retries", "2"},
 		{"concurrency", "2"}, {"part_size", "5MiB"},
 		{"connect_timeout", "5"}, {"stall_timeout", "10"}};
 
-	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(dl != NULL, "dlopen %s: %s", path, dlerror());
-	free(path);
-	*(void **)&entry = dlsym(dl, CKPTIO_PLUGIN_ENTRY_SYMBOL);
-	ops = entry()->store;
+	ops = tu_plugin_open("s3", &dl)->store;
 	memset(&sec, 0, sizeof(sec));
 	sec.kind = CKPTIO__SEC_BACKEND;
 	sec.name = "h";
@@ -99,6 +93,15 @@ START_TEST(test_huge_content_length)
 	ck_assert_uint_eq(sb.size, 1ull << 62);
 	ck_assert_int_eq(read10("hugelen", buf), CKPTIO_ECORRUPT);
 	EXPECT_MSG("more than the 10 bytes");
+}
+END_TEST
+
+START_TEST(test_head_without_length)
+{
+	ckptio_stat sb;
+
+	ck_assert_int_eq(ops->stat(st, "nolen", &sb), CKPTIO_EIO);
+	EXPECT_MSG("s3://hostile/nolen: HEAD: no Content-Length");
 }
 END_TEST
 
@@ -268,6 +271,7 @@ int main(void)
 	tcase_add_test(tc, test_longer_body);
 	tcase_add_test(tc, test_huge_content_length);
 	tcase_add_test(tc, test_range_ignored);
+	tcase_add_test(tc, test_head_without_length);
 	tcase_add_test(tc, test_short_body_retried_then_fails);
 	tcase_add_test(tc, test_unknown_error_code);
 	tcase_add_test(tc, test_endless_503);

@@ -94,7 +94,8 @@ struct req {
 	char *qname[6], *qval[6]; /* query, not encoded; qval NULL: "name" */
 	size_t nq;
 	unsigned part;        /* UploadPart: its number */
-	char *extra_hdrs[4];  /* "name: value" (signed) */
+	char *hname[4], *hval[4]; /* more headers, all signed */
+	size_t nh;
 	/* Body sent (PUT/POST): segments, total, and the read position. */
 	seg *body;
 	size_t nbody;
@@ -113,6 +114,7 @@ struct req {
 	char *resp;
 	size_t resp_len, resp_cap;
 	int overflow;         /* the answer was bigger than it may be */
+	long wstatus;         /* HTTP status seen by on_write, 0: not yet */
 	/* The result of the last attempt. */
 	CURL *easy;
 	struct curl_slist *hdrs;
@@ -120,7 +122,7 @@ struct req {
 	CURLcode cc;
 	char curl_err[CURL_ERROR_SIZE];
 	char etag[128];
-	uint64_t length;      /* Content-Length of a HEAD */
+	int64_t length;       /* Content-Length of a HEAD, -1: none */
 	uint64_t range_off;   /* GET: the first byte asked for */
 	uint64_t obj_size;    /* GET: size in Content-Range, UINT64_MAX: none */
 	int64_t mtime;
@@ -171,7 +173,10 @@ struct s3store {
 	pthread_cond_t cv;    /* broadcast when a request is done */
 	CURLM *multi;
 	req *inbox;           /* submitted, not yet seen by the I/O thread */
-	req *waiting;         /* I/O thread only: to start (or retry) */
+	/* I/O thread only: requests to start, in order (appended at the
+	 * tail), and retries waiting for their backoff (few). */
+	req *ready, **ready_tail;
+	req *delayed;
 	unsigned active;
 	int stop;
 	/* Staging buffers (part_size bytes) of puts of non-stable data: in
@@ -319,26 +324,41 @@ static enum fault_kind fault_for(s3store *s, req *r)
 /* ------------------------------------------------------------------------ */
 /* curl callbacks                                                           */
 
+/* Copy n bytes between ext and the segments v, from segment *i at offset
+ * *off, and advance them: into the segments when in (a NULL segment
+ * buffer drops its bytes), else out of them.  The caller checks that the
+ * segments hold n more bytes. */
+static void seg_copy(seg *v, size_t *i, uint64_t *off, unsigned char *ext,
+		     size_t n, int in)
+{
+	for (size_t done = 0; done < n;) {
+		seg *sg = &v[*i];
+		uint64_t left = sg->len - *off;
+		size_t k = n - done < left ? n - done : (size_t)left;
+
+		if (in && sg->buf)
+			memcpy(sg->buf + *off, ext + done, k);
+		else if (!in)
+			memcpy(ext + done, sg->buf + *off, k);
+		done += k;
+		*off += k;
+		if (*off == sg->len) {
+			++*i;
+			*off = 0;
+		}
+	}
+}
+
 static size_t on_read(char *out, size_t size, size_t nmemb, void *u)
 {
 	req *r = u;
-	size_t want = size * nmemb, n = 0;
+	uint64_t left = r->body_len - r->body_pos;
+	size_t n = size * nmemb < left ? size * nmemb : (size_t)left;
 
 	if (r->injected == F_RESET && r->body_pos >= r->body_len / 2)
 		return CURL_READFUNC_ABORT;
-	while (n < want && r->body_seg < r->nbody) {
-		seg *sg = &r->body[r->body_seg];
-		uint64_t left = sg->len - r->body_seg_off;
-		size_t k = want - n < left ? want - n : (size_t)left;
-
-		memcpy(out + n, sg->buf + r->body_seg_off, k);
-		n += k;
-		r->body_seg_off += k;
-		if (r->body_seg_off == sg->len) {
-			r->body_seg++;
-			r->body_seg_off = 0;
-		}
-	}
+	seg_copy(r->body, &r->body_seg, &r->body_seg_off, (unsigned char *)out,
+		 n, 0);
 	r->body_pos += n;
 	return n;
 }
@@ -403,35 +423,24 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *u)
 {
 	req *r = u;
 	size_t n = size * nmemb;
-	long status = 0;
+	long status;
 
-	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (!r->wstatus) /* once per answer, not per block */
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->wstatus);
+	status = r->wstatus;
 	if (status < 200 || status > 299 || !r->dst)
 		return keep_resp(r, p, n, r->dst || status < 200 || status > 299
 						  ? MAX_ERROR_BODY
 						  : MAX_XML_BODY) == 0 ? n : 0;
-	if (r->injected == F_SHORT && r->got + n > r->dst_len / 2)
-		return 0;
-	if (r->injected == F_RESET && r->got + n > r->dst_len / 2)
-		return 0;
+	if ((r->injected == F_SHORT || r->injected == F_RESET) &&
+	    r->got + n > r->dst_len / 2)
+		return 0; /* classify() maps the abort to the fault's error */
 	if (r->got + n > r->dst_len) {
 		r->overflow = 1; /* more than the range asked for */
 		return 0;
 	}
-	for (size_t done = 0; done < n;) {
-		seg *sg = &r->dst[r->dst_seg];
-		uint64_t left = sg->len - r->dst_seg_off;
-		size_t k = n - done < left ? n - done : (size_t)left;
-
-		if (sg->buf)
-			memcpy(sg->buf + r->dst_seg_off, p + done, k);
-		done += k;
-		r->dst_seg_off += k;
-		if (r->dst_seg_off == sg->len) {
-			r->dst_seg++;
-			r->dst_seg_off = 0;
-		}
-	}
+	seg_copy(r->dst, &r->dst_seg, &r->dst_seg_off, (unsigned char *)p, n,
+		 1);
 	r->got += n;
 	return n;
 }
@@ -489,6 +498,32 @@ static int req_q(req *r, const char *name, const char *value)
 	return 0;
 }
 
+/* Add header name: value to r (signed with the others).  -1: out of
+ * memory. */
+static int req_h(req *r, const char *name, const char *value)
+{
+	if (r->nh == 4)
+		return -1;
+	r->hname[r->nh] = strdup(name);
+	r->hval[r->nh] = strdup(value);
+	if (!r->hname[r->nh] || !r->hval[r->nh]) {
+		free(r->hname[r->nh]);
+		free(r->hval[r->nh]);
+		return -1;
+	}
+	r->nh++;
+	return 0;
+}
+
+/* A "bytes=FIRST-LAST" Range header for len bytes at off. */
+static int req_range(req *r, uint64_t off, uint64_t len)
+{
+	char v[64];
+
+	snprintf(v, sizeof(v), "bytes=%" PRIu64 "-%" PRIu64, off, off + len - 1);
+	return req_h(r, "range", v);
+}
+
 /* The path of r as the URL and the signature see it (not encoded). */
 static char *req_path(s3store *s, const req *r)
 {
@@ -502,7 +537,7 @@ static char *req_path(s3store *s, const req *r)
 static int req_prepare(s3store *s, req *r)
 {
 	char date[17], *path = NULL, *epath = NULL, *url = NULL;
-	char *auth = NULL, hbuf[8][1100];
+	char *auth = NULL;
 	s3_kv kv[16], hdr[12];
 	size_t nkv = 0, nh = 0;
 	struct tm tm;
@@ -541,14 +576,8 @@ static int req_prepare(s3store *s, req *r)
 	hdr[nh++] = (s3_kv){"x-amz-content-sha256", r->payload_hash};
 	if (s->token)
 		hdr[nh++] = (s3_kv){"x-amz-security-token", s->token};
-	for (size_t i = 0; i < 4 && r->extra_hdrs[i]; i++) {
-		const char *colon = strchr(r->extra_hdrs[i], ':');
-		size_t nlen = (size_t)(colon - r->extra_hdrs[i]);
-
-		snprintf(hbuf[i], sizeof(hbuf[i]), "%.*s", (int)nlen,
-			 r->extra_hdrs[i]);
-		hdr[nh++] = (s3_kv){hbuf[i], colon + 2};
-	}
+	for (size_t i = 0; i < r->nh; i++)
+		hdr[nh++] = (s3_kv){r->hname[i], r->hval[i]};
 	r->hdrs = NULL;
 	for (size_t i = 0; i < nh; i++) {
 		/* No fixed buffer: STS session tokens run to kilobytes. */
@@ -653,6 +682,7 @@ static void req_reset_answer(req *r)
 	if (r->resp)
 		r->resp[0] = '\0';
 	r->overflow = 0;
+	r->wstatus = 0;
 	r->status = 0;
 	r->cc = CURLE_OK;
 	r->curl_err[0] = '\0';
@@ -690,7 +720,7 @@ static int retryable_code(const char *code)
 	static const char *const codes[] = {
 		"SlowDown", "RequestTimeout", "InternalError",
 		"ServiceUnavailable", "Throttling", "ThrottlingException",
-		"RequestTimeTooSkewed", "ExpiredToken", NULL};
+		NULL};
 
 	for (int i = 0; codes[i]; i++)
 		if (strcmp(code, codes[i]) == 0)
@@ -898,8 +928,8 @@ static void req_after(s3store *s, req *r)
 		r->retries++;
 		s->retried++;
 		r->not_before = now_ms() + wait;
-		r->next = s->waiting;
-		s->waiting = r;
+		r->next = s->delayed;
+		s->delayed = r;
 		return;
 	}
 	if (r->st != CKPTIO_OK && r->attempt > 1)
@@ -908,12 +938,16 @@ static void req_after(s3store *s, req *r)
 	req_finish(s, r);
 }
 
+/* Start what may start: retries whose backoff is over (first: they are
+ * the oldest), then ready requests in order, while there are free
+ * connections.  *next_wake: when the next retry is due.  Constant work per
+ * request started; only the (few) delayed retries are scanned. */
 static void start_waiting(s3store *s, uint64_t *next_wake)
 {
 	uint64_t now = now_ms();
-	req **pp = &s->waiting;
+	req **pp = &s->delayed;
 
-	while (*pp && s->active < s->concurrency) {
+	while (*pp) {
 		req *r = *pp;
 
 		if (r->not_before > now) {
@@ -923,12 +957,20 @@ static void start_waiting(s3store *s, uint64_t *next_wake)
 			continue;
 		}
 		*pp = r->next;
+		r->next = s->ready;
+		s->ready = r;
+		if (s->ready_tail == &s->ready)
+			s->ready_tail = &r->next;
+	}
+	while (s->ready && s->active < s->concurrency) {
+		req *r = s->ready;
+
+		s->ready = r->next;
+		if (!s->ready)
+			s->ready_tail = &s->ready;
 		if (!req_start(s, r))
 			req_after(s, r);
 	}
-	for (req *r = *pp; r; r = r->next)
-		if (r->not_before > now && r->not_before < *next_wake)
-			*next_wake = r->not_before;
 }
 
 static void collect_done(s3store *s)
@@ -952,7 +994,7 @@ static void collect_done(s3store *s)
 					  CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
 					  &cl);
 			curl_easy_getinfo(r->easy, CURLINFO_FILETIME, &ft);
-			r->length = cl > 0 ? (uint64_t)cl : 0;
+			r->length = cl >= 0 ? (int64_t)cl : -1;
 			r->mtime = ft > 0 ? ft : 0;
 		}
 		curl_multi_remove_handle(s->multi, r->easy);
@@ -961,7 +1003,7 @@ static void collect_done(s3store *s)
 	}
 }
 
-/* Move the inbox to the waiting list, keeping submission order. */
+/* Move the inbox to the end of the ready list, in submission order. */
 static int take_inbox(s3store *s)
 {
 	req *in, *rev = NULL;
@@ -979,13 +1021,11 @@ static int take_inbox(s3store *s)
 		rev = in;
 		in = n;
 	}
-	if (rev) {
-		req **pp = &s->waiting;
-
-		while (*pp)
-			pp = &(*pp)->next;
-		*pp = rev;
+	for (; rev; rev = rev->next) {
+		*s->ready_tail = rev;
+		s->ready_tail = &rev->next;
 	}
+	*s->ready_tail = NULL;
 	return stop;
 }
 
@@ -997,7 +1037,7 @@ static void *io_thread(void *arg)
 		uint64_t wake = UINT64_MAX, now;
 		int running = 0, timeout = 1000;
 
-		if (take_inbox(s) && !s->waiting && s->active == 0)
+		if (take_inbox(s) && !s->ready && !s->delayed && s->active == 0)
 			break;
 		start_waiting(s, &wake);
 		curl_multi_perform(s->multi, &running);
@@ -1063,8 +1103,10 @@ static void req_free(req *r)
 		free(r->qname[i]);
 		free(r->qval[i]);
 	}
-	for (int i = 0; i < 4; i++)
-		free(r->extra_hdrs[i]);
+	for (size_t i = 0; i < r->nh; i++) {
+		free(r->hname[i]);
+		free(r->hval[i]);
+	}
 	free(r->resp);
 	free(r->body);
 	free(r->dst);
@@ -1172,7 +1214,7 @@ static void crc_b64(uint32_t crc, char out[9])
 }
 
 /* The checksum and payload headers of a body made of segs. */
-static int body_headers(s3store *s, req *r, int slot)
+static int body_headers(s3store *s, req *r)
 {
 	if (s->checksum) {
 		uint32_t crc = 0;
@@ -1182,8 +1224,7 @@ static int body_headers(s3store *s, req *r, int slot)
 			crc = s->base.host->crc32c(crc, r->body[i].buf,
 						   r->body[i].len);
 		crc_b64(crc, b64);
-		if (!(r->extra_hdrs[slot] =
-			      xasprintf("x-amz-checksum-crc32c: %s", b64)))
+		if (req_h(r, "x-amz-checksum-crc32c", b64) != 0)
 			return -1;
 		r->crc = crc;
 	}
@@ -1228,8 +1269,8 @@ static ckptio_status create_upload(ckptio_put *p)
 	ckptio_status st;
 
 	if (!r || req_q(r, "uploads", NULL) != 0 ||
-	    (s->checksum && !(r->extra_hdrs[0] = strdup(
-				      "x-amz-checksum-algorithm: CRC32C")))) {
+	    (s->checksum &&
+	     req_h(r, "x-amz-checksum-algorithm", "CRC32C") != 0)) {
 		req_free(r);
 		return oom(s);
 	}
@@ -1304,7 +1345,7 @@ static ckptio_status submit_part(ckptio_put *p)
 	r->part = p->nparts;
 	if (req_q(r, "partNumber", num) != 0 ||
 	    req_q(r, "uploadId", p->upload_id) != 0 ||
-	    body_headers(s, r, 0) != 0) {
+	    body_headers(s, r) != 0) {
 		if (!p->stable && r->nbody) {
 			pthread_mutex_lock(&s->mu);
 			stage_put_locked(s, r->body[0].buf);
@@ -1444,7 +1485,6 @@ static ckptio_status put_single(ckptio_put *p)
 	s3store *s = p->s;
 	req *r = req_new(s, OP_PUT, "PUT", p->key);
 	ckptio_status st;
-	int slot = 0;
 
 	if (!r)
 		return oom(s);
@@ -1452,9 +1492,9 @@ static ckptio_status put_single(ckptio_put *p)
 	if (r->nbody == 0 && seg_add(p, "", 0) == 0)
 		take_body(p, r); /* an empty object: one empty segment */
 	/* A staged body stays in p->buf, which is freed with p. */
-	if (body_headers(s, r, slot++) != 0 ||
+	if (body_headers(s, r) != 0 ||
 	    ((p->flags & CKPTIO_PUT_IF_ABSENT) && s->conditional_put &&
-	     !(r->extra_hdrs[slot++] = strdup("If-None-Match: *")))) {
+	     req_h(r, "If-None-Match", "*") != 0)) {
 		req_free(r);
 		return oom(s);
 	}
@@ -1474,7 +1514,8 @@ static ckptio_status put_single(ckptio_put *p)
 static int completed_anyway(ckptio_put *p)
 {
 	req *r = req_new(p->s, OP_HEAD, "HEAD", p->key);
-	int done = r && run(p->s, r) == CKPTIO_OK && r->length == p->total;
+	int done = r && run(p->s, r) == CKPTIO_OK && r->length >= 0 &&
+		   (uint64_t)r->length == p->total;
 
 	req_free(r);
 	return done;
@@ -1527,7 +1568,7 @@ static ckptio_status complete_upload(ckptio_put *p)
 		return oom(s);
 	}
 	if ((p->flags & CKPTIO_PUT_IF_ABSENT) && s->conditional_put &&
-	    !(r->extra_hdrs[0] = strdup("If-None-Match: *"))) {
+	    req_h(r, "If-None-Match", "*") != 0) {
 		free(xml);
 		req_free(r);
 		return oom(s);
@@ -1711,10 +1752,7 @@ static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,
 	for (size_t i = 0; rc == CKPTIO_OK && i < njobs; i++) {
 		req *r = req_new(s, OP_GET, "GET", jobs[i].key);
 
-		if (!r || !(r->extra_hdrs[0] = xasprintf(
-				    "range: bytes=%" PRIu64 "-%" PRIu64,
-				    jobs[i].offset,
-				    jobs[i].offset + jobs[i].len - 1))) {
+		if (!r || req_range(r, jobs[i].offset, jobs[i].len) != 0) {
 			req_free(r);
 			rc = oom(s);
 			break;
@@ -1761,7 +1799,7 @@ static void explain_denied(s3store *s, const char *key, req *head)
 {
 	req *r = req_new(s, OP_GET, "GET", key);
 
-	if (r && (r->extra_hdrs[0] = strdup("range: bytes=0-0"))) {
+	if (r && req_range(r, 0, 1) == 0) {
 		unsigned char byte;
 		seg dst = {&byte, 1};
 
@@ -1793,8 +1831,14 @@ static ckptio_status s3_stat(ckptio_store *st, const char *key,
 	if (!(r = req_new(s, OP_HEAD, "HEAD", key)))
 		return oom(s);
 	rc = run(s, r);
-	if (rc == CKPTIO_OK) {
-		out->size = r->length;
+	if (rc == CKPTIO_OK && r->length < 0) {
+		/* Taking a missing length for 0 would make a truncated
+		 * object of a healthy one. */
+		rc = s->base.host->error(s->base.hc, CKPTIO_EIO,
+					 "s3://%s/%s: HEAD: no Content-Length in "
+					 "the answer", s->bucket, r->key);
+	} else if (rc == CKPTIO_OK) {
+		out->size = (uint64_t)r->length;
 		out->mtime = r->mtime;
 	} else if (rc == CKPTIO_EAUTH) {
 		explain_denied(s, key, r);
@@ -2035,7 +2079,7 @@ static ckptio_status delete_batch(s3store *s, const char *const *keys,
 	/* S3 requires an integrity header on DeleteObjects. */
 	EVP_Digest(xml, xlen, md5, &md5len, EVP_md5(), NULL);
 	EVP_EncodeBlock((unsigned char *)md5b64, md5, (int)md5len);
-	if (!(r->extra_hdrs[0] = xasprintf("content-md5: %s", md5b64))) {
+	if (req_h(r, "content-md5", md5b64) != 0) {
 		free(xml);
 		req_free(r);
 		return oom(s);
@@ -2382,6 +2426,7 @@ static ckptio_status s3_open(const ckptio_host *host, ckptio_host_ctx *hc,
 	s->base.host = host;
 	s->base.hc = hc;
 	pthread_mutex_init(&s->mu, NULL);
+	s->ready_tail = &s->ready;
 	pthread_cond_init(&s->cv, NULL);
 	st = where(s, root, &oom_flag);
 	if (st == CKPTIO_OK)

@@ -13,6 +13,7 @@ Objects (keys under any bucket) and what they get:
   weird         400 with an unknown error code (not retryable)
   busy          503 SlowDown, always
   garbage500    500 with a body that is not XML
+  nolen         HEAD answered without a Content-Length
   short         206 announcing the range's length, then half of it
   nolength      200 to a ranged GET with the whole object (Range ignored)
   mp            multipart upload whose Complete answers 200 + <Error>
@@ -153,6 +154,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         name = self.count(self.key())
         if name == "hugelen":
             return self.send(200, length=1 << 62)
+        if name == "nolen":
+            self.send_response(200)
+            self.end_headers()
+            return
         return self.send(404)
 
     def listing(self, prefix):
