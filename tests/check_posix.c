@@ -46,17 +46,8 @@ static void set_opt(const char *key, const char *value)
 
 static void setup(void)
 {
-	char *path = tu_plugin_file("posix");
-	ckptio_plugin_entry_fn entry;
-
-	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(dl != NULL, "dlopen %s: %s", path, dlerror());
-	*(void **)&entry = dlsym(dl, CKPTIO_PLUGIN_ENTRY_SYMBOL);
-	ck_assert_ptr_nonnull(entry);
-	plug = entry();
-	ck_assert_str_eq(plug->name, "posix");
+	plug = tu_plugin_open("posix", &dl);
 	ops = plug->store;
-	free(path);
 	dir = tu_mkdtemp();
 	memset(&sec, 0, sizeof(sec));
 	sec.kind = CKPTIO__SEC_BACKEND;

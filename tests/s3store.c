@@ -47,16 +47,8 @@ static void set_opt(const char *key, const char *value)
 static void setup(void)
 {
 	static int n;
-	char *path = tu_plugin_file("s3");
-	ckptio_plugin_entry_fn entry;
 
-	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	ck_assert_msg(dl != NULL, "dlopen %s: %s", path, dlerror());
-	free(path);
-	*(void **)&entry = dlsym(dl, CKPTIO_PLUGIN_ENTRY_SYMBOL);
-	ck_assert_ptr_nonnull(entry);
-	ck_assert_str_eq(entry()->name, "s3");
-	ops = entry()->store;
+	ops = tu_plugin_open("s3", &dl)->store;
 	memset(&sec, 0, sizeof(sec));
 	sec.kind = CKPTIO__SEC_BACKEND;
 	sec.name = "t";

@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ckptio/plugin.h>
+#include <dlfcn.h>
+
 #include "testutil.h"
 
 #define TU_TEMPLATE "ckptio-test-XXXXXX"
@@ -217,4 +220,21 @@ char *tu_plugin_file(const char *name)
 		      tu_plugin_path());
 	free(dirs);
 	return found;
+}
+
+const ckptio_plugin *tu_plugin_open(const char *name, void **dl)
+{
+	char *path = tu_plugin_file(name);
+	ckptio_plugin_entry_fn entry;
+	const ckptio_plugin *p;
+
+	*dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(*dl != NULL, "dlopen %s: %s", path, dlerror());
+	*(void **)&entry = dlsym(*dl, CKPTIO_PLUGIN_ENTRY_SYMBOL);
+	ck_assert_msg(entry != NULL, "%s: no %s", path,
+		      CKPTIO_PLUGIN_ENTRY_SYMBOL);
+	p = entry();
+	ck_assert_str_eq(p->name, name);
+	free(path);
+	return p;
 }

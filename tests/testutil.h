@@ -59,4 +59,10 @@ const char *tu_plugin_path_listed(void);
  * it; malloc'd.  Fails the test when no directory does. */
 char *tu_plugin_file(const char *name);
 
+/* dlopen NAME.so from tu_plugin_path() into *dl and return its descriptor,
+ * checked to be the plugin NAME.  Fails the test otherwise.  dlclose *dl
+ * when done. */
+struct ckptio_plugin;
+const struct ckptio_plugin *tu_plugin_open(const char *name, void **dl);
+
 #endif /* CKPTIO_TESTUTIL_H */
