@@ -13,7 +13,7 @@
  * and line but never quote a line or a value, which may hold a secret.
  */
 #ifndef _GNU_SOURCE
-#define _POSIX_C_SOURCE 200809L /* getpwuid_r, strcasecmp */
+#define _DEFAULT_SOURCE /* getpwuid_r, strcasecmp, explicit_bzero */
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -31,13 +31,10 @@
 #define MAX_FILE (1u << 20)
 #define MAX_LINE (64u << 10)
 
-/* memset that the compiler may not drop before free(). */
-static void *(*const volatile wipe_fn)(void *, int, size_t) = memset;
-
 static void wipe_free(char *s)
 {
 	if (s)
-		wipe_fn(s, 0, strlen(s));
+		explicit_bzero(s, strlen(s));
 	free(s);
 }
 
@@ -103,7 +100,7 @@ typedef struct ini {
 static void ini_free(ini *f)
 {
 	if (f->text)
-		wipe_fn(f->text, 0, strlen(f->text));
+		explicit_bzero(f->text, strlen(f->text));
 	free(f->text);
 	free(f->ent);
 	f->text = NULL;
@@ -178,7 +175,7 @@ oom:
 	fail(err, errlen, "%s: out of memory", f->path);
 bad:
 	if (buf)
-		wipe_fn(buf, 0, len);
+		explicit_bzero(buf, len);
 	free(buf);
 	return -1;
 }
