@@ -261,6 +261,30 @@ START_TEST(test_delete_partial_failure)
 }
 END_TEST
 
+/* A fault table the plugin cannot honour whole is refused, not cut. */
+START_TEST(test_fault_table_refused)
+{
+	static const char *const bad[] = {
+		"get:5-2:500", "get:1:teapot", "nosuch:1:500",
+		"get:1:500,get:2:500,get:3:500,get:4:500,get:5:500,get:6:500,"
+		"get:7:500,get:8:500,get:9:500,get:10:500,get:11:500,"
+		"get:12:500,get:13:500,get:14:500,get:15:500,get:16:500,"
+		"get:17:500", NULL};
+
+	for (int i = 0; bad[i]; i++) {
+		ckptio_store *s2 = NULL;
+
+		setenv("CKPTIO_S3_FAULTS", bad[i], 1);
+		ckptio__hc_destroy(&hc);
+		ckptio__hc_init(&hc, NULL, &sec, NULL);
+		ck_assert_msg(ops->open(&ckptio__host, &hc, "", 1, &s2) ==
+			      CKPTIO_ECONFIG, "%s accepted", bad[i]);
+		EXPECT_MSG("CKPTIO_S3_FAULTS");
+	}
+	unsetenv("CKPTIO_S3_FAULTS");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("s3hostile");
@@ -284,6 +308,7 @@ int main(void)
 	tcase_add_test(tc, test_complete_error_in_200);
 	tcase_add_test(tc, test_delete_partial_failure);
 	tcase_add_test(tc, test_checksums_sent);
+	tcase_add_test(tc, test_fault_table_refused);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

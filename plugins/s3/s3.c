@@ -280,12 +280,18 @@ static int fault_parse(s3store *s, const char *env)
 		fault *f = &s->faults[s->nfaults];
 		int n, found = 0;
 
-		if (s->nfaults == MAX_FAULTS)
-			break;
+		if (s->nfaults == MAX_FAULTS) { /* not silently dropped */
+			free(copy);
+			return -1;
+		}
 		if (sscanf(t, "%15[a-z]:%lu-%lu:%15[a-z0-9]%n", op, &a, &b, kind,
 			   &n) == 4 && !t[n]) {
 			f->first = a;
 			f->last = b;
+			if (b < a) {
+				free(copy);
+				return -1;
+			}
 		} else if (sscanf(t, "%15[a-z]:%lu:%15[a-z0-9]%n", op, &a, kind,
 				  &n) == 3 && !t[n]) {
 			f->first = f->last = a;
@@ -2438,6 +2444,7 @@ static ckptio_status s3_open(const ckptio_host *host, ckptio_host_ctx *hc,
 	if (st == CKPTIO_OK && faults && *faults && fault_parse(s, faults) != 0)
 		st = host->error(hc, CKPTIO_ECONFIG,
 				 "CKPTIO_S3_FAULTS: expected OP:N[-M]:KIND,... "
+				 "(at most 16, N <= M) "
 				 "(OP: put create part complete abort get head "
 				 "list uploads delete deletes; KIND: 500 503 429 403 "
 				 "reset short)");
