@@ -107,6 +107,10 @@ int cli_parse_size(const char *s, uint64_t *out);
 /* Parse a decimal unsigned integer in [min, max]. */
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* Parse a duration "90", "90s", "15m", "1h", "2d", "1w" into seconds.
+ * Returns 0, or -1 on a bad value or overflow. */
+int cli_parse_duration(const char *s, uint64_t *out);
+
 /* "1.50 GiB", "512 B"; buf of at least 32 bytes. */
 void cli_format_bytes(char *buf, size_t len, uint64_t n);
 

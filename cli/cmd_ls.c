@@ -96,7 +96,24 @@ static ckptio_status measure(const ckptio_ckpt *ck, struct widths *w)
 	return CKPTIO_OK;
 }
 
-static ckptio_status ckpt_text(FILE *f, const char *loc, const ckptio_ckpt *ck)
+/* The debris of failed saves beside the checkpoint, and how to remove it
+ * (quiet when there is none or the store cannot list). */
+static void debris_text(FILE *f, const char *loc, const ckptio_rm_report *r)
+{
+	char human[32];
+
+	if (!r || r->debris == 0)
+		return;
+	cli_format_bytes(human, sizeof(human), r->debris_bytes);
+	fprintf(f, "debris:   %" PRIu64 " objects (%s) of failed saves; "
+		   "`ckptio rm --gc ",
+		r->debris, human);
+	cli_print_name(f, loc);
+	fputs("` removes them\n", f);
+}
+
+static ckptio_status ckpt_text(FILE *f, const char *loc, const ckptio_ckpt *ck,
+			       const ckptio_rm_report *debris)
 {
 	char shape[SHAPE_MAX], human[32];
 	ckptio_item_info it;
@@ -108,9 +125,11 @@ static ckptio_status ckpt_text(FILE *f, const char *loc, const ckptio_ckpt *ck)
 		return st;
 	cli_format_bytes(human, sizeof(human), ckptio_ckpt_nbytes(ck));
 	fprintf(f, "location: %s\nlayout:   %s\nworld:    %d\nitems:    %zu\n"
-		   "bytes:    %" PRIu64 " (%s)\n\n",
+		   "bytes:    %" PRIu64 " (%s)\n",
 		loc, ckptio_ckpt_layout(ck), ckptio_ckpt_world(ck),
 		ckptio_ckpt_count(ck), ckptio_ckpt_nbytes(ck), human);
+	debris_text(f, loc, debris);
+	fputc('\n', f);
 	fprintf(f, "%-*s  %-6s  %-8s  %-*s  %*s  %s\n", (int)w.name, "NAME",
 		"KIND", "DTYPE", (int)w.shape, "SHAPE", (int)w.bytes, "BYTES",
 		"CHUNKS");
@@ -148,7 +167,8 @@ static void item_json(FILE *f, const ckptio_item_info *it)
 		it->nchunks);
 }
 
-static ckptio_status ckpt_json(FILE *f, const char *loc, const ckptio_ckpt *ck)
+static ckptio_status ckpt_json(FILE *f, const char *loc, const ckptio_ckpt *ck,
+			       const ckptio_rm_report *debris)
 {
 	ckptio_item_info it;
 	ckptio_status st;
@@ -157,10 +177,14 @@ static ckptio_status ckpt_json(FILE *f, const char *loc, const ckptio_ckpt *ck)
 	cli_json_str(f, loc);
 	fputs(", \"checkpoint\": true, \"layout\": ", f);
 	cli_json_str(f, ckptio_ckpt_layout(ck));
-	fprintf(f, ", \"world\": %d, \"item_count\": %zu, \"bytes\": %" PRIu64
-		   ", \"items\": [",
+	fprintf(f, ", \"world\": %d, \"item_count\": %zu, \"bytes\": %" PRIu64,
 		ckptio_ckpt_world(ck), ckptio_ckpt_count(ck),
 		ckptio_ckpt_nbytes(ck));
+	if (debris)
+		fprintf(f, ", \"debris\": {\"objects\": %" PRIu64
+			   ", \"bytes\": %" PRIu64 "}",
+			debris->debris, debris->debris_bytes);
+	fputs(", \"items\": [", f);
 	for (size_t i = 0; i < ckptio_ckpt_count(ck); i++) {
 		st = item_at(ck, i, &it);
 		if (st != CKPTIO_OK)
@@ -195,6 +219,27 @@ static int list_one(void *user, const char *id)
 	return 0;
 }
 
+/* Append to msg what a failed save left directly in LOC, if anything. */
+static void debris_hint(ckptio_ctx *ctx, const char *loc, char *msg,
+			size_t len)
+{
+	ckptio_rm_report rep = {.struct_size = sizeof(rep)};
+	ckptio_rm_opts o = CKPTIO_RM_OPTS_INIT;
+	size_t used = strlen(msg);
+	char human[32];
+
+	o.flags = CKPTIO_RM_GC_ONLY | CKPTIO_RM_DRY_RUN;
+	o.report = &rep;
+	if (ckptio_remove_ex(ctx, loc, &o) != CKPTIO_OK || rep.debris == 0 ||
+	    used >= len)
+		return;
+	cli_format_bytes(human, sizeof(human), rep.debris_bytes);
+	snprintf(msg + used, len - used,
+		 "; %" PRIu64 " objects (%s) of failed saves are there: "
+		 "`ckptio rm --gc` removes them",
+		 rep.debris, human);
+}
+
 /* LOC is not a checkpoint (open said ENOTFOUND with message open_msg):
  * list what is under it. */
 static int ls_list(ckptio_ctx *ctx, const struct cli_global *g,
@@ -220,16 +265,23 @@ static int ls_list(ckptio_ctx *ctx, const struct cli_global *g,
 	if (st != CKPTIO_OK)
 		return cli_fail(g, ctx, "ls", st);
 	snprintf(msg, sizeof(msg), "%s: no checkpoint there or under it", loc);
+	debris_hint(ctx, loc, msg, sizeof(msg));
 	return cli_fail_msg(g, "ls", CKPTIO_ENOTFOUND, msg);
 }
 
 static int ls_checkpoint(ckptio_ctx *ctx, const struct cli_global *g,
 			 const char *loc, ckptio_ckpt *ck)
 {
-	FILE *out = cli_out_begin();
+	ckptio_rm_report rep = {.struct_size = sizeof(rep)}, *debris = &rep;
+	FILE *out;
 	ckptio_status st;
 
-	st = g->json ? ckpt_json(out, loc, ck) : ckpt_text(out, loc, ck);
+	/* Debris is a hint: a store that cannot list just shows none. */
+	if (ckptio_ckpt_debris(ck, 0, &rep) != CKPTIO_OK)
+		debris = NULL;
+	out = cli_out_begin();
+	st = g->json ? ckpt_json(out, loc, ck, debris)
+		     : ckpt_text(out, loc, ck, debris);
 	if (cli_out_end(out, st == CKPTIO_OK) != 0)
 		return CLI_EXIT_FAIL;
 	if (st != CKPTIO_OK)

@@ -257,6 +257,31 @@ int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int cli_parse_duration(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *unit;
+		uint64_t secs;
+	} units[] = {{"", 1},	  {"s", 1},	 {"m", 60},	{"min", 60},
+		     {"h", 3600}, {"d", 86400}, {"w", 604800}};
+	uint64_t v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].unit) == 0) {
+			if (__builtin_mul_overflow(v, units[i].secs, out))
+				return -1;
+			return 0;
+		}
+	return -1;
+}
+
 void cli_format_bytes(char *buf, size_t len, uint64_t n)
 {
 	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};

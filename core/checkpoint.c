@@ -246,7 +246,10 @@ static json_t *dims_to_json(const uint64_t *v, unsigned n)
 	json_t *a = json_array();
 
 	for (unsigned i = 0; a && i < n; i++)
-		json_array_append_new(a, json_integer((json_int_t)v[i]));
+		if (json_array_append_new(a, json_integer((json_int_t)v[i]))) {
+			json_decref(a);
+			return NULL;
+		}
 	return a;
 }
 
@@ -265,9 +268,34 @@ static int dims_from_json(json_t *a, unsigned n, uint64_t *out)
 	return 0;
 }
 
+/* {"st": status, "msg": text}; NULL only when out of memory.  Messages
+ * quote names cut at a byte limit, which may split a UTF-8 character that
+ * JSON would refuse: such bytes become '?'. */
 static json_t *status_json(ckptio_status st, const char *msg)
 {
-	return json_pack("{s:i, s:s}", "st", (int)st, "msg", msg ? msg : "");
+	char buf[CKPTIO__ERRMSG];
+
+	snprintf(buf, sizeof(buf), "%s", msg ? msg : "");
+	ckptio__utf8_scrub(buf);
+	return json_pack("{s:i, s:s}", "st", (int)st, "msg", buf);
+}
+
+/* A message that could not be built whole is not sent in part: the rank
+ * reports the failure instead (e.g. a plan entry that failed to encode
+ * must never silently drop an item). */
+static json_t *build_failed(json_t *partial, ckptio_status st,
+			    const char *fmt, ...) CKPTIO__PRINTF(3, 4);
+static json_t *build_failed(json_t *partial, ckptio_status st,
+			    const char *fmt, ...)
+{
+	char msg[CKPTIO__ERRMSG];
+	va_list ap;
+
+	json_decref(partial);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return status_json(st, msg);
 }
 
 static ckptio_status status_from_json(json_t *o, const char **msg)
@@ -318,21 +346,29 @@ static void json_vec_free(json_t **v, int n)
 	free(v);
 }
 
-/* Rank 0 passes *obj; the others receive it. */
-static ckptio_status bcast_json(const ckptio_coord *co, json_t **obj)
+/* Rank 0 passes *obj; the others receive it.  When rank 0 cannot encode
+ * it (out of memory), it still broadcasts, a bare status st0 built
+ * without allocating: a rank left waiting would hang, and a rank told
+ * less than the commit's outcome could remove committed data. */
+static ckptio_status bcast_json(const ckptio_coord *co, json_t **obj,
+				ckptio_status st0)
 {
+	char fallback[160];
 	char *s = NULL;
-	void *buf;
+	void *buf = NULL;
 	size_t len = 0;
 	ckptio_status st;
 
 	if (co->rank == 0) {
-		s = json_dumps(*obj, JSON_COMPACT);
+		s = *obj ? json_dumps(*obj, JSON_COMPACT) : NULL;
 		if (!s)
-			return CKPTIO_ENOMEM;
-		len = strlen(s);
+			snprintf(fallback, sizeof(fallback),
+				 "{\"st\": %d, \"msg\": \"%s\"}", (int)st0,
+				 st0 == CKPTIO_OK ? "" : "rank 0 failed and ran "
+				 "out of memory describing why");
+		buf = s ? s : fallback;
+		len = strlen(buf);
 	}
-	buf = s;
 	st = co->broadcast(co->self, &buf, &len);
 	if (co->rank != 0) {
 		*obj = st == CKPTIO_OK ? json_loadb(buf, len, 0, NULL) : NULL;
@@ -344,30 +380,45 @@ static ckptio_status bcast_json(const ckptio_coord *co, json_t **obj)
 	return st == CKPTIO_OK ? CKPTIO_OK : CKPTIO_ECOORD;
 }
 
+static json_t *plan_item_json(const ckptio_plan_item *it)
+{
+	json_t *g = dims_to_json(it->global_shape, it->ndim);
+	json_t *o = dims_to_json(it->offsets, it->ndim);
+	json_t *sh = dims_to_json(it->shape, it->ndim);
+
+	if (!g || !o || !sh) {
+		json_decref(g);
+		json_decref(o);
+		json_decref(sh);
+		return NULL;
+	}
+	/* "o" steals the references, also on failure. */
+	return json_pack("{s:s, s:i, s:i, s:o, s:o, s:o, s:I}", "n", it->name,
+			 "k", (int)it->kind, "d", (int)it->dtype, "g", g, "o",
+			 o, "s", sh, "b", (json_int_t)it->nbytes);
+}
+
 static json_t *plan_to_json(ckptio_status st, const char *msg,
 			    const ckptio_plan *plan)
 {
-	json_t *o = status_json(st, msg), *items = json_array();
+	json_t *o = status_json(st, msg), *items;
 
-	for (size_t i = 0; plan && o && items && i < plan->nitems; i++) {
-		const ckptio_plan_item *it = &plan->items[i];
-
-		json_array_append_new(
-			items,
-			json_pack("{s:s, s:i, s:i, s:o, s:o, s:o, s:I}", "n",
-				  it->name, "k", (int)it->kind, "d",
-				  (int)it->dtype, "g",
-				  dims_to_json(it->global_shape, it->ndim), "o",
-				  dims_to_json(it->offsets, it->ndim), "s",
-				  dims_to_json(it->shape, it->ndim), "b",
-				  (json_int_t)it->nbytes));
-	}
-	if (o && items)
-		json_object_set_new(o, "items", items);
-	else
-		json_decref(items);
-	if (o && plan && plan->storage)
-		json_object_set_new(o, "storage", json_string(plan->storage));
+	if (!o || st != CKPTIO_OK || !plan)
+		return o;
+	if (!(items = json_array()) || json_object_set_new(o, "items", items))
+		return build_failed(o, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < plan->nitems; i++)
+		if (json_array_append_new(items, plan_item_json(&plan->items[i])))
+			return build_failed(o, CKPTIO_EINVAL,
+					    "rank %d: cannot encode the plan "
+					    "entry of item %zu ('%.200s')",
+					    plan->rank, i, plan->items[i].name);
+	if (plan->storage &&
+	    json_object_set_new(o, "storage", json_string(plan->storage)))
+		return build_failed(o, CKPTIO_EINVAL,
+				    "rank %d: cannot encode the layout's plan "
+				    "annotation",
+				    plan->rank);
 	return o;
 }
 
@@ -539,6 +590,39 @@ static ckptio_status gplan_dedup(gplan *g, char *err, size_t errlen)
 	return CKPTIO_OK;
 }
 
+/* Rank r's write result e for plan item pi: [name, object, offset, length,
+ * crc32c].  It must name pi and match its length: a result is never
+ * paired with an item by position alone. */
+static ckptio_status result_get(ckptio_host_ctx *hc, int r, json_t *e,
+				const ckptio_plan_item *pi, const char **obj,
+				uint64_t *off, uint64_t *crc)
+{
+	json_t *name = json_array_get(e, 0), *o = json_array_get(e, 1);
+	json_t *jo = json_array_get(e, 2), *jl = json_array_get(e, 3);
+	json_t *jc = json_array_get(e, 4);
+
+	if (!json_is_array(e) || json_array_size(e) != 5 ||
+	    !json_is_string(name) || !json_is_string(o) ||
+	    !json_is_integer(jo) || json_integer_value(jo) < 0 ||
+	    !json_is_integer(jl) || !json_is_integer(jc) ||
+	    json_integer_value(jc) < 0 || json_integer_value(jc) > UINT32_MAX)
+		return ckptio__hc_error(hc, CKPTIO_ECOORD,
+					"rank %d sent a malformed write result "
+					"for item '%.200s'",
+					r, pi->name);
+	if (strcmp(json_string_value(name), pi->name) != 0 ||
+	    (uint64_t)json_integer_value(jl) != pi->nbytes)
+		return ckptio__hc_error(hc, CKPTIO_ECOORD,
+					"rank %d: the write result for item "
+					"'%.200s' names item '%.200s' or "
+					"another length; refusing to commit",
+					r, pi->name, json_string_value(name));
+	*obj = json_string_value(o);
+	*off = (uint64_t)json_integer_value(jo);
+	*crc = (uint64_t)json_integer_value(jc);
+	return CKPTIO_OK;
+}
+
 /* Build metadata from the plans (and, when given, the write results); its
  * seal checks that chunks tile every tensor. */
 static ckptio_status gplan_metadata(gplan *g, ckptio_host_ctx *hc,
@@ -562,12 +646,11 @@ static ckptio_status gplan_metadata(gplan *g, ckptio_host_ctx *hc,
 
 			if (g->skip[r][i])
 				continue;
-			if (res) {
-				json_t *e = json_array_get(res, k++);
-
-				obj = json_string_value(json_array_get(e, 0));
-				off = (uint64_t)json_integer_value(json_array_get(e, 1));
-				crc = (uint64_t)json_integer_value(json_array_get(e, 3));
+			if (results) {
+				st = result_get(hc, r, json_array_get(res, k++),
+						pi, &obj, &off, &crc);
+				if (st != CKPTIO_OK)
+					break;
 			}
 			/* Unsealed metadata is unsorted: find linearly (a
 			 * name seen on several ranks is rare and nearby). */
@@ -583,9 +666,14 @@ static ckptio_status gplan_metadata(gplan *g, ckptio_host_ctx *hc,
 			if (st == CKPTIO_OK)
 				st = ckptio__md_add_chunk(
 					hc, md, idx, pi->offsets, pi->shape,
-					obj ? obj : "", off, pi->nbytes,
+					obj, off, pi->nbytes,
 					results != NULL, (uint32_t)crc);
 		}
+		if (st == CKPTIO_OK && results && json_array_size(res) != k)
+			st = ckptio__hc_error(hc, CKPTIO_ECOORD,
+					      "rank %d sent %zu write results "
+					      "for %zu items",
+					      r, json_array_size(res), k);
 	}
 	if (st == CKPTIO_OK)
 		st = ckptio__md_seal(hc, "save plan", md);
@@ -614,6 +702,7 @@ typedef struct saver {
 	ckptio_plan_item *items; /* this rank's items */
 	gplan g;                 /* rank 0 */
 	int overwrite;
+	ckptio_status step_st;   /* rank 0: status of the last verdict */
 } saver;
 
 /* Status and message of this rank so far, for the next message. */
@@ -719,103 +808,254 @@ static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
 		st = s->lo->prepare_global_plan(s->w, s->g.plans, s->co->world);
 	if (st != CKPTIO_OK && !err[0])
 		snprintf(err, sizeof(err), "%s", local_msg(s, st));
+	s->step_st = st;
 	reply = status_json(st, err);
-	plans = json_array();
-	for (int r = 0; st == CKPTIO_OK && r < s->co->world; r++) {
-		json_t *p = json_object(), *skip = json_array();
-
-		for (size_t i = 0; i < s->g.plans[r].nitems; i++)
-			if (s->g.skip[r][i])
-				json_array_append_new(skip, json_integer((json_int_t)i));
-		json_object_set_new(p, "skip", skip);
-		if (s->g.plans[r].storage)
-			json_object_set_new(p, "storage",
-					    json_string(s->g.plans[r].storage));
-		json_array_append_new(plans, p);
+	if (!reply || st != CKPTIO_OK)
+		return reply;
+	if (!(plans = json_array()) ||
+	    json_object_set_new(reply, "plans", plans)) {
+		s->step_st = CKPTIO_ENOMEM;
+		return build_failed(reply, CKPTIO_ENOMEM, "out of memory");
 	}
-	json_object_set_new(reply, "plans", plans);
+	for (int r = 0; r < s->co->world; r++) {
+		json_t *p = json_object(), *skip = json_array();
+		int bad = !p || !skip || json_array_append_new(plans, p) ||
+			  json_object_set_new(p, "skip", skip);
+
+		for (size_t i = 0; !bad && i < s->g.plans[r].nitems; i++)
+			if (s->g.skip[r][i])
+				bad = json_array_append_new(
+					skip, json_integer((json_int_t)i));
+		if (!bad && s->g.plans[r].storage)
+			bad = json_object_set_new(
+				p, "storage", json_string(s->g.plans[r].storage));
+		if (bad) {
+			s->step_st = CKPTIO_ENOMEM;
+			return build_failed(reply, CKPTIO_ENOMEM,
+					    "out of memory building the plan "
+					    "of rank %d",
+					    r);
+		}
+	}
 	return reply;
 }
 
-/* Apply rank 0's verdict to this rank's plan: storage and skipped items. */
+/* Apply rank 0's verdict to this rank's plan: storage and skipped items.
+ * A verdict that does not say exactly what to skip is refused: guessing
+ * would drop or duplicate items. */
 static ckptio_status apply_global(saver *s, json_t *mine)
 {
 	json_t *skip = json_object_get(mine, "skip"), *v;
 	json_t *storage = json_object_get(mine, "storage");
 	size_t i, k = 0, next = 0;
 
+	if (!json_is_object(mine) || !json_is_array(skip) ||
+	    (storage && !json_is_string(storage)))
+		return ckptio__error(s->ctx, CKPTIO_ECOORD,
+				     "%s: rank %d received a malformed plan "
+				     "from rank 0",
+				     s->location, s->co->rank);
 	free(s->plan.storage);
 	s->plan.storage = json_is_string(storage)
 				  ? strdup(json_string_value(storage)) : NULL;
 	if (json_is_string(storage) && !s->plan.storage)
-		return CKPTIO_ENOMEM;
+		return ckptio__error(s->ctx, CKPTIO_ENOMEM, "out of memory");
 	/* Skip indices are ascending: compact the item array in place. */
 	for (i = 0; i < s->plan.nitems; i++) {
 		v = json_array_get(skip, next);
-		if (v && (size_t)json_integer_value(v) == i) {
+		if (v && json_is_integer(v) &&
+		    json_integer_value(v) == (json_int_t)i) {
 			next++;
 			continue;
 		}
 		s->items[k++] = s->items[i];
 	}
+	if (next != json_array_size(skip))
+		return ckptio__error(s->ctx, CKPTIO_ECOORD,
+				     "%s: rank %d received a plan that skips "
+				     "items it does not have",
+				     s->location, s->co->rank);
 	s->plan.nitems = k;
 	return CKPTIO_OK;
 }
 
+/* Each result names its item, so rank 0 pairs results with plan entries
+ * by name, not by position alone. */
 static json_t *results_json(ckptio_status st, const char *msg,
-			    const ckptio_write_result *res, size_t n)
+			    const ckptio_plan *plan,
+			    const ckptio_write_result *res)
 {
-	json_t *o = status_json(st, msg), *a = json_array();
+	json_t *o = status_json(st, msg), *a;
 
-	for (size_t i = 0; st == CKPTIO_OK && i < n; i++)
-		json_array_append_new(a, json_pack("[s, I, I, I]",
-						   res[i].object ? res[i].object : "",
-						   (json_int_t)res[i].offset,
-						   (json_int_t)res[i].length,
-						   (json_int_t)res[i].crc32c));
-	json_object_set_new(o, "r", a);
+	if (!o || st != CKPTIO_OK)
+		return o;
+	if (!(a = json_array()) || json_object_set_new(o, "r", a))
+		return build_failed(o, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < plan->nitems; i++)
+		if (!res[i].object ||
+		    json_array_append_new(
+			    a, json_pack("[s, s, I, I, I]", plan->items[i].name,
+					 res[i].object,
+					 (json_int_t)res[i].offset,
+					 (json_int_t)res[i].length,
+					 (json_int_t)res[i].crc32c)))
+			return build_failed(o, CKPTIO_EINVAL,
+					    "rank %d: cannot encode the write "
+					    "result of item '%.200s'",
+					    plan->rank, plan->items[i].name);
 	return o;
 }
 
-/* Rank 0: metadata from every rank's results, then the layout commits. */
+/* Rank 0, overwriting: the keys of the objects that the checkpoint being
+ * replaced names and the new metadata does not.  Read before the commit,
+ * removed after it, and nothing else: a concurrent save's objects are
+ * named by no metadata this save read, so they stay (its own commit
+ * decides; the loser's objects are debris for gc).  Best effort: when the
+ * old metadata cannot be read its objects are left for `ckptio rm --gc`,
+ * and the failure does not become the save's error. */
+static char **replaced_keys(saver *s, const ckptio_metadata *md, size_t *n)
+{
+	ckptio__hc_state sv;
+	ckptio_reader *r = NULL;
+	ckptio_metadata *old = NULL;
+	ckptio__strset named = {0}, seen = {0};
+	char **keys = NULL;
+	ckptio_status st;
+	int oom = 0;
+
+	*n = 0;
+	ckptio__hc_save(&s->hc, &sv);
+	st = s->lo->reader_setup(&ckptio__host, &s->hc, s->store, s->loc.id, &r);
+	if (st == CKPTIO_OK)
+		st = s->lo->read_metadata(r, &old);
+	if (st != CKPTIO_OK && st != CKPTIO_ENOTFOUND)
+		ckptio__log(s->ctx, CKPTIO_LOG_WARN,
+			    "%s: cannot read the checkpoint being replaced "
+			    "(%s); its data objects are left for `ckptio rm "
+			    "--gc`",
+			    s->location, s->hc.status ? s->hc.msg
+						      : ckptio_strerror(st));
+	ckptio__hc_restore(&s->hc, &sv);
+	for (size_t i = 0; old && i < md->nitems && !oom; i++)
+		for (size_t c = 0; c < md->items[i].nchunks && !oom; c++)
+			oom = ckptio__strset_add(&named,
+						 md->items[i].chunks[c].object) < 0;
+	for (size_t i = 0; old && i < old->nitems && !oom; i++)
+		for (size_t c = 0; c < old->items[i].nchunks && !oom; c++) {
+			const char *obj = old->items[i].chunks[c].object;
+			char **v;
+			int added;
+
+			if (ckptio__strset_has(&named, obj))
+				continue;
+			if ((added = ckptio__strset_add(&seen, obj)) <= 0) {
+				oom = added < 0;
+				continue;
+			}
+			v = realloc(keys, (*n + 1) * sizeof(*v));
+			if (v)
+				keys = v;
+			if (!v || !(keys[*n] = ckptio__join(s->loc.id, obj)))
+				oom = 1;
+			else
+				(*n)++;
+		}
+	if (oom) {
+		ckptio__log(s->ctx, CKPTIO_LOG_WARN,
+			    "%s: out of memory listing the objects of the "
+			    "replaced checkpoint; they are left for `ckptio "
+			    "rm --gc`",
+			    s->location);
+		ckptio__strv_free(keys, *n);
+		keys = NULL;
+		*n = 0;
+	}
+	ckptio__strset_free(&named);
+	ckptio__strset_free(&seen);
+	ckptio__md_free(old);
+	if (r)
+		s->lo->reader_free(r);
+	return keys;
+}
+
+/* Rank 0: metadata from every rank's results, then the layout commits,
+ * then (overwriting) the replaced checkpoint's objects go. */
 static json_t *commit_step(saver *s, json_t **msgs, ckptio_status st)
 {
 	char err[CKPTIO__ERRMSG] = "";
 	ckptio_metadata *md = NULL;
+	char **old = NULL;
+	size_t nold = 0;
 
 	st = ranks_status(s, msgs, st, err, sizeof(err));
 	if (st == CKPTIO_OK)
 		st = gplan_metadata(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
 				    msgs, &md);
+	if (st == CKPTIO_OK && s->overwrite)
+		old = replaced_keys(s, md, &nold);
 	if (st == CKPTIO_OK)
 		st = s->lo->finish(s->w, md, s->overwrite);
+	/* Only after a certain commit: in doubt, the old metadata may still
+	 * be (or come back after a crash as) the one in place. */
+	if (st == CKPTIO_OK && nold) {
+		ckptio__hc_state sv;
+
+		ckptio__hc_save(&s->hc, &sv);
+		if (ckptio__store_remove_many(s->store, (const char *const *)old,
+					      nold) != CKPTIO_OK)
+			ckptio__log(s->ctx, CKPTIO_LOG_WARN,
+				    "%s: could not remove every object of the "
+				    "replaced checkpoint (%s); `ckptio rm --gc` "
+				    "removes them",
+				    s->location, s->hc.status ? s->hc.msg : "");
+		ckptio__hc_restore(&s->hc, &sv);
+	}
+	ckptio__strv_free(old, nold);
 	ckptio__md_free(md);
 	if (st != CKPTIO_OK && !err[0])
 		snprintf(err, sizeof(err), "%s", local_msg(s, st));
+	s->step_st = st;
 	return status_json(st, err);
 }
 
 /* One collective round: everyone sends `mine`, rank 0 computes the verdict
- * with step(), everyone receives it.  Returns the verdict's status. */
+ * with step() (which also sets s->step_st), everyone receives it.  Returns
+ * the verdict's status; *lost is set on a rank that did not hear it. */
 static ckptio_status round_trip(saver *s, json_t *mine, ckptio_status st,
 				json_t *(*step)(saver *, json_t **, ckptio_status),
-				json_t **verdict)
+				json_t **verdict, int *lost)
 {
 	json_t **all = NULL;
-	ckptio_status cst;
-	const char *msg;
+	ckptio_status cst, bst;
+	const char *msg = NULL;
 
+	*lost = 0;
 	cst = gather_json(s->co, mine, &all);
 	json_decref(mine);
 	*verdict = NULL;
-	if (s->co->rank == 0)
+	if (s->co->rank == 0) {
+		s->step_st = CKPTIO_ENOMEM;
 		*verdict = step(s, all ? all : NULL,
 				cst != CKPTIO_OK ? CKPTIO_ECOORD : st);
+	}
 	json_vec_free(all, s->co->rank == 0 ? s->co->world : 0);
-	if (bcast_json(s->co, verdict) != CKPTIO_OK || !*verdict)
+	bst = bcast_json(s->co, verdict, s->step_st);
+	if (s->co->rank == 0) {
+		/* Rank 0 knows the outcome whether or not the others heard. */
+		cst = s->step_st;
+		if (*verdict)
+			status_from_json(*verdict, &msg);
+		if (cst != CKPTIO_OK)
+			ckptio__error(s->ctx, cst, "%s",
+				      msg && *msg ? msg : local_msg(s, cst));
+		return cst;
+	}
+	if (bst != CKPTIO_OK || !*verdict) {
+		*lost = 1;
 		return ckptio__error(s->ctx, CKPTIO_ECOORD,
 				     "%s: lost contact with the other ranks",
 				     s->location);
+	}
 	cst = status_from_json(*verdict, &msg);
 	if (cst != CKPTIO_OK)
 		ckptio__error(s->ctx, cst, "%s", msg);
@@ -831,13 +1071,14 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 	ckptio__progress prog;
 	uint64_t total = 0;
 	ckptio_status st;
+	int lost = 0;
 
 	s.co = opts && opts->coord ? opts->coord : &ckptio__solo_coord;
 	s.overwrite = opts && (opts->flags & CKPTIO_SAVE_OVERWRITE);
 	ctx->errmsg[0] = '\0';
 	st = save_local(&s, sd);
 	mine = plan_to_json(st, local_msg(&s, st), st == CKPTIO_OK ? &s.plan : NULL);
-	st = round_trip(&s, mine, st, global_step, &verdict);
+	st = round_trip(&s, mine, st, global_step, &verdict, &lost);
 	if (st == CKPTIO_OK)
 		st = apply_global(&s, json_array_get(json_object_get(verdict, "plans"),
 						     (size_t)s.co->rank));
@@ -853,10 +1094,21 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 		if (st == CKPTIO_OK && total == 0)
 			ckptio__progress_add(&prog, 0);
 	}
-	mine = results_json(st, local_msg(&s, st), res, s.plan.nitems);
-	st = round_trip(&s, mine, st, commit_step, &verdict);
+	/* Before the commit nothing is in doubt: the save simply failed. */
+	if (st == CKPTIO_EINDOUBT)
+		st = CKPTIO_EIO;
+	mine = results_json(st, local_msg(&s, st), &s.plan, res);
+	st = round_trip(&s, mine, st, commit_step, &verdict, &lost);
 	json_decref(verdict);
-	if (st != CKPTIO_OK && s.w)
+	/* Rank 0 may have committed without this rank hearing of it. */
+	if (lost)
+		st = ckptio__error(ctx, CKPTIO_EINDOUBT,
+				   "%s: lost contact with rank 0 during the "
+				   "commit; this rank's data objects were kept",
+				   location);
+	/* After a commit in doubt every rank keeps what it wrote: the
+	 * metadata in place may name it. */
+	if (st != CKPTIO_OK && st != CKPTIO_EINDOUBT && s.w)
 		s.lo->abort(s.w);
 	for (size_t i = 0; res && i < s.plan.nitems; i++)
 		free(res[i].object);

@@ -69,6 +69,22 @@ void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix)
 	pthread_mutex_unlock(&hc->mu);
 }
 
+void ckptio__hc_save(ckptio_host_ctx *hc, ckptio__hc_state *sv)
+{
+	pthread_mutex_lock(&hc->mu);
+	sv->status = hc->status;
+	memcpy(sv->msg, hc->msg, sizeof(sv->msg));
+	pthread_mutex_unlock(&hc->mu);
+}
+
+void ckptio__hc_restore(ckptio_host_ctx *hc, const ckptio__hc_state *sv)
+{
+	pthread_mutex_lock(&hc->mu);
+	hc->status = sv->status;
+	memcpy(hc->msg, sv->msg, sizeof(hc->msg));
+	pthread_mutex_unlock(&hc->mu);
+}
+
 ckptio_status ckptio__hc_finish(ckptio_host_ctx *hc, ckptio_status st)
 {
 	if (st == CKPTIO_OK || !hc->ctx)

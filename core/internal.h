@@ -39,8 +39,27 @@ char *ckptio__join(const char *id, const char *name);
  * no NUL (by construction), at most 1024 bytes. */
 int ckptio__key_valid(const char *key);
 
+/* A set of strings (borrowed pointers), hashed: membership in O(1). */
+typedef struct ckptio__strset {
+	const char **slots;
+	size_t nslots, n;
+} ckptio__strset;
+/* 1 when added, 0 when already present, -1 out of memory. */
+int ckptio__strset_add(ckptio__strset *set, const char *s);
+int ckptio__strset_has(const ckptio__strset *set, const char *s);
+void ckptio__strset_free(ckptio__strset *set);
+
 /* Monotonic time in seconds. */
 double ckptio__now(void);
+
+/* Length of the longest prefix of s[0..len) that is well-formed UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF); len
+ * when all of it is. */
+size_t ckptio__utf8_prefix(const char *s, size_t len);
+/* Replace every byte of s that is not part of well-formed UTF-8 with '?',
+ * in place, so the text can travel in JSON (error messages quote names
+ * cut at a byte limit, which may split a character). */
+void ckptio__utf8_scrub(char *s);
 
 /* ------------------------------------------------------------------------ */
 /* crc32c.c                                                                 */
@@ -165,6 +184,15 @@ ckptio_status ckptio__hc_verror(ckptio_host_ctx *hc, ckptio_status st,
 /* Put "prefix: " in front of hc's recorded error unless it starts so
  * already (adds context a plugin could not know: the item, the file). */
 void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix);
+/* A side step whose errors must not become the operation's (reading the
+ * metadata a save replaces): save hc's error state before it and put it
+ * back after. */
+typedef struct ckptio__hc_state {
+	ckptio_status status;
+	char msg[CKPTIO__ERRMSG];
+} ckptio__hc_state;
+void ckptio__hc_save(ckptio_host_ctx *hc, ckptio__hc_state *sv);
+void ckptio__hc_restore(ckptio_host_ctx *hc, const ckptio__hc_state *sv);
 /* Copy hc's recorded error (or st's strerror) into ctx->errmsg; return st. */
 ckptio_status ckptio__hc_finish(ckptio_host_ctx *hc, ckptio_status st);
 
@@ -200,6 +228,12 @@ extern const ckptio_plugin ckptio__native_layout_plugin;
  * else with remove per key; missing keys are not errors. */
 ckptio_status ckptio__store_remove_many(ckptio_store *st,
 					const char *const *keys, size_t n);
+/* The store's put_target (ABI 1.2) when it has one: 1 and target set when
+ * key is the leftover of an unfinished put; 0 otherwise. */
+int ckptio__store_put_target(ckptio_store *st, const char *key, char *target,
+			     size_t size);
+/* The layout's owns_object (ABI 1.2) when it has one; 0 otherwise. */
+int ckptio__layout_owns(const struct ckptio_layout_ops *lo, const char *name);
 
 /* ------------------------------------------------------------------------ */
 /* location.c - resolve a location string to a store + checkpoint id.       */

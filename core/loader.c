@@ -452,3 +452,22 @@ ckptio_status ckptio__store_remove_many(ckptio_store *st,
 	}
 	return rc;
 }
+
+int ckptio__store_put_target(ckptio_store *st, const char *key, char *target,
+			     size_t size)
+{
+	const ckptio_store_ops *ops = st->ops;
+
+	if (ops->struct_size < END_OF(struct ckptio_store_ops, put_target) ||
+	    !ops->put_target)
+		return 0;
+	return ops->put_target(st, key, target, size) == 1;
+}
+
+int ckptio__layout_owns(const struct ckptio_layout_ops *lo, const char *name)
+{
+	if (lo->struct_size < END_OF(struct ckptio_layout_ops, owns_object) ||
+	    !lo->owns_object)
+		return 0;
+	return lo->owns_object(name) == 1;
+}

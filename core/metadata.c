@@ -110,6 +110,11 @@ ckptio_status ckptio__md_add_item(ckptio_host_ctx *hc, ckptio_metadata *md,
 					"item name is %zu bytes; it must be 1 "
 					"to %d bytes",
 					len, CKPTIO_MAX_NAME);
+	if (ckptio__utf8_prefix(name, len) != len)
+		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
+					"item name is not valid UTF-8 (byte "
+					"%zu)",
+					ckptio__utf8_prefix(name, len));
 	if (kind != CKPTIO_ITEM_TENSOR && kind != CKPTIO_ITEM_BYTES)
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
 					"item '%.200s': unknown kind %d", name,
@@ -259,6 +264,12 @@ ckptio_status ckptio__md_set_attr(ckptio_host_ctx *hc, ckptio_metadata *md,
 {
 	md_impl *m = IMPL(md);
 
+	if (!key || !value ||
+	    ckptio__utf8_prefix(key, strlen(key)) != strlen(key) ||
+	    ckptio__utf8_prefix(value, strlen(value)) != strlen(value))
+		return ckptio__hc_error(hc, CKPTIO_EINVAL,
+					"metadata attribute: key and value "
+					"must be UTF-8 strings");
 	for (size_t i = 0; i < md->nattrs; i++)
 		if (strcmp(m->akeys[i], key) == 0) {
 			char *v = strdup(value);

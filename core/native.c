@@ -9,7 +9,8 @@
  *                                 checkpoint exist
  * <token> is random per save, so an overwriting save never touches the
  * objects the previous metadata points to: the old checkpoint stays
- * readable until the new metadata replaces it, then its objects go.
+ * readable until the new metadata replaces it; then the core removes the
+ * objects the replaced metadata named (docs/design-notes.md section 1).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,42 @@ typedef struct native_reader {
 } native_reader;
 
 static const char *const native_commit_keys[] = {CKPTIO__MD_KEY, NULL};
+
+/* Tokens are lowercase hex (nw_global_plan); at most 32 digits. */
+static int token_valid(const char *t)
+{
+	size_t n = t ? strspn(t, "0123456789abcdef") : 0;
+
+	return n > 0 && n <= 32 && t[n] == '\0';
+}
+
+/* "__<rank>_<n>.<token>.ckd" with decimal rank and n, or the metadata:
+ * specific enough that no user file is mistaken for ours. */
+static int nw_owns(const char *name)
+{
+	const char *p = name, *dot;
+	char tok[40];
+	size_t n;
+
+	if (strcmp(name, CKPTIO__MD_KEY) == 0)
+		return 1;
+	if (strncmp(p, "__", 2) != 0)
+		return 0;
+	p += 2;
+	if (!(n = strspn(p, "0123456789")) || n > 10 || p[n] != '_')
+		return 0;
+	p += n + 1;
+	if (!(n = strspn(p, "0123456789")) || n > 20 || p[n] != '.')
+		return 0;
+	p += n + 1;
+	dot = strchr(p, '.');
+	if (!dot || (size_t)(dot - p) >= sizeof(tok) ||
+	    strcmp(dot, DATA_SUFFIX) != 0)
+		return 0;
+	memcpy(tok, p, (size_t)(dot - p));
+	tok[dot - p] = '\0';
+	return token_valid(tok);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Writer                                                                   */
@@ -224,7 +261,10 @@ static ckptio_status write_bin(bin *b)
 		return st;
 	}
 	st = ops->put_commit(p);
-	if (st == CKPTIO_OK) {
+	/* In doubt, the object may be visible: track it so that abort removes
+	 * it, and fail (the checkpoint is not committed yet, and data that
+	 * may not be durable must not be committed). */
+	if (st == CKPTIO_OK || st == CKPTIO_EINDOUBT) {
 		native_writer *w = b->w;
 		char **v;
 
@@ -240,6 +280,8 @@ static ckptio_status write_bin(bin *b)
 			ops->remove(w->store, b->key);
 		if (!v)
 			st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
+		if (st == CKPTIO_EINDOUBT)
+			st = CKPTIO_EIO;
 	}
 	return st;
 }
@@ -276,13 +318,18 @@ static ckptio_status plan_bins(native_writer *w, const ckptio_plan *plan,
 		order[i] = i;
 	qsort_r(order, plan->nitems, sizeof(*order), by_size_desc,
 		(void *)plan);
+	/* Without the save's token, objects could collide with those of
+	 * another save (nw_global_plan always sets it). */
+	if (!token_valid(plan->storage))
+		return w->host->error(w->hc, CKPTIO_ECOORD,
+				      "rank %d: the plan has no valid save "
+				      "token",
+				      w->rank);
 	for (size_t i = 0; i < nbins; i++) {
 		bins[i].idx = malloc((plan->nitems ? plan->nitems : 1) *
 				     sizeof(size_t));
 		bins[i].object = ckptio__asprintf("__%d_%zu.%s" DATA_SUFFIX,
-						  w->rank, i,
-						  plan->storage ? plan->storage
-								: "0");
+						  w->rank, i, plan->storage);
 		bins[i].key = bins[i].object
 				      ? ckptio__join(w->id, bins[i].object)
 				      : NULL;
@@ -356,55 +403,92 @@ static ckptio_status nw_write_data(ckptio_writer *wr, const ckptio_plan *plan,
 	return st;
 }
 
-/* After an overwrite: the previous save's data objects are now garbage. */
-/* Data objects under the checkpoint that md does not reference: those of
- * the checkpoint this save replaced, collected for one batch delete. */
-typedef struct stale {
-	native_writer *w;
-	const ckptio_metadata *md;
-	char **keys;
-	size_t n;
-} stale;
-
-static int collect_stale(void *user, const char *key, const ckptio_stat *st)
+/* The whole object key into a malloc'd buffer, if it is at most max
+ * bytes.  ENOTFOUND without recording an error when absent.
+ * A concurrent overwrite may replace the object between the stat and the
+ * read: then the read sees a prefix of a longer object, or fails past the
+ * end of a shorter one.  Both show as a size that changed; read again
+ * (a store reads an object under one open, so a read of the right size
+ * is one object's bytes). */
+static ckptio_status read_object(const ckptio_host *host, ckptio_host_ctx *hc,
+				 ckptio_store *store, const char *key,
+				 uint64_t max, char **out, size_t *len)
 {
-	stale *sl = user;
-	native_writer *w = sl->w;
-	const ckptio_metadata *md = sl->md;
-	size_t plen = *w->id ? strlen(w->id) + 1 : 0;
-	const char *name = key + plen;
-	size_t len = strlen(name);
-	char **v, *k;
+	ckptio_stat sb, again;
+	ckptio_range rg;
+	ckptio_status st;
 
-	(void)st;
-	if (strchr(name, '/') || strncmp(name, "__", 2) != 0 ||
-	    len < strlen(DATA_SUFFIX) ||
-	    strcmp(name + len - strlen(DATA_SUFFIX), DATA_SUFFIX) != 0)
-		return 0;
-	for (size_t i = 0; i < md->nitems; i++)
-		for (size_t c = 0; c < md->items[i].nchunks; c++)
-			if (strcmp(md->items[i].chunks[c].object, name) == 0)
-				return 0;
-	v = realloc(sl->keys, (sl->n + 1) * sizeof(*v));
-	k = v ? strdup(key) : NULL;
-	if (v)
-		sl->keys = v;
-	if (!k)
-		return 1; /* out of memory: leave the rest to rm --gc */
-	sl->keys[sl->n++] = k;
-	return 0;
+	*out = NULL;
+	for (int attempt = 0;; attempt++) {
+		st = store->ops->stat(store, key, &sb);
+		if (st != CKPTIO_OK)
+			return st;
+		if (sb.size > max)
+			return host->error(hc, CKPTIO_ECORRUPT,
+					   "%s: %llu bytes, larger than the "
+					   "%llu-byte limit for metadata",
+					   key, (unsigned long long)sb.size,
+					   (unsigned long long)max);
+		if (!(*out = malloc(sb.size ? sb.size : 1)))
+			return host->error(hc, CKPTIO_ENOMEM, "out of memory");
+		rg = (ckptio_range){.key = key, .offset = 0,
+				    .length = sb.size, .buf = *out};
+		st = sb.size ? store->ops->read(store, &rg, 1) : CKPTIO_OK;
+		if ((st == CKPTIO_OK || st == CKPTIO_ECORRUPT) && attempt < 5 &&
+		    store->ops->stat(store, key, &again) == CKPTIO_OK &&
+		    again.size != sb.size) {
+			free(*out);
+			*out = NULL;
+			continue;
+		}
+		break;
+	}
+	if (st != CKPTIO_OK) {
+		free(*out);
+		*out = NULL;
+		return st;
+	}
+	*len = (size_t)sb.size;
+	return CKPTIO_OK;
 }
 
+/* After a failed metadata put: is our metadata there anyway (the store
+ * committed it and the answer was lost)?  1 yes, 0 no, -1 cannot tell. */
+static int committed_anyway(native_writer *w, const char *key,
+			    const char *json, size_t len)
+{
+	char *buf;
+	size_t got = 0;
+	ckptio_status st = read_object(w->host, w->hc, w->store, key,
+				       (uint64_t)len, &buf, &got);
+	int ours;
+
+	if (st == CKPTIO_ENOTFOUND)
+		return 0;
+	if (st == CKPTIO_ECORRUPT) /* larger than ours: not ours */
+		return 0;
+	if (st != CKPTIO_OK)
+		return -1;
+	ours = got == len && memcmp(buf, json, len) == 0;
+	free(buf);
+	return ours;
+}
+
+/* The metadata put is the commit.  Once it may be visible, nothing it
+ * names is removed: a failure is either certain (nothing visible, abort
+ * may clean up), or in doubt (CKPTIO_EINDOUBT: every rank keeps its
+ * data). */
 static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
 			       int overwrite)
 {
 	native_writer *w = (native_writer *)wr;
 	const ckptio_store_ops *ops = w->store->ops;
-	char *key = ckptio__join(w->id, CKPTIO__MD_KEY), *prefix;
+	char *key = ckptio__join(w->id, CKPTIO__MD_KEY);
 	size_t len = 0;
 	char *json = ckptio__md_to_json(md, &len);
 	ckptio_put *p = NULL;
 	ckptio_status st;
+	int ours;
 
 	if (!key || !json) {
 		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
@@ -418,26 +502,26 @@ static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
 		st = ops->put_commit(p);
 	else if (p)
 		ops->put_abort(p);
-	if (st == CKPTIO_EEXIST)
+	if (st == CKPTIO_OK || st == CKPTIO_EINDOUBT)
+		goto out;
+	ours = committed_anyway(w, key, json, len);
+	if (ours == 1) {
+		w->host->log(w->hc, CKPTIO_LOG_WARN,
+			     "%s: the commit reported a failure, but the "
+			     "metadata in place is this save's: committed",
+			     key);
+		st = CKPTIO_OK;
+	} else if (ours < 0) {
+		st = w->host->error(w->hc, CKPTIO_EINDOUBT,
+				    "%s: the commit failed and reading the "
+				    "key back failed too",
+				    key);
+		st = CKPTIO_EINDOUBT;
+	} else if (st == CKPTIO_EEXIST) {
 		w->host->error(w->hc, st,
 			       "%s already exists (another save committed "
 			       "first, or use overwrite)",
 			       key);
-	if (st == CKPTIO_OK && overwrite && (ops->caps & CKPTIO_STORE_CAP_LIST)) {
-		stale sl = {.w = w, .md = md};
-
-		prefix = *w->id ? ckptio__asprintf("%s/", w->id) : strdup("");
-		if (prefix)
-			ops->list(w->store, prefix, collect_stale, &sl);
-		free(prefix);
-		if (ckptio__store_remove_many(w->store,
-					      (const char *const *)sl.keys,
-					      sl.n) != CKPTIO_OK)
-			w->host->log(w->hc, CKPTIO_LOG_WARN,
-				     "could not remove every object of the "
-				     "replaced checkpoint (%zu); `ckptio rm "
-				     "--gc` removes them", sl.n);
-		ckptio__strv_free(sl.keys, sl.n);
 	}
 out:
 	free(key);
@@ -494,35 +578,22 @@ static ckptio_status nr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 {
 	native_reader *r = (native_reader *)rd;
 	char *key = ckptio__join(r->id, CKPTIO__MD_KEY), *buf = NULL;
-	ckptio_stat sb;
-	ckptio_range rg;
+	size_t len = 0;
 	ckptio_status st;
 
 	*out = NULL;
 	if (!key)
 		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
-	st = r->store->ops->stat(r->store, key, &sb);
+	st = read_object(r->host, r->hc, r->store, key, CKPTIO__MD_MAX, &buf,
+			 &len);
 	if (st == CKPTIO_ENOTFOUND)
 		st = r->host->error(r->hc, st,
 				    "no checkpoint: %s does not exist", key);
-	else if (st == CKPTIO_OK && sb.size > CKPTIO__MD_MAX)
-		st = r->host->error(r->hc, CKPTIO_ECORRUPT,
-				    "%s: %llu bytes, larger than the %u-byte "
-				    "limit for metadata",
-				    key, (unsigned long long)sb.size,
-				    CKPTIO__MD_MAX);
-	else if (st == CKPTIO_OK && sb.size == 0)
+	else if (st == CKPTIO_OK && len == 0)
 		st = r->host->error(r->hc, CKPTIO_ECORRUPT,
 				    "%s: empty metadata object", key);
-	if (st == CKPTIO_OK && !(buf = malloc(sb.size)))
-		st = r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
-	if (st == CKPTIO_OK) {
-		rg = (ckptio_range){.key = key, .offset = 0, .length = sb.size,
-				    .buf = buf};
-		st = r->store->ops->read(r->store, &rg, 1);
-	}
 	if (st == CKPTIO_OK)
-		st = ckptio__md_from_json(r->hc, key, buf, sb.size, out);
+		st = ckptio__md_from_json(r->hc, key, buf, len, out);
 	free(buf);
 	free(key);
 	return st;
@@ -583,6 +654,7 @@ static const struct ckptio_layout_ops native_ops = {
 	.read_metadata = nr_read_metadata,
 	.read_data = nr_read_data,
 	.reader_free = nr_free,
+	.owns_object = nw_owns,
 };
 
 const ckptio_plugin ckptio__native_layout_plugin = {

@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -302,157 +303,367 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 
 /* ------------------------------------------------------------------------ */
 /* Remove and gc                                                            */
+/*                                                                          */
+/* Only objects directly under the checkpoint are looked at, and each is    */
+/* classified; what is not the layout's is never removed (ckptio.h,         */
+/* docs/design-notes.md "What rm and gc may delete").                      */
 
-typedef struct rmctx {
-	char **keys;
-	size_t n, cap;
+typedef enum objkind {
+	OBJ_FOREIGN, /* not the layout's: never touched */
+	OBJ_COMMIT,  /* a commit key */
+	OBJ_NAMED,   /* named by the committed metadata */
+	OBJ_DEBRIS   /* the layout's form, not named; or a leftover put */
+} objkind;
+
+typedef struct rmobj {
+	char *key;
+	uint64_t size;
+	int64_t mtime;
+	objkind kind;
+} rmobj;
+
+typedef struct rmscan {
+	ckptio_store *store;
+	const struct ckptio_layout_ops *lo;
+	ckptio__strset named; /* object names of the metadata */
+	const char *prefix;
 	size_t plen;
+	rmobj *v;
+	size_t n, cap;
 	int oom;
-} rmctx;
+} rmscan;
 
-/* Objects directly in the checkpoint (not in nested checkpoints). */
-static int collect_key(void *user, const char *key, const ckptio_stat *sb)
+static int is_commit_key(const struct ckptio_layout_ops *lo, const char *name)
 {
-	rmctx *r = user;
+	for (const char *const *c = lo->commit_keys; *c; c++)
+		if (strcmp(*c, name) == 0)
+			return 1;
+	return 0;
+}
 
-	(void)sb;
-	if (strchr(key + r->plen, '/'))
+static objkind classify(rmscan *sc, const char *key)
+{
+	const char *name = key + sc->plen;
+	char target[2048];
+
+	/* A leftover of an unfinished put of one of the layout's objects
+	 * (a temporary file beside it) is debris, whatever the target. */
+	if (ckptio__store_put_target(sc->store, key, target, sizeof(target))) {
+		const char *tname = target + sc->plen;
+
+		if (strncmp(target, sc->prefix, sc->plen) == 0 &&
+		    !strchr(tname, '/') &&
+		    (is_commit_key(sc->lo, tname) ||
+		     ckptio__layout_owns(sc->lo, tname)))
+			return OBJ_DEBRIS;
+		return OBJ_FOREIGN;
+	}
+	if (is_commit_key(sc->lo, name))
+		return OBJ_COMMIT;
+	if (ckptio__strset_has(&sc->named, name))
+		return OBJ_NAMED;
+	if (ckptio__layout_owns(sc->lo, name))
+		return OBJ_DEBRIS;
+	return OBJ_FOREIGN;
+}
+
+static int scan_key(void *user, const char *key, const ckptio_stat *sb)
+{
+	rmscan *sc = user;
+	rmobj *o;
+
+	/* Nested checkpoints and subdirectories are not this one's. */
+	if (strncmp(key, sc->prefix, sc->plen) != 0 || !key[sc->plen] ||
+	    strchr(key + sc->plen, '/'))
 		return 0;
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 32;
-		char **v = realloc(r->keys, cap * sizeof(*v));
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 32;
+		rmobj *v = realloc(sc->v, cap * sizeof(*v));
 
 		if (!v) {
-			r->oom = 1;
+			sc->oom = 1;
 			return 1;
 		}
-		r->keys = v;
-		r->cap = cap;
+		sc->v = v;
+		sc->cap = cap;
 	}
-	if (!(r->keys[r->n] = strdup(key))) {
-		r->oom = 1;
+	o = &sc->v[sc->n];
+	if (!(o->key = strdup(key))) {
+		sc->oom = 1;
 		return 1;
 	}
-	r->n++;
+	o->size = sb ? sb->size : 0;
+	o->mtime = sb ? sb->mtime : 0;
+	o->kind = classify(sc, key);
+	sc->n++;
 	return 0;
 }
 
-static int referenced(const ckptio_metadata *md, const char *const *commit,
-		      const char *name)
+static void scan_free(rmscan *sc)
 {
-	for (; *commit; commit++)
-		if (strcmp(*commit, name) == 0)
-			return 1;
-	for (size_t i = 0; md && i < md->nitems; i++)
-		for (size_t c = 0; c < md->items[i].nchunks; c++)
-			if (strcmp(md->items[i].chunks[c].object, name) == 0)
-				return 1;
-	return 0;
+	for (size_t i = 0; i < sc->n; i++)
+		free(sc->v[i].key);
+	free(sc->v);
+	ckptio__strset_free(&sc->named);
+	free((void *)sc->prefix);
+	memset(sc, 0, sizeof(*sc));
 }
 
-ckptio_status ckptio_remove(ckptio_ctx *ctx, const char *location,
-			    unsigned flags)
+/* List the objects directly under rd's checkpoint and classify them
+ * against md (NULL: no readable metadata). */
+static ckptio_status scan(ckptio__rd *rd, const ckptio_metadata *md,
+			  rmscan *sc)
 {
-	ckptio__rd rd;
-	ckptio_store *store = NULL;
-	const char *const *commit;
-	rmctx r = {0};
-	char *prefix = NULL;
-	ckptio_status st, mst;
-	int gc = (flags & CKPTIO_RM_GC_ONLY) != 0, removed = 0;
+	ckptio_status st = CKPTIO_OK;
 
-	ctx->errmsg[0] = '\0';
-	mst = ckptio__rd_open(ctx, location, &rd);
-	if (mst != CKPTIO_OK && mst != CKPTIO_ENOTFOUND && mst != CKPTIO_ECORRUPT)
-		return mst;
-	if (mst == CKPTIO_OK) {
-		store = rd.store;
-	} else {
-		/* No (valid) metadata: still clear the debris. */
-		st = ckptio__loc_resolve(ctx, location, NULL, &rd.loc);
-		if (st != CKPTIO_OK)
-			return st;
-		ckptio__hc_init(&rd.hc, ctx, rd.loc.section, rd.loc.defaults);
-		rd.hc_live = 1;
-		st = ckptio__store_open(ctx, &rd.loc, &rd.hc, 0, &rd.store);
-		if (st != CKPTIO_OK) {
-			ckptio__rd_close(&rd);
-			return st;
+	memset(sc, 0, sizeof(*sc));
+	sc->store = rd->store;
+	sc->lo = rd->loc.layout_plugin->desc->layout;
+	for (size_t i = 0; md && i < md->nitems && !sc->oom; i++)
+		for (size_t c = 0; c < md->items[i].nchunks && !sc->oom; c++)
+			sc->oom = ckptio__strset_add(&sc->named,
+						     md->items[i].chunks[c].object) < 0;
+	sc->prefix = *rd->loc.id ? ckptio__asprintf("%s/", rd->loc.id)
+				 : strdup("");
+	if (!sc->prefix || sc->oom)
+		return ckptio__hc_error(&rd->hc, CKPTIO_ENOMEM, "out of memory");
+	sc->plen = strlen(sc->prefix);
+	st = rd->store->ops->list(rd->store, sc->prefix, scan_key, sc);
+	if (st == CKPTIO_OK && sc->oom)
+		st = ckptio__hc_error(&rd->hc, CKPTIO_ENOMEM, "out of memory");
+	return st;
+}
+
+/* Debris modified within min_age seconds (or of unknown age) may belong
+ * to a save in flight. */
+static int too_young(const rmobj *o, uint64_t min_age, int64_t now)
+{
+	return min_age > 0 &&
+	       (o->mtime <= 0 || now - o->mtime < (int64_t)min_age);
+}
+
+/* Decide what goes (kind[i] set to remove or not) and count it. */
+static void tally(rmscan *sc, int gc, int named_go, uint64_t min_age,
+		  unsigned char *go, ckptio_rm_report *r)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < sc->n; i++) {
+		const rmobj *o = &sc->v[i];
+
+		go[i] = 0;
+		switch (o->kind) {
+		case OBJ_FOREIGN:
+			r->foreign++;
+			break;
+		case OBJ_COMMIT:
+		case OBJ_NAMED:
+			go[i] = !gc && (o->kind == OBJ_COMMIT || named_go);
+			break;
+		case OBJ_DEBRIS:
+			if (too_young(o, min_age, now)) {
+				r->kept_young++;
+				r->kept_young_bytes += o->size;
+			} else {
+				go[i] = 1;
+				r->debris++;
+				r->debris_bytes += o->size;
+			}
+			break;
 		}
-		store = rd.store;
+		if (go[i]) {
+			r->removed++;
+			r->removed_bytes += o->size;
+		}
 	}
-	if (!*rd.loc.id && mst != CKPTIO_OK) {
+}
+
+/* Commit keys first, one by one, so the checkpoint stops existing at
+ * once; then the rest in batches (the store's remove_many). */
+static ckptio_status remove_marked(rmscan *sc, const unsigned char *go)
+{
+	const char **keys = malloc((sc->n ? sc->n : 1) * sizeof(*keys));
+	size_t n = 0;
+	ckptio_status st = CKPTIO_OK;
+
+	if (!keys)
+		return CKPTIO_ENOMEM;
+	for (size_t i = 0; i < sc->n && st == CKPTIO_OK; i++)
+		if (go[i] && sc->v[i].kind == OBJ_COMMIT) {
+			st = sc->store->ops->remove(sc->store, sc->v[i].key);
+			if (st == CKPTIO_ENOTFOUND)
+				st = CKPTIO_OK;
+		}
+	for (size_t i = 0; i < sc->n; i++)
+		if (go[i] && sc->v[i].kind != OBJ_COMMIT)
+			keys[n++] = sc->v[i].key;
+	if (st == CKPTIO_OK)
+		st = ckptio__store_remove_many(sc->store, keys, n);
+	free(keys);
+	return st;
+}
+
+static void copy_report(ckptio_rm_report *out, const ckptio_rm_report *r)
+{
+	size_t n;
+
+	if (!out || out->struct_size < sizeof(uint32_t))
+		return;
+	n = out->struct_size < sizeof(*r) ? out->struct_size : sizeof(*r);
+	memcpy((char *)out + sizeof(uint32_t), (const char *)r + sizeof(uint32_t),
+	       n - sizeof(uint32_t));
+}
+
+/* Open the location for removal: with its metadata when it has one
+ * (*mst = OK), else just its store (*mst = ENOTFOUND or ECORRUPT, and
+ * *why = the reader's message). */
+static ckptio_status rm_open(ckptio_ctx *ctx, const char *location,
+			     ckptio__rd *rd, ckptio_status *mst, char *why,
+			     size_t whylen)
+{
+	ckptio_status st;
+
+	*mst = ckptio__rd_open(ctx, location, rd);
+	if (*mst == CKPTIO_OK)
+		return CKPTIO_OK;
+	if (*mst != CKPTIO_ENOTFOUND && *mst != CKPTIO_ECORRUPT)
+		return *mst;
+	snprintf(why, whylen, "%s", ctx->errmsg);
+	st = ckptio__loc_resolve(ctx, location, NULL, &rd->loc);
+	if (st != CKPTIO_OK)
+		return st;
+	ckptio__hc_init(&rd->hc, ctx, rd->loc.section, rd->loc.defaults);
+	rd->hc_live = 1;
+	st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);
+	if (st != CKPTIO_OK)
+		ckptio__rd_close(rd);
+	return st;
+}
+
+ckptio_status ckptio_remove_ex(ckptio_ctx *ctx, const char *location,
+			       const ckptio_rm_opts *opts)
+{
+	ckptio_rm_opts o = CKPTIO_RM_OPTS_INIT;
+	ckptio_rm_report rep;
+	ckptio__rd rd;
+	rmscan sc;
+	unsigned char *go = NULL;
+	char why[CKPTIO__ERRMSG] = "";
+	const char *commit;
+	ckptio_status st, mst;
+	int gc, dry;
+
+	if (opts)
+		memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size
+							      : sizeof(o));
+	gc = (o.flags & CKPTIO_RM_GC_ONLY) != 0;
+	dry = (o.flags & CKPTIO_RM_DRY_RUN) != 0;
+	ctx->errmsg[0] = '\0';
+	st = rm_open(ctx, location, &rd, &mst, why, sizeof(why));
+	if (st != CKPTIO_OK)
+		return st;
+	commit = rd.loc.layout_plugin->desc->layout->commit_keys[0];
+	if (!*rd.loc.id && mst != CKPTIO_OK && !gc) {
 		ckptio__rd_close(&rd);
 		return ckptio__error(ctx, CKPTIO_EINVAL,
 				     "%s is a store root, not a checkpoint; "
-				     "refusing to remove everything in it",
+				     "refusing to remove anything in it",
 				     location);
 	}
-	if (gc && mst != CKPTIO_OK) {
+	if (gc && mst == CKPTIO_ECORRUPT) {
 		ckptio__rd_close(&rd);
-		return ckptio__error(ctx, CKPTIO_ENOTFOUND,
-				     "%s: no committed checkpoint to gc "
-				     "around (use rm to remove the debris)",
-				     location);
+		return ckptio__error(ctx, CKPTIO_ECORRUPT,
+				     "%s: gc cannot tell which objects the "
+				     "metadata names, because it is unreadable "
+				     "(%s); removing the whole checkpoint "
+				     "(`ckptio rm`) is still possible",
+				     location, why);
 	}
-	if (!(store->ops->caps & CKPTIO_STORE_CAP_DELETE) ||
-	    !(store->ops->caps & CKPTIO_STORE_CAP_LIST)) {
+	if (!(rd.store->ops->caps & CKPTIO_STORE_CAP_LIST) ||
+	    (!dry && !(rd.store->ops->caps & CKPTIO_STORE_CAP_DELETE))) {
 		ckptio__rd_close(&rd);
 		return ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
 				     "store '%s' cannot list and delete",
 				     rd.loc.store_plugin->desc->name);
 	}
-	commit = rd.loc.layout_plugin->desc->layout->commit_keys;
-	prefix = *rd.loc.id ? ckptio__asprintf("%s/", rd.loc.id) : strdup("");
-	r.plen = prefix ? strlen(prefix) : 0;
-	st = prefix ? store->ops->list(store, prefix, collect_key, &r)
-		    : CKPTIO_ENOMEM;
-	if (r.oom)
-		st = CKPTIO_ENOMEM;
-	/* Commit keys go first, one by one, so the checkpoint stops existing
-	 * at once; then the rest in batches (the store's remove_many). */
-	for (size_t i = 0; st == CKPTIO_OK && i < r.n; i++) {
-		const char *name = r.keys[i] + r.plen;
-
-		if (!referenced(NULL, commit, name) ||
-		    (gc && referenced(rd.md, commit, name)))
-			continue;
-		st = store->ops->remove(store, r.keys[i]);
-		if (st == CKPTIO_ENOTFOUND)
-			st = CKPTIO_OK;
-		removed++;
-		r.keys[i][0] = '\0';
-	}
-	if (st == CKPTIO_OK) {
-		size_t n = 0;
-
-		/* Compact the keys still to go to the front. */
-		for (size_t i = 0; i < r.n; i++) {
-			const char *name = r.keys[i] + r.plen;
-			char *k = r.keys[i];
-
-			if (!k[0] || referenced(NULL, commit, name) ||
-			    (gc && referenced(rd.md, commit, name)))
-				continue;
-			r.keys[i] = r.keys[n];
-			r.keys[n++] = k;
-		}
-		st = ckptio__store_remove_many(store,
-					       (const char *const *)r.keys, n);
-		removed += (int)n;
-	}
-	if (st == CKPTIO_OK && !gc && removed == 0)
+	st = scan(&rd, rd.md, &sc);
+	if (st == CKPTIO_OK && !(go = malloc(sc.n ? sc.n : 1)))
+		st = ckptio__hc_error(&rd.hc, CKPTIO_ENOMEM, "out of memory");
+	if (st == CKPTIO_OK)
+		tally(&sc, gc, mst == CKPTIO_OK, o.min_age, go, &rep);
+	if (st == CKPTIO_OK && !gc && mst == CKPTIO_ENOTFOUND) {
+		/* No checkpoint: rm refuses; say what gc would find. */
 		st = ckptio__error(ctx, CKPTIO_ENOTFOUND,
-				   "%s: no checkpoint and nothing to remove",
-				   location);
+				   "%s: no checkpoint here (no %s); "
+				   "%llu objects of failed saves (%llu bytes) "
+				   "can be removed with CKPTIO_RM_GC_ONLY "
+				   "(`ckptio rm --gc`); %llu other objects "
+				   "are not ckptio's and are never removed",
+				   location, commit,
+				   (unsigned long long)(rep.debris +
+							rep.kept_young),
+				   (unsigned long long)(rep.debris_bytes +
+							rep.kept_young_bytes),
+				   (unsigned long long)rep.foreign);
+		goto out;
+	}
+	if (st == CKPTIO_OK && !dry)
+		st = remove_marked(&sc, go);
+	if (st == CKPTIO_ENOMEM && rd.hc.status == CKPTIO_OK)
+		st = ckptio__error(ctx, st, "out of memory");
 	else
 		st = ckptio__hc_finish(&rd.hc, st);
-	ckptio__log(ctx, CKPTIO_LOG_INFO, "%s: removed %d objects", location,
-		    removed);
-	ckptio__strv_free(r.keys, r.n);
-	free(prefix);
+	if (st == CKPTIO_OK) {
+		copy_report(o.report, &rep);
+		ckptio__log(ctx, CKPTIO_LOG_INFO,
+			    "%s: %s %llu objects (%llu of failed saves), kept "
+			    "%llu younger than %llu s and %llu not ckptio's",
+			    location, dry ? "would remove" : "removed",
+			    (unsigned long long)rep.removed,
+			    (unsigned long long)rep.debris,
+			    (unsigned long long)rep.kept_young,
+			    (unsigned long long)o.min_age,
+			    (unsigned long long)rep.foreign);
+	}
+out:
+	free(go);
+	scan_free(&sc);
 	ckptio__rd_close(&rd);
 	return st;
+}
+
+ckptio_status ckptio_remove(ckptio_ctx *ctx, const char *location,
+			    unsigned flags)
+{
+	ckptio_rm_opts o = CKPTIO_RM_OPTS_INIT;
+
+	o.flags = flags;
+	return ckptio_remove_ex(ctx, location, &o);
+}
+
+ckptio_status ckptio_ckpt_debris(ckptio_ckpt *ck, uint64_t min_age,
+				 ckptio_rm_report *report)
+{
+	ckptio_rm_report rep;
+	unsigned char *go = NULL;
+	rmscan sc;
+	ckptio_status st;
+
+	if (!(ck->rd.store->ops->caps & CKPTIO_STORE_CAP_LIST))
+		return ckptio__error(ck->rd.hc.ctx, CKPTIO_EUNSUPPORTED,
+				     "store '%s' cannot list objects",
+				     ck->rd.loc.store_plugin->desc->name);
+	st = scan(&ck->rd, ck->rd.md, &sc);
+	if (st == CKPTIO_OK && !(go = malloc(sc.n ? sc.n : 1)))
+		st = ckptio__hc_error(&ck->rd.hc, CKPTIO_ENOMEM, "out of memory");
+	if (st == CKPTIO_OK) {
+		tally(&sc, 1, 0, min_age, go, &rep);
+		copy_report(report, &rep);
+	}
+	free(go);
+	scan_free(&sc);
+	return ckptio__hc_finish(&ck->rd.hc, st);
 }
 
 /* ------------------------------------------------------------------------ */

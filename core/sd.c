@@ -107,7 +107,7 @@ size_t ckptio_sd_count(const ckptio_sd *sd)
 
 static ckptio_status check_name(const ckptio_sd *sd, const char *name)
 {
-	size_t len = name ? strlen(name) : 0;
+	size_t len = name ? strlen(name) : 0, ok;
 
 	if (len == 0)
 		return ckptio__set_last_error(CKPTIO_EINVAL,
@@ -117,6 +117,19 @@ static ckptio_status check_name(const ckptio_sd *sd, const char *name)
 					      "item name '%.40s...' is %zu "
 					      "bytes; the limit is %d",
 					      name, len, CKPTIO_MAX_NAME);
+	/* Names travel in JSON metadata and safetensors headers, which hold
+	 * UTF-8 only: refuse other bytes here rather than lose the item
+	 * later. */
+	ok = ckptio__utf8_prefix(name, len);
+	if (ok != len)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item name is not valid UTF-8: "
+					      "byte 0x%02x at offset %zu "
+					      "(after '%.*s')",
+					      (unsigned char)name[ok], ok,
+					      (int)ckptio__utf8_prefix(
+						      name, ok > 200 ? 200 : ok),
+					      name);
 	if (name_taken(sd, name))
 		return ckptio__set_last_error(CKPTIO_EINVAL, "item '%.200s' is "
 					      "already in the state dict",

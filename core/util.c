@@ -57,6 +57,9 @@ const char *ckptio_strerror(ckptio_status status)
 		[CKPTIO_ECANCELED] = "cancelled",
 		[CKPTIO_ECOORD] = "coordination with other ranks failed",
 		[CKPTIO_ENOSPC] = "no space left",
+		[CKPTIO_EINDOUBT] = "commit in doubt: the checkpoint may be "
+				    "visible or not durable; nothing was "
+				    "removed",
 	};
 
 	if ((unsigned)status >= sizeof(text) / sizeof(text[0]) ||
@@ -106,6 +109,115 @@ int ckptio__key_valid(const char *key)
 			return 1;
 		p = slash + 1;
 	}
+}
+
+/* Bytes of the UTF-8 sequence at s (at most left), or 0 if malformed. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc2 || c > 0xf4)
+		return 0; /* continuation byte, overlong lead, or > U+10FFFF */
+	n = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+	/* The second byte's range excludes overlongs and surrogates. */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (left < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+size_t ckptio__utf8_prefix(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, n;
+
+	while (i < len && (n = utf8_seq(u + i, len - i)) != 0)
+		i += n;
+	return i;
+}
+
+void ckptio__utf8_scrub(char *s)
+{
+	size_t len = strlen(s), i = 0, n;
+
+	while (i < len) {
+		n = utf8_seq((unsigned char *)s + i, len - i);
+		if (n == 0) {
+			s[i] = '?';
+			n = 1;
+		}
+		i += n;
+	}
+}
+
+static uint64_t str_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Open addressing, linear probing, at most half full. */
+static const char **strset_slot(const char **slots, size_t nslots,
+				const char *s)
+{
+	size_t i = (size_t)str_hash(s) & (nslots - 1);
+
+	while (slots[i] && strcmp(slots[i], s) != 0)
+		i = (i + 1) & (nslots - 1);
+	return &slots[i];
+}
+
+int ckptio__strset_add(ckptio__strset *set, const char *s)
+{
+	const char **slot;
+
+	if ((set->n + 1) * 2 > set->nslots) {
+		size_t n = set->nslots ? set->nslots * 2 : 64;
+		const char **v = calloc(n, sizeof(*v));
+
+		if (!v)
+			return -1;
+		for (size_t i = 0; i < set->nslots; i++)
+			if (set->slots[i])
+				*strset_slot(v, n, set->slots[i]) = set->slots[i];
+		free(set->slots);
+		set->slots = v;
+		set->nslots = n;
+	}
+	slot = strset_slot(set->slots, set->nslots, s);
+	if (*slot)
+		return 0;
+	*slot = s;
+	set->n++;
+	return 1;
+}
+
+int ckptio__strset_has(const ckptio__strset *set, const char *s)
+{
+	return set->nslots && *strset_slot(set->slots, set->nslots, s);
+}
+
+void ckptio__strset_free(ckptio__strset *set)
+{
+	free(set->slots);
+	memset(set, 0, sizeof(*set));
 }
 
 double ckptio__now(void)

@@ -128,6 +128,10 @@ _Static_assert(sizeof(ckptio_log_level) == sizeof(int), "log level size");
 	  (ckptio_ctx *, const char *, const ckptio_opts *))                 \
 	X(ckptio_status, ckptio_remove,                                      \
 	  (ckptio_ctx *, const char *, unsigned))                            \
+	X(ckptio_status, ckptio_remove_ex,                                   \
+	  (ckptio_ctx *, const char *, const ckptio_rm_opts *))              \
+	X(ckptio_status, ckptio_ckpt_debris,                                 \
+	  (ckptio_ckpt *, uint64_t, ckptio_rm_report *))                     \
 	X(ckptio_status, ckptio_copy,                                        \
 	  (ckptio_ctx *, const char *, const char *, const ckptio_opts *))   \
 	X(ckptio_status, ckptio_plugins,                                     \
@@ -177,6 +181,20 @@ static const pin layouts[] = {
 	FIELD(ckptio_opts, progress_user, 24, 8),
 	FIELD(ckptio_opts, threads, 32, 4),
 	FIELD(ckptio_opts, layout, 40, 8),
+	SIZE(ckptio_rm_opts, 24),
+	FIELD(ckptio_rm_opts, struct_size, 0, 4),
+	FIELD(ckptio_rm_opts, flags, 4, 4),
+	FIELD(ckptio_rm_opts, min_age, 8, 8),
+	FIELD(ckptio_rm_opts, report, 16, 8),
+	SIZE(ckptio_rm_report, 64),
+	FIELD(ckptio_rm_report, struct_size, 0, 4),
+	FIELD(ckptio_rm_report, removed, 8, 8),
+	FIELD(ckptio_rm_report, removed_bytes, 16, 8),
+	FIELD(ckptio_rm_report, debris, 24, 8),
+	FIELD(ckptio_rm_report, debris_bytes, 32, 8),
+	FIELD(ckptio_rm_report, kept_young, 40, 8),
+	FIELD(ckptio_rm_report, kept_young_bytes, 48, 8),
+	FIELD(ckptio_rm_report, foreign, 56, 8),
 	SIZE(ckptio_item_info, 56),
 	FIELD(ckptio_item_info, struct_size, 0, 4),
 	FIELD(ckptio_item_info, name, 8, 8),
@@ -222,7 +240,7 @@ static const pin layouts[] = {
 	SIZE(ckptio_stat, 16),
 	FIELD(ckptio_stat, size, 0, 8),
 	FIELD(ckptio_stat, mtime, 8, 8),
-	SIZE(ckptio_store_ops, 104),
+	SIZE(ckptio_store_ops, 112),
 	FIELD(ckptio_store_ops, struct_size, 0, 4),
 	FIELD(ckptio_store_ops, caps, 8, 8),
 	FIELD(ckptio_store_ops, open, 16, 8),
@@ -236,6 +254,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_store_ops, list, 80, 8),
 	FIELD(ckptio_store_ops, remove, 88, 8),
 	FIELD(ckptio_store_ops, remove_many, 96, 8),
+	FIELD(ckptio_store_ops, put_target, 104, 8), /* ABI 1.2 */
 	SIZE(ckptio_plan_item, 80),
 	FIELD(ckptio_plan_item, name, 0, 8),
 	FIELD(ckptio_plan_item, kind, 8, 4),
@@ -284,7 +303,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_metadata, nattrs, 40, 8),
 	FIELD(ckptio_metadata, attr_keys, 48, 8),
 	FIELD(ckptio_metadata, attr_values, 56, 8),
-	SIZE(ckptio_layout_ops, 104),
+	SIZE(ckptio_layout_ops, 112),
 	FIELD(ckptio_layout_ops, struct_size, 0, 4),
 	FIELD(ckptio_layout_ops, commit_keys, 8, 8),
 	FIELD(ckptio_layout_ops, writer_setup, 16, 8),
@@ -298,6 +317,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_layout_ops, read_metadata, 80, 8),
 	FIELD(ckptio_layout_ops, read_data, 88, 8),
 	FIELD(ckptio_layout_ops, reader_free, 96, 8),
+	FIELD(ckptio_layout_ops, owns_object, 104, 8), /* ABI 1.2 */
 	SIZE(ckptio_plugin, 72),
 	FIELD(ckptio_plugin, abi_version, 0, 4),
 	FIELD(ckptio_plugin, struct_size, 4, 4),
@@ -362,6 +382,7 @@ static const value values[] = {
 	V(CKPTIO_ECORRUPT, 6), V(CKPTIO_ECONFIG, 7), V(CKPTIO_EPLUGIN, 8),
 	V(CKPTIO_EUNSUPPORTED, 9), V(CKPTIO_EAUTH, 10), V(CKPTIO_ENET, 11),
 	V(CKPTIO_ECANCELED, 12), V(CKPTIO_ECOORD, 13), V(CKPTIO_ENOSPC, 14),
+	V(CKPTIO_EINDOUBT, 15),
 
 	V(CKPTIO_DTYPE_INVALID, 0), V(CKPTIO_F64, 1), V(CKPTIO_F32, 2),
 	V(CKPTIO_F16, 3), V(CKPTIO_BF16, 4), V(CKPTIO_I64, 5),
@@ -376,7 +397,7 @@ static const value values[] = {
 
 	V(CKPTIO_SAVE_OVERWRITE, 1), V(CKPTIO_SAVE_STAGE, 2),
 	V(CKPTIO_LOAD_NO_VERIFY, 1), V(CKPTIO_LOAD_PARTIAL, 2),
-	V(CKPTIO_RM_GC_ONLY, 1), V(CKPTIO_PUT_IF_ABSENT, 1),
+	V(CKPTIO_RM_GC_ONLY, 1), V(CKPTIO_RM_DRY_RUN, 2), V(CKPTIO_PUT_IF_ABSENT, 1),
 	V(CKPTIO_PUT_STABLE, 2),
 
 	V(CKPTIO_STORE_CAP_WRITE, 1), V(CKPTIO_STORE_CAP_READ, 2),
@@ -386,8 +407,8 @@ static const value values[] = {
 
 	V(CKPTIO_MAX_NAME, 4096), V(CKPTIO_MAX_NDIM, 32),
 
-	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 1),
-	V(CKPTIO_ABI_VERSION, 0x10001),
+	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 2),
+	V(CKPTIO_ABI_VERSION, 0x10002),
 };
 
 START_TEST(test_values)
@@ -397,7 +418,7 @@ START_TEST(test_values)
 			      "%s is %lld, pinned %lld", values[i].what,
 			      values[i].got, values[i].want);
 	/* Every status has its own text; the last known one too. */
-	for (int s = CKPTIO_OK; s <= CKPTIO_ENOSPC; s++)
+	for (int s = CKPTIO_OK; s <= CKPTIO_EINDOUBT; s++)
 		ck_assert_ptr_nonnull(ckptio_strerror((ckptio_status)s));
 	ck_assert_ptr_nonnull(ckptio_strerror((ckptio_status)1000));
 }

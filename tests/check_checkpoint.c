@@ -288,7 +288,7 @@ END_TEST
 START_TEST(test_gc)
 {
 	char *loc = path("ck"), *junk = path("ck/__0_9.dead.ckd");
-	char *tmp = path("ck/.__0_0.x.ckd.tmp.1.2");
+	char *tmp = path("ck/.__0_0.beef.ckd.tmp.1.0000abcd");
 
 	save_model(loc, 1, 0, CKPTIO_OK);
 	ck_assert_int_eq(tu_write_file(junk, "x", 1), 0);

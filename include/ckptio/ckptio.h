@@ -54,7 +54,13 @@ typedef enum ckptio_status {
 	CKPTIO_ENET = 11,        /* network failure after retries */
 	CKPTIO_ECANCELED = 12,   /* cancelled by the caller */
 	CKPTIO_ECOORD = 13,      /* another rank failed or the coordinator did */
-	CKPTIO_ENOSPC = 14       /* no space left on the device / quota */
+	CKPTIO_ENOSPC = 14,      /* no space left on the device / quota */
+	/* A save's commit may have taken effect, or took effect but may not
+	 * survive a crash (an fsync failed after the rename, the answer to
+	 * the commit was lost and reading it back failed).  Nothing the
+	 * checkpoint may name was removed; the message says which case it
+	 * is.  Check the location (ckptio verify) or save again. */
+	CKPTIO_EINDOUBT = 15
 } ckptio_status;
 
 /* Static English text for a status code; never NULL. */
@@ -160,8 +166,9 @@ void ckptio_sd_free(ckptio_sd *sd);
 size_t ckptio_sd_count(const ckptio_sd *sd);
 
 /* Add a tensor, or this process's chunk of one.
- *   name         1..CKPTIO_MAX_NAME bytes, unique within sd; any bytes
- *                but NUL (names never become file names).
+ *   name         1..CKPTIO_MAX_NAME bytes of well-formed UTF-8 (the
+ *                metadata is JSON and safetensors headers are too), unique
+ *                within sd.  Names never become file names.
  *   global_shape ndim extents of the whole tensor (ndim may be 0: a scalar).
  *   offsets      where this chunk starts in the global tensor, or NULL for
  *                all zeros.
@@ -170,7 +177,8 @@ size_t ckptio_sd_count(const ckptio_sd *sd);
  *                ckptio_async_save for how long); for a load it is written.
  *                Borrowed: it must outlive every save/load using sd.
  * The arrays are copied.  Returns CKPTIO_EINVAL, with the reason in
- * ckptio_last_error(), for a duplicate or bad name, an unknown dtype or a
+ * ckptio_last_error(), for a duplicate, empty, too long or not UTF-8
+ * name, an unknown dtype or a
  * chunk out of bounds; CKPTIO_ENOMEM when out of memory. */
 ckptio_status ckptio_sd_add_tensor(ckptio_sd *sd, const char *name,
 				   ckptio_dtype dtype, unsigned ndim,
@@ -357,13 +365,73 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 			    const ckptio_opts *opts);
 
-/* Remove a checkpoint: metadata first (so it stops being visible), then its
- * data objects and leftovers of failed saves.  With CKPTIO_RM_GC_ONLY only
- * objects that the committed metadata does not reference are removed (the
- * debris of crashed or overwritten saves); the checkpoint stays. */
-enum { CKPTIO_RM_GC_ONLY = 1u << 0 };
+/* Removing checkpoints and the debris of failed saves.
+ *
+ * What may be removed (docs/design-notes.md, "What rm and gc may delete"):
+ * only objects directly under the checkpoint (never in nested
+ * checkpoints or subdirectories) that are
+ *   - its commit keys (".metadata.json" for the native layout),
+ *   - objects its committed metadata names, or
+ *   - debris: objects named as the layout names its own objects
+ *     ("__R_N.TOKEN.ckd") that the metadata does not name, and the
+ *     store's leftovers of unfinished puts of such objects (temporary
+ *     files, multipart uploads).
+ * Anything else under the location is the user's and is never touched.
+ *
+ * CKPTIO_RM_GC_ONLY: remove the debris only; the checkpoint stays.  Works
+ *   without metadata too (the debris of a first save that never
+ *   committed).  A location whose metadata is corrupt is refused: what it
+ *   names cannot be known.
+ * CKPTIO_RM_DRY_RUN: remove nothing; fill the report with what would go.
+ * Without CKPTIO_RM_GC_ONLY the checkpoint must exist (its metadata, even
+ * if corrupt); a location without metadata is CKPTIO_ENOTFOUND, with the
+ * debris found named in the message. */
+enum {
+	CKPTIO_RM_GC_ONLY = 1u << 0,
+	CKPTIO_RM_DRY_RUN = 1u << 1
+};
+
+/* What a removal found and did.  Sizes are bytes as listed by the store
+ * (0 where it cannot tell, e.g. unfinished S3 uploads). */
+typedef struct ckptio_rm_report {
+	uint32_t struct_size;     /* sizeof(ckptio_rm_report), set by caller */
+	uint64_t removed;         /* objects removed (dry run: to remove) */
+	uint64_t removed_bytes;
+	uint64_t debris;          /* of which debris of failed saves */
+	uint64_t debris_bytes;
+	uint64_t kept_young;      /* debris younger than min_age, kept */
+	uint64_t kept_young_bytes;
+	uint64_t foreign;         /* other objects: not the layout's, kept */
+} ckptio_rm_report;
+
+typedef struct ckptio_rm_opts {
+	uint32_t struct_size;     /* sizeof(ckptio_rm_opts) */
+	uint32_t flags;           /* CKPTIO_RM_* */
+	/* Debris modified less than min_age seconds ago is kept: it may
+	 * belong to a save still in flight (0: remove debris of any age).
+	 * Objects whose age the store cannot tell count as young when
+	 * min_age > 0. */
+	uint64_t min_age;
+	ckptio_rm_report *report; /* filled when not NULL */
+} ckptio_rm_opts;
+
+#define CKPTIO_RM_OPTS_INIT {sizeof(ckptio_rm_opts), 0, 0, NULL}
+
+/* Remove the checkpoint at location (its commit keys first, so it stops
+ * being visible at once, then what its metadata names, then its debris),
+ * or with CKPTIO_RM_GC_ONLY its debris only.  opts NULL: defaults. */
+ckptio_status ckptio_remove_ex(ckptio_ctx *ctx, const char *location,
+			       const ckptio_rm_opts *opts);
+
+/* ckptio_remove_ex with flags and no minimum age. */
 ckptio_status ckptio_remove(ckptio_ctx *ctx, const char *location,
 			    unsigned flags);
+
+/* The debris of failed saves beside an open checkpoint (what
+ * CKPTIO_RM_GC_ONLY would remove with this min_age), without removing
+ * anything.  For `ckptio ls`. */
+ckptio_status ckptio_ckpt_debris(ckptio_ckpt *ck, uint64_t min_age,
+				 ckptio_rm_report *report);
 
 /* Copy or convert a checkpoint, streaming item by item with bounded memory.
  * opts->layout picks the destination layout (NULL: the destination

@@ -40,7 +40,7 @@ extern "C" {
 
 /* major << 16 | minor.  Minor bumps add fields at the end of structs. */
 #define CKPTIO_ABI_MAJOR 1
-#define CKPTIO_ABI_MINOR 1
+#define CKPTIO_ABI_MINOR 2
 #define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
 
 #if defined(__GNUC__)
@@ -211,7 +211,11 @@ struct ckptio_store_ops {
 	 * split the write across its own threads. */
 	ckptio_status (*put_write)(ckptio_put *p, const void *buf, size_t len);
 	/* Make the object durable (per the store's fsync policy) and visible.
-	 * Frees p whatever the result; on failure nothing is visible. */
+	 * Frees p whatever the result.  On failure nothing is visible, except
+	 * with CKPTIO_EINDOUBT: the object may be (or is) visible under key
+	 * but may not survive a crash (POSIX: renamed, then the fsync of its
+	 * directory failed).  Never retry a failed fsync and call it
+	 * success: Linux reports a write-back error once. */
 	ckptio_status (*put_commit)(ckptio_put *p);
 	/* Discard everything written; frees p.  Never fails. */
 	void (*put_abort)(ckptio_put *p);
@@ -246,6 +250,19 @@ struct ckptio_store_ops {
 	 * CAP_DELETE. */
 	ckptio_status (*remove_many)(ckptio_store *st, const char *const *keys,
 				     size_t n);
+
+	/* (ABI 1.2, optional: NULL or beyond struct_size means list() shows
+	 * no leftovers under names of their own.)  For a key that list()
+	 * reported: when it is the leftover of an unfinished put (a
+	 * temporary file) rather than a committed object, write the key that
+	 * put was for into target (size bytes, NUL-terminated) and return 1;
+	 * else return 0.  Removing key removes the leftover only.  Stores
+	 * whose leftovers are listed under the target key itself (S3
+	 * multipart uploads, which remove() aborts) need not implement it.
+	 * Used by rm and gc to recognise debris; must be a pure function of
+	 * the key. */
+	int (*put_target)(ckptio_store *st, const char *key, char *target,
+			  size_t size);
 };
 
 /* ======================================================================== */
@@ -357,10 +374,20 @@ struct ckptio_layout_ops {
 				    void *pu);
 	/* Coordinator only, after every rank's write_data succeeded: commit the
 	 * checkpoint (write the commit keys last).  overwrite: replace an
-	 * existing checkpoint atomically instead of failing CKPTIO_EEXIST. */
+	 * existing checkpoint atomically instead of failing CKPTIO_EEXIST;
+	 * the layout removes nothing of the replaced checkpoint (the core
+	 * removes, after the commit, the objects the replaced metadata named
+	 * and the new one does not).
+	 * Returns CKPTIO_OK when committed; CKPTIO_EINDOUBT when the commit
+	 * may have taken effect or may not be durable (every rank then keeps
+	 * its data: abort is not called); any other status only when the
+	 * commit keys certainly do not name this save's data (e.g. a
+	 * commit whose answer was lost is read back before failing). */
 	ckptio_status (*finish)(ckptio_writer *w, const ckptio_metadata *md,
 				int overwrite);
-	/* Remove what this writer wrote, after a failure.  Never fails. */
+	/* Remove what this writer wrote, after a failure (never after finish
+	 * returned OK or CKPTIO_EINDOUBT).  Never fails; never removes objects
+	 * this writer did not write. */
 	void (*abort)(ckptio_writer *w);
 	void (*writer_free)(ckptio_writer *w);
 
@@ -377,6 +404,16 @@ struct ckptio_layout_ops {
 	ckptio_status (*read_data)(ckptio_reader *r, const ckptio_range *ranges,
 				   size_t n);
 	void (*reader_free)(ckptio_reader *r);
+
+	/* (ABI 1.2, optional: NULL or beyond struct_size means rm removes
+	 * only the commit keys and what the metadata names, and gc finds
+	 * nothing.)  1 when name, relative to a checkpoint and without '/',
+	 * has the form of an object this layout writes (its data objects and
+	 * commit keys), 0 otherwise.  rm and gc never touch an object for
+	 * which this says 0 unless the metadata names it, so the form must
+	 * be specific enough that a user's own files never match (the
+	 * native layout: "__R_N.TOKEN.ckd" with digits and hex). */
+	int (*owns_object)(const char *name);
 };
 
 /* ======================================================================== */

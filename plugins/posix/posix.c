@@ -84,6 +84,11 @@ static int injected(pstore *s, enum sysop op)
 		return 0;
 	if (atomic_fetch_add(&s->fault.count, 1) + 1 != s->fault.nth)
 		return 0;
+	/* Tests sweeping every call of an op learn from this line that
+	 * call N still happened. */
+	s->base.host->log(s->base.hc, CKPTIO_LOG_DEBUG,
+			  "posix: injected fault: call %ld of %s fails with %s",
+			  s->fault.nth, op_names[op], strerror(s->fault.err));
 	errno = s->fault.err;
 	return 1;
 }
@@ -555,8 +560,19 @@ static ckptio_status posix_put_commit(ckptio_put *p)
 		posix_put_abort(p);
 		return rc;
 	}
-	if (s->fsync_always && fsync_parent(s, p->key) != 0)
-		rc = fail(s, errno, p->key, "fsync of the directory");
+	/* The object is visible now: a failure from here on must not look
+	 * like "nothing happened" (the caller would remove what it named).
+	 * The fsync is not retried: after a write-back error a second fsync
+	 * may succeed without the data being on disk. */
+	if (s->fsync_always && fsync_parent(s, p->key) != 0) {
+		int e = errno;
+
+		s->base.host->error(s->base.hc, CKPTIO_EINDOUBT,
+				    "%s%s%s: committed, but the fsync of its "
+				    "directory failed (%s): durability unknown",
+				    s->root, s->sep, p->key, strerror(e));
+		rc = CKPTIO_EINDOUBT;
+	}
 	put_free(p);
 	return rc;
 }
@@ -762,6 +778,38 @@ static ckptio_status posix_list(ckptio_store *st, const char *prefix,
 	return CKPTIO_OK;
 }
 
+/* Temporary files are ".<name>.tmp.<pid>.<8 hex>" beside <name> (see
+ * posix_put_open). */
+static int posix_put_target(ckptio_store *st, const char *key, char *target,
+			    size_t size)
+{
+	const char *base = strrchr(key, '/'), *tmp, *p;
+	size_t dlen, nlen;
+
+	(void)st;
+	base = base ? base + 1 : key;
+	dlen = (size_t)(base - key);
+	if (base[0] != '.' || !(tmp = strstr(base + 1, ".tmp.")))
+		return 0;
+	/* The last ".tmp." of the name: the target itself may contain one. */
+	while ((p = strstr(tmp + 1, ".tmp.")))
+		tmp = p;
+	nlen = (size_t)(tmp - (base + 1));
+	p = tmp + 5;
+	if (nlen == 0 || !(*p >= '0' && *p <= '9'))
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p++ != '.' || strlen(p) != 8 || strspn(p, "0123456789abcdef") != 8)
+		return 0;
+	if (dlen + nlen + 1 > size)
+		return 0;
+	memcpy(target, key, dlen);
+	memcpy(target + dlen, base + 1, nlen);
+	target[dlen + nlen] = '\0';
+	return 1;
+}
+
 static ckptio_status posix_remove(ckptio_store *st, const char *key)
 {
 	pstore *s = (pstore *)st;
@@ -804,6 +852,8 @@ static const struct ckptio_store_ops posix_ops = {
 	.stat = posix_stat,
 	.list = posix_list,
 	.remove = posix_remove,
+	.remove_many = NULL,
+	.put_target = posix_put_target,
 };
 
 static const char *const posix_options[] = {"threads", "io_size", "direct",
