@@ -166,6 +166,114 @@ test_rm() {
 	expect_exit 0 ck --json rm "$TMP/copy/ck" && expect_json 'd["ok"]'
 }
 
+# rm and gc touch only the layout's objects; a directory that is not a
+# checkpoint is refused, dotfiles and all.
+test_rm_only_ours() {
+	local d=$TMP/notack f left
+
+	mkdir -p "$d/sub"
+	for f in notes.txt .bashrc .metadata.json.bak __0_0.ckd \
+		__x_1.ab.ckd sub/__0_0.abc.ckd; do
+		echo "the user's" >"$d/$f"
+	done
+	echo debris >"$d/__0_3.c0ffee.ckd"
+	echo debris >"$d/.__0_4.c0ffee.ckd.tmp.99.0000cafe"
+	expect_exit 3 ck rm "$d" &&
+		expect_stderr_contains "no checkpoint here" &&
+		expect_stderr_contains "2 objects of failed saves"
+	left=$(find "$d" -type f | wc -l)
+	if [ "$left" -eq 8 ]; then
+		pass "rm of a directory without a checkpoint removed nothing"
+	else
+		fail "rm of a directory without a checkpoint: $left of 8 left"
+	fi
+	expect_exit 3 ck ls "$d" &&
+		expect_stderr_contains "2 objects" &&
+		expect_stderr_contains "rm --gc"
+	expect_exit 0 ck rm --gc --dry-run "$d" &&
+		expect_stdout_contains "would collect garbage of" &&
+		expect_stdout_contains ": 2 objects"
+	expect_exit 0 ck rm --gc "$d" &&
+		expect_stdout_contains ": 2 objects" &&
+		expect_stdout_contains "left alone 5 objects"
+	for f in notes.txt .bashrc .metadata.json.bak __0_0.ckd \
+		__x_1.ab.ckd sub/__0_0.abc.ckd; do
+		if [ -f "$d/$f" ]; then
+			pass "gc kept $f"
+		else
+			fail "gc removed the user's $f"
+		fi
+	done
+	if [ ! -e "$d/__0_3.c0ffee.ckd" ] &&
+		[ ! -e "$d/.__0_4.c0ffee.ckd.tmp.99.0000cafe" ]; then
+		pass "gc removed the debris"
+	else
+		fail "gc left debris"
+	fi
+	# A checkpoint with the user's files beside it: rm takes only its own.
+	expect_exit 0 ck bench "$d" --size 1MiB --tensors 4 --keep >/dev/null
+	expect_exit 0 ck rm "$d"
+	left=$(find "$d" -type f | wc -l)
+	if [ "$left" -eq 6 ] && [ -f "$d/.bashrc" ]; then
+		pass "rm of a checkpoint left the user's 6 files"
+	else
+		fail "rm of a checkpoint: $left files left, want the user's 6"
+		find "$d" | sed 's/^/  | /'
+	fi
+	expect_exit 3 ck rm "$TMP" && expect_stderr_contains "no checkpoint here"
+}
+
+# Debris of failed saves shows in ls; gc --older-than keeps young debris
+# (a save in flight) and removes old.
+test_gc_older_than() {
+	local c=$TMP/aged
+
+	expect_exit 0 ck bench "$c" --size 1MiB --tensors 4 --keep || return
+	head -c 5000 /dev/zero >"$c/__0_0.0dd0.ckd"
+	touch -d '2 hours ago' "$c/__0_0.0dd0.ckd"
+	head -c 3000 /dev/zero >"$c/__1_0.9e5.ckd"
+	expect_exit 0 ck ls "$c" &&
+		expect_stdout_line 'debris: +2 objects \(7.81 KiB\) of failed saves; `ckptio rm --gc .*` removes them'
+	expect_exit 0 ck --json ls "$c" &&
+		expect_json 'd["debris"] == {"objects": 2, "bytes": 8000}'
+	expect_exit 2 ck rm --gc --older-than soon "$c"
+	expect_exit 0 ck rm --gc --older-than 1h "$c" &&
+		expect_stdout_contains ": 1 objects" &&
+		expect_stdout_contains "kept 1 objects"
+	if [ ! -e "$c/__0_0.0dd0.ckd" ] && [ -e "$c/__1_0.9e5.ckd" ]; then
+		pass "gc --older-than 1h removed only the old debris"
+	else
+		fail "gc --older-than 1h removed the wrong objects"
+	fi
+	expect_exit 0 ck --json rm --gc "$c" &&
+		expect_json 'd["removed"] == 1 and d["debris"] == 1 and d["kept_young"] == 0'
+	expect_exit 0 ck ls "$c" && expect_stdout_lacks "debris:"
+	expect_exit 0 ck verify "$c"
+}
+
+# Two processes overwrite one checkpoint at once, again and again: it
+# always loads as one of them, whole.
+test_concurrent_overwrite() {
+	local c=$TMP/race i ok=1
+
+	expect_exit 0 ck bench "$TMP/srcA" --size 4MiB --tensors 30 --keep >/dev/null
+	expect_exit 0 ck bench "$TMP/srcB" --size 4MiB --tensors 30 --keep >/dev/null
+	expect_exit 0 ck cp "$TMP/srcA" "$c" >/dev/null
+	for i in 1 2 3 4 5 6; do
+		"$CKPTIO_BIN" -q cp --overwrite "$TMP/srcA" "$c" 2>"$TMP/ra.err" &
+		"$CKPTIO_BIN" -q cp --overwrite "$TMP/srcB" "$c" 2>"$TMP/rb.err" &
+		wait
+		if ! "$CKPTIO_BIN" -q verify "$c" >/dev/null 2>"$ERR"; then
+			ok=0
+			fail "round $i: verify after concurrent overwrites"
+			show_output
+		fi
+	done
+	[ "$ok" -eq 1 ] && pass "6 rounds of two concurrent overwrites verify"
+	expect_exit 0 ck rm --gc "$c"
+	expect_exit 0 ck verify "$c"
+}
+
 test_bench_json() {
 	expect_exit 0 ck -q --json bench "$TMP/jb" --size 3.5MiB --tensors 7 \
 		--threads 2 || return
@@ -308,6 +416,9 @@ test_cp
 test_corruption
 test_overwrite
 test_rm
+test_rm_only_ours
+test_gc_older_than
+test_concurrent_overwrite
 test_bench_json
 test_backend
 test_config
