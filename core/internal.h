@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "ckptio/ckptio.h"
 #include "ckptio/plugin.h"
@@ -190,8 +191,17 @@ ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
 ckptio_status ckptio__plugin_validate(const ckptio_plugin *p,
 				      const char *expect_name, char *err,
 				      size_t errlen);
-/* Search path directories in order, for messages and `ckptio plugins`. */
-size_t ckptio__plugin_dirs(ckptio_ctx *ctx, char ***out);
+/* Search path directories in order, for messages and `ckptio plugins`:
+ * $CKPTIO_PLUGIN_PATH, plugin_path, CKPTIO_PLUGIN_DIR.  A relative entry
+ * is an error (CKPTIO_EPLUGIN, recorded on ctx). */
+ckptio_status ckptio__plugin_dirs(ckptio_ctx *ctx, char ***out, size_t *n);
+/* Whether dir/file may be loaded by user euid (docs/ABI.md section 7):
+ * CKPTIO_ENOTFOUND when there is no such file, CKPTIO_OK with *real the
+ * file's canonical path (malloc'd; what dlopen gets), or an error recorded
+ * on ctx naming the file and the rule it breaks.  The loader passes
+ * geteuid(); tests pass another user. */
+ckptio_status ckptio__plugin_trust(ckptio_ctx *ctx, const char *dir,
+				   const char *file, uid_t euid, char **real);
 void ckptio__strv_free(char **v, size_t n);
 
 extern const ckptio_plugin ckptio__native_layout_plugin;
