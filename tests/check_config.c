@@ -808,6 +808,40 @@ START_TEST(test_search_nothing_found)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* plugin_path                                                              */
+
+/* Relative entries mean the config file's directory, never the current
+ * one; absolute ones stay; empty ones are dropped.  A config file named
+ * by a relative path is anchored to the current directory at load. */
+START_TEST(test_plugin_path_relative_to_file)
+{
+	ckptio__config *cfg;
+	char *cwd0 = getcwd(NULL, 0), *want;
+
+	setenv("CKPTIO_T_SUB", "sub", 1);
+	cfg = load_ok("[ckptio]\nplugin_path = plugins:/opt/p::.:"
+		      "${CKPTIO_T_SUB}/x\n");
+	want = fmt("%s/plugins:/opt/p:%s:%s/sub/x", dir, dir, dir);
+	ck_assert_str_eq(value_of(ckptio__config_main(cfg), "plugin_path"),
+			 want);
+	ckptio__config_free(cfg);
+	free(want);
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(ckptio__config_load("c.conf", &cfg, err, sizeof(err)),
+			 CKPTIO_OK);
+	ck_assert_int_eq(chdir("/"), 0); /* what counts is the load */
+	want = fmt("%s/plugins:/opt/p:%s:%s/sub/x", dir, dir, dir);
+	ck_assert_str_eq(value_of(ckptio__config_main(cfg), "plugin_path"),
+			 want);
+	ckptio__config_free(cfg);
+	free(want);
+	ck_assert_int_eq(chdir(cwd0), 0);
+	free(cwd0);
+	unsetenv("CKPTIO_T_SUB");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* Secrets and the dump                                                     */
 
 START_TEST(test_is_secret_key)
@@ -1086,6 +1120,7 @@ static Suite *config_suite(void)
 	tcase_add_test(search, test_search_order);
 	tcase_add_test(search, test_search_named_missing_is_error);
 	tcase_add_test(search, test_search_nothing_found);
+	tcase_add_test(use, test_plugin_path_relative_to_file);
 	tcase_add_test(use, test_is_secret_key);
 	tcase_add_test(use, test_dump_redacts);
 	tcase_add_test(use, test_dump_empty);

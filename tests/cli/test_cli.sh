@@ -72,6 +72,49 @@ test_plugins() {
 		expect_json '"posix" in [p["name"] for p in d["plugins"]]'
 }
 
+# Only files that root or the user alone control are loaded: a relative
+# plugin_path means the config file's directory (never the current one),
+# and a plugin in a world-writable place, writable by others or owned by
+# someone else is refused before it is mapped.  The marker "plugin"'s
+# constructor creates $CKPTIO_TEST_MARKER: that file must never appear.
+test_plugin_trust() {
+	local t=$TMP/trust m=$TMP/trust/ran open=$TMP/trust/open
+	local own=$TMP/trust/own marker=$CKPTIO_TEST_PLUGINS/marker.so
+
+	mkdir -p "$t/work/plugins" "$t/conf" "$open" "$own" || return
+	cp "$marker" "$t/work/posix.so" && cp "$marker" "$t/work/plugins/posix.so"
+	printf '[ckptio]\nplugin_path = .:plugins\n' >"$t/conf/c.conf"
+	export CKPTIO_TEST_MARKER=$m
+	cd "$t/work" || return
+	CKPTIO_PLUGIN_PATH= expect_exit 5 ck --config "$t/conf/c.conf" \
+		ls "$t/nothing" &&
+		expect_stderr_contains "searched posix.so in: $t/conf, $t/conf/plugins, "
+	CKPTIO_PLUGIN_PATH= expect_exit 0 ck --config "$t/conf/c.conf" plugins
+	expect_exit 0 ck --config "$t/conf/c.conf" config &&
+		expect_stdout_contains "plugin_path = $t/conf:$t/conf/plugins"
+	CKPTIO_PLUGIN_PATH=plugins expect_exit 5 ck plugins &&
+		expect_stderr_contains "'plugins' is a relative directory"
+	cd - >/dev/null || return
+	[ -e "$m" ] && fail "a posix.so of the current directory was loaded" ||
+		pass "nothing loaded from the current directory"
+	# A world-writable directory; a file others may write; a file owned
+	# by another user (root can make one).
+	cp "$marker" "$open/evil.so" && chmod 777 "$open"
+	cp "$marker" "$own/wide.so" && chmod 666 "$own/wide.so"
+	CKPTIO_PLUGIN_PATH=$open:$own:$CKPTIO_PLUGIN_PATH expect_exit 0 ck plugins &&
+		expect_stdout_line 'posix +store .*'
+	expect_stderr_contains "refusing to load $open/evil.so: its directory $open is writable by everyone (mode 0777)"
+	expect_stderr_contains "refusing to load $own/wide.so: the file is writable by everyone (mode 0666)"
+	if [ "$(id -u)" -eq 0 ]; then
+		cp "$marker" "$own/theirs.so" && chown 65534 "$own/theirs.so"
+		CKPTIO_PLUGIN_PATH=$own expect_exit 0 ck plugins &&
+			expect_stderr_contains "refusing to load $own/theirs.so: the file is owned by uid 65534"
+	fi
+	[ -e "$m" ] && fail "a refused plugin was loaded" ||
+		pass "no refused plugin was loaded"
+	unset CKPTIO_TEST_MARKER
+}
+
 # ------------------------------------------------------- bench, ls, verify
 test_bench() {
 	mkdir -p "$DATA"
@@ -301,6 +344,7 @@ PYEOF
 test_help
 test_usage_errors
 test_plugins
+test_plugin_trust
 test_bench
 test_ls
 test_verify
