@@ -1027,12 +1027,46 @@ int ckptio__is_secret_key(const char *key, const ckptio_plugin *plugin)
 	return 0;
 }
 
-static void dump_section(FILE *f, const ckptio__section *s)
+/* Whether the value of key in s may be printed.  The core's own keys
+ * hold no secrets; a plugin option may be printed only when a loaded
+ * plugin of the section declares it and none declares it secret: the
+ * value of a key no plugin knows (a typo of session_token, say) is of
+ * unknown nature, so it is not shown either. */
+static int printable(const ckptio__section *s, const ckptio__dump_info *info,
+		     const char *key)
+{
+	int known = 0;
+
+	if (ckptio__is_secret_key(key, NULL))
+		return 0;
+	if (s->kind == CKPTIO__SEC_MAIN ||
+	    (s->kind == CKPTIO__SEC_BACKEND &&
+	     in_list(ckptio__backend_core_keys, key)))
+		return 1;
+	if (!info || info->unloaded)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		const ckptio_plugin *p = info->plugins[i];
+
+		if (p && in_list(p->secret_options, key))
+			return 0;
+		known |= p && in_list(p->options, key);
+	}
+	return known;
+}
+
+static void dump_section(FILE *f, const ckptio__section *s,
+			 const ckptio__dump_info *info)
 {
 	if (s->kind == CKPTIO__SEC_MAIN)
 		fprintf(f, "\n[ckptio]\n");
 	else
 		fprintf(f, "\n[%s \"%s\"]\n", kind_word(s->kind), s->name);
+	/* Say why values are hidden, so that no one hunts for a bug. */
+	if (s->kind != CKPTIO__SEC_MAIN && info && info->unloaded)
+		fprintf(f, "# plugin '%s' could not be loaded: the values of "
+			"its options are redacted\n",
+			*info->unloaded ? info->unloaded : "(unset)");
 	for (size_t i = 0; i < s->nopts; i++) {
 		const ckptio__opt *o = &s->opts[i];
 
@@ -1041,14 +1075,15 @@ static void dump_section(FILE *f, const ckptio__section *s)
 		if (!o->value)
 			fprintf(f, "%s = <unset: ${%s}>\n", o->key,
 				o->unset_var);
-		else if (ckptio__is_secret_key(o->key, NULL))
+		else if (!printable(s, info, o->key))
 			fprintf(f, "%s = <redacted>\n", o->key);
 		else
 			fprintf(f, "%s = %s\n", o->key, o->value);
 	}
 }
 
-char *ckptio__config_dump(const ckptio__config *cfg)
+char *ckptio__config_dump(const ckptio__config *cfg,
+			  const ckptio__dump_info *info)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -1061,7 +1096,7 @@ char *ckptio__config_dump(const ckptio__config *cfg)
 	else
 		fprintf(f, "# no configuration file found\n");
 	for (size_t i = 0; cfg && i < cfg->nsections; i++)
-		dump_section(f, &cfg->sections[i]);
+		dump_section(f, &cfg->sections[i], info ? &info[i] : NULL);
 	/* A failed write leaves glibc's buffer allocated. */
 	if (fclose(f) != 0) {
 		free(buf);

@@ -119,8 +119,25 @@ int ckptio__parse_bool(const char *s, int *out); /* true/false/yes/no/on/off/1/0
  * "secret", "password", "token" or "key_id"... (see config.c). */
 int ckptio__is_secret_key(const char *key, const ckptio_plugin *plugin);
 
-/* INI text of the resolved config, secrets "<redacted>"; malloc'd. */
-char *ckptio__config_dump(const ckptio__config *cfg);
+/* What the dump knows of the plugins one section names, so that it can
+ * redact the options they declare secret. */
+typedef struct ckptio__dump_info {
+	/* The section's store and layout plugins (one for a [store "x"]
+	 * section), NULL where none. */
+	const ckptio_plugin *plugins[2];
+	/* A plugin of the section could not be loaded: its name, or "" when
+	 * the section does not even say which (an unset ${VAR}).  Every value
+	 * but those of the core keys is then redacted. */
+	const char *unloaded;
+} ckptio__dump_info;
+
+/* INI text of the resolved config (malloc'd).  Redacted: keys whose name
+ * says secret, keys a plugin of the section declares in secret_options,
+ * and, failing safe, keys that no plugin of the section declares at all
+ * and every plugin option of a section whose plugins are not all known.
+ * info has cfg->nsections entries; NULL means nothing is known. */
+char *ckptio__config_dump(const ckptio__config *cfg,
+			  const ckptio__dump_info *info);
 
 /* ------------------------------------------------------------------------ */
 /* Context and host services (ctx.c, host.c).                               */

@@ -241,6 +241,49 @@ START_TEST(test_validate_unit)
 }
 END_TEST
 
+/* ckptio_config_dump loads the plugins a configuration names to learn
+ * their secret options; values of a plugin that does not load, and of
+ * keys no plugin declares, are hidden as well. */
+START_TEST(test_config_dump_plugin_secrets)
+{
+	char *dir = tu_mkdtemp(), *conf = ckptio__asprintf("%s/c.conf", dir);
+	const char *text = "[backend \"mem\"]\nstore = goodstore\n"
+			   "opaque = hush1\nlabel = shown1\ncolour = blue\n"
+			   "[store \"goodstore\"]\nopaque = hush2\n"
+			   "label = shown2\n"
+			   "[backend \"gone\"]\nstore = nosuch\nroot = /r\n"
+			   "label = hush3\n"
+			   "[backend \"unset\"]\nstore = ${CKPTIO_T_UNSET}\n"
+			   "label = hush4\n";
+	char *dump = NULL;
+
+	unsetenv("CKPTIO_T_UNSET");
+	ck_assert_int_eq(tu_write_file(conf, text, strlen(text)), 0);
+	ckptio_ctx_free(ctx);
+	ck_assert_int_eq(ckptio_ctx_new(&ctx, conf), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_config_dump(ctx, &dump), CKPTIO_OK);
+	ck_assert_ptr_null(strstr(dump, "hush"));
+	ck_assert_ptr_null(strstr(dump, "blue"));
+	ck_assert_ptr_nonnull(strstr(dump, "\nopaque = <redacted>\n"
+					   "label = shown1\n"
+					   "colour = <redacted>\n"));
+	ck_assert_ptr_nonnull(strstr(dump, "\nopaque = <redacted>\n"
+					   "label = shown2\n"));
+	ck_assert_ptr_nonnull(strstr(dump, "[backend \"gone\"]\n"
+					   "# plugin 'nosuch' could not be "
+					   "loaded: the values of its options "
+					   "are redacted\nstore = nosuch\n"
+					   "root = /r\nlabel = <redacted>\n"));
+	ck_assert_ptr_nonnull(strstr(dump, "[backend \"unset\"]\n"
+					   "# plugin '(unset)' could not be "
+					   "loaded"));
+	free(dump);
+	tu_rmrf(dir);
+	free(dir);
+	free(conf);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Trust: what the loader refuses to map (docs/ABI.md section 7).           */
 
@@ -472,6 +515,7 @@ int main(void)
 	tcase_add_test(tc, test_any_layout_over_a_third_party_store);
 	tcase_add_test(tc, test_validate_unit);
 	tcase_add_test(tc, test_accepted_plugins_stay_mapped);
+	tcase_add_test(tc, test_config_dump_plugin_secrets);
 	tcase_add_test(tc, test_trust_rules);
 	tcase_add_test(tc, test_refused_file_never_runs);
 	tcase_add_test(tc, test_relative_plugin_path_ignores_cwd);

@@ -255,16 +255,35 @@ test_config() {
 region = \${CKPTIO_TEST_REGION}
 secret_access_key = topsecret-abc
 session_token = tok-xyz
+[backend "mem"]
+store = goodstore
+opaque = hush-123
+label = visible-1
 CONF
 	export CKPTIO_TEST_REGION=eu-test-1
+	# goodstore declares "opaque" secret: its name does not say so.
+	export CKPTIO_PLUGIN_PATH=$CKPTIO_PLUGIN_PATH:$CKPTIO_TEST_PLUGINS
 	expect_exit 0 ck --config "$conf" config || return
 	expect_stdout_contains "$conf"
 	expect_stdout_contains "eu-test-1"
 	expect_stdout_contains "<redacted>"
 	expect_stdout_lacks "topsecret-abc"
 	expect_stdout_lacks "tok-xyz"
+	expect_stdout_line "opaque = <redacted>"
+	expect_stdout_line "label = visible-1"
+	expect_stdout_lacks "hush-123"
 	expect_exit 0 ck --config "$conf" --json config &&
-		expect_json "d['path'] == '$conf' and 'topsecret' not in d['text'] and 'eu-test-1' in d['text']"
+		expect_json "d['path'] == '$conf' and 'topsecret' not in d['text'] and 'eu-test-1' in d['text'] and 'hush-123' not in d['text'] and 'opaque = <redacted>' in d['text']"
+	# -v: no debug line shows a secret either.
+	expect_exit 0 ck -v --config "$conf" config &&
+		expect_stderr_lacks "hush-123"
+	# A plugin that cannot be loaded: its options are all redacted.
+	CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH%%:*} \
+		expect_exit 0 ck --config "$conf" config &&
+		expect_stdout_contains "# plugin 'goodstore' could not be loaded" &&
+		expect_stdout_line "label = <redacted>"
+	expect_stdout_lacks "hush-123"
+	export CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH%:*}
 	unset CKPTIO_TEST_REGION
 	expect_exit 0 ck config && expect_stdout_contains "/dev/null"
 }
