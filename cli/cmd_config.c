@@ -77,8 +77,8 @@ int cmd_config(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 		fputs("}\n", stdout);
 	} else {
 		/* The dump's first line already names the file (or says that
-		 * none was found). */
-		fputs(text, stdout);
+		 * none was found).  Values may hold anything ${ENV} gave. */
+		cli_print_lines(stdout, text);
 		if (*text && text[strlen(text) - 1] != '\n')
 			fputc('\n', stdout);
 	}

@@ -301,6 +301,84 @@ test_config_errors() {
 	expect_exit 5 ck --config "$TMP/missing.conf" ls "$TMP"
 }
 
+# ------------------------------------------------------ terminal escapes
+# expect_no_controls: neither stdout nor stderr of the last command holds
+# a control character (C0 but newline, DEL, or a UTF-8 C1 code point).
+expect_no_controls() {
+	local f n
+
+	for f in "$OUT" "$ERR"; do
+		n=$(LC_ALL=C tr -d '\n\040-\176\200-\377' <"$f" | wc -c)
+		if [ "$n" -ne 0 ] || LC_ALL=C grep -q $'\xc2[\x80-\x9f]' "$f"; then
+			fail "control characters in $(basename "$f")"
+			LC_ALL=C od -c "$f" | head -20 | sed 's/^/  | /'
+			return 1
+		fi
+	done
+	pass "no control characters in stdout and stderr"
+}
+
+# Names, ids, layouts and object keys come from files anyone may write:
+# the CLI escapes them on every path to the terminal (text), and --json
+# stays valid JSON with \u escapes.
+test_escapes() {
+	local e=$TMP/esc red=$'\e[31mred\a\xc2\x9b\xff' ck f
+
+	mkdir -p "$e" || return
+	expect_exit 0 ck bench "$e/ck" --size 1MiB --tensors 2 --keep || return
+	"$PY" - "$e/ck/.metadata.json" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+md = json.load(open(p))
+md["layout"] = "native\x1b]0;owned\x07\x1b[2J"
+for it in md["items"]:
+    if it["name"] == "rng_state":
+        it["name"] = "rng\x1b[31m_state\u009b\n"
+json.dump(md, open(p, "w"))
+PYEOF
+	expect_exit 0 ck ls "$e/ck" && expect_no_controls
+	expect_stdout_contains 'layout:   native\x1b]0;owned\x07\x1b[2J'
+	expect_stdout_contains 'rng\x1b[31m_state\xc2\x9b\x0a'
+	expect_exit 0 ck --json ls "$e/ck" && expect_no_controls &&
+		expect_json 'd["layout"] == "native\x1b]0;owned\x07\x1b[2J"'
+	# An error naming the item: verify of its corrupted chunk.
+	f=$(find "$e/ck" -name '__0_2.*.ckd')
+	flip_middle_byte "$f"
+	expect_exit 4 ck verify "$e/ck" && expect_no_controls &&
+		expect_stderr_contains 'rng\x1b[31m_state'
+	# An error naming an object key from the metadata.
+	"$PY" - "$e/ck/.metadata.json" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+md = json.load(open(p))
+md["items"][0]["chunks"][0]["object"] = "a/../\x1b[2J"
+json.dump(md, open(p, "w"))
+PYEOF
+	expect_exit 4 ck ls "$e/ck" && expect_no_controls &&
+		expect_stderr_contains "invalid object name 'a/../\x1b[2J'"
+	# Checkpoint ids with control characters, C1 and invalid UTF-8.
+	mkdir -p "$e/ids" || return
+	expect_exit 0 ck -q bench "$e/ids/$red" --size 1MiB --tensors 2 \
+		--keep && expect_no_controls
+	expect_exit 0 ck ls "$e/ids" && expect_no_controls &&
+		expect_stdout_line '\\x1b\[31mred\\x07\\xc2\\x9b\\xff'
+	expect_exit 0 ck --json ls "$e/ids" && expect_no_controls &&
+		expect_json 'd["checkpoints"] == ["\x1b[31mred\x07\x9b\ufffd"]'
+	f=$(largest_ckd "$e/ids/$red")
+	flip_middle_byte "$f"
+	expect_exit 4 ck verify "$e/ids/$red" && expect_no_controls
+	expect_exit 3 ck ls "$e/ids/$red/nothing" && expect_no_controls &&
+		expect_stderr_contains '\x1b[31mred\x07\xc2\x9b\xff/nothing'
+	expect_exit 2 ck verify --threads "$red" "$e" && expect_no_controls
+	expect_exit 2 ck "$red" && expect_no_controls
+	# Values of the configuration, from the environment.
+	printf '[backend "b"]\nstore = posix\nroot = ${CKPTIO_T_ROOT}\n' \
+		>"$e/c.conf"
+	CKPTIO_T_ROOT=$red expect_exit 0 ck --config "$e/c.conf" config &&
+		expect_no_controls &&
+		expect_stdout_contains 'root = \x1b[31mred\x07\xc2\x9b\xff'
+}
+
 # ------------------------------------------------- terminal and Ctrl-C
 # With stderr on a pseudo-terminal the bar is drawn and ends the line.
 test_progress_tty() {
@@ -375,6 +453,7 @@ test_bench_json
 test_backend
 test_config
 test_config_errors
+test_escapes
 test_progress_tty
 test_sigint
 finish
