@@ -359,9 +359,8 @@ ckptio_status ckptio__plugin_trust(ckptio_ctx *ctx, const char *dir,
 	if (!path)
 		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	/* A directory that is missing or unreadable holds no plugin for us:
-	 * search on.  So does a missing file (or a dangling link). */
-	/* O_PATH: nothing is read, and a FIFO or device there is never
-	 * opened for real. */
+	 * search on.  So does a missing file (or a dangling link).  O_PATH:
+	 * nothing is read, and a FIFO or device there is never opened. */
 	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
 		fd = openat(dfd, file, O_PATH | O_CLOEXEC);

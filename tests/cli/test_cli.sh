@@ -1,8 +1,9 @@
 #!/bin/bash
 # test_cli.sh - end-to-end tests of the `ckptio` command over the posix
-# store: help and usage errors, plugins, bench, ls, verify (and corruption
-# detection), cp, overwrite rules, rm, configured backends, config
-# redaction and errors, JSON output, progress bar and Ctrl-C.
+# store: help and usage errors, plugins and their trust rules, bench, ls,
+# verify (and corruption detection), cp, overwrite rules, rm, configured
+# backends, config redaction and errors, escaping of untrusted text, JSON
+# output, progress bar and Ctrl-C.
 
 . "$(dirname "$0")/lib.sh"
 
