@@ -117,17 +117,32 @@ void cli_format_bytes(char *buf, size_t len, uint64_t n);
 /* Monotonic clock in seconds. */
 double cli_now(void);
 
-/* Print s with control characters and backslashes escaped as \xNN / \\,
- * so that item names never break line-oriented output; cli_name_width()
- * is the number of bytes that prints. */
+/* The one rule for text that the CLI did not write itself (item names,
+ * checkpoint ids, layouts, object keys, paths, plugin descriptions,
+ * configuration values, error details, log lines): it reaches stdout or
+ * stderr only through these, so that a checkpoint cannot send escape
+ * sequences to the terminal, nor break line-oriented output.  Valid
+ * UTF-8 prints as it is, except control characters (C0, DEL and the C1
+ * code points U+0080..U+009F), which print as \xNN per byte, as does every
+ * byte that is not valid UTF-8; a backslash prints as \\, so the result
+ * is unambiguous.  NULL prints nothing.
+ *
+ * cli_print_name: one line (a newline is escaped too).
+ * cli_print_lines: the same, but newlines stay (multi-line text).
+ * cli_name_width: the columns cli_print_name takes (one per character).
+ * cli_print_padded: cli_print_name, then spaces up to width columns. */
 void cli_print_name(FILE *f, const char *s);
+void cli_print_lines(FILE *f, const char *s);
 size_t cli_name_width(const char *s);
+void cli_print_padded(FILE *f, const char *s, size_t width);
 
 /* ------------------------------------------------------------------------ */
 /* JSON output (util.c).  A tiny writer: the CLI does not link jansson.     */
 
-/* s as a JSON string literal with quotes; NULL becomes null.  Bytes that
- * are not valid UTF-8 are written as U+FFFD so the output always parses. */
+/* s as a JSON string literal with quotes; NULL becomes null.  Control
+ * characters (C0, DEL, C1) are written as \u00XX, so the document shows
+ * safely on a terminal; bytes that are not valid UTF-8 are written as
+ * U+FFFD (JSON strings cannot hold them) so the output always parses. */
 void cli_json_str(FILE *f, const char *s);
 /* A JSON number for a double; non-finite values become null. */
 void cli_json_double(FILE *f, double v);

@@ -448,9 +448,11 @@ static void report_intro(const struct cli_global *g, const struct bench *b)
 	if (g->json || g->quiet)
 		return;
 	cli_format_bytes(human, sizeof(human), b->total);
-	printf("bench: %s: %" PRIu64 " tensors (F32/BF16) + %d bytes items, "
+	fputs("bench: ", stdout);
+	cli_print_name(stdout, b->a.loc);
+	printf(": %" PRIu64 " tensors (F32/BF16) + %d bytes items, "
 	       "%s; GB = 10^9 bytes\n",
-	       b->a.loc, b->a.ntensors, BENCH_NBLOBS, human);
+	       b->a.ntensors, BENCH_NBLOBS, human);
 	fflush(stdout);
 }
 
@@ -465,8 +467,9 @@ static int bench_cleanup(ckptio_ctx *ctx, const struct cli_global *g,
 	if (b->a.keep)
 		return rc;
 	if (rc == CLI_EXIT_CORRUPT) {
-		fprintf(stderr, "ckptio: bench: checkpoint kept at %s for "
-				"inspection\n", b->a.loc);
+		fputs("ckptio: bench: checkpoint kept at ", stderr);
+		cli_print_name(stderr, b->a.loc);
+		fputs(" for inspection\n", stderr);
 		return rc;
 	}
 	st = ckptio_remove(ctx, b->a.loc, 0);

@@ -12,9 +12,11 @@ static const char config_help[] =
 	"Usage: ckptio config\n"
 	"\n"
 	"Print the configuration in use as INI text: every section and key\n"
-	"after ${ENV} expansion, with secrets (keys such as secret_access_key,\n"
-	"password or token) shown as <redacted>.  The first line is a comment\n"
-	"naming the file, or saying that none was found.  With --json:\n"
+	"after ${ENV} expansion, with secrets shown as <redacted>: keys such as\n"
+	"secret_access_key, password or token, options a plugin declares\n"
+	"secret, options no plugin of the section declares, and every plugin\n"
+	"option of a section whose plugin cannot be loaded.  The first line is\n"
+	"a comment naming the file, or saying that none was found.  With --json:\n"
 	"  {\"path\": FILE or null, \"text\": INI}\n"
 	"\n"
 	"Options:\n"
@@ -75,8 +77,8 @@ int cmd_config(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 		fputs("}\n", stdout);
 	} else {
 		/* The dump's first line already names the file (or says that
-		 * none was found). */
-		fputs(text, stdout);
+		 * none was found).  Values may hold anything ${ENV} gave. */
+		cli_print_lines(stdout, text);
 		if (*text && text[strlen(text) - 1] != '\n')
 			fputc('\n', stdout);
 	}

@@ -103,8 +103,11 @@ static void report(const struct cli_global *g, const struct cp_args *a,
 	if (g->quiet)
 		return;
 	cli_format_bytes(human, sizeof(human), bytes);
-	printf("copied %s to %s: %zu items, %s in %.2f s (%.2f GB/s)\n",
-	       a->src, a->dst, items, human, secs,
+	fputs("copied ", stdout);
+	cli_print_name(stdout, a->src);
+	fputs(" to ", stdout);
+	cli_print_name(stdout, a->dst);
+	printf(": %zu items, %s in %.2f s (%.2f GB/s)\n", items, human, secs,
 	       secs > 0 ? (double)bytes / 1e9 / secs : 0.0);
 }
 

@@ -124,10 +124,14 @@ static ckptio_status ckpt_text(FILE *f, const char *loc, const ckptio_ckpt *ck,
 	if (st != CKPTIO_OK)
 		return st;
 	cli_format_bytes(human, sizeof(human), ckptio_ckpt_nbytes(ck));
-	fprintf(f, "location: %s\nlayout:   %s\nworld:    %d\nitems:    %zu\n"
-		   "bytes:    %" PRIu64 " (%s)\n",
-		loc, ckptio_ckpt_layout(ck), ckptio_ckpt_world(ck),
-		ckptio_ckpt_count(ck), ckptio_ckpt_nbytes(ck), human);
+	fputs("location: ", f);
+	cli_print_name(f, loc);
+	fputs("\nlayout:   ", f);
+	cli_print_name(f, ckptio_ckpt_layout(ck));
+	fprintf(f, "\nworld:    %d\nitems:    %zu\nbytes:    %" PRIu64
+		   " (%s)\n",
+		ckptio_ckpt_world(ck), ckptio_ckpt_count(ck),
+		ckptio_ckpt_nbytes(ck), human);
 	debris_text(f, loc, debris);
 	fputc('\n', f);
 	fprintf(f, "%-*s  %-6s  %-8s  %-*s  %*s  %s\n", (int)w.name, "NAME",
@@ -138,9 +142,8 @@ static ckptio_status ckpt_text(FILE *f, const char *loc, const ckptio_ckpt *ck,
 		if (st != CKPTIO_OK)
 			return st;
 		shape_text(shape, sizeof(shape), &it);
-		cli_print_name(f, it.name);
-		fprintf(f, "%*s  %-6s  %-8s  %-*s  %*" PRIu64 "  %zu\n",
-			(int)(w.name - cli_name_width(it.name)), "",
+		cli_print_padded(f, it.name, w.name);
+		fprintf(f, "  %-6s  %-8s  %-*s  %*" PRIu64 "  %zu\n",
 			kind_text(it.kind), dtype_text(&it), (int)w.shape,
 			shape, (int)w.bytes, it.nbytes, it.nchunks);
 	}

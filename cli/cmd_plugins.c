@@ -15,8 +15,10 @@ static const char plugins_help[] =
 	"List every plugin that loads from the search path ($CKPTIO_PLUGIN_PATH,\n"
 	"the configuration's plugin_path, then the installed plugin directory)\n"
 	"plus the built-in native layout: name, kind, ABI version, what a store\n"
-	"can do, the file it came from and its description.  Files that fail to\n"
-	"load are reported as warnings on stderr.\n"
+	"can do, the file it came from and its description.  A plugin is loaded\n"
+	"only when it and its directory are owned by root or by you and\n"
+	"writable by no one else; files refused or failing to load are reported\n"
+	"as warnings on stderr.\n"
 	"\n"
 	"Options:\n"
 	"  -h, --help  show this help\n"
@@ -130,14 +132,16 @@ static void abi_text(char *buf, size_t len, uint32_t v)
 	snprintf(buf, len, "%u.%u", (unsigned)(v >> 16), (unsigned)(v & 0xffff));
 }
 
-static int widest(int w, const char *s)
+static size_t widest(size_t w, const char *s)
 {
-	return (int)strlen(s) > w ? (int)strlen(s) : w;
+	return cli_name_width(s) > w ? cli_name_width(s) : w;
 }
 
+/* Plugins are trusted code, but their paths come from the environment
+ * and their descriptions from the plugin: printed escaped. */
 static void print_text(FILE *f, const struct plugin_list *l)
 {
-	int wname = 4, wkind = 4, wcaps = 4, wpath = 4;
+	size_t wname = 4, wkind = 4, wcaps = 4, wpath = 4;
 	char caps[256], abi[24];
 
 	for (size_t i = 0; i < l->n; i++) {
@@ -149,16 +153,22 @@ static void print_text(FILE *f, const struct plugin_list *l)
 		wcaps = widest(wcaps, caps);
 		wpath = widest(wpath, r->path);
 	}
-	fprintf(f, "%-*s  %-*s  %-5s  %-*s  %-*s  %s\n", wname, "NAME", wkind,
-		"KIND", "ABI", wcaps, "CAPS", wpath, "PATH", "DESCRIPTION");
+	fprintf(f, "%-*s  %-*s  %-5s  %-*s  %-*s  %s\n", (int)wname, "NAME",
+		(int)wkind, "KIND", "ABI", (int)wcaps, "CAPS", (int)wpath,
+		"PATH", "DESCRIPTION");
 	for (size_t i = 0; i < l->n; i++) {
 		const struct plugin_row *r = &l->rows[i];
 
 		caps_text(caps, sizeof(caps), r->caps);
 		abi_text(abi, sizeof(abi), r->abi_version);
-		fprintf(f, "%-*s  %-*s  %-5s  %-*s  %-*s  %s\n", wname, r->name,
-			wkind, r->kind, abi, wcaps, caps, wpath, r->path,
-			r->description);
+		cli_print_padded(f, r->name, wname);
+		fputs("  ", f);
+		cli_print_padded(f, r->kind, wkind);
+		fprintf(f, "  %-5s  %-*s  ", abi, (int)wcaps, caps);
+		cli_print_padded(f, r->path, wpath);
+		fputs("  ", f);
+		cli_print_name(f, r->description);
+		fputc('\n', f);
 	}
 }
 

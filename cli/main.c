@@ -186,8 +186,9 @@ static int help(int argc, char **argv, const struct cli_global *g)
 	}
 	cmd = find_command(argv[1]);
 	if (!cmd) {
-		fprintf(stderr, "ckptio: help: unknown command '%s'\n",
-			argv[1]);
+		fputs("ckptio: help: unknown command '", stderr);
+		cli_print_name(stderr, argv[1]);
+		fputs("'\n", stderr);
 		return CLI_EXIT_USAGE;
 	}
 	sub[0] = argv[1];
@@ -214,9 +215,10 @@ int main(int argc, char **argv)
 		return help(argc - optind, argv + optind, &g);
 	cmd = find_command(argv[optind]);
 	if (!cmd) {
-		fprintf(stderr, "ckptio: unknown command '%s'\n"
-				"Try 'ckptio --help' for the list of commands.\n",
-			argv[optind]);
+		fputs("ckptio: unknown command '", stderr);
+		cli_print_name(stderr, argv[optind]);
+		fputs("'\nTry 'ckptio --help' for the list of commands.\n",
+		      stderr);
 		return CLI_EXIT_USAGE;
 	}
 	rc = run(cmd, &g, argc - optind, argv + optind);

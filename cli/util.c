@@ -62,10 +62,11 @@ int cli_fail_msg(const struct cli_global *g, const char *cmd,
 	if (!detail)
 		detail = "";
 	fflush(stdout);
-	if (*detail)
-		fprintf(stderr, "ckptio: %s: %s: %s\n", cmd, what, detail);
-	else
-		fprintf(stderr, "ckptio: %s: %s\n", cmd, what);
+	/* The detail quotes names, ids and keys from checkpoints, stores
+	 * and files: escaped, like everything else the CLI prints. */
+	fprintf(stderr, "ckptio: %s: %s%s", cmd, what, *detail ? ": " : "");
+	cli_print_name(stderr, detail);
+	fputc('\n', stderr);
 	if (g && g->json) {
 		printf("{\"error\": {\"command\": ");
 		cli_json_str(stdout, cmd);
@@ -100,12 +101,14 @@ int cli_fail_exists(const struct cli_global *g, ckptio_ctx *ctx,
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fprintf(stderr, "ckptio: %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "ckptio: %s: ", cmd);
+	cli_print_name(stderr, msg); /* it may quote an argument */
 	fprintf(stderr, "\nTry 'ckptio %s --help' for more information.\n",
 		cmd);
 	return CLI_EXIT_USAGE;
@@ -308,30 +311,77 @@ double cli_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int name_byte_plain(unsigned char c)
+static size_t utf8_len(const unsigned char *p);
+
+/* Bytes at p that print as they are: a valid UTF-8 sequence that is not a
+ * control character (C0, DEL, C1 U+0080..U+009F: the terminal would act
+ * on them) nor a backslash (the escape character).  Returns their
+ * number, or 0 when p[0] must be escaped. */
+static size_t plain_len(const unsigned char *p)
 {
-	return c >= 0x20 && c != 0x7f && c != '\\';
+	size_t n = utf8_len(p);
+
+	if (n == 1 && (p[0] < 0x20 || p[0] == 0x7f || p[0] == '\\'))
+		return 0;
+	if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		return 0;
+	return n;
+}
+
+/* Print s escaped ("\\" and \xNN, byte by byte); a newline stays when
+ * keep_nl. */
+static void print_escaped(FILE *f, const char *s, int keep_nl)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (p && *p) {
+		size_t n = plain_len(p);
+
+		if (n > 0)
+			fwrite(p, 1, n, f);
+		else if (*p == '\\')
+			fputs("\\\\", f);
+		else if (*p == '\n' && keep_nl)
+			fputc('\n', f);
+		else
+			fprintf(f, "\\x%02x", *p);
+		p += n ? n : 1;
+	}
 }
 
 void cli_print_name(FILE *f, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (name_byte_plain(*p))
-			fputc(*p, f);
-		else if (*p == '\\')
-			fputs("\\\\", f);
-		else
-			fprintf(f, "\\x%02x", *p);
-	}
+	print_escaped(f, s, 0);
+}
+
+void cli_print_lines(FILE *f, const char *s)
+{
+	print_escaped(f, s, 1);
 }
 
 size_t cli_name_width(const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t w = 0;
 
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		w += name_byte_plain(*p) ? 1 : *p == '\\' ? 2 : 4;
+	/* A column per character (wide CJK characters take two; the CLI
+	 * does not call setlocale, so it cannot know). */
+	while (p && *p) {
+		size_t n = plain_len(p);
+
+		w += n ? 1 : *p == '\\' ? 2 : 4;
+		p += n ? n : 1;
+	}
 	return w;
+}
+
+void cli_print_padded(FILE *f, const char *s, size_t width)
+{
+	size_t w = cli_name_width(s);
+
+	cli_print_name(f, s);
+	for (; w < width; w++)
+		fputc(' ', f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -384,7 +434,7 @@ static void json_escape_byte(FILE *f, unsigned char c)
 		fputs("\\t", f);
 		break;
 	default:
-		if (c < 0x20)
+		if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\u%04x", c);
 		else
 			fputc(c, f);
@@ -408,6 +458,11 @@ void cli_json_str(FILE *f, const char *s)
 			p++;
 		} else if (n == 1) {
 			json_escape_byte(f, *p++);
+		} else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+			/* C1 controls: valid JSON raw, but a terminal showing
+			 * the document (jq, less) would act on them. */
+			fprintf(f, "\\u%04x", p[1]);
+			p += 2;
 		} else {
 			fwrite(p, 1, n, f);
 			p += n;
@@ -599,7 +654,9 @@ void cli_log(void *user, ckptio_log_level level, const char *msg)
 		fputs("\r\033[K", stderr);
 		active_bar->drawn = 0;
 	}
-	fprintf(stderr, "ckptio: %s: %s\n", lvl < 4 ? names[lvl] : "log", msg);
+	fprintf(stderr, "ckptio: %s: ", lvl < 4 ? names[lvl] : "log");
+	cli_print_name(stderr, msg);
+	fputc('\n', stderr);
 	pthread_mutex_unlock(&stderr_mu);
 }
 

@@ -451,6 +451,80 @@ static int append_opt(parser *p, ckptio__section *sec, const char *key,
 	return 0;
 }
 
+/* The absolute directory of the config file named file; NULL when it
+ * cannot be known (out of memory, or no current directory). */
+static char *config_dir(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	char *cwd, *dir = NULL;
+
+	if (file[0] == '/')
+		return strndup(file, slash == file ? 1 : (size_t)(slash - file));
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return NULL;
+	if (!slash)
+		dir = strdup(cwd);
+	else if (asprintf(&dir, "%s/%.*s", cwd, (int)(slash - file), file) < 0)
+		dir = NULL;
+	free(cwd);
+	return dir;
+}
+
+/* plugin_path with every relative entry made absolute against the
+ * directory of the file that names it, as git does for include.path:
+ * what the current directory holds must never decide which code runs.
+ * Done once, at load, so that a later chdir() changes nothing.  Empty
+ * entries are dropped (an empty entry means the current directory to
+ * ld.so; here it means nothing). */
+static int resolve_plugin_path(parser *p, const char *key, char **value)
+{
+	char *dir = NULL, *out = NULL;
+	const char *sep = "";
+	size_t len;
+	FILE *f;
+	int err = 0;
+
+	f = open_memstream(&out, &len);
+	if (!f)
+		return oom(p);
+	for (const char *e = *value; e;) {
+		const char *colon = strchr(e, ':');
+		int n = colon ? (int)(colon - e) : (int)strlen(e);
+
+		if (n > 0 && e[0] != '/' && !dir) {
+			errno = 0;
+			dir = config_dir(p->file);
+			err = dir ? 0 : errno ? errno : ENOMEM;
+		}
+		if (err)
+			break;
+		if (n == 1 && e[0] == '.')
+			fprintf(f, "%s%s", sep, dir);
+		else if (n > 0 && e[0] != '/')
+			fprintf(f, "%s%s/%.*s", sep, dir, n, e);
+		else if (n > 0)
+			fprintf(f, "%s%.*s", sep, n, e);
+		if (n > 0)
+			sep = ":";
+		e = colon ? colon + 1 : NULL;
+	}
+	free(dir);
+	if (fclose(f) != 0 || err == ENOMEM) {
+		free(out);
+		return oom(p);
+	}
+	if (err) {
+		free(out);
+		return fail(p, CKPTIO_ECONFIG, key, "cannot make the relative "
+			    "directories of '%s' absolute: the directory of %s "
+			    "is unknown (%s)", *value, p->file, strerror(err));
+	}
+	free(*value);
+	*value = out;
+	return 0;
+}
+
 static int add_opt(parser *p, const char *key, const char *raw_value)
 {
 	ckptio__section *sec = current_section(p);
@@ -462,7 +536,10 @@ static int add_opt(parser *p, const char *key, const char *raw_value)
 	if (check_key(p, sec, key) != 0 ||
 	    expand(p, key, raw_value, &value, &unset) != 0)
 		return -1;
-	if (check_core_value(p, sec, key, value) != 0) {
+	if (check_core_value(p, sec, key, value) != 0 ||
+	    (value && sec->kind == CKPTIO__SEC_MAIN &&
+	     strcmp(key, "plugin_path") == 0 &&
+	     resolve_plugin_path(p, key, &value) != 0)) {
 		free(value);
 		free(unset);
 		return -1;
@@ -950,12 +1027,46 @@ int ckptio__is_secret_key(const char *key, const ckptio_plugin *plugin)
 	return 0;
 }
 
-static void dump_section(FILE *f, const ckptio__section *s)
+/* Whether the value of key in s may be printed.  The core's own keys
+ * hold no secrets; a plugin option may be printed only when a loaded
+ * plugin of the section declares it and none declares it secret: the
+ * value of a key no plugin knows (a typo of session_token, say) is of
+ * unknown nature, so it is not shown either. */
+static int printable(const ckptio__section *s, const ckptio__dump_info *info,
+		     const char *key)
+{
+	int known = 0;
+
+	if (ckptio__is_secret_key(key, NULL))
+		return 0;
+	if (s->kind == CKPTIO__SEC_MAIN ||
+	    (s->kind == CKPTIO__SEC_BACKEND &&
+	     in_list(ckptio__backend_core_keys, key)))
+		return 1;
+	if (!info || info->unloaded)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		const ckptio_plugin *p = info->plugins[i];
+
+		if (p && in_list(p->secret_options, key))
+			return 0;
+		known |= p && in_list(p->options, key);
+	}
+	return known;
+}
+
+static void dump_section(FILE *f, const ckptio__section *s,
+			 const ckptio__dump_info *info)
 {
 	if (s->kind == CKPTIO__SEC_MAIN)
 		fprintf(f, "\n[ckptio]\n");
 	else
 		fprintf(f, "\n[%s \"%s\"]\n", kind_word(s->kind), s->name);
+	/* Say why values are hidden, so that no one hunts for a bug. */
+	if (s->kind != CKPTIO__SEC_MAIN && info && info->unloaded)
+		fprintf(f, "# plugin '%s' could not be loaded: the values of "
+			"its options are redacted\n",
+			*info->unloaded ? info->unloaded : "(unset)");
 	for (size_t i = 0; i < s->nopts; i++) {
 		const ckptio__opt *o = &s->opts[i];
 
@@ -964,14 +1075,15 @@ static void dump_section(FILE *f, const ckptio__section *s)
 		if (!o->value)
 			fprintf(f, "%s = <unset: ${%s}>\n", o->key,
 				o->unset_var);
-		else if (ckptio__is_secret_key(o->key, NULL))
+		else if (!printable(s, info, o->key))
 			fprintf(f, "%s = <redacted>\n", o->key);
 		else
 			fprintf(f, "%s = %s\n", o->key, o->value);
 	}
 }
 
-char *ckptio__config_dump(const ckptio__config *cfg)
+char *ckptio__config_dump(const ckptio__config *cfg,
+			  const ckptio__dump_info *info)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -984,7 +1096,7 @@ char *ckptio__config_dump(const ckptio__config *cfg)
 	else
 		fprintf(f, "# no configuration file found\n");
 	for (size_t i = 0; cfg && i < cfg->nsections; i++)
-		dump_section(f, &cfg->sections[i]);
+		dump_section(f, &cfg->sections[i], info ? &info[i] : NULL);
 	/* A failed write leaves glibc's buffer allocated. */
 	if (fclose(f) != 0) {
 		free(buf);

@@ -84,9 +84,53 @@ const char *ckptio_config_path(const ckptio_ctx *ctx)
 	return ctx->cfg->path;
 }
 
+/* Load the plugins section s names, so that the dump knows which of
+ * their options are secret; one that cannot be loaded (or is not even
+ * named: an unset ${VAR}) is recorded, and the dump then fails safe. */
+static void dump_plugins(ckptio_ctx *ctx, const ckptio__section *s,
+			 ckptio__dump_info *info)
+{
+	static const ckptio_plugin_kind kinds[2] = {CKPTIO_PLUGIN_STORE,
+						    CKPTIO_PLUGIN_LAYOUT};
+	const char *names[2] = {s->name, NULL};
+	const ckptio__plugin *p;
+	const ckptio__opt *o;
+
+	if (s->kind == CKPTIO__SEC_MAIN)
+		return;
+	if (s->kind == CKPTIO__SEC_BACKEND) {
+		o = ckptio__section_get(s, "store");
+		names[0] = o ? o->value : NULL;
+		o = ckptio__section_get(s, "layout");
+		names[1] = !o ? ckptio__native_layout_plugin.name : o->value;
+		if (!names[1])
+			info->unloaded = "";
+	}
+	if (!names[0])
+		info->unloaded = "";
+	for (int i = 0; i < 2; i++) {
+		if (!names[i])
+			continue;
+		if (ckptio__plugin_get(ctx, names[i], kinds[i], &p) ==
+		    CKPTIO_OK)
+			info->plugins[i] = p->desc;
+		else
+			info->unloaded = names[i];
+	}
+}
+
 ckptio_status ckptio_config_dump(ckptio_ctx *ctx, char **out)
 {
-	*out = ckptio__config_dump(ctx->cfg);
+	size_t n = ctx->cfg->nsections;
+	ckptio__dump_info *info = calloc(n ? n : 1, sizeof(*info));
+
+	*out = NULL;
+	if (!info)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		dump_plugins(ctx, &ctx->cfg->sections[i], &info[i]);
+	*out = ckptio__config_dump(ctx->cfg, info);
+	free(info);
 	if (!*out)
 		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	return CKPTIO_OK;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "ckptio/ckptio.h"
 #include "ckptio/plugin.h"
@@ -137,8 +138,25 @@ int ckptio__parse_bool(const char *s, int *out); /* true/false/yes/no/on/off/1/0
  * "secret", "password", "token" or "key_id"... (see config.c). */
 int ckptio__is_secret_key(const char *key, const ckptio_plugin *plugin);
 
-/* INI text of the resolved config, secrets "<redacted>"; malloc'd. */
-char *ckptio__config_dump(const ckptio__config *cfg);
+/* What the dump knows of the plugins one section names, so that it can
+ * redact the options they declare secret. */
+typedef struct ckptio__dump_info {
+	/* The section's store and layout plugins (one for a [store "x"]
+	 * section), NULL where none. */
+	const ckptio_plugin *plugins[2];
+	/* A plugin of the section could not be loaded: its name, or "" when
+	 * the section does not even say which (an unset ${VAR}).  Every value
+	 * but those of the core keys is then redacted. */
+	const char *unloaded;
+} ckptio__dump_info;
+
+/* INI text of the resolved config (malloc'd).  Redacted: keys whose name
+ * says secret, keys a plugin of the section declares in secret_options,
+ * and, failing safe, keys that no plugin of the section declares at all
+ * and every plugin option of a section whose plugins are not all known.
+ * info has cfg->nsections entries; NULL means nothing is known. */
+char *ckptio__config_dump(const ckptio__config *cfg,
+			  const ckptio__dump_info *info);
 
 /* ------------------------------------------------------------------------ */
 /* Context and host services (ctx.c, host.c).                               */
@@ -218,8 +236,17 @@ ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
 ckptio_status ckptio__plugin_validate(const ckptio_plugin *p,
 				      const char *expect_name, char *err,
 				      size_t errlen);
-/* Search path directories in order, for messages and `ckptio plugins`. */
-size_t ckptio__plugin_dirs(ckptio_ctx *ctx, char ***out);
+/* Search path directories in order, for messages and `ckptio plugins`:
+ * $CKPTIO_PLUGIN_PATH, plugin_path, CKPTIO_PLUGIN_DIR.  A relative entry
+ * is an error (CKPTIO_EPLUGIN, recorded on ctx). */
+ckptio_status ckptio__plugin_dirs(ckptio_ctx *ctx, char ***out, size_t *n);
+/* Whether dir/file may be loaded by user euid (docs/ABI.md section 7):
+ * CKPTIO_ENOTFOUND when there is no such file, CKPTIO_OK with *real the
+ * file's canonical path (malloc'd; what dlopen gets), or an error recorded
+ * on ctx naming the file and the rule it breaks.  The loader passes
+ * geteuid(); tests pass another user. */
+ckptio_status ckptio__plugin_trust(ckptio_ctx *ctx, const char *dir,
+				   const char *file, uid_t euid, char **real);
 void ckptio__strv_free(char **v, size_t n);
 
 extern const ckptio_plugin ckptio__native_layout_plugin;

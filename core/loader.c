@@ -6,14 +6,28 @@
  * NAME lives in NAME.so and must say it is NAME.  A file without the entry
  * symbol is "not a plugin" and the search goes on; when nothing is found
  * the error lists every directory searched.
+ *
+ * Trust (docs/ABI.md section 7): a plugin runs with the caller's rights
+ * as soon as it is mapped (its constructors run inside dlopen), so only
+ * files that root or the user alone could have put there are loaded.
+ * Directories of the search path are absolute (the config file's relative
+ * entries were made absolute against its own directory when it was read);
+ * the file and the directory it is found in (and the one it really lives
+ * in, when the name is a symbolic link) must be owned by root or by the
+ * effective user and writable by no one else.  A refused file stops the
+ * search with a message naming the file and the rule, as a plugin that
+ * fails validation does: falling through to another directory would hide
+ * the problem, and load a plugin the user did not pick.
  */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -44,7 +58,12 @@ static int strv_push(char ***v, size_t *n, const char *s, size_t len)
 	return 0;
 }
 
-static int push_path_list(char ***v, size_t *n, const char *list)
+/* Append the entries of a colon-separated list (empty entries mean
+ * nothing).  A relative entry is refused: it would name a directory under
+ * whatever the current directory happens to be, where anyone may have
+ * left a NAME.so (ld.so ignores such entries for setuid programs). */
+static ckptio_status push_path_list(ckptio_ctx *ctx, char ***v, size_t *n,
+				    const char *list, const char *source)
 {
 	const char *p = list;
 
@@ -52,29 +71,51 @@ static int push_path_list(char ***v, size_t *n, const char *list)
 		const char *colon = strchr(p, ':');
 		size_t len = colon ? (size_t)(colon - p) : strlen(p);
 
+		if (len > 0 && p[0] != '/')
+			return ckptio__error(ctx, CKPTIO_EPLUGIN,
+					     "%s: '%.*s' is a relative directory;"
+					     " plugins are only loaded from "
+					     "absolute directories (write the "
+					     "full path)", source,
+					     len > 256 ? 256 : (int)len, p);
 		if (len > 0 && strv_push(v, n, p, len) != 0)
-			return -1;
+			return ckptio__error(ctx, CKPTIO_ENOMEM,
+					     "out of memory");
 		p = colon ? colon + 1 : NULL;
 	}
-	return 0;
+	return CKPTIO_OK;
 }
 
-size_t ckptio__plugin_dirs(ckptio_ctx *ctx, char ***out)
+ckptio_status ckptio__plugin_dirs(ckptio_ctx *ctx, char ***out, size_t *nout)
 {
 	const ckptio__opt *o;
-	char **v = NULL;
+	ckptio_status st;
+	char **v = NULL, *source;
 	size_t n = 0;
 
+	*out = NULL;
+	*nout = 0;
 	o = ckptio__section_get(ckptio__config_main(ctx->cfg), "plugin_path");
-	if (push_path_list(&v, &n, getenv("CKPTIO_PLUGIN_PATH")) != 0 ||
-	    (o && o->value && push_path_list(&v, &n, o->value) != 0) ||
-	    strv_push(&v, &n, CKPTIO_PLUGIN_DIR, strlen(CKPTIO_PLUGIN_DIR))) {
+	st = push_path_list(ctx, &v, &n, getenv("CKPTIO_PLUGIN_PATH"),
+			    "$CKPTIO_PLUGIN_PATH");
+	if (st == CKPTIO_OK && o && o->value) {
+		source = ckptio__asprintf("%s:%d: plugin_path",
+					  ctx->cfg->path, o->line);
+		st = source ? push_path_list(ctx, &v, &n, o->value, source)
+			    : ckptio__error(ctx, CKPTIO_ENOMEM,
+					    "out of memory");
+		free(source);
+	}
+	if (st == CKPTIO_OK &&
+	    strv_push(&v, &n, CKPTIO_PLUGIN_DIR, strlen(CKPTIO_PLUGIN_DIR)))
+		st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	if (st != CKPTIO_OK) {
 		ckptio__strv_free(v, n);
-		*out = NULL;
-		return 0;
+		return st;
 	}
 	*out = v;
-	return n;
+	*nout = n;
+	return CKPTIO_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -201,6 +242,146 @@ ckptio_status ckptio__plugin_validate(const ckptio_plugin *p,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Trust                                                                    */
+
+#define TRUST_RULE \
+	"a plugin and the directories it is loaded from must be owned by " \
+	"root or by you (uid %u) and writable by no one else"
+
+/* Why root and user euid alone could not have made st what it is, in why;
+ * 0 when they alone could.  sudo's and OpenSSH's rule: owned by root or
+ * by the user, not writable by group or others.  No exception for a
+ * sticky directory: it stops others from replacing a file, not from
+ * adding the NAME.so that is not there yet. */
+static int distrust(const struct stat *st, uid_t euid, char *why, size_t len)
+{
+	unsigned mode = (unsigned)st->st_mode & 07777;
+
+	if (st->st_uid != 0 && st->st_uid != euid)
+		snprintf(why, len, "is owned by uid %u", (unsigned)st->st_uid);
+	else if (st->st_mode & S_IWOTH)
+		snprintf(why, len, "is writable by everyone (mode %04o)", mode);
+	else if (st->st_mode & S_IWGRP)
+		snprintf(why, len, "is writable by its group (mode %04o)",
+			 mode);
+	else
+		return 0;
+	return 1;
+}
+
+static ckptio_status refuse(ckptio_ctx *ctx, const char *path,
+			    const char *what, const char *why, uid_t euid)
+{
+	char rule[160];
+
+	snprintf(rule, sizeof(rule), TRUST_RULE, (unsigned)euid);
+	return ckptio__error(ctx, CKPTIO_EPLUGIN,
+			     "refusing to load %s: %s %s; %s", path, what, why,
+			     rule);
+}
+
+/* The directory the canonical file real lives in, when it is not the
+ * directory searched (dst): a symbolic link led elsewhere.  Checked too,
+ * since whoever can write there can replace the file. */
+static ckptio_status check_real_dir(ckptio_ctx *ctx, const char *path,
+				    const char *real, const struct stat *dst,
+				    uid_t euid)
+{
+	char *dir = strdup(real), why[96], *what;
+	struct stat st;
+	ckptio_status rc = CKPTIO_OK;
+
+	if (!dir)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	*strrchr(dir, '/') = '\0'; /* realpath: absolute, so a '/' is there */
+	if (stat(*dir ? dir : "/", &st) != 0) {
+		rc = ckptio__error(ctx, CKPTIO_EPLUGIN, "cannot check %s: %s: %s",
+				   path, *dir ? dir : "/", strerror(errno));
+	} else if ((st.st_dev != dst->st_dev || st.st_ino != dst->st_ino) &&
+		   distrust(&st, euid, why, sizeof(why))) {
+		what = ckptio__asprintf("the directory %s it links into",
+					*dir ? dir : "/");
+		rc = what ? refuse(ctx, path, what, why, euid)
+			  : ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+		free(what);
+	}
+	free(dir);
+	return rc;
+}
+
+/* The file and directory are open (fd, dfd): check them, then find the
+ * canonical path that dlopen will get, and check that it still names
+ * the file checked. */
+static ckptio_status check_open(ckptio_ctx *ctx, int dfd, int fd,
+				const char *dir, const char *path, uid_t euid,
+				char **real)
+{
+	struct stat fst, dst, rst;
+	ckptio_status rc;
+	char why[96], *what;
+
+	if (fstat(fd, &fst) != 0 || fstat(dfd, &dst) != 0)
+		return ckptio__error(ctx, CKPTIO_EPLUGIN, "cannot check %s: %s",
+				     path, strerror(errno));
+	if (!S_ISREG(fst.st_mode))
+		return refuse(ctx, path, "it", "is not a regular file", euid);
+	if (distrust(&fst, euid, why, sizeof(why)))
+		return refuse(ctx, path, "the file", why, euid);
+	if (distrust(&dst, euid, why, sizeof(why))) {
+		what = ckptio__asprintf("its directory %s", dir);
+		rc = what ? refuse(ctx, path, what, why, euid)
+			  : ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+		free(what);
+		return rc;
+	}
+	*real = realpath(path, NULL);
+	if (!*real)
+		return ckptio__error(ctx, errno == ENOMEM ? CKPTIO_ENOMEM
+							  : CKPTIO_EPLUGIN,
+				     "cannot resolve %s: %s", path,
+				     strerror(errno));
+	if (stat(*real, &rst) != 0 || rst.st_dev != fst.st_dev ||
+	    rst.st_ino != fst.st_ino)
+		return ckptio__error(ctx, CKPTIO_EPLUGIN, "refusing to load %s: "
+				     "it changed while it was being checked",
+				     path);
+	return check_real_dir(ctx, path, *real, &dst, euid);
+}
+
+ckptio_status ckptio__plugin_trust(ckptio_ctx *ctx, const char *dir,
+				   const char *file, uid_t euid, char **real)
+{
+	char *path = ckptio__asprintf("%s/%s", dir, file);
+	ckptio_status rc = CKPTIO_ENOTFOUND;
+	int dfd = -1, fd = -1;
+
+	*real = NULL;
+	if (!path)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	/* A directory that is missing or unreadable holds no plugin for us:
+	 * search on.  So does a missing file (or a dangling link).  O_PATH:
+	 * nothing is read, and a FIFO or device there is never opened. */
+	dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		fd = openat(dfd, file, O_PATH | O_CLOEXEC);
+	if (dfd >= 0 && fd < 0 && errno != ENOENT)
+		rc = ckptio__error(ctx, CKPTIO_EPLUGIN, "cannot open %s: %s",
+				   path, strerror(errno));
+	if (fd >= 0)
+		rc = check_open(ctx, dfd, fd, dir, path, euid, real);
+	if (rc != CKPTIO_OK) {
+		free(*real);
+		*real = NULL;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	free(path);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Loading                                                                  */
 
 static int name_valid(const char *name)
@@ -240,19 +421,21 @@ static ckptio_status remember(ckptio_ctx *ctx, const ckptio_plugin *desc,
 	return CKPTIO_OK;
 }
 
-/* Try one file.  Returns CKPTIO_ENOTFOUND (with why in note) to go on
- * searching, CKPTIO_OK when loaded, or an error to stop. */
+/* Try one file, checked and found at real.  Returns CKPTIO_ENOTFOUND (with
+ * why in note) to go on searching, CKPTIO_OK when loaded, or an error to
+ * stop.  Messages name path, where the search found it. */
 static ckptio_status try_file(ckptio_ctx *ctx, const char *path,
-			      const char *name, ckptio_plugin_kind kind,
-			      void **dl_out, const ckptio_plugin **desc_out,
-			      char *note, size_t notelen)
+			      const char *real, const char *name,
+			      ckptio_plugin_kind kind, void **dl_out,
+			      const ckptio_plugin **desc_out, char *note,
+			      size_t notelen)
 {
 	char err[512];
 	ckptio_plugin_entry_fn entry;
 	const ckptio_plugin *desc;
 	void *dl;
 
-	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
 	if (!dl)
 		return ckptio__error(ctx, CKPTIO_EPLUGIN, "cannot load %s: %s",
 				     path, dlerror());
@@ -281,7 +464,7 @@ static ckptio_status try_file(ckptio_ctx *ctx, const char *path,
 	 * handlers behind; a later thread exit or exit() would run code that
 	 * dlclose had unmapped.  Rejected files above are still unloaded. */
 	{
-		void *pin = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD |
+		void *pin = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD |
 					 RTLD_NODELETE);
 
 		if (pin)
@@ -334,22 +517,26 @@ ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
 				     "invalid plugin name '%s' (expected "
 				     "lowercase letters, digits and '_')",
 				     name);
-	ndirs = ckptio__plugin_dirs(ctx, &dirs);
-	if (!dirs)
-		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	st = ckptio__plugin_dirs(ctx, &dirs, &ndirs);
+	if (st != CKPTIO_OK)
+		return st;
+	st = CKPTIO_ENOTFOUND;
 	for (size_t i = 0; i < ndirs && st == CKPTIO_ENOTFOUND; i++) {
+		char *file = ckptio__asprintf("%s.so", name), *real = NULL;
 		char *path = ckptio__asprintf("%s/%s.so", dirs[i], name);
-		struct stat sb;
 
-		if (!path) {
+		if (!file || !path)
 			st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
-			break;
-		}
-		if (stat(path, &sb) == 0)
-			st = try_file(ctx, path, name, kind, &dl, &desc, note,
-				      sizeof(note));
+		else
+			st = ckptio__plugin_trust(ctx, dirs[i], file, geteuid(),
+						  &real);
+		if (st == CKPTIO_OK)
+			st = try_file(ctx, path, real, name, kind, &dl, &desc,
+				      note, sizeof(note));
 		if (st == CKPTIO_OK)
 			st = remember(ctx, desc, dl, path, out);
+		free(real);
+		free(file);
 		free(path);
 	}
 	if (st == CKPTIO_ENOTFOUND)
@@ -417,6 +604,7 @@ static int scan_dir(ckptio_ctx *ctx, const char *dir, ckptio_plugin_fn fn,
 ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user)
 {
 	const ckptio__plugin *native;
+	ckptio_status st;
 	char **dirs;
 	size_t ndirs;
 	int stop;
@@ -424,9 +612,9 @@ ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user)
 	if (ckptio__plugin_get(ctx, "native", CKPTIO_PLUGIN_LAYOUT, &native))
 		return CKPTIO_ENOMEM;
 	stop = report(fn, user, native);
-	ndirs = ckptio__plugin_dirs(ctx, &dirs);
-	if (!dirs)
-		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	st = ckptio__plugin_dirs(ctx, &dirs, &ndirs);
+	if (st != CKPTIO_OK)
+		return st;
 	for (size_t i = 0; i < ndirs && !stop; i++)
 		stop = scan_dir(ctx, dirs[i], fn, user);
 	ckptio__strv_free(dirs, ndirs);

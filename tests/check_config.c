@@ -808,6 +808,40 @@ START_TEST(test_search_nothing_found)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* plugin_path                                                              */
+
+/* Relative entries mean the config file's directory, never the current
+ * one; absolute ones stay; empty ones are dropped.  A config file named
+ * by a relative path is anchored to the current directory at load. */
+START_TEST(test_plugin_path_relative_to_file)
+{
+	ckptio__config *cfg;
+	char *cwd0 = getcwd(NULL, 0), *want;
+
+	setenv("CKPTIO_T_SUB", "sub", 1);
+	cfg = load_ok("[ckptio]\nplugin_path = plugins:/opt/p::.:"
+		      "${CKPTIO_T_SUB}/x\n");
+	want = fmt("%s/plugins:/opt/p:%s:%s/sub/x", dir, dir, dir);
+	ck_assert_str_eq(value_of(ckptio__config_main(cfg), "plugin_path"),
+			 want);
+	ckptio__config_free(cfg);
+	free(want);
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(ckptio__config_load("c.conf", &cfg, err, sizeof(err)),
+			 CKPTIO_OK);
+	ck_assert_int_eq(chdir("/"), 0); /* what counts is the load */
+	want = fmt("%s/plugins:/opt/p:%s:%s/sub/x", dir, dir, dir);
+	ck_assert_str_eq(value_of(ckptio__config_main(cfg), "plugin_path"),
+			 want);
+	ckptio__config_free(cfg);
+	free(want);
+	ck_assert_int_eq(chdir(cwd0), 0);
+	free(cwd0);
+	unsetenv("CKPTIO_T_SUB");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* Secrets and the dump                                                     */
 
 START_TEST(test_is_secret_key)
@@ -830,36 +864,114 @@ START_TEST(test_is_secret_key)
 }
 END_TEST
 
-START_TEST(test_dump_redacts)
-{
-	ckptio__config *cfg;
-	char *text, *want;
+/* A store declaring a secret whose name does not look secret. */
+static const char *const dump_opts[] = {"access_key_id", "secret_access_key",
+					"session_token", "region", "opaque",
+					"password", "missing", NULL};
+static const char *const dump_secrets[] = {"opaque", NULL};
+static const ckptio_plugin dump_store = {
+	.abi_version = CKPTIO_ABI_VERSION,
+	.struct_size = sizeof(ckptio_plugin),
+	.kind = CKPTIO_PLUGIN_STORE,
+	.name = "s3",
+	.options = dump_opts,
+	.secret_options = dump_secrets,
+};
 
+#define DUMP_CONF \
+	"[ckptio]\ndefault = s\n" \
+	"[backend \"s\"]\nstore = s3\nroot = /r\naccess_key_id = AKIA\n" \
+	"secret_access_key = ${CKPTIO_T_SECRET}\n" \
+	"session_token = tok\npassword = pw\nopaque = hush\n" \
+	"region = ${CKPTIO_T_REGION}\ncolour = blue\n" \
+	"missing = ${CKPTIO_T_NOPE}\n" \
+	"[store \"s3\"]\nAuthorization = Bearer xyz\nopaque = hush2\n" \
+	"region = eu-2\n"
+
+static ckptio__config *dump_conf(void)
+{
 	unsetenv("CKPTIO_T_NOPE");
 	setenv("CKPTIO_T_SECRET", "hunter2", 1);
 	setenv("CKPTIO_T_REGION", "eu-test-1", 1);
-	cfg = load_ok("[ckptio]\ndefault = s\n"
-		      "[backend \"s\"]\nstore = s3\naccess_key_id = AKIA\n"
-		      "secret_access_key = ${CKPTIO_T_SECRET}\n"
-		      "session_token = tok\npassword = pw\n"
-		      "region = ${CKPTIO_T_REGION}\n"
-		      "missing = ${CKPTIO_T_NOPE}\n"
-		      "[store \"s3\"]\nAuthorization = Bearer xyz\n");
-	text = ckptio__config_dump(cfg);
+	return load_ok(DUMP_CONF);
+}
+
+START_TEST(test_dump_redacts)
+{
+	ckptio__dump_info info[3] = {
+		{{NULL, NULL}, NULL},
+		{{&dump_store, NULL}, NULL},
+		{{&dump_store, NULL}, NULL},
+	};
+	ckptio__config *cfg = dump_conf();
+	char *text, *want;
+
+	text = ckptio__config_dump(cfg, info);
 	ck_assert_ptr_nonnull(text);
+	/* opaque: declared secret; colour: declared by no plugin. */
 	want = fmt("# %s\n"
 		   "\n[ckptio]\ndefault = s\n"
-		   "\n[backend \"s\"]\nstore = s3\naccess_key_id = AKIA\n"
+		   "\n[backend \"s\"]\nstore = s3\nroot = /r\n"
+		   "access_key_id = AKIA\n"
 		   "secret_access_key = <redacted>\n"
 		   "session_token = <redacted>\npassword = <redacted>\n"
-		   "region = eu-test-1\n"
+		   "opaque = <redacted>\n"
+		   "region = eu-test-1\ncolour = <redacted>\n"
 		   "missing = <unset: ${CKPTIO_T_NOPE}>\n"
-		   "\n[store \"s3\"]\nAuthorization = <redacted>\n",
+		   "\n[store \"s3\"]\nAuthorization = <redacted>\n"
+		   "opaque = <redacted>\nregion = eu-2\n",
 		   cfg->path);
 	ck_assert_str_eq(text, want);
 	ck_assert_ptr_null(strstr(text, "hunter2"));
+	ck_assert_ptr_null(strstr(text, "hush"));
 	free(want);
 	free(text);
+	ckptio__config_free(cfg);
+}
+END_TEST
+
+/* DUMP_CONF's dump when the plugins are not known, with the notes the
+ * dump adds under the two plugin sections. */
+#define DUMP_SAFE(note1, note2) \
+	"\n[backend \"s\"]\n" note1 \
+	"store = s3\nroot = /r\n" \
+	"access_key_id = <redacted>\n" \
+	"secret_access_key = <redacted>\n" \
+	"session_token = <redacted>\n" \
+	"password = <redacted>\nopaque = <redacted>\n" \
+	"region = <redacted>\ncolour = <redacted>\n" \
+	"missing = <unset: ${CKPTIO_T_NOPE}>\n" \
+	"\n[store \"s3\"]\n" note2 \
+	"Authorization = <redacted>\n" \
+	"opaque = <redacted>\nregion = <redacted>\n"
+
+/* Without the plugins' declarations, nothing but the core keys shows. */
+START_TEST(test_dump_fails_safe)
+{
+	ckptio__dump_info info[3] = {
+		{{NULL, NULL}, NULL},
+		{{&dump_store, NULL}, "native"},
+		{{NULL, NULL}, "s3"},
+	};
+	ckptio__config *cfg = dump_conf();
+	char *text, *want;
+
+	text = ckptio__config_dump(cfg, info);
+	want = fmt("# %s\n\n[ckptio]\ndefault = s\n" DUMP_SAFE(
+		   "# plugin 'native' could not be loaded: the values of its "
+		   "options are redacted\n", "# plugin 's3' could not be "
+		   "loaded: the values of its options are redacted\n"),
+		   cfg->path);
+	ck_assert_str_eq(text, want);
+	free(text);
+	free(want);
+	/* No information at all. */
+	text = ckptio__config_dump(cfg, NULL);
+	want = fmt("# %s\n\n[ckptio]\ndefault = s\n" DUMP_SAFE("", ""),
+		   cfg->path);
+	ck_assert_str_eq(text, want);
+	free(text);
+	free(want);
 	ckptio__config_free(cfg);
 }
 END_TEST
@@ -867,7 +979,7 @@ END_TEST
 START_TEST(test_dump_empty)
 {
 	ckptio__config empty = {0};
-	char *text = ckptio__config_dump(&empty);
+	char *text = ckptio__config_dump(&empty, NULL);
 
 	ck_assert_str_eq(text, "# no configuration file found\n");
 	free(text);
@@ -1086,8 +1198,10 @@ static Suite *config_suite(void)
 	tcase_add_test(search, test_search_order);
 	tcase_add_test(search, test_search_named_missing_is_error);
 	tcase_add_test(search, test_search_nothing_found);
+	tcase_add_test(use, test_plugin_path_relative_to_file);
 	tcase_add_test(use, test_is_secret_key);
 	tcase_add_test(use, test_dump_redacts);
+	tcase_add_test(use, test_dump_fails_safe);
 	tcase_add_test(use, test_dump_empty);
 	tcase_add_test(use, test_check_plugin);
 	tcase_add_test(use, test_check_plugin_ok);

@@ -2,8 +2,11 @@
  * misbehave on purpose (tests/plugins/bad.c) and a good in-memory store. */
 #include <check.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "testutil.h"
@@ -25,6 +28,7 @@ static void teardown(void)
 {
 	ckptio_ctx_free(ctx);
 	free(search);
+	unsetenv("CKPTIO_TEST_MARKER");
 }
 
 static void expect_fail(const char *name, const char *want)
@@ -237,6 +241,267 @@ START_TEST(test_validate_unit)
 }
 END_TEST
 
+/* ckptio_config_dump loads the plugins a configuration names to learn
+ * their secret options; values of a plugin that does not load, and of
+ * keys no plugin declares, are hidden as well. */
+START_TEST(test_config_dump_plugin_secrets)
+{
+	char *dir = tu_mkdtemp(), *conf = ckptio__asprintf("%s/c.conf", dir);
+	const char *text = "[backend \"mem\"]\nstore = goodstore\n"
+			   "opaque = hush1\nlabel = shown1\ncolour = blue\n"
+			   "[store \"goodstore\"]\nopaque = hush2\n"
+			   "label = shown2\n"
+			   "[backend \"gone\"]\nstore = nosuch\nroot = /r\n"
+			   "label = hush3\n"
+			   "[backend \"unset\"]\nstore = ${CKPTIO_T_UNSET}\n"
+			   "label = hush4\n";
+	char *dump = NULL;
+
+	unsetenv("CKPTIO_T_UNSET");
+	ck_assert_int_eq(tu_write_file(conf, text, strlen(text)), 0);
+	ckptio_ctx_free(ctx);
+	ck_assert_int_eq(ckptio_ctx_new(&ctx, conf), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_config_dump(ctx, &dump), CKPTIO_OK);
+	ck_assert_ptr_null(strstr(dump, "hush"));
+	ck_assert_ptr_null(strstr(dump, "blue"));
+	ck_assert_ptr_nonnull(strstr(dump, "\nopaque = <redacted>\n"
+					   "label = shown1\n"
+					   "colour = <redacted>\n"));
+	ck_assert_ptr_nonnull(strstr(dump, "\nopaque = <redacted>\n"
+					   "label = shown2\n"));
+	ck_assert_ptr_nonnull(strstr(dump, "[backend \"gone\"]\n"
+					   "# plugin 'nosuch' could not be "
+					   "loaded: the values of its options "
+					   "are redacted\nstore = nosuch\n"
+					   "root = /r\nlabel = <redacted>\n"));
+	ck_assert_ptr_nonnull(strstr(dump, "[backend \"unset\"]\n"
+					   "# plugin '(unset)' could not be "
+					   "loaded"));
+	free(dump);
+	tu_rmrf(dir);
+	free(dir);
+	free(conf);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Trust: what the loader refuses to map (docs/ABI.md section 7).           */
+
+/* Copy src to dst and give it mode. */
+static void copy_file(const char *src, const char *dst, mode_t mode)
+{
+	size_t len;
+	char *buf = tu_read_file(src, &len);
+
+	ck_assert_msg(buf != NULL, "read %s: %s", src, strerror(errno));
+	ck_assert_int_eq(tu_write_file(dst, buf, len), 0);
+	ck_assert_int_eq(chmod(dst, mode), 0);
+	free(buf);
+}
+
+static char *test_plugin(const char *name)
+{
+	return ckptio__asprintf("%s/%s.so", getenv("CKPTIO_TEST_PLUGINS"),
+				name);
+}
+
+/* ckptio__plugin_trust(dir, "goodstore.so") as the current user fails
+ * with a message holding want. */
+static void expect_refused(const char *dir, uid_t euid, const char *want)
+{
+	char *real = NULL;
+
+	ck_assert_int_eq(ckptio__plugin_trust(ctx, dir, "goodstore.so", euid,
+					      &real), CKPTIO_EPLUGIN);
+	ck_assert_ptr_null(real);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), want) != NULL,
+		      "message '%s' lacks '%s'", ckptio_errmsg(ctx), want);
+}
+
+START_TEST(test_trust_rules)
+{
+	char *dir = tu_mkdtemp(), *other = tu_mkdtemp(), *good = test_plugin(
+		"goodstore");
+	char *file = ckptio__asprintf("%s/goodstore.so", dir);
+	char *target = ckptio__asprintf("%s/real.so", other);
+	char *want = NULL, *real = NULL;
+	uid_t me = geteuid(), stranger = me == 0 ? 65534 : me + 1;
+
+	/* Mode 0644 in a 0700 directory of ours: loadable, at its path. */
+	copy_file(good, file, 0644);
+	ck_assert_int_eq(ckptio__plugin_trust(ctx, dir, "goodstore.so", me,
+					      &real), CKPTIO_OK);
+	ck_assert_str_eq(real, file);
+	free(real);
+	ck_assert_int_eq(ckptio__plugin_trust(ctx, dir, "nosuch.so", me,
+					      &real), CKPTIO_ENOTFOUND);
+	/* Writable by others, or by the group. */
+	ck_assert_int_eq(chmod(file, 0646), 0);
+	want = ckptio__asprintf("refusing to load %s: the file is writable by "
+				"everyone (mode 0646); a plugin and the "
+				"directories it is loaded from must be owned "
+				"by root or by you (uid %u) and writable by no "
+				"one else", file, (unsigned)me);
+	expect_refused(dir, me, want);
+	free(want);
+	ck_assert_int_eq(chmod(file, 0664), 0);
+	expect_refused(dir, me, "the file is writable by its group (mode 0664)");
+	ck_assert_int_eq(chmod(file, 0644), 0);
+	/* Owned by someone else: root gives the file away; anyone else asks
+	 * on behalf of another user. */
+	if (me == 0)
+		ck_assert_int_eq(chown(file, stranger, stranger), 0);
+	want = ckptio__asprintf("the file is owned by uid %u",
+				(unsigned)(me == 0 ? stranger : me));
+	expect_refused(dir, me == 0 ? me : stranger, want);
+	free(want);
+	if (me == 0)
+		ck_assert_int_eq(chown(file, 0, 0), 0);
+	/* The directory it is found in: world-writable, sticky or not, and
+	 * group-writable. */
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	want = ckptio__asprintf("its directory %s is writable by everyone "
+				"(mode 0777)", dir);
+	expect_refused(dir, me, want);
+	free(want);
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	expect_refused(dir, me, "is writable by everyone (mode 1777)");
+	ck_assert_int_eq(chmod(dir, 0770), 0);
+	expect_refused(dir, me, "is writable by its group (mode 0770)");
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	/* A symbolic link to a trusted file elsewhere: loaded by its real
+	 * path; refused when that file's own directory is open to all. */
+	ck_assert_int_eq(unlink(file), 0);
+	copy_file(good, target, 0644);
+	ck_assert_int_eq(symlink(target, file), 0);
+	ck_assert_int_eq(ckptio__plugin_trust(ctx, dir, "goodstore.so", me,
+					      &real), CKPTIO_OK);
+	ck_assert_str_eq(real, target);
+	free(real);
+	ck_assert_int_eq(chmod(other, 0777), 0);
+	want = ckptio__asprintf("the directory %s it links into is writable "
+				"by everyone", other);
+	expect_refused(dir, me, want);
+	free(want);
+	/* Not a regular file: a FIFO is refused, without blocking. */
+	ck_assert_int_eq(unlink(file), 0);
+	ck_assert_int_eq(mkfifo(file, 0600), 0);
+	expect_refused(dir, me, "it is not a regular file");
+	tu_rmrf(dir);
+	tu_rmrf(other);
+	free(dir);
+	free(other);
+	free(good);
+	free(file);
+	free(target);
+}
+END_TEST
+
+/* A refused file is never mapped (its constructor would run inside
+ * dlopen), and the search stops there rather than quietly loading a
+ * namesake from a later directory. */
+START_TEST(test_refused_file_never_runs)
+{
+	char *dir = tu_mkdtemp(), *marker = ckptio__asprintf("%s/ran", dir);
+	char *sub = ckptio__asprintf("%s/open", dir);
+	char *file = ckptio__asprintf("%s/goodstore.so", sub);
+	char *src = test_plugin("marker"), *path;
+	const ckptio__plugin *p = NULL;
+
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	copy_file(src, file, 0666);
+	setenv("CKPTIO_TEST_MARKER", marker, 1);
+	path = ckptio__asprintf("%s:%s", sub, getenv("CKPTIO_TEST_PLUGINS"));
+	setenv("CKPTIO_PLUGIN_PATH", path, 1);
+	ck_assert_int_eq(ckptio__plugin_get(ctx, "goodstore",
+					    CKPTIO_PLUGIN_STORE, &p),
+			 CKPTIO_EPLUGIN);
+	ck_assert_ptr_nonnull(strstr(ckptio_errmsg(ctx), "refusing to load"));
+	ck_assert_ptr_nonnull(strstr(ckptio_errmsg(ctx), file));
+	ck_assert_msg(access(marker, F_OK) != 0, "%s was loaded", file);
+	/* Relative entries of the variable name nothing: refused. */
+	setenv("CKPTIO_PLUGIN_PATH", "plugins:/usr/lib", 1);
+	ck_assert_int_eq(ckptio__plugin_get(ctx, "goodstore",
+					    CKPTIO_PLUGIN_STORE, &p),
+			 CKPTIO_EPLUGIN);
+	ck_assert_str_eq(ckptio_errmsg(ctx), "$CKPTIO_PLUGIN_PATH: 'plugins' "
+			 "is a relative directory; plugins are only loaded "
+			 "from absolute directories (write the full path)");
+	tu_rmrf(dir);
+	free(dir);
+	free(marker);
+	free(sub);
+	free(file);
+	free(src);
+	free(path);
+}
+END_TEST
+
+/* plugin_path = .:plugins in a config file means the config file's
+ * directory and its plugins/ subdirectory, never the current directory:
+ * a posix.so in the current directory is never mapped. */
+START_TEST(test_relative_plugin_path_ignores_cwd)
+{
+	char *top = tu_mkdtemp(), *cwd0 = getcwd(NULL, 0);
+	char *work = ckptio__asprintf("%s/work", top);
+	char *wplug = ckptio__asprintf("%s/work/plugins", top);
+	char *conf_dir = ckptio__asprintf("%s/conf", top);
+	char *cplug = ckptio__asprintf("%s/conf/plugins", top);
+	char *conf = ckptio__asprintf("%s/conf/c.conf", top);
+	char *marker = ckptio__asprintf("%s/ran", top);
+	char *evil = test_plugin("marker"), *posix = tu_plugin_file("posix");
+	char *dst, *want;
+	const char *text = "[ckptio]\nplugin_path = .:plugins\n";
+	const ckptio__plugin *p = NULL;
+
+	ck_assert_int_eq(mkdir(work, 0755), 0);
+	ck_assert_int_eq(mkdir(wplug, 0755), 0);
+	ck_assert_int_eq(mkdir(conf_dir, 0755), 0);
+	ck_assert_int_eq(mkdir(cplug, 0755), 0);
+	dst = ckptio__asprintf("%s/posix.so", work);
+	copy_file(evil, dst, 0644);
+	free(dst);
+	dst = ckptio__asprintf("%s/posix.so", wplug);
+	copy_file(evil, dst, 0644);
+	free(dst);
+	dst = ckptio__asprintf("%s/posix.so", cplug);
+	copy_file(posix, dst, 0644);
+	ck_assert_int_eq(tu_write_file(conf, text, strlen(text)), 0);
+	setenv("CKPTIO_TEST_MARKER", marker, 1);
+	unsetenv("CKPTIO_PLUGIN_PATH");
+	ck_assert_int_eq(chdir(work), 0);
+	ckptio_ctx_free(ctx);
+	ck_assert_int_eq(ckptio_ctx_new(&ctx, conf), CKPTIO_OK);
+	ck_assert_msg(ckptio__plugin_get(ctx, "posix", CKPTIO_PLUGIN_STORE,
+					 &p) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_str_eq(p->path, dst);
+	ck_assert_msg(access(marker, F_OK) != 0, "a posix.so under the "
+		      "current directory %s was loaded", work);
+	/* Where it looked, in a failed lookup: the config's directories. */
+	ck_assert_int_eq(ckptio__plugin_get(ctx, "nosuch", CKPTIO_PLUGIN_STORE,
+					    &p), CKPTIO_EPLUGIN);
+	want = ckptio__asprintf("(searched nosuch.so in: %s, %s, ", conf_dir,
+				cplug);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), want) != NULL, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_int_eq(chdir(cwd0), 0);
+	tu_rmrf(top);
+	free(want);
+	free(dst);
+	free(top);
+	free(cwd0);
+	free(work);
+	free(wplug);
+	free(conf_dir);
+	free(cplug);
+	free(conf);
+	free(marker);
+	free(evil);
+	free(posix);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loader");
@@ -250,6 +515,10 @@ int main(void)
 	tcase_add_test(tc, test_any_layout_over_a_third_party_store);
 	tcase_add_test(tc, test_validate_unit);
 	tcase_add_test(tc, test_accepted_plugins_stay_mapped);
+	tcase_add_test(tc, test_config_dump_plugin_secrets);
+	tcase_add_test(tc, test_trust_rules);
+	tcase_add_test(tc, test_refused_file_never_runs);
+	tcase_add_test(tc, test_relative_plugin_path_ignores_cwd);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

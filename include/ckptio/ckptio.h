@@ -153,7 +153,10 @@ const char *ckptio_config_path(const ckptio_ctx *ctx);
 
 /* Write the resolved configuration (every section and key after ${ENV}
  * expansion, secrets shown as "<redacted>") as INI text to a malloc'd
- * string in *out; the caller frees it. */
+ * string in *out; the caller frees it.  It loads the plugins the
+ * configuration names to learn which of their options are secret
+ * (secret_options); the values of a plugin that cannot be loaded, and of
+ * keys no plugin of their section declares, are redacted too. */
 ckptio_status ckptio_config_dump(ckptio_ctx *ctx, char **out);
 
 /* ------------------------------------------------------------------------ */

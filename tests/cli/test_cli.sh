@@ -1,8 +1,9 @@
 #!/bin/bash
 # test_cli.sh - end-to-end tests of the `ckptio` command over the posix
-# store: help and usage errors, plugins, bench, ls, verify (and corruption
-# detection), cp, overwrite rules, rm, configured backends, config
-# redaction and errors, JSON output, progress bar and Ctrl-C.
+# store: help and usage errors, plugins and their trust rules, bench, ls,
+# verify (and corruption detection), cp, overwrite rules, rm, configured
+# backends, config redaction and errors, escaping of untrusted text, JSON
+# output, progress bar and Ctrl-C.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -70,6 +71,49 @@ test_plugins() {
 	expect_exit 0 ck plugins && expect_stdout_line 'posix +store .*'
 	expect_exit 0 ck --json plugins &&
 		expect_json '"posix" in [p["name"] for p in d["plugins"]]'
+}
+
+# Only files that root or the user alone control are loaded: a relative
+# plugin_path means the config file's directory (never the current one),
+# and a plugin in a world-writable place, writable by others or owned by
+# someone else is refused before it is mapped.  The marker "plugin"'s
+# constructor creates $CKPTIO_TEST_MARKER: that file must never appear.
+test_plugin_trust() {
+	local t=$TMP/trust m=$TMP/trust/ran open=$TMP/trust/open
+	local own=$TMP/trust/own marker=$CKPTIO_TEST_PLUGINS/marker.so
+
+	mkdir -p "$t/work/plugins" "$t/conf" "$open" "$own" || return
+	cp "$marker" "$t/work/posix.so" && cp "$marker" "$t/work/plugins/posix.so"
+	printf '[ckptio]\nplugin_path = .:plugins\n' >"$t/conf/c.conf"
+	export CKPTIO_TEST_MARKER=$m
+	cd "$t/work" || return
+	CKPTIO_PLUGIN_PATH= expect_exit 5 ck --config "$t/conf/c.conf" \
+		ls "$t/nothing" &&
+		expect_stderr_contains "searched posix.so in: $t/conf, $t/conf/plugins, "
+	CKPTIO_PLUGIN_PATH= expect_exit 0 ck --config "$t/conf/c.conf" plugins
+	expect_exit 0 ck --config "$t/conf/c.conf" config &&
+		expect_stdout_contains "plugin_path = $t/conf:$t/conf/plugins"
+	CKPTIO_PLUGIN_PATH=plugins expect_exit 5 ck plugins &&
+		expect_stderr_contains "'plugins' is a relative directory"
+	cd - >/dev/null || return
+	[ -e "$m" ] && fail "a posix.so of the current directory was loaded" ||
+		pass "nothing loaded from the current directory"
+	# A world-writable directory; a file others may write; a file owned
+	# by another user (root can make one).
+	cp "$marker" "$open/evil.so" && chmod 777 "$open"
+	cp "$marker" "$own/wide.so" && chmod 666 "$own/wide.so"
+	CKPTIO_PLUGIN_PATH=$open:$own:$CKPTIO_PLUGIN_PATH expect_exit 0 ck plugins &&
+		expect_stdout_line 'posix +store .*'
+	expect_stderr_contains "refusing to load $open/evil.so: its directory $open is writable by everyone (mode 0777)"
+	expect_stderr_contains "refusing to load $own/wide.so: the file is writable by everyone (mode 0666)"
+	if [ "$(id -u)" -eq 0 ]; then
+		cp "$marker" "$own/theirs.so" && chown 65534 "$own/theirs.so"
+		CKPTIO_PLUGIN_PATH=$own expect_exit 0 ck plugins &&
+			expect_stderr_contains "refusing to load $own/theirs.so: the file is owned by uid 65534"
+	fi
+	[ -e "$m" ] && fail "a refused plugin was loaded" ||
+		pass "no refused plugin was loaded"
+	unset CKPTIO_TEST_MARKER
 }
 
 # ------------------------------------------------------- bench, ls, verify
@@ -320,16 +364,35 @@ test_config() {
 region = \${CKPTIO_TEST_REGION}
 secret_access_key = topsecret-abc
 session_token = tok-xyz
+[backend "mem"]
+store = goodstore
+opaque = hush-123
+label = visible-1
 CONF
 	export CKPTIO_TEST_REGION=eu-test-1
+	# goodstore declares "opaque" secret: its name does not say so.
+	export CKPTIO_PLUGIN_PATH=$CKPTIO_PLUGIN_PATH:$CKPTIO_TEST_PLUGINS
 	expect_exit 0 ck --config "$conf" config || return
 	expect_stdout_contains "$conf"
 	expect_stdout_contains "eu-test-1"
 	expect_stdout_contains "<redacted>"
 	expect_stdout_lacks "topsecret-abc"
 	expect_stdout_lacks "tok-xyz"
+	expect_stdout_line "opaque = <redacted>"
+	expect_stdout_line "label = visible-1"
+	expect_stdout_lacks "hush-123"
 	expect_exit 0 ck --config "$conf" --json config &&
-		expect_json "d['path'] == '$conf' and 'topsecret' not in d['text'] and 'eu-test-1' in d['text']"
+		expect_json "d['path'] == '$conf' and 'topsecret' not in d['text'] and 'eu-test-1' in d['text'] and 'hush-123' not in d['text'] and 'opaque = <redacted>' in d['text']"
+	# -v: no debug line shows a secret either.
+	expect_exit 0 ck -v --config "$conf" config &&
+		expect_stderr_lacks "hush-123"
+	# A plugin that cannot be loaded: its options are all redacted.
+	CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH%%:*} \
+		expect_exit 0 ck --config "$conf" config &&
+		expect_stdout_contains "# plugin 'goodstore' could not be loaded" &&
+		expect_stdout_line "label = <redacted>"
+	expect_stdout_lacks "hush-123"
+	export CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH%:*}
 	unset CKPTIO_TEST_REGION
 	expect_exit 0 ck config && expect_stdout_contains "/dev/null"
 }
@@ -345,6 +408,84 @@ test_config_errors() {
 	expect_exit 5 ck --config "$c2" ls t:run1 &&
 		expect_stderr_contains "$c2:4: colour"
 	expect_exit 5 ck --config "$TMP/missing.conf" ls "$TMP"
+}
+
+# ------------------------------------------------------ terminal escapes
+# expect_no_controls: neither stdout nor stderr of the last command holds
+# a control character (C0 but newline, DEL, or a UTF-8 C1 code point).
+expect_no_controls() {
+	local f n
+
+	for f in "$OUT" "$ERR"; do
+		n=$(LC_ALL=C tr -d '\n\040-\176\200-\377' <"$f" | wc -c)
+		if [ "$n" -ne 0 ] || LC_ALL=C grep -q $'\xc2[\x80-\x9f]' "$f"; then
+			fail "control characters in $(basename "$f")"
+			LC_ALL=C od -c "$f" | head -20 | sed 's/^/  | /'
+			return 1
+		fi
+	done
+	pass "no control characters in stdout and stderr"
+}
+
+# Names, ids, layouts and object keys come from files anyone may write:
+# the CLI escapes them on every path to the terminal (text), and --json
+# stays valid JSON with \u escapes.
+test_escapes() {
+	local e=$TMP/esc red=$'\e[31mred\a\xc2\x9b\xff' ck f
+
+	mkdir -p "$e" || return
+	expect_exit 0 ck bench "$e/ck" --size 1MiB --tensors 2 --keep || return
+	"$PY" - "$e/ck/.metadata.json" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+md = json.load(open(p))
+md["layout"] = "native\x1b]0;owned\x07\x1b[2J"
+for it in md["items"]:
+    if it["name"] == "rng_state":
+        it["name"] = "rng\x1b[31m_state\u009b\n"
+json.dump(md, open(p, "w"))
+PYEOF
+	expect_exit 0 ck ls "$e/ck" && expect_no_controls
+	expect_stdout_contains 'layout:   native\x1b]0;owned\x07\x1b[2J'
+	expect_stdout_contains 'rng\x1b[31m_state\xc2\x9b\x0a'
+	expect_exit 0 ck --json ls "$e/ck" && expect_no_controls &&
+		expect_json 'd["layout"] == "native\x1b]0;owned\x07\x1b[2J"'
+	# An error naming the item: verify of its corrupted chunk.
+	f=$(find "$e/ck" -name '__0_2.*.ckd')
+	flip_middle_byte "$f"
+	expect_exit 4 ck verify "$e/ck" && expect_no_controls &&
+		expect_stderr_contains 'rng\x1b[31m_state'
+	# An error naming an object key from the metadata.
+	"$PY" - "$e/ck/.metadata.json" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+md = json.load(open(p))
+md["items"][0]["chunks"][0]["object"] = "a/../\x1b[2J"
+json.dump(md, open(p, "w"))
+PYEOF
+	expect_exit 4 ck ls "$e/ck" && expect_no_controls &&
+		expect_stderr_contains "invalid object name 'a/../\x1b[2J'"
+	# Checkpoint ids with control characters, C1 and invalid UTF-8.
+	mkdir -p "$e/ids" || return
+	expect_exit 0 ck -q bench "$e/ids/$red" --size 1MiB --tensors 2 \
+		--keep && expect_no_controls
+	expect_exit 0 ck ls "$e/ids" && expect_no_controls &&
+		expect_stdout_line '\\x1b\[31mred\\x07\\xc2\\x9b\\xff'
+	expect_exit 0 ck --json ls "$e/ids" && expect_no_controls &&
+		expect_json 'd["checkpoints"] == ["\x1b[31mred\x07\x9b\ufffd"]'
+	f=$(largest_ckd "$e/ids/$red")
+	flip_middle_byte "$f"
+	expect_exit 4 ck verify "$e/ids/$red" && expect_no_controls
+	expect_exit 3 ck ls "$e/ids/$red/nothing" && expect_no_controls &&
+		expect_stderr_contains '\x1b[31mred\x07\xc2\x9b\xff/nothing'
+	expect_exit 2 ck verify --threads "$red" "$e" && expect_no_controls
+	expect_exit 2 ck "$red" && expect_no_controls
+	# Values of the configuration, from the environment.
+	printf '[backend "b"]\nstore = posix\nroot = ${CKPTIO_T_ROOT}\n' \
+		>"$e/c.conf"
+	CKPTIO_T_ROOT=$red expect_exit 0 ck --config "$e/c.conf" config &&
+		expect_no_controls &&
+		expect_stdout_contains 'root = \x1b[31mred\x07\xc2\x9b\xff'
 }
 
 # ------------------------------------------------- terminal and Ctrl-C
@@ -409,6 +550,7 @@ PYEOF
 test_help
 test_usage_errors
 test_plugins
+test_plugin_trust
 test_bench
 test_ls
 test_verify
@@ -423,6 +565,7 @@ test_bench_json
 test_backend
 test_config
 test_config_errors
+test_escapes
 test_progress_tty
 test_sigint
 finish

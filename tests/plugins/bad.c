@@ -428,6 +428,10 @@ static const struct ckptio_store_ops mem_ops = {
 
 /* No URI scheme: reached through a configured backend (store = NAME). */
 static const char *const mem_schemes[] = {NULL};
+/* Options it accepts and ignores.  "opaque" is declared secret although
+ * its name does not say so: `ckptio config` must still hide it. */
+static const char *const mem_options[] = {"opaque", "label", NULL};
+static const char *const mem_secrets[] = {"opaque", NULL};
 
 static const ckptio_plugin mem_plugin = {
 	.abi_version = MEM_ABI_VERSION,
@@ -436,9 +440,9 @@ static const ckptio_plugin mem_plugin = {
 	.name = MEM_NAME,
 	.description = "in-memory test store (objects live until the store "
 		       "is closed)",
-	.options = NULL,
+	.options = mem_options,
 	.schemes = mem_schemes,
-	.secret_options = NULL,
+	.secret_options = mem_secrets,
 	.store = &mem_ops,
 	.layout = NULL,
 };
