@@ -228,11 +228,16 @@ typedef struct ckptio_coord {
 
 /* An in-process coordinator for `world` ranks running as threads of this
  * process.  ckptio_coord_threads_get(group, rank) fills *coord for one rank;
- * hand each to its thread.  The group must outlive every use. */
+ * hand each to its thread.  The group must outlive every use.
+ * ckptio_coord_threads_new: world >= 1, else CKPTIO_EINVAL.
+ * ckptio_coord_threads_get: rank must be in 0..world-1; otherwise (or for
+ * a NULL group) it returns CKPTIO_EINVAL and zeroes *coord, which a save
+ * then refuses.  It returned void in 0.1.0 (docs/ABI.md).  Errors are
+ * in ckptio_last_error(). */
 typedef struct ckptio_coord_group ckptio_coord_group;
 ckptio_status ckptio_coord_threads_new(ckptio_coord_group **out, int world);
-void ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
-			      ckptio_coord *coord);
+ckptio_status ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
+				       ckptio_coord *coord);
 void ckptio_coord_threads_free(ckptio_coord_group *group);
 
 /* ------------------------------------------------------------------------ */
