@@ -920,7 +920,8 @@ struct ckptio_future {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int done, joined;
+	int done;
+	int joining, joined; /* a waiter is in pthread_join / it returned */
 	ckptio_status st;
 	char msg[CKPTIO__ERRMSG];
 	ckptio_ctx *ctx;
@@ -1053,24 +1054,52 @@ int ckptio_future_poll(ckptio_future *f)
 {
 	int done;
 
+	if (!f)
+		return -1;
 	pthread_mutex_lock(&f->mu);
 	done = f->done;
 	pthread_mutex_unlock(&f->mu);
 	return done;
 }
 
+/* Several threads may wait at once: the first joins the save's thread,
+ * the others sleep until it has (joining a thread twice is undefined). */
 ckptio_status ckptio_future_wait(ckptio_future *f)
 {
-	if (!f->joined) {
+	ckptio_status st;
+
+	if (!f)
+		return ckptio__set_last_error(CKPTIO_EINVAL, "%s: f is NULL",
+					      __func__);
+	pthread_mutex_lock(&f->mu);
+	while (!f->joined) {
+		if (f->joining) {
+			pthread_cond_wait(&f->cv, &f->mu);
+			continue;
+		}
+		f->joining = 1;
+		pthread_mutex_unlock(&f->mu);
 		pthread_join(f->thread, NULL);
+		pthread_mutex_lock(&f->mu);
 		f->joined = 1;
+		pthread_cond_broadcast(&f->cv);
 	}
-	return f->st;
+	st = f->st;
+	pthread_mutex_unlock(&f->mu);
+	return st;
 }
 
 const char *ckptio_future_errmsg(const ckptio_future *f)
 {
-	return f->msg;
+	int done;
+
+	if (!f)
+		return ckptio_last_error();
+	/* msg is written once, with done, under the lock. */
+	pthread_mutex_lock((pthread_mutex_t *)&f->mu);
+	done = f->done;
+	pthread_mutex_unlock((pthread_mutex_t *)&f->mu);
+	return done ? f->msg : "";
 }
 
 void ckptio_future_free(ckptio_future *f)
