@@ -719,6 +719,16 @@ static ckptio_status save_local(saver *s, const ckptio_sd *sd)
 {
 	ckptio_status st;
 
+	/* The caller's mistakes that the coordinator can still carry: every
+	 * rank fails, naming this one, instead of waiting for it. */
+	if (!s->location || !sd)
+		return ckptio__error(s->ctx, CKPTIO_EINVAL,
+				     "save: the %s is NULL",
+				     !sd ? "state dict (sd)" : "location");
+	st = ckptio__flags_check(s->ctx, "save", s->opts ? s->opts->flags : 0,
+				 CKPTIO__SAVE_FLAGS, "CKPTIO_SAVE_*");
+	if (st != CKPTIO_OK)
+		return st;
 	st = ckptio__loc_resolve(s->ctx, s->location,
 				 s->opts ? s->opts->layout : NULL, &s->loc);
 	if (st != CKPTIO_OK)
@@ -1127,10 +1137,32 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 	return st;
 }
 
+/* What a save checks on the calling rank alone, before any collective:
+ * a context to report in, opts it can read and a coordinator that can
+ * reach the other ranks.  The rest (location, sd, flags) is checked by
+ * save_local, so that every rank hears of it. */
+static ckptio_status save_args(ckptio_ctx *ctx, const char *fn,
+			       const ckptio_opts *opts, ckptio_opts *o)
+{
+	ckptio_status st;
+
+	if (!ctx)
+		return ckptio__null_arg(ctx, fn, "ctx");
+	st = ckptio__opts_get(ctx, fn, opts, o);
+	if (st == CKPTIO_OK)
+		st = ckptio__coord_check(ctx, fn, o->coord);
+	return st;
+}
+
 ckptio_status ckptio_save(ckptio_ctx *ctx, const char *location,
 			  const ckptio_sd *sd, const ckptio_opts *opts)
 {
-	return save_impl(ctx, location, sd, opts);
+	ckptio_opts o;
+	ckptio_status st = save_args(ctx, __func__, opts, &o);
+
+	if (st != CKPTIO_OK)
+		return st;
+	return save_impl(ctx, location, sd, &o);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1140,7 +1172,8 @@ struct ckptio_future {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int done, joined;
+	int done;
+	int joining, joined; /* a waiter is in pthread_join / it returned */
 	ckptio_status st;
 	char msg[CKPTIO__ERRMSG];
 	ckptio_ctx *ctx;
@@ -1225,28 +1258,31 @@ ckptio_status ckptio_async_save(ckptio_ctx *ctx, const char *location,
 				const ckptio_sd *sd, const ckptio_opts *opts,
 				ckptio_future **out)
 {
-	ckptio_future *f = calloc(1, sizeof(*f));
-	ckptio_opts def = CKPTIO_OPTS_INIT;
-	ckptio_status st = CKPTIO_OK;
+	ckptio_future *f;
+	ckptio_opts o;
+	ckptio_status st;
 
-	*out = NULL;
-	if (!f || !(f->location = strdup(location))) {
+	if (out)
+		*out = NULL;
+	st = save_args(ctx, __func__, opts, &o);
+	if (st == CKPTIO_OK && !out)
+		st = ckptio__null_arg(ctx, __func__, "out");
+	if (st != CKPTIO_OK)
+		return st;
+	/* A NULL location or sd fails in the save, on every rank. */
+	f = calloc(1, sizeof(*f));
+	if (!f || (location && !(f->location = strdup(location)))) {
 		free(f);
 		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	}
-	f->opts = def;
-	if (opts)
-		memcpy(&f->opts, opts,
-		       opts->struct_size < sizeof(f->opts) ? opts->struct_size
-							   : sizeof(f->opts));
-	f->opts.struct_size = sizeof(f->opts);
+	f->opts = o;
 	/* The caller's layout name need not outlive this call. */
 	if (f->opts.layout && !(f->layout = strdup(f->opts.layout)))
 		st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	f->opts.layout = f->layout;
 	f->ctx = ctx;
 	f->sd = sd;
-	if (st == CKPTIO_OK && (f->opts.flags & CKPTIO_SAVE_STAGE)) {
+	if (st == CKPTIO_OK && sd && (f->opts.flags & CKPTIO_SAVE_STAGE)) {
 		st = stage(ctx, sd, &f->staged);
 		f->sd = f->staged;
 	}
@@ -1270,24 +1306,52 @@ int ckptio_future_poll(ckptio_future *f)
 {
 	int done;
 
+	if (!f)
+		return -1;
 	pthread_mutex_lock(&f->mu);
 	done = f->done;
 	pthread_mutex_unlock(&f->mu);
 	return done;
 }
 
+/* Several threads may wait at once: the first joins the save's thread,
+ * the others sleep until it has (joining a thread twice is undefined). */
 ckptio_status ckptio_future_wait(ckptio_future *f)
 {
-	if (!f->joined) {
+	ckptio_status st;
+
+	if (!f)
+		return ckptio__set_last_error(CKPTIO_EINVAL, "%s: f is NULL",
+					      __func__);
+	pthread_mutex_lock(&f->mu);
+	while (!f->joined) {
+		if (f->joining) {
+			pthread_cond_wait(&f->cv, &f->mu);
+			continue;
+		}
+		f->joining = 1;
+		pthread_mutex_unlock(&f->mu);
 		pthread_join(f->thread, NULL);
+		pthread_mutex_lock(&f->mu);
 		f->joined = 1;
+		pthread_cond_broadcast(&f->cv);
 	}
-	return f->st;
+	st = f->st;
+	pthread_mutex_unlock(&f->mu);
+	return st;
 }
 
 const char *ckptio_future_errmsg(const ckptio_future *f)
 {
-	return f->msg;
+	int done;
+
+	if (!f)
+		return ckptio_last_error();
+	/* msg is written once, with done, under the lock. */
+	pthread_mutex_lock((pthread_mutex_t *)&f->mu);
+	done = f->done;
+	pthread_mutex_unlock((pthread_mutex_t *)&f->mu);
+	return done ? f->msg : "";
 }
 
 void ckptio_future_free(ckptio_future *f)
@@ -1565,7 +1629,18 @@ ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
 	uint64_t total = 0;
 	ckptio_status st;
 	unsigned threads;
+	ckptio_opts o;
 
+	if (!ctx || !location || !sd)
+		return ckptio__null_arg(ctx, __func__,
+					!location ? "location" : "sd");
+	st = ckptio__opts_get(ctx, __func__, opts, &o);
+	if (st == CKPTIO_OK)
+		st = ckptio__flags_check(ctx, __func__, o.flags,
+					 CKPTIO__LOAD_FLAGS, "CKPTIO_LOAD_*");
+	if (st != CKPTIO_OK)
+		return st;
+	opts = &o;
 	ctx->errmsg[0] = '\0';
 	l.verify = !(opts && (opts->flags & CKPTIO_LOAD_NO_VERIFY));
 	st = ckptio__rd_open(ctx, location, &l.rd);

@@ -176,6 +176,9 @@ ckptio_status ckptio_coord_threads_new(ckptio_coord_group **out, int world)
 {
 	ckptio_coord_group *g;
 
+	if (!out)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "%s: out is NULL", __func__);
 	*out = NULL;
 	if (world < 1)
 		return ckptio__set_last_error(CKPTIO_EINVAL,
@@ -201,10 +204,22 @@ ckptio_status ckptio_coord_threads_new(ckptio_coord_group **out, int world)
 	return CKPTIO_OK;
 }
 
-void ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
-			      ckptio_coord *coord)
+ckptio_status ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
+				       ckptio_coord *coord)
 {
+	if (!group || !coord)
+		return ckptio__set_last_error(CKPTIO_EINVAL, "%s: %s is NULL",
+					      __func__,
+					      !group ? "group" : "coord");
 	memset(coord, 0, sizeof(*coord));
+	/* A zeroed coord is refused by save (struct_size 0), so a caller
+	 * that ignores this status cannot run with a bad rank. */
+	if (rank < 0 || rank >= group->world)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "%s: rank %d is outside 0..%d "
+					      "(the group has %d ranks)",
+					      __func__, rank, group->world - 1,
+					      group->world);
 	coord->struct_size = sizeof(*coord);
 	coord->rank = rank;
 	coord->world = group->world;
@@ -212,6 +227,7 @@ void ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
 	coord->gather = thr_gather;
 	coord->broadcast = thr_broadcast;
 	coord->barrier = thr_barrier;
+	return CKPTIO_OK;
 }
 
 void ckptio_coord_threads_free(ckptio_coord_group *g)

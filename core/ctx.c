@@ -28,6 +28,9 @@ ckptio_status ckptio_ctx_new(ckptio_ctx **out, const char *config_path)
 	ckptio_ctx *ctx;
 	ckptio_status st;
 
+	if (!out)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "%s: out is NULL", __func__);
 	*out = NULL;
 	ckptio__clear_last_error();
 	ctx = calloc(1, sizeof(*ctx));
@@ -69,6 +72,10 @@ const char *ckptio_errmsg(const ckptio_ctx *ctx)
 void ckptio_set_log(ckptio_ctx *ctx, ckptio_log_level level, ckptio_log_fn fn,
 		    void *user)
 {
+	if (!ctx) {
+		ckptio__null_arg(ctx, __func__, "ctx");
+		return;
+	}
 	ctx->log_level = level;
 	ctx->log_fn = fn;
 	ctx->log_user = user;
@@ -76,11 +83,15 @@ void ckptio_set_log(ckptio_ctx *ctx, ckptio_log_level level, ckptio_log_fn fn,
 
 ckptio_log_level ckptio_log_level_get(const ckptio_ctx *ctx)
 {
+	if (!ctx)
+		return CKPTIO_LOG_WARN;
 	return ctx->log_level;
 }
 
 const char *ckptio_config_path(const ckptio_ctx *ctx)
 {
+	if (!ctx)
+		return NULL;
 	return ctx->cfg->path;
 }
 
@@ -121,10 +132,15 @@ static void dump_plugins(ckptio_ctx *ctx, const ckptio__section *s,
 
 ckptio_status ckptio_config_dump(ckptio_ctx *ctx, char **out)
 {
-	size_t n = ctx->cfg->nsections;
-	ckptio__dump_info *info = calloc(n ? n : 1, sizeof(*info));
+	size_t n;
+	ckptio__dump_info *info;
 
-	*out = NULL;
+	if (out)
+		*out = NULL;
+	if (!ctx || !out)
+		return ckptio__null_arg(ctx, __func__, "out");
+	n = ctx->cfg->nsections;
+	info = calloc(n ? n : 1, sizeof(*info));
 	if (!info)
 		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++)

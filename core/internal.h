@@ -63,6 +63,36 @@ size_t ckptio__utf8_prefix(const char *s, size_t len);
 void ckptio__utf8_scrub(char *s);
 
 /* ------------------------------------------------------------------------ */
+/* args.c - checks at the entry of public functions.                        */
+
+/* Bytes up to the end of member m: a caller's struct_size must reach it
+ * for the member to be read. */
+#define CKPTIO__END_OF(type, m) (offsetof(type, m) + sizeof(((type *)0)->m))
+
+#define CKPTIO__SAVE_FLAGS (CKPTIO_SAVE_OVERWRITE | CKPTIO_SAVE_STAGE)
+#define CKPTIO__LOAD_FLAGS (CKPTIO_LOAD_NO_VERIFY | CKPTIO_LOAD_PARTIAL)
+
+/* A NULL argument: "fn: arg is NULL" in ctx->errmsg, or "fn: ctx is NULL"
+ * in ckptio_last_error() when ctx is NULL.  Returns CKPTIO_EINVAL. */
+ckptio_status ckptio__null_arg(ckptio_ctx *ctx, const char *fn,
+			       const char *arg);
+/* The caller's opts (NULL: defaults) as a full-size struct: the members
+ * its struct_size covers whole, CKPTIO_OPTS_INIT's values for the rest,
+ * nothing read past struct_size.  A struct_size short of `flags` is
+ * CKPTIO_EINVAL on ctx. */
+ckptio_status ckptio__opts_get(ckptio_ctx *ctx, const char *fn,
+			       const ckptio_opts *in, ckptio_opts *out);
+/* Bits of flags outside known are CKPTIO_EINVAL on ctx; family names the
+ * flags for the message ("CKPTIO_SAVE_*"). */
+ckptio_status ckptio__flags_check(ckptio_ctx *ctx, const char *fn,
+				  uint32_t flags, uint32_t known,
+				  const char *family);
+/* A coordinator (NULL: none, fine) that save can use: struct_size, world
+ * >= 1, 0 <= rank < world, the three methods.  CKPTIO_EINVAL on ctx. */
+ckptio_status ckptio__coord_check(ckptio_ctx *ctx, const char *fn,
+				  const ckptio_coord *co);
+
+/* ------------------------------------------------------------------------ */
 /* crc32c.c                                                                 */
 
 uint32_t ckptio__crc32c(uint32_t crc, const void *buf, size_t len);

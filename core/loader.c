@@ -609,6 +609,8 @@ ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user)
 	size_t ndirs;
 	int stop;
 
+	if (!ctx || !fn)
+		return ckptio__null_arg(ctx, __func__, "fn");
 	if (ckptio__plugin_get(ctx, "native", CKPTIO_PLUGIN_LAYOUT, &native))
 		return CKPTIO_ENOMEM;
 	stop = report(fn, user, native);

@@ -21,10 +21,15 @@ struct ckptio_ckpt {
 ckptio_status ckptio_open(ckptio_ctx *ctx, const char *location,
 			  ckptio_ckpt **out)
 {
-	ckptio_ckpt *ck = calloc(1, sizeof(*ck));
+	ckptio_ckpt *ck;
 	ckptio_status st;
 
-	*out = NULL;
+	if (out)
+		*out = NULL;
+	if (!ctx || !location || !out)
+		return ckptio__null_arg(ctx, __func__,
+					!location ? "location" : "out");
+	ck = calloc(1, sizeof(*ck));
 	if (!ck)
 		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	ctx->errmsg[0] = '\0';
@@ -49,7 +54,7 @@ void ckptio_ckpt_close(ckptio_ckpt *ck)
 
 size_t ckptio_ckpt_count(const ckptio_ckpt *ck)
 {
-	return ck->rd.md->nitems;
+	return ck ? ck->rd.md->nitems : 0;
 }
 
 ckptio_status ckptio_ckpt_item(const ckptio_ckpt *ck, size_t i,
@@ -57,10 +62,25 @@ ckptio_status ckptio_ckpt_item(const ckptio_ckpt *ck, size_t i,
 {
 	const ckptio_item_meta *it;
 	ckptio_item_info v;
-	size_t n = info->struct_size < sizeof(v) ? info->struct_size : sizeof(v);
+	size_t n;
 
+	if (!ck || !info)
+		return ckptio__set_last_error(CKPTIO_EINVAL, "%s: %s is NULL",
+					      __func__, !ck ? "ck" : "info");
+	if (info->struct_size < CKPTIO__END_OF(ckptio_item_info, name))
+		return ckptio__set_last_error(
+			CKPTIO_EINVAL,
+			"%s: info->struct_size is %u, smaller than any "
+			"ckptio_item_info (at least %zu bytes); set it to "
+			"sizeof(ckptio_item_info)",
+			__func__, (unsigned)info->struct_size,
+			CKPTIO__END_OF(ckptio_item_info, name));
 	if (i >= ck->rd.md->nitems)
-		return CKPTIO_EINVAL;
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "%s: item %zu is out of range "
+					      "(the checkpoint has %zu items)",
+					      __func__, i, ck->rd.md->nitems);
+	n = info->struct_size < sizeof(v) ? info->struct_size : sizeof(v);
 	it = &ck->rd.md->items[i];
 	v = (ckptio_item_info){
 		.struct_size = (uint32_t)n,
@@ -78,22 +98,24 @@ ckptio_status ckptio_ckpt_item(const ckptio_ckpt *ck, size_t i,
 
 size_t ckptio_ckpt_find(const ckptio_ckpt *ck, const char *name)
 {
+	if (!ck || !name)
+		return (size_t)-1;
 	return ckptio__md_find(ck->rd.md, name);
 }
 
 const char *ckptio_ckpt_layout(const ckptio_ckpt *ck)
 {
-	return ck->rd.md->layout;
+	return ck ? ck->rd.md->layout : NULL;
 }
 
 int ckptio_ckpt_world(const ckptio_ckpt *ck)
 {
-	return ck->rd.md->world;
+	return ck ? ck->rd.md->world : 0;
 }
 
 uint64_t ckptio_ckpt_nbytes(const ckptio_ckpt *ck)
 {
-	return ck->nbytes;
+	return ck ? ck->nbytes : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -160,6 +182,9 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 	char *prefix = NULL;
 	ckptio_status st;
 
+	if (!ctx || !location || !fn)
+		return ckptio__null_arg(ctx, __func__,
+					!location ? "location" : "fn");
 	ctx->errmsg[0] = '\0';
 	st = ckptio__loc_resolve(ctx, location, NULL, &loc);
 	if (st != CKPTIO_OK)
@@ -270,7 +295,14 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 	size_t n = 0, k = 0;
 	uint64_t total = 0;
 	ckptio_status st;
+	ckptio_opts o;
 
+	if (!ctx || !location)
+		return ckptio__null_arg(ctx, __func__, "location");
+	st = ckptio__opts_get(ctx, __func__, opts, &o);
+	if (st != CKPTIO_OK)
+		return st;
+	opts = &o;
 	ctx->errmsg[0] = '\0';
 	st = ckptio__rd_open(ctx, location, &rd);
 	if (st != CKPTIO_OK)
@@ -554,12 +586,24 @@ ckptio_status ckptio_remove_ex(ckptio_ctx *ctx, const char *location,
 	ckptio_status st, mst;
 	int gc, dry;
 
+	if (!ctx || !location)
+		return ckptio__null_arg(ctx, __func__, "location");
+	ctx->errmsg[0] = '\0';
+	if (opts && opts->struct_size < CKPTIO__END_OF(ckptio_rm_opts, flags))
+		return ckptio__error(ctx, CKPTIO_EINVAL,
+				     "%s: opts->struct_size is %u, smaller "
+				     "than any ckptio_rm_opts; initialise opts "
+				     "with CKPTIO_RM_OPTS_INIT",
+				     __func__, (unsigned)opts->struct_size);
 	if (opts)
 		memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size
 							      : sizeof(o));
+	if (ckptio__flags_check(ctx, __func__, o.flags,
+				CKPTIO_RM_GC_ONLY | CKPTIO_RM_DRY_RUN,
+				"CKPTIO_RM_*") != CKPTIO_OK)
+		return CKPTIO_EINVAL;
 	gc = (o.flags & CKPTIO_RM_GC_ONLY) != 0;
 	dry = (o.flags & CKPTIO_RM_DRY_RUN) != 0;
-	ctx->errmsg[0] = '\0';
 	st = rm_open(ctx, location, &rd, &mst, why, sizeof(why));
 	if (st != CKPTIO_OK)
 		return st;
@@ -638,6 +682,8 @@ ckptio_status ckptio_remove(ckptio_ctx *ctx, const char *location,
 {
 	ckptio_rm_opts o = CKPTIO_RM_OPTS_INIT;
 
+	if (!ctx || !location)
+		return ckptio__null_arg(ctx, __func__, "location");
 	o.flags = flags;
 	return ckptio_remove_ex(ctx, location, &o);
 }
@@ -650,6 +696,11 @@ ckptio_status ckptio_ckpt_debris(ckptio_ckpt *ck, uint64_t min_age,
 	rmscan sc;
 	ckptio_status st;
 
+	if (!ck)
+		return ckptio__set_last_error(CKPTIO_EINVAL, "%s: ck is NULL",
+					      __func__);
+	if (!report)
+		return ckptio__null_arg(ck->rd.hc.ctx, __func__, "report");
 	if (!(ck->rd.store->ops->caps & CKPTIO_STORE_CAP_LIST))
 		return ckptio__error(ck->rd.hc.ctx, CKPTIO_EUNSUPPORTED,
 				     "store '%s' cannot list objects",
@@ -752,7 +803,17 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 	ckptio_sd *sd = NULL;
 	csrc *srcs = NULL;
 	ckptio_status st;
+	ckptio_opts o;
 
+	if (!ctx || !src || !dst)
+		return ckptio__null_arg(ctx, __func__, !src ? "src" : "dst");
+	st = ckptio__opts_get(ctx, __func__, opts, &o);
+	if (st == CKPTIO_OK)
+		st = ckptio__flags_check(ctx, __func__, o.flags,
+					 CKPTIO__SAVE_FLAGS, "CKPTIO_SAVE_*");
+	if (st != CKPTIO_OK)
+		return st;
+	opts = &o;
 	ctx->errmsg[0] = '\0';
 	st = ckptio__rd_open(ctx, src, &rd);
 	if (st != CKPTIO_OK)

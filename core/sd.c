@@ -7,8 +7,16 @@
 
 #include "internal.h"
 
+/* No context here: the message goes to ckptio_last_error(). */
+static ckptio_status null_arg(const char *fn, const char *arg)
+{
+	return ckptio__set_last_error(CKPTIO_EINVAL, "%s: %s is NULL", fn, arg);
+}
+
 ckptio_status ckptio_sd_new(ckptio_sd **out)
 {
+	if (!out)
+		return null_arg(__func__, "out");
 	*out = calloc(1, sizeof(**out));
 	if (!*out)
 		return ckptio__set_last_error(CKPTIO_ENOMEM, "out of memory");
@@ -102,7 +110,7 @@ static void name_index(ckptio_sd *sd)
 
 size_t ckptio_sd_count(const ckptio_sd *sd)
 {
-	return sd->n;
+	return sd ? sd->n : 0;
 }
 
 static ckptio_status check_name(const ckptio_sd *sd, const char *name)
@@ -228,6 +236,8 @@ ckptio_status ckptio_sd_add_tensor(ckptio_sd *sd, const char *name,
 	ckptio__sd_item *it;
 	ckptio_status st;
 
+	if (!sd || !name)
+		return null_arg(__func__, !sd ? "sd" : "name");
 	st = add_tensor(sd, name, dtype, ndim, global_shape, offsets, shape, &it);
 	if (st != CKPTIO_OK)
 		return st;
@@ -252,10 +262,8 @@ ckptio_status ckptio_sd_add_tensor_fn(ckptio_sd *sd, const char *name,
 	ckptio__sd_item *it;
 	ckptio_status st;
 
-	if (!read)
-		return ckptio__set_last_error(CKPTIO_EINVAL,
-					      "item '%.200s': no read function",
-					      name ? name : "");
+	if (!sd || !name || !read)
+		return null_arg(__func__, !sd ? "sd" : !name ? "name" : "read");
 	st = add_tensor(sd, name, dtype, ndim, global_shape, offsets, shape, &it);
 	if (st != CKPTIO_OK)
 		return st;
@@ -292,6 +300,8 @@ static ckptio_status add_bytes(ckptio_sd *sd, const char *name, void *data,
 ckptio_status ckptio_sd_add_bytes(ckptio_sd *sd, const char *name, void *data,
 				  size_t len)
 {
+	if (!sd || !name)
+		return null_arg(__func__, !sd ? "sd" : "name");
 	return add_bytes(sd, name, data, len, NULL, NULL);
 }
 
@@ -299,9 +309,7 @@ ckptio_status ckptio_sd_add_bytes_fn(ckptio_sd *sd, const char *name,
 				     uint64_t len, ckptio_read_fn read,
 				     void *user)
 {
-	if (!read)
-		return ckptio__set_last_error(CKPTIO_EINVAL,
-					      "item '%.200s': no read function",
-					      name ? name : "");
+	if (!sd || !name || !read)
+		return null_arg(__func__, !sd ? "sd" : !name ? "name" : "read");
 	return add_bytes(sd, name, NULL, len, read, user);
 }

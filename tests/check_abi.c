@@ -97,7 +97,7 @@ _Static_assert(sizeof(ckptio_log_level) == sizeof(int), "log level size");
 	  (ckptio_sd *, const char *, uint64_t, ckptio_read_fn, void *))     \
 	X(ckptio_status, ckptio_coord_threads_new,                           \
 	  (ckptio_coord_group **, int))                                      \
-	X(void, ckptio_coord_threads_get,                                    \
+	X(ckptio_status, ckptio_coord_threads_get,                           \
 	  (ckptio_coord_group *, int, ckptio_coord *))                       \
 	X(void, ckptio_coord_threads_free, (ckptio_coord_group *))           \
 	X(ckptio_status, ckptio_save,                                        \

@@ -14,6 +14,16 @@
  *  - Pointers passed in are borrowed for the duration of the call unless the
  *    comment says otherwise.  Pointers returned are owned by the object they
  *    came from and stay valid until that object is freed.
+ *  - NULL: every pointer argument must be non-NULL unless its comment says
+ *    what NULL means (the *_free functions and ckptio_ckpt_close take NULL,
+ *    as free() does; NULL opts are the defaults).  A NULL that is not
+ *    allowed, out parameters included, is CKPTIO_EINVAL with "<function>:
+ *    <argument> is NULL" in ckptio_errmsg(ctx), or in ckptio_last_error()
+ *    when ctx itself is NULL or the function takes no context; it never
+ *    crashes.  On failure an out parameter is set to NULL.  Functions that
+ *    return something other than a status return, for a NULL handle, the
+ *    value their comment names (0, NULL, "" or -1).  Counts and indices out
+ *    of range are CKPTIO_EINVAL too, with a message.
  *  - Thread safety: a ckptio_ctx, a ckptio_sd and a ckptio_ckpt may be used by
  *    one thread at a time.  Different contexts are independent, so a process
  *    running several ranks as threads gives each rank its own context.
@@ -66,8 +76,10 @@ typedef enum ckptio_status {
 /* Static English text for a status code; never NULL. */
 const char *ckptio_strerror(ckptio_status status);
 
-/* Detail message of the last failed call on this thread made before a
- * context existed (ckptio_ctx_new).  Never NULL; "" when none. */
+/* Detail message of the last failed call on this thread that had no
+ * context to hold it: ckptio_ctx_new, the ckptio_sd_*, ckptio_coord_*,
+ * ckptio_ckpt_* and ckptio_future_* functions, and any call made with a
+ * NULL ctx.  Never NULL; "" when none. */
 const char *ckptio_last_error(void);
 
 /* "0.1.0" */
@@ -99,7 +111,8 @@ typedef enum ckptio_dtype {
 size_t ckptio_dtype_size(ckptio_dtype dtype);
 /* "F32", "BF16", ...; NULL for an unknown dtype. */
 const char *ckptio_dtype_name(ckptio_dtype dtype);
-/* Inverse of ckptio_dtype_name; CKPTIO_DTYPE_INVALID when unknown. */
+/* Inverse of ckptio_dtype_name; CKPTIO_DTYPE_INVALID when unknown or
+ * NULL. */
 ckptio_dtype ckptio_dtype_from_name(const char *name);
 
 /* Limits that apply to every checkpoint. */
@@ -137,18 +150,20 @@ ckptio_status ckptio_ctx_new(ckptio_ctx **out, const char *config_path);
 void ckptio_ctx_free(ckptio_ctx *ctx);
 
 /* Detail of the last failed call on ctx; "" when none.  Valid until the
- * next call on ctx. */
+ * next call on ctx.  NULL ctx: ckptio_last_error(). */
 const char *ckptio_errmsg(const ckptio_ctx *ctx);
 
-/* Route log lines to fn (NULL: stderr for ERROR/WARN, the default). */
+/* Route log lines to fn (NULL: stderr for ERROR/WARN, the default).
+ * NULL ctx: nothing happens (ckptio_last_error() says so). */
 void ckptio_set_log(ckptio_ctx *ctx, ckptio_log_level level, ckptio_log_fn fn,
 		    void *user);
 
 /* The level in effect: the configuration's `log_level` (warn when not
- * set) until ckptio_set_log changes it. */
+ * set) until ckptio_set_log changes it.  NULL ctx: CKPTIO_LOG_WARN. */
 ckptio_log_level ckptio_log_level_get(const ckptio_ctx *ctx);
 
-/* Path of the configuration file in use, or NULL when none was found. */
+/* Path of the configuration file in use, or NULL when none was found
+ * (or ctx is NULL). */
 const char *ckptio_config_path(const ckptio_ctx *ctx);
 
 /* Write the resolved configuration (every section and key after ${ENV}
@@ -164,21 +179,25 @@ ckptio_status ckptio_config_dump(ckptio_ctx *ctx, char **out);
 
 typedef struct ckptio_sd ckptio_sd;
 
+/* Errors of the ckptio_sd_* functions are in ckptio_last_error(). */
 ckptio_status ckptio_sd_new(ckptio_sd **out);
 void ckptio_sd_free(ckptio_sd *sd);
+/* Items in sd; 0 for NULL. */
 size_t ckptio_sd_count(const ckptio_sd *sd);
 
 /* Add a tensor, or this process's chunk of one.
  *   name         1..CKPTIO_MAX_NAME bytes of well-formed UTF-8 (the
  *                metadata is JSON and safetensors headers are too), unique
  *                within sd.  Names never become file names.
- *   global_shape ndim extents of the whole tensor (ndim may be 0: a scalar).
+ *   global_shape ndim extents of the whole tensor (ndim may be 0: a scalar,
+ *                and global_shape NULL; ndim <= CKPTIO_MAX_NDIM).
  *   offsets      where this chunk starts in the global tensor, or NULL for
  *                all zeros.
  *   shape        extents of this chunk, or NULL for the global shape.
  *   data         the chunk, dense row-major.  For a save it is read (see
  *                ckptio_async_save for how long); for a load it is written.
  *                Borrowed: it must outlive every save/load using sd.
+ *                NULL only for an empty chunk.
  * The arrays are copied.  Returns CKPTIO_EINVAL, with the reason in
  * ckptio_last_error(), for a duplicate, empty, too long or not UTF-8
  * name, an unknown dtype or a
@@ -190,7 +209,8 @@ ckptio_status ckptio_sd_add_tensor(ckptio_sd *sd, const char *name,
 				   const uint64_t *shape, void *data);
 
 /* Add an opaque blob of len bytes (optimizer step, RNG state, JSON...).
- * For a load, len must equal the saved length (see ckptio_ckpt_item). */
+ * For a load, len must equal the saved length (see ckptio_ckpt_item).
+ * data may be NULL only when len is 0. */
 ckptio_status ckptio_sd_add_bytes(ckptio_sd *sd, const char *name, void *data,
 				  size_t len);
 
@@ -199,7 +219,8 @@ ckptio_status ckptio_sd_add_bytes(ckptio_sd *sd, const char *name, void *data,
  * byte offset (row-major), in increasing offset order, from any thread but
  * never concurrently for one item.  Return CKPTIO_OK or an error that
  * aborts the save.  Used by ckptio_copy; available to applications that
- * produce data on the fly.  Save only. */
+ * produce data on the fly.  Save only.  read must not be NULL; user may
+ * be anything. */
 typedef ckptio_status (*ckptio_read_fn)(void *user, uint64_t offset,
 					void *buf, size_t len);
 ckptio_status ckptio_sd_add_tensor_fn(ckptio_sd *sd, const char *name,
@@ -239,11 +260,16 @@ typedef struct ckptio_coord {
 
 /* An in-process coordinator for `world` ranks running as threads of this
  * process.  ckptio_coord_threads_get(group, rank) fills *coord for one rank;
- * hand each to its thread.  The group must outlive every use. */
+ * hand each to its thread.  The group must outlive every use.
+ * ckptio_coord_threads_new: world >= 1, else CKPTIO_EINVAL.
+ * ckptio_coord_threads_get: rank must be in 0..world-1; otherwise (or for
+ * a NULL group) it returns CKPTIO_EINVAL and zeroes *coord, which a save
+ * then refuses.  It returned void in 0.1.0 (docs/ABI.md).  Errors are
+ * in ckptio_last_error(). */
 typedef struct ckptio_coord_group ckptio_coord_group;
 ckptio_status ckptio_coord_threads_new(ckptio_coord_group **out, int world);
-void ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
-			      ckptio_coord *coord);
+ckptio_status ckptio_coord_threads_get(ckptio_coord_group *group, int rank,
+				       ckptio_coord *coord);
 void ckptio_coord_threads_free(ckptio_coord_group *group);
 
 /* ------------------------------------------------------------------------ */
@@ -266,6 +292,15 @@ enum {
 					    are left untouched, not errors */
 };
 
+/* Options of save, async_save, load, verify and copy; NULL opts are the
+ * defaults.  struct_size: sizeof(ckptio_opts) of the caller's header.
+ * Members past struct_size are not read (they take the defaults below), so
+ * a program built against an older, shorter struct keeps working; a
+ * struct_size that does not reach the end of `flags` (0, 4) is a caller
+ * that forgot CKPTIO_OPTS_INIT: CKPTIO_EINVAL.  flags bits other than the
+ * call's own family (CKPTIO_SAVE_* for save, async_save and copy,
+ * CKPTIO_LOAD_* for load) are CKPTIO_EINVAL, never silently ignored;
+ * verify ignores flags. */
 typedef struct ckptio_opts {
 	uint32_t struct_size;         /* sizeof(ckptio_opts) */
 	uint32_t flags;               /* CKPTIO_SAVE_* or CKPTIO_LOAD_* */
@@ -284,7 +319,12 @@ typedef struct ckptio_opts {
  * a failed or interrupted save leaves no checkpoint and never damages an
  * existing one.  With several ranks, every rank calls save with its own sd
  * and the same location; rank 0 commits.  Buffers are only read, and may be
- * reused when the call returns. */
+ * reused when the call returns.
+ * Argument errors: a NULL ctx, unreadable opts (struct_size) or a bad
+ * opts->coord (struct_size, world < 1, rank outside 0..world-1, a NULL
+ * method) fail at once on the calling rank only (it cannot reach the
+ * others).  A NULL location or sd and unknown flags fail the save on every
+ * rank, naming the rank, as any other local failure does. */
 ckptio_status ckptio_save(ckptio_ctx *ctx, const char *location,
 			  const ckptio_sd *sd, const ckptio_opts *opts);
 
@@ -293,18 +333,24 @@ ckptio_status ckptio_save(ckptio_ctx *ctx, const char *location,
  * freed, until ckptio_future_wait() returns.  With CKPTIO_SAVE_STAGE every
  * item is copied before this call returns (costing its size in memory), so
  * the caller may modify its buffers and free sd right away; ctx must still
- * live until the wait.  opts->coord must stay valid until the wait. */
+ * live until the wait.  opts->coord must stay valid until the wait.
+ * out must not be NULL; the arguments are checked as for ckptio_save: a
+ * NULL location or sd is reported by ckptio_future_wait(). */
 typedef struct ckptio_future ckptio_future;
 ckptio_status ckptio_async_save(ckptio_ctx *ctx, const char *location,
 				const ckptio_sd *sd, const ckptio_opts *opts,
 				ckptio_future **out);
-/* 1 when finished, 0 while running. */
+/* 1 when finished, 0 while running; -1 for NULL. */
 int ckptio_future_poll(ckptio_future *f);
-/* Wait and return the save's status; may be called more than once. */
+/* Wait and return the save's status; may be called more than once, and
+ * from several threads at once (each gets the status once the save's
+ * thread is gone).  NULL: CKPTIO_EINVAL. */
 ckptio_status ckptio_future_wait(ckptio_future *f);
-/* Detail message of a failed async save ("" otherwise). */
+/* Detail message of a failed async save ("" otherwise, and while it
+ * runs); NULL f: ckptio_last_error(). */
 const char *ckptio_future_errmsg(const ckptio_future *f);
-/* Wait (if needed) and free. */
+/* Wait (if needed) and free; NULL is allowed.  Call it once, when no
+ * other thread waits on or polls f: a future cannot guard its own free. */
 void ckptio_future_free(ckptio_future *f);
 
 /* Load the items of sd from location into their buffers.  A tensor chunk
@@ -315,7 +361,8 @@ void ckptio_future_free(ckptio_future *f);
  * used, and each rank of a sharded job loads its own chunks on its own.
  * Memory: data goes straight into the buffers where a requested chunk is
  * exactly a saved one; otherwise saved chunks are staged in temporary
- * buffers of at most 256 MiB at a time (or one saved chunk, if larger). */
+ * buffers of at most 256 MiB at a time (or one saved chunk, if larger).
+ * opts may be NULL (verify, all items required). */
 ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
 			  ckptio_sd *sd, const ckptio_opts *opts);
 
@@ -340,31 +387,39 @@ typedef struct ckptio_item_info {
 	size_t nchunks;             /* saved chunks */
 } ckptio_item_info;
 
-/* Open a checkpoint's metadata (it must be complete). */
+/* Open a checkpoint's metadata (it must be complete).  The ckptio_ckpt_*
+ * functions take no context: their errors are in ckptio_last_error(). */
 ckptio_status ckptio_open(ckptio_ctx *ctx, const char *location,
 			  ckptio_ckpt **out);
 void ckptio_ckpt_close(ckptio_ckpt *ck);
+/* Items in the checkpoint; 0 for NULL. */
 size_t ckptio_ckpt_count(const ckptio_ckpt *ck);
-/* Fill *info for item i (0 <= i < count); pointers live as long as ck. */
+/* Fill *info for item i (0 <= i < count); pointers live as long as ck.
+ * The caller sets info->struct_size; no more than that is written.  An i
+ * out of range, or a struct_size that does not reach `name`, is
+ * CKPTIO_EINVAL. */
 ckptio_status ckptio_ckpt_item(const ckptio_ckpt *ck, size_t i,
 			       ckptio_item_info *info);
-/* Index of the item called name, or (size_t)-1. */
+/* Index of the item called name, or (size_t)-1 (also for NULLs). */
 size_t ckptio_ckpt_find(const ckptio_ckpt *ck, const char *name);
-/* Layout name ("native"), world size at save time, and total payload. */
+/* Layout name ("native"), world size at save time, and total payload;
+ * for NULL: NULL, 0 and 0. */
 const char *ckptio_ckpt_layout(const ckptio_ckpt *ck);
 int ckptio_ckpt_world(const ckptio_ckpt *ck);
 uint64_t ckptio_ckpt_nbytes(const ckptio_ckpt *ck);
 
 /* Checkpoints under a location (a directory, bucket prefix or backend
  * root): fn is called with each checkpoint id (relative to location) that
- * has committed metadata, in sorted order.  Returning nonzero stops. */
+ * has committed metadata, in sorted order.  Returning nonzero stops.
+ * fn must not be NULL. */
 typedef int (*ckptio_list_fn)(void *user, const char *checkpoint_id);
 ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 			  ckptio_list_fn fn, void *user);
 
 /* Read every chunk of the checkpoint and check its CRC32C and length,
  * without keeping data (bounded memory).  On mismatch returns
- * CKPTIO_ECORRUPT naming the item and the object. */
+ * CKPTIO_ECORRUPT naming the item and the object.  opts may be NULL; only
+ * its progress and threads are used. */
 ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 			    const ckptio_opts *opts);
 
@@ -438,7 +493,7 @@ ckptio_status ckptio_ckpt_debris(ckptio_ckpt *ck, uint64_t min_age,
 
 /* Copy or convert a checkpoint, streaming item by item with bounded memory.
  * opts->layout picks the destination layout (NULL: the destination
- * backend's); CKPTIO_SAVE_OVERWRITE applies to dst. */
+ * backend's); CKPTIO_SAVE_OVERWRITE applies to dst.  opts may be NULL. */
 ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 			  const ckptio_opts *opts);
 
@@ -456,7 +511,8 @@ typedef struct ckptio_plugin_info {
 } ckptio_plugin_info;
 
 /* Find every plugin on the search path and call fn for each that loads;
- * files that fail to load are reported through the log (WARN). */
+ * files that fail to load are reported through the log (WARN).  fn must
+ * not be NULL. */
 typedef int (*ckptio_plugin_fn)(void *user, const ckptio_plugin_info *info);
 ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user);
 
