@@ -14,15 +14,18 @@ typedef struct seen {
 	char keys[512];
 	uint64_t total;
 	int n, stop_after;
+	int64_t mtimes[8];
 } seen;
 
-static int on_key(void *user, const char *key, uint64_t size)
+static int on_key(void *user, const char *key, uint64_t size, int64_t mtime)
 {
 	seen *s = user;
 
 	strcat(s->keys, key);
 	strcat(s->keys, "|");
 	s->total += size;
+	if (s->n < 8)
+		s->mtimes[s->n] = mtime;
 	return ++s->n == s->stop_after;
 }
 
@@ -33,8 +36,10 @@ static const char page[] =
 	"<IsTruncated>true</IsTruncated>"
 	"<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM="
 	"</NextContinuationToken>"
-	"<Contents><Key>runs/a b+c</Key><Size>10</Size></Contents>"
-	"<Contents><Key>runs/caf\xc3\xa9 &amp; co</Key><Size>0</Size></Contents>"
+	"<Contents><Key>runs/a b+c</Key><Size>10</Size>"
+	"<LastModified>2026-12-01T04:13:29.000Z</LastModified></Contents>"
+	"<Contents><Key>runs/caf\xc3\xa9 &amp; co</Key><Size>0</Size>"
+	"<LastModified>1970-01-01T00:00:01Z</LastModified></Contents>"
 	"<Contents><Key>runs/%41</Key><Size>18446744073709551615</Size>"
 	"</Contents></ListBucketResult>";
 
@@ -46,17 +51,20 @@ static int list(const char *body, size_t len, seen *s, int *trunc,
 
 START_TEST(test_list_page)
 {
-	seen s = {"", 0, 0, 0};
+	seen s = {.keys = ""};
 	int trunc;
 	char *tok;
 
 	ck_assert_int_eq(list(page, strlen(page), &s, &trunc, &tok), 0);
 	ck_assert_str_eq(s.keys, "runs/a b+c|runs/caf\xc3\xa9 & co|runs/%41|");
 	ck_assert_uint_eq(s.total, 9u); /* 10 + 0 + (2^64-1) wraps */
+	ck_assert_int_eq(s.mtimes[0], 1796098409); /* date -d ... +%s */
+	ck_assert_int_eq(s.mtimes[1], 1);
+	ck_assert_int_eq(s.mtimes[2], 0); /* no <LastModified>: unknown */
 	ck_assert_int_eq(trunc, 1);
 	ck_assert_str_eq(tok, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=");
 	free(tok);
-	s = (seen){"", 0, 0, 1}; /* the callback stops after one key */
+	s = (seen){.stop_after = 1}; /* the callback stops after one key */
 	ck_assert_int_eq(list(page, strlen(page), &s, &trunc, &tok), 0);
 	ck_assert_str_eq(s.keys, "runs/a b+c|");
 	free(tok);
@@ -70,7 +78,7 @@ START_TEST(test_list_last_page_and_empty)
 			   "</ListBucketResult>";
 	const char *empty = "<ListBucketResult " NS "><KeyCount>0</KeyCount>"
 			    "<IsTruncated>false</IsTruncated></ListBucketResult>";
-	seen s = {"", 0, 0, 0};
+	seen s = {.keys = ""};
 	int trunc = 7;
 	char *tok = (char *)1;
 
@@ -84,7 +92,7 @@ END_TEST
 
 static void list_bad(const char *body, size_t len, const char *want)
 {
-	seen s = {"", 0, 0, 0};
+	seen s = {.keys = ""};
 	int trunc;
 	char *tok = (char *)1;
 
@@ -114,6 +122,16 @@ START_TEST(test_list_rejects)
 		 "<Size> of key 'k' is not a number");
 	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>12ab</Size>"
 		 "</Contents></ListBucketResult>", "is not a number");
+	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>1</Size>"
+		 "<LastModified>yesterday</LastModified></Contents>"
+		 "</ListBucketResult>",
+		 "<LastModified> of key 'k' is not an ISO 8601 UTC time");
+	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>1</Size>"
+		 "<LastModified>2026-12-01T04:13:29+02:00</LastModified>"
+		 "</Contents></ListBucketResult>", "<LastModified>");
+	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>1</Size>"
+		 "<LastModified>2026-12-01T04:13:29.5ZZ</LastModified>"
+		 "</Contents></ListBucketResult>", "<LastModified>");
 	list_bad_s("<ListBucketResult><Contents><Key>k</Key><Size>99999999999999"
 		 "999999999</Size></Contents></ListBucketResult>",
 		 "is not a number");
@@ -203,6 +221,90 @@ START_TEST(test_upload_id)
 }
 END_TEST
 
+typedef struct ups {
+	char line[512];
+	int n;
+} ups;
+
+static int on_upload(void *user, const char *key, const char *id,
+		     int64_t initiated)
+{
+	ups *u = user;
+	size_t len = strlen(u->line);
+
+	snprintf(u->line + len, sizeof(u->line) - len, "%s=%s@%lld|", key, id,
+		 (long long)initiated);
+	u->n++;
+	return 0;
+}
+
+/* ListMultipartUploads as radosgw and AWS send it: keys, ids, the time
+ * each upload began (gc --older-than needs it), markers when truncated. */
+START_TEST(test_uploads_page)
+{
+	static const char page2[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+		"<ListMultipartUploadsResult " NS "><Bucket>b</Bucket>"
+		"<IsTruncated>true</IsTruncated>"
+		"<NextKeyMarker>t/k2</NextKeyMarker>"
+		"<NextUploadIdMarker>2~x</NextUploadIdMarker>"
+		"<Upload><Key>t/k1</Key><UploadId>2~abc</UploadId>"
+		"<Initiated>2026-11-30T23:59:59.123Z</Initiated></Upload>"
+		"<Upload><Key>t/k2</Key><UploadId>2~x</UploadId></Upload>"
+		"</ListMultipartUploadsResult>";
+	static const char badtime[] =
+		"<ListMultipartUploadsResult><Upload><Key>t/k</Key>"
+		"<UploadId>u</UploadId><Initiated>30 Nov 2026</Initiated>"
+		"</Upload></ListMultipartUploadsResult>";
+	ups u = {"", 0};
+	char *nk = NULL, *nu = NULL;
+	int trunc = 0;
+
+	ck_assert_int_eq(s3xml_uploads(page2, strlen(page2), on_upload, &u,
+				       &trunc, &nk, &nu, err, sizeof(err)),
+			 0);
+	ck_assert_str_eq(u.line, "t/k1=2~abc@1796083199|t/k2=2~x@0|");
+	ck_assert_int_eq(trunc, 1);
+	ck_assert_str_eq(nk, "t/k2");
+	ck_assert_str_eq(nu, "2~x");
+	free(nk);
+	free(nu);
+	ck_assert_int_eq(s3xml_uploads(badtime, strlen(badtime), on_upload, &u,
+				       &trunc, &nk, &nu, err, sizeof(err)),
+			 -1);
+	ck_assert_msg(strstr(err, "<Initiated> of key 't/k' is not an ISO "
+				  "8601 UTC time"),
+		      "%s", err);
+	/* Every truncation of the page is refused, never half-listed. */
+	for (size_t cut = 1; cut < strlen(page2) - 1; cut += 5) {
+		ck_assert_int_eq(s3xml_uploads(page2, cut, on_upload, &u,
+					       &trunc, &nk, &nu, err,
+					       sizeof(err)),
+				 -1);
+		ck_assert_ptr_null(nk);
+	}
+}
+END_TEST
+
+START_TEST(test_time)
+{
+	int64_t t;
+
+	ck_assert_int_eq(s3xml_time("1970-01-01T00:00:00Z", &t), 0);
+	ck_assert_int_eq(t, 0);
+	ck_assert_int_eq(s3xml_time("2026-12-01T04:13:29.000Z", &t), 0);
+	ck_assert_int_eq(t, 1796098409);
+	ck_assert_int_eq(s3xml_time("2026-12-01T04:13:29+00:00", &t), 0);
+	ck_assert_int_eq(t, 1796098409);
+	ck_assert_int_eq(s3xml_time("", &t), -1);
+	ck_assert_int_eq(s3xml_time("2026-12-01", &t), -1);
+	ck_assert_int_eq(s3xml_time("2026-12-01T04:13:29", &t), -1);
+	ck_assert_int_eq(s3xml_time("2026-12-01T04:13:29.Zx", &t), -1);
+	ck_assert_int_eq(s3xml_time("1969-12-31T23:59:59Z", &t), -1);
+	ck_assert_int_eq(s3xml_time("Tue, 01 Dec 2026 04:13:29 GMT", &t), -1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("s3xml");
@@ -217,6 +319,8 @@ int main(void)
 	tcase_add_test(tc, test_hostile_dtd);
 	tcase_add_test(tc, test_error_body);
 	tcase_add_test(tc, test_upload_id);
+	tcase_add_test(tc, test_uploads_page);
+	tcase_add_test(tc, test_time);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

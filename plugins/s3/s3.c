@@ -1864,11 +1864,11 @@ typedef struct list_ctx {
 	int oom;
 } list_ctx;
 
-static int list_key(void *u, const char *key, uint64_t size)
+static int list_key(void *u, const char *key, uint64_t size, int64_t mtime)
 {
 	list_ctx *l = u;
 	size_t plen = strlen(l->s->prefix);
-	ckptio_stat sb = {.size = size};
+	ckptio_stat sb = {.size = size, .mtime = mtime};
 
 	/* Keys outside the store's prefix, and "directory" markers. */
 	if (strncmp(key, l->s->prefix, plen) != 0 || !key_valid(l->s, key + plen))
@@ -1878,12 +1878,14 @@ static int list_key(void *u, const char *key, uint64_t size)
 	return l->stopped;
 }
 
-static int list_upload(void *u, const char *key, const char *id)
+static int list_upload(void *u, const char *key, const char *id,
+		       int64_t initiated)
 {
 	list_ctx *l = u;
 	s3store *s = l->s;
 	size_t plen = strlen(s->prefix);
-	ckptio_stat sb = {0};
+	/* An unfinished upload: no size yet, its age from <Initiated>. */
+	ckptio_stat sb = {.size = 0, .mtime = initiated};
 	char **k, **i;
 
 	if (strncmp(key, s->prefix, plen) != 0 || !key_valid(s, key + plen))

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "s3xml.h"
 
@@ -113,6 +114,41 @@ static int parse_u64(const char *s, uint64_t *out)
 	return errno || *end ? -1 : 0;
 }
 
+int s3xml_time(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *p;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p || strlen(s) < 19 || tm.tm_year < 70)
+		return -1;
+	if (*p == '.') /* fractional seconds: digits only */
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+		return -1;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -1;
+	*out = (int64_t)t;
+	return 0;
+}
+
+/* The optional timestamp <name> of n: 0 when absent, -1 when malformed. */
+static int time_of(xmlNodePtr n, const char *name, int64_t *out)
+{
+	char buf[64];
+
+	*out = 0;
+	if (!child(n, name))
+		return 0;
+	if (text_of(n, name, buf, sizeof(buf)) != 0)
+		return -1;
+	return s3xml_time(buf, out);
+}
+
 int s3xml_list(const char *body, size_t len, s3xml_key_fn fn, void *user,
 	       int *truncated, char **next_token, char *err, size_t errlen)
 {
@@ -129,6 +165,7 @@ int s3xml_list(const char *body, size_t len, s3xml_key_fn fn, void *user,
 	top = xmlDocGetRootElement(doc);
 	for (xmlNodePtr c = top->children; c && rc == 0; c = c->next) {
 		uint64_t size;
+		int64_t mtime;
 
 		if (c->type != XML_ELEMENT_NODE ||
 		    xmlStrcmp(c->name, (const xmlChar *)"Contents") != 0)
@@ -142,7 +179,12 @@ int s3xml_list(const char *body, size_t len, s3xml_key_fn fn, void *user,
 			snprintf(err, errlen, "%s: <Size> of key '%.200s' is not "
 				 "a number", what, key);
 			rc = -1;
-		} else if (fn(user, key, size)) {
+		} else if (time_of(c, "LastModified", &mtime) != 0) {
+			snprintf(err, errlen, "%s: <LastModified> of key "
+				 "'%.200s' is not an ISO 8601 UTC time", what,
+				 key);
+			rc = -1;
+		} else if (fn(user, key, size, mtime)) {
 			break;
 		}
 	}
@@ -199,6 +241,8 @@ int s3xml_uploads(const char *body, size_t len, s3xml_upload_fn fn,
 		return -1;
 	top = xmlDocGetRootElement(doc);
 	for (xmlNodePtr c = top->children; c && rc == 0; c = c->next) {
+		int64_t initiated;
+
 		if (c->type != XML_ELEMENT_NODE ||
 		    xmlStrcmp(c->name, (const xmlChar *)"Upload") != 0)
 			continue;
@@ -211,7 +255,11 @@ int s3xml_uploads(const char *body, size_t len, s3xml_upload_fn fn,
 			snprintf(err, errlen, "%s: <UploadId> of key '%.200s' "
 				 "is missing or overlong", what, key);
 			rc = -1;
-		} else if (fn(user, key, id)) {
+		} else if (time_of(c, "Initiated", &initiated) != 0) {
+			snprintf(err, errlen, "%s: <Initiated> of key '%.200s' "
+				 "is not an ISO 8601 UTC time", what, key);
+			rc = -1;
+		} else if (fn(user, key, id, initiated)) {
 			break;
 		}
 	}

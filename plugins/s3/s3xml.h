@@ -24,8 +24,11 @@ typedef struct s3_error_info {
 int s3xml_error(const char *body, size_t len, s3_error_info *out, char *err,
 		size_t errlen);
 
-/* Called for each <Contents> of a ListObjectsV2 page; nonzero stops. */
-typedef int (*s3xml_key_fn)(void *user, const char *key, uint64_t size);
+/* Called for each <Contents> of a ListObjectsV2 page with its key, size
+ * and <LastModified> in seconds since the epoch (0 when absent); nonzero
+ * stops. */
+typedef int (*s3xml_key_fn)(void *user, const char *key, uint64_t size,
+			    int64_t mtime);
 
 /* A ListObjectsV2 page: every key and size to fn, then *truncated and the
  * malloc'd *next_token (NULL when the listing is complete).  Returns 0, or
@@ -37,9 +40,11 @@ int s3xml_list(const char *body, size_t len, s3xml_key_fn fn, void *user,
  * set. */
 char *s3xml_upload_id(const char *body, size_t len, char *err, size_t errlen);
 
-/* Called for each <Upload> of a ListMultipartUploads page; nonzero stops. */
+/* Called for each <Upload> of a ListMultipartUploads page with its key,
+ * upload id and <Initiated> time (seconds since the epoch, 0 when absent);
+ * nonzero stops. */
 typedef int (*s3xml_upload_fn)(void *user, const char *key,
-			       const char *upload_id);
+			       const char *upload_id, int64_t initiated);
 
 /* A ListMultipartUploads page: every key and upload id to fn; when
  * *truncated, the malloc'd key and upload-id markers of the next page.
@@ -47,6 +52,11 @@ typedef int (*s3xml_upload_fn)(void *user, const char *key,
 int s3xml_uploads(const char *body, size_t len, s3xml_upload_fn fn,
 		  void *user, int *truncated, char **next_key,
 		  char **next_upload, char *err, size_t errlen);
+
+/* An S3 timestamp ("2026-12-01T04:13:29.000Z", ISO 8601 in UTC, with
+ * optional fractional seconds) in seconds since the epoch.  Returns 0, or
+ * -1 when s is not one. */
+int s3xml_time(const char *s, int64_t *out);
 
 /* A CompleteMultipartUpload response: 0 when it is a
  * <CompleteMultipartUploadResult>; -1 with err set otherwise (S3 may answer

@@ -119,11 +119,13 @@ static void check(int ok, const char *what, const resp *r)
 	}
 }
 
-static int collect(void *user, const char *key, uint64_t size)
+static int collect(void *user, const char *key, uint64_t size,
+		   int64_t mtime)
 {
 	char *out = user;
 
 	(void)size;
+	(void)mtime;
 	strcat(out, key);
 	strcat(out, "|");
 	return 0;

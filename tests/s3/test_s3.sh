@@ -12,7 +12,7 @@
 #  - faults: injected 5xx/429/resets/short bodies are retried and the bytes
 #    still compare equal; exhausted retries fail cleanly and abort the
 #    upload; a wrong secret fails at once without retries; radosgw killed
-#    during a save leaves no checkpoint and `ckptio rm` collects the
+#    during a save leaves no checkpoint and `ckptio rm --gc` collects the
 #    debris; radosgw restarted during a load lets the retries finish it.
 # Env (from `make check-rgw`): CKPTIO_BIN, CKPTIO_PLUGIN_PATH,
 # CKPTIO_SRCDIR, CKPTIO_S3STORE (the built tests/s3store).
@@ -275,6 +275,65 @@ expect_exit 0 ck verify rgw:run1
 expect_exit 0 ck -v rm --gc rgw:run1
 expect_stderr_contains "removed 0 objects"
 
+# ------------------------------------------- rm, gc: only what is ckptio's
+# In a bucket a prefix may hold a user's other data: rm and gc remove only
+# the checkpoint's objects and the layout's debris.
+keys_under() { # keys_under PREFIX: the keys under s3://BUCKET/PREFIX, sorted
+	/usr/bin/aws --endpoint-url "$EP" s3api list-objects-v2 \
+		--bucket "$BUCKET" --prefix "$1" --output text \
+		--query 'Contents[].Key' | tr '\t' '\n' | grep -v '^None$' | sort
+}
+echo "the user's" >"$TMP/mine.txt"
+expect_exit 0 ck bench rgw:mine --size 2MiB --tensors 4 --keep
+for k in notes.txt .hidden __0_0.ckd .metadata.json.bak sub/__0_0.abc.ckd; do
+	aws s3 cp "$TMP/mine.txt" "s3://$BUCKET/t/mine/$k" ||
+		fail "aws s3 cp $k"
+done
+aws s3 cp "$TMP/mine.txt" "s3://$BUCKET/t/mine/__0_7.dead.ckd" # debris
+expect_exit 0 ck ls rgw:mine &&
+	expect_stdout_line 'debris: +1 objects \(11 B\) of failed saves'
+# Young by <LastModified>: kept with --older-than, removed without.
+expect_exit 0 ck rm --gc --older-than 1h rgw:mine &&
+	expect_stdout_contains "kept 1 objects"
+expect_exit 0 ck rm --gc rgw:mine && expect_stdout_contains ": 1 objects" &&
+	expect_stdout_contains "left alone 4 objects"
+expect_exit 0 ck verify rgw:mine
+expect_exit 0 ck rm rgw:mine
+want=$(printf '%s\n' t/mine/.hidden t/mine/.metadata.json.bak \
+	t/mine/__0_0.ckd t/mine/notes.txt t/mine/sub/__0_0.abc.ckd | sort)
+have=$(keys_under t/mine/)
+if [ "$want" = "$have" ]; then
+	pass "rm and gc in a bucket left the user's 5 objects, and only them"
+else
+	fail "rm/gc in a bucket: keys left differ"
+	diff <(echo "$want") <(echo "$have") | sed 's/^/  | /'
+fi
+# No checkpoint under the prefix now: rm refuses and deletes nothing.
+expect_exit 3 ck rm rgw:mine && expect_stderr_contains "no checkpoint here"
+[ "$(keys_under t/mine/)" = "$want" ] &&
+	pass "rm of a prefix without a checkpoint deleted nothing" ||
+	fail "rm of a prefix without a checkpoint deleted something"
+
+# Two overwriting saves of one id at once: the checkpoint stays whole.
+expect_exit 0 ck bench "$TMP/local/raceA" --size 3MiB --tensors 12 --keep
+expect_exit 0 ck bench "$TMP/local/raceB" --size 3MiB --tensors 20 --keep
+expect_exit 0 ck cp "$TMP/local/raceA" rgw:race
+ok=1
+for i in 1 2 3 4; do
+	"$CKPTIO_BIN" -q cp --overwrite "$TMP/local/raceA" rgw:race 2>/dev/null &
+	"$CKPTIO_BIN" -q cp --overwrite "$TMP/local/raceB" rgw:race 2>/dev/null &
+	wait
+	"$CKPTIO_BIN" -q verify rgw:race >/dev/null 2>&1 || {
+		ok=0
+		fail "round $i: verify after two concurrent overwrites"
+	}
+done
+[ "$ok" -eq 1 ] && pass "4 rounds of two concurrent overwrites verify"
+expect_exit 0 ck rm --gc rgw:race
+expect_exit 0 ck rm rgw:race
+[ -z "$(keys_under t/race/)" ] && pass "rm left nothing of race" ||
+	fail "rm left objects of race: $(keys_under t/race/ | tr '\n' ' ')"
+
 # ----------------------------------------------------------- faults
 # Injected faults on every kind of request are retried; the bench still
 # compares every byte.
@@ -316,7 +375,8 @@ expect_stderr_contains "bucket does not exist"
 
 # ----------------------------------------------------------- radosgw dies
 # Killed in the middle of a save: the save fails, nothing looks complete,
-# and `ckptio rm` removes the parts and aborts the uploads left behind.
+# `ckptio rm` refuses a prefix without a checkpoint, and `ckptio rm --gc`
+# removes the parts and aborts the uploads left behind.
 ck -v bench brief:killed --size 2GiB --tensors 8 >"$TMP/killed.out" \
 	2>"$TMP/killed.err" &
 bench_pid=$!
@@ -339,7 +399,8 @@ else
 fi
 rgw_gw_start || fail "radosgw did not come back"
 expect_exit 3 ck ls rgw:killed
-expect_exit 0 ck rm rgw:killed
+expect_exit 3 ck rm rgw:killed && expect_stderr_contains "objects of failed saves"
+expect_exit 0 ck rm --gc rgw:killed
 expect_exit 0 aws s3api list-multipart-uploads --bucket "$BUCKET" \
 	--prefix t/killed/ --output text --query 'Uploads[].Key'
 expect_stdout_lacks "killed"
