@@ -22,6 +22,15 @@ Objects (keys under any bucket) and what they get:
                 otherwise), CreateMultipartUpload x-amz-checksum-algorithm,
                 and Complete each part's ChecksumCRC32C (RGW ignores them)
   anything else 404 NoSuchKey
+  mem*/...      keys under a first path component starting with "mem" are
+                kept in memory: PUT (with If-None-Match: * answered 412 when
+                the key exists), ranged GET, HEAD, DELETE, DeleteObjects and
+                listing, as a real store would, so whole saves run here.
+                Under "memlost/", the first PUT of a .metadata.json is
+                stored and then the connection is dropped unanswered (a
+                commit whose answer was lost); under "memdark/" likewise,
+                and the next 4 requests for that key (its read-back) fail
+                with 500.
 Listing (GET /bucket?list-type=2): prefix "trunc" gets a truncated
 document, "dtd" one with an entity-declaring DTD, "notoken" a truncated
 listing without a continuation token, "bigsize" a size over 2^64.
@@ -34,6 +43,9 @@ import urllib.parse
 
 COUNTS = collections.Counter()
 LOCK = threading.Lock()
+MEM = {}  # key -> bytes, for keys under mem*/
+DARK = collections.Counter()  # key -> requests still to fail with 500
+LOST = set()  # keys whose first PUT answer was already lost
 PARTS = {}  # (key, part number) -> the part's CRC32C header
 
 
@@ -108,6 +120,62 @@ class Handler(http.server.BaseHTTPRequestHandler):
             COUNTS[name] += 1
         return name
 
+    @staticmethod
+    def in_mem(key):
+        return key.startswith("mem")
+
+    def dark(self, key):
+        """A 500 while the key is dark (memdark's read-back)."""
+        with LOCK:
+            if DARK[key] > 0:
+                DARK[key] -= 1
+                return True
+        return False
+
+    def mem_get(self, key):
+        if self.dark(key):
+            return self.send(500, error_xml("InternalError", "dark"))
+        with LOCK:
+            data = MEM.get(key)
+        if data is None:
+            return self.send(404, error_xml("NoSuchKey", "no such key"))
+        rng = self.headers.get("Range")
+        if rng:
+            a, b = (int(x) for x in rng[len("bytes="):].split("-"))
+            if a >= len(data):
+                return self.send(416, error_xml("InvalidRange", "range"))
+            return self.send(206, data[a:min(b + 1, len(data))])
+        return self.send(200, data)
+
+    def mem_put(self, key, body):
+        with LOCK:
+            exists = key in MEM
+        if self.headers.get("If-None-Match") == "*" and exists:
+            return self.send(412, error_xml("PreconditionFailed", "exists"))
+        with LOCK:
+            MEM[key] = body
+            lose = (key.startswith(("memlost/", "memdark/")) and
+                    key.endswith(".metadata.json") and key not in LOST)
+            if lose:
+                LOST.add(key)
+                if key.startswith("memdark/"):
+                    DARK[key] = 4
+        if lose:  # stored, and the answer never comes
+            self.close_connection = True
+            return
+        self.send(200, headers=[("ETag", '"0123456789abcdef"')])
+
+    def mem_listing(self, prefix):
+        with LOCK:
+            keys = sorted(k for k in MEM if k.startswith(prefix))
+            sizes = [len(MEM[k]) for k in keys]
+        doc = b"<ListBucketResult><IsTruncated>false</IsTruncated>"
+        for k, n in zip(keys, sizes):
+            doc += (b"<Contents><Key>%s</Key><Size>%d</Size></Contents>" %
+                    (k.replace("&", "&amp;").replace("<", "&lt;").encode(),
+                     n))
+        self.send(200, doc + b"</ListBucketResult>")
+
     def do_GET(self):
         if self.path.startswith("/__count/"):
             with LOCK:
@@ -115,7 +183,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, str(n).encode())
         key, q = self.key(), self.query()
         if not key and "list-type" in q:
-            return self.listing(q.get("prefix", [""])[0])
+            prefix = q.get("prefix", [""])[0]
+            if self.in_mem(prefix):
+                return self.mem_listing(prefix)
+            return self.listing(prefix)
+        if self.in_mem(key):
+            return self.mem_get(key)
         if not key and "uploads" in q:
             return self.send(200, b"<ListMultipartUploadsResult>"
                              b"<IsTruncated>false</IsTruncated>"
@@ -151,7 +224,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.send(404, error_xml("NoSuchKey", "no such key"))
 
     def do_HEAD(self):
-        name = self.count(self.key())
+        key = self.key()
+        if self.in_mem(key):
+            if self.dark(key):
+                return self.send(500)
+            with LOCK:
+                data = MEM.get(key)
+            return self.send(404) if data is None else \
+                self.send(200, length=len(data))
+        name = self.count(key)
         if name == "hugelen":
             return self.send(200, length=1 << 62)
         if name == "nolen":
@@ -181,6 +262,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self):
         body = self.body()
+        if self.in_mem(self.key()):
+            return self.mem_put(self.key(), body)
         name = self.count(self.key())
         sent = self.headers.get("x-amz-checksum-crc32c")
         if name.startswith("ck") and sent != crc32c_b64(body):
@@ -236,6 +319,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(400, error_xml("InvalidDigest", "bad MD5"))
         errors = b""
         for k in ET.fromstring(body).iter("Key"):
+            with LOCK:
+                MEM.pop(k.text, None)
             self.count(k.text)
             if "locked" in k.text:
                 errors += (b"<Error><Key>%s</Key><Code>AccessDenied</Code>"
@@ -244,6 +329,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(200, b"<DeleteResult>%s</DeleteResult>" % errors)
 
     def do_DELETE(self):
+        with LOCK:
+            MEM.pop(self.key(), None)
         self.count(self.key())
         self.send(204)
 
