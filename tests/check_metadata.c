@@ -1,6 +1,7 @@
 /* check_metadata.c - the metadata model and its JSON form: round trips and
  * every kind of malformed, truncated and hostile input. */
 #include <check.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +205,615 @@ START_TEST(test_truncations)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Tiling: chunks hold every element of a tensor exactly once               */
+
+static void reset_error(void)
+{
+	hc.status = CKPTIO_OK;
+	hc.msg[0] = '\0';
+}
+
+/* Seal a U8 tensor of the given shape cut into n chunks, given as
+ * offsets then shape (2 * ndim numbers each). */
+static ckptio_status tile(unsigned ndim, const uint64_t *shape, size_t n,
+			  const uint64_t *boxes)
+{
+	ckptio_metadata *md;
+	size_t t;
+	ckptio_status st;
+
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "t", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_U8, ndim, shape, &t),
+			 CKPTIO_OK);
+	for (size_t i = 0; i < n; i++) {
+		const uint64_t *o = boxes + 2 * ndim * i, *s = o + ndim;
+		uint64_t len = 1;
+
+		for (unsigned d = 0; d < ndim; d++)
+			len *= s[d];
+		ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, t, o, s, "d", 0,
+						      len, 0, 0),
+				 CKPTIO_OK);
+	}
+	st = ckptio__md_seal(&hc, "test", md);
+	ckptio__md_free(md);
+	return st;
+}
+
+#define NBOX(b, ndim) (sizeof(b) / sizeof((b)[0]) / (2 * (ndim)))
+#define TILE_OK(ndim, shape, b) \
+	ck_assert_msg(tile(ndim, shape, NBOX(b, ndim), b) == CKPTIO_OK, \
+		      "%s rejected: %s", #b, hc.msg)
+#define TILE_BAD(ndim, shape, b, want)                                    \
+	do {                                                              \
+		ck_assert_int_eq(tile(ndim, shape, NBOX(b, ndim), b),     \
+				 CKPTIO_ECORRUPT);                        \
+		ck_assert_msg(strstr(hc.msg, want) != NULL,               \
+			      "%s: message '%s' lacks '%s'", #b, hc.msg,  \
+			      want);                                      \
+	} while (0)
+
+START_TEST(test_tiling_valid)
+{
+	const uint64_t s4[1] = {4}, s0[1] = {0}, s44[2] = {4, 4};
+	const uint64_t s33[2] = {3, 3}, s30[2] = {3, 0}, s234[3] = {2, 3, 4};
+	const uint64_t scalar[1] = {0};
+	/* 1-D, out of order; zero-size chunks hold nothing, anywhere. */
+	const uint64_t line[] = {2, 2, 0, 2};
+	const uint64_t zeros[] = {0, 4, 2, 0, 4, 0, 0, 0};
+	const uint64_t empty[] = {0, 0, 0, 0, 0, 0};
+	const uint64_t empty2[] = {0, 0, 3, 0, 1, 0, 2, 0};
+	/* 2-D, not a grid: each row band split its own way. */
+	const uint64_t bricks[] = {0, 0, 2, 2, 0, 2, 2, 2, 2, 0, 2, 1,
+				   2, 1, 2, 2, 2, 3, 2, 1};
+	/* 2-D pinwheel: no straight cut runs through it. */
+	const uint64_t pinwheel[] = {0, 0, 2, 1, 2, 0, 1, 2, 1, 2, 2, 1,
+				     0, 1, 1, 2, 1, 1, 1, 1};
+	/* 3-D. */
+	const uint64_t cube[] = {0, 0, 0, 1, 3, 4, 1, 0, 0, 1, 2, 4,
+				 1, 2, 0, 1, 1, 1, 1, 2, 1, 1, 1, 3};
+	/* 5-D, cut in 3 unequal parts along every dimension. */
+	const uint64_t s5[5] = {6, 6, 6, 6, 6}, at[3] = {0, 1, 3};
+	uint64_t grid5[243 * 10];
+
+	for (unsigned i = 0; i < 243; i++)
+		for (unsigned d = 0, c = i; d < 5; d++, c /= 3) {
+			grid5[10 * i + d] = at[c % 3];
+			grid5[10 * i + 5 + d] = (c % 3 == 2 ? 6 : at[c % 3 + 1]) -
+						at[c % 3];
+		}
+	TILE_OK(1, s4, line);
+	TILE_OK(1, s4, zeros);
+	TILE_OK(1, s0, empty);
+	TILE_OK(2, s30, empty2);
+	TILE_OK(2, s44, bricks);
+	TILE_OK(2, s33, pinwheel);
+	TILE_OK(3, s234, cube);
+	ck_assert_msg(tile(5, s5, 243, grid5) == CKPTIO_OK, "%s", hc.msg);
+	/* A 0-dim scalar: one chunk of one element. */
+	ck_assert_msg(tile(0, NULL, 1, scalar) == CKPTIO_OK, "%s", hc.msg);
+}
+END_TEST
+
+START_TEST(test_tiling_hostile)
+{
+	const uint64_t s4[1] = {4}, s44[2] = {4, 4}, s33[2] = {3, 3};
+	const uint64_t s234[3] = {2, 3, 4};
+	const uint64_t scalar[2] = {0, 0};
+	/* Same element count as the tensor, an overlap and a gap. */
+	const uint64_t shifted[] = {0, 2, 1, 2};
+	const uint64_t late[] = {1, 2, 2, 2};
+	const uint64_t twins[] = {0, 2, 0, 2};
+	const uint64_t bands[] = {0, 0, 2, 4, 1, 0, 2, 4};
+	/* A cross: neither bar has a corner inside the other. */
+	const uint64_t cross[] = {0, 1, 3, 1, 1, 0, 1, 3, 0, 0, 1, 1,
+				  2, 0, 1, 1, 0, 2, 1, 1};
+	const uint64_t cube[] = {0, 0, 0, 1, 3, 4, 1, 0, 0, 1, 2, 4,
+				 1, 2, 0, 1, 1, 1, 1, 1, 1, 1, 1, 3};
+	/* A 2 x 2 grid of blocks, one twice and one missing. */
+	const uint64_t blocks[] = {0, 0, 2, 2, 0, 2, 2, 2, 2, 0, 2, 2,
+				   0, 0, 2, 2};
+	/* More elements than the tensor, or fewer. */
+	const uint64_t thrice[] = {0, 4, 0, 4, 0, 4};
+	const uint64_t short_[] = {0, 1, 2, 2};
+
+	TILE_BAD(1, s4, shifted, "chunks 0 and 1 overlap at element [1]");
+	TILE_BAD(1, s4, late, "chunks overlap: element [0] is in none");
+	TILE_BAD(1, s4, twins, "chunks 0 and 1 overlap at element [0]");
+	TILE_BAD(2, s44, bands, "chunks 0 and 1 overlap at element [1, 0]");
+	TILE_BAD(2, s33, cross, "chunks 0 and 1 overlap at element [1, 1]");
+	TILE_BAD(3, s234, cube, "chunks 1 and 3 overlap at element [1, 1, 1]");
+	TILE_BAD(2, s44, blocks, "chunks 0 and 3 overlap at element [0, 0]");
+	TILE_BAD(1, s4, thrice, "chunks overlap: they hold more elements");
+	TILE_BAD(1, s4, short_, "chunks cover 3 of 4 elements");
+	ck_assert_int_eq(tile(0, NULL, 2, scalar), CKPTIO_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "chunks overlap"));
+}
+END_TEST
+
+/* 3 chunks of a U8 tensor of 2^63 elements, each all of it: their
+ * element counts add up to the tensor's modulo 2^64. */
+START_TEST(test_tiling_wraparound)
+{
+	const uint64_t shape[1] = {(uint64_t)1 << 63};
+	const uint64_t whole[] = {0, (uint64_t)1 << 63, 0, (uint64_t)1 << 63,
+				  0, (uint64_t)1 << 63};
+
+	TILE_BAD(1, shape, whole, "chunks overlap");
+}
+END_TEST
+
+/* The central cell of a 3 x 3 x ... tensor of `ndim` dimensions and the
+ * 2 * ndim slabs around it; the cell moved to the corner when `moved`. */
+static uint64_t *central_cell(unsigned ndim, int moved, size_t *n)
+{
+	uint64_t *b = calloc((2 * ndim + 1) * 2 * ndim, sizeof(*b)), *o, *s;
+
+	ck_assert_ptr_nonnull(b);
+	for (unsigned k = 0; k < 2 * ndim; k++) {
+		o = b + 2 * ndim * k;
+		s = o + ndim;
+		for (unsigned d = 0; d < ndim; d++) {
+			o[d] = d < k / 2 ? 1 : d == k / 2 ? 2 * (k % 2) : 0;
+			s[d] = d <= k / 2 ? 1 : 3;
+		}
+	}
+	o = b + 2 * ndim * 2 * ndim;
+	for (unsigned d = 0; d < ndim; d++) {
+		o[d] = moved ? 0 : 1;
+		o[ndim + d] = 1;
+	}
+	*n = 2 * ndim + 1;
+	return b;
+}
+
+START_TEST(test_tiling_many_dimensions)
+{
+	uint64_t shape[CKPTIO_MAX_NDIM], *b;
+	size_t n;
+
+	for (unsigned d = 0; d < CKPTIO_MAX_NDIM; d++)
+		shape[d] = 3;
+	/* 4096 corners for the cell: checked by corners. */
+	b = central_cell(12, 0, &n);
+	ck_assert_msg(tile(12, shape, n, b) == CKPTIO_OK, "%s", hc.msg);
+	free(b);
+	/* 2^32 corners: few chunks, checked pair by pair. */
+	b = central_cell(32, 0, &n);
+	ck_assert_msg(tile(32, shape, n, b) == CKPTIO_OK, "%s", hc.msg);
+	free(b);
+	b = central_cell(32, 1, &n);
+	ck_assert_int_eq(tile(32, shape, n, b), CKPTIO_ECORRUPT);
+	ck_assert_msg(strstr(hc.msg, "chunks 0 and 64 overlap"), "%s", hc.msg);
+	free(b);
+}
+END_TEST
+
+/* Many chunks and 2^21 corners for one of them: more than the check
+ * affords, so refused, and said so. */
+START_TEST(test_tiling_too_irregular)
+{
+	const unsigned nd = 21, ndim = nd + 1, split = 4096;
+	uint64_t shape[CKPTIO_MAX_NDIM], *cell, *b, *o;
+	size_t n, k = 0;
+
+	cell = central_cell(nd, 0, &n);
+	b = calloc((n - 1 + split) * 2 * ndim, sizeof(*b));
+	ck_assert_ptr_nonnull(b);
+	for (size_t i = 0; i < n; i++)
+		for (unsigned part = 0; part < (i == 0 ? split : 1); part++) {
+			o = b + 2 * ndim * k++;
+			memcpy(o, cell + 2 * nd * i, nd * sizeof(*o));
+			memcpy(o + ndim, cell + 2 * nd * i + nd,
+			       nd * sizeof(*o));
+			o[nd] = i == 0 ? part : 0;
+			o[ndim + nd] = i == 0 ? 1 : split;
+		}
+	for (unsigned d = 0; d < nd; d++)
+		shape[d] = 3;
+	shape[nd] = split;
+	ck_assert_int_eq(tile(ndim, shape, k, b), CKPTIO_ECORRUPT);
+	ck_assert_msg(strstr(hc.msg, "too irregular to check"), "%s", hc.msg);
+	free(b);
+	free(cell);
+}
+END_TEST
+
+START_TEST(test_bytes_and_scalars)
+{
+	const uint64_t none[1] = {0};
+	ckptio_metadata *md;
+	size_t b, s;
+
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "b", CKPTIO_ITEM_BYTES, 0,
+					     0, NULL, &b), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "s", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_F64, 0, NULL, &s), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, b, NULL, NULL, "o", 0, 5,
+					      0, 0), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, b, NULL, NULL, "o", 5, 5,
+					      0, 0), CKPTIO_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "has exactly one chunk"));
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, s, none, none, "o", 10,
+					      8, 0, 0), CKPTIO_OK);
+	reset_error();
+	ck_assert_int_eq(ckptio__md_seal(&hc, "test", md), CKPTIO_OK);
+	ck_assert_uint_eq(md->items[0].nbytes, 5);
+	ck_assert_uint_eq(md->items[1].nbytes, 8);
+	ck_assert_uint_eq(md->items[1].ndim, 0);
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Attributes                                                               */
+
+START_TEST(test_attrs)
+{
+	ckptio_metadata *md;
+	size_t n = 100000, i;
+	char key[32], val[32];
+	ckptio_status st = CKPTIO_OK;
+
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_set_attr(&hc, md, NULL, "v"), CKPTIO_EINVAL);
+	/* Distinct keys, then each set again: the last value stays.  (One
+	 * assertion per loop: Check logs every one.) */
+	for (i = 0; st == CKPTIO_OK && i < 2 * n; i++) {
+		snprintf(key, sizeof(key), "k%06zu", (i * 7919) % n);
+		snprintf(val, sizeof(val), "%zu", i);
+		st = ckptio__md_set_attr(&hc, md, key, val);
+	}
+	ck_assert_int_eq(st, CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_seal(&hc, "test", md), CKPTIO_OK);
+	ck_assert_uint_eq(md->nattrs, n);
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "k%06zu", i);
+		if (strcmp(md->attr_keys[i], key) != 0)
+			break;
+	}
+	ck_assert_uint_eq(i, n);
+	/* k000000 was set at i = 0 and i = n. */
+	ck_assert_str_eq(md->attr_values[0], "100000");
+	ckptio__md_free(md);
+	expect_bad(HEAD "\"attrs\":{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\"},"
+		   "\"items\":[]}", CKPTIO_ECORRUPT,
+		   "attrs: key 'a' appears twice");
+	expect_bad(HEAD "\"attrs\":{\"a\":1},\"items\":[]}", CKPTIO_ECORRUPT,
+		   "attrs: expected string values");
+	expect_bad(HEAD "\"attrs\":[],\"items\":[]}", CKPTIO_ECORRUPT,
+		   "attrs: expected an object of strings");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The JSON reader                                                          */
+
+static ckptio_metadata *parse_ok(const char *text)
+{
+	ckptio_metadata *md = NULL;
+
+	reset_error();
+	ck_assert_msg(ckptio__md_from_json(&hc, "k", text, strlen(text), &md) ==
+			      CKPTIO_OK,
+		      "rejected: %s", hc.msg);
+	return md;
+}
+
+START_TEST(test_json_any_order)
+{
+	/* Members in any order, escapes, unknown members of every kind. */
+	ckptio_metadata *md = parse_ok(
+		"{\"items\":[{\"chunks\":[{\"shape\":[2],\"offsets\":[2],"
+		"\"length\":8,\"offset\":8,\"object\":\"__0_0.\\u0074.ckd\","
+		"\"x\":{\"y\":[1,2.5e3,-0,true,null,\"\\\"\",{}]}},"
+		"{\"object\":\"__0_0.t.ckd\",\"offset\":0,\"length\":8,"
+		"\"offsets\":[0],\"shape\":[2],\"crc32c\":4294967295}],"
+		"\"shape\":[4],\"dtype\":\"F32\",\"kind\":\"tensor\","
+		"\"name\":\"caf\\u00e9\"},"
+		" {\"name\":\"b\",\"dtype\":7,\"shape\":{\"any\":[]},"
+		"\"chunks\":[{\"length\":1000000000000000000,\"offset\":0,"
+		"\"object\":\"o\",\"shape\":\"ignored\"}],\"kind\":\"bytes\"}],"
+		"\"world\":3,\"extra\":[[[]]],\"attrs\":{\"\\u0061\":\"\\n\"},"
+		"\"layout\":\"native\",\"version\":1,\"format\":\"ckptio\"}\n");
+	const ckptio_item_meta *t;
+
+	ck_assert_uint_eq(md->nitems, 2);
+	ck_assert_int_eq(md->world, 3);
+	ck_assert_str_eq(md->attr_keys[0], "a");
+	ck_assert_str_eq(md->attr_values[0], "\n");
+	ck_assert_str_eq(md->items[0].name, "b");
+	ck_assert_uint_eq(md->items[0].nbytes, 1000000000000000000ull);
+	t = &md->items[1];
+	ck_assert_str_eq(t->name, "caf\xc3\xa9");
+	ck_assert_uint_eq(t->nchunks, 2);
+	ck_assert_uint_eq(t->chunks[0].offsets[0], 2);
+	ck_assert_int_eq(t->chunks[0].has_crc, 0);
+	ck_assert_uint_eq(t->chunks[1].crc32c, 4294967295u);
+	/* One copy of each object name, however it was spelled. */
+	ck_assert_str_eq(t->chunks[0].object, "__0_0.t.ckd");
+	ck_assert_ptr_eq(t->chunks[0].object, t->chunks[1].object);
+	ckptio__md_free(md);
+}
+END_TEST
+
+START_TEST(test_json_duplicates)
+{
+	expect_bad("{\"format\":\"ckptio\",\"\\u0066ormat\":\"ckptio\"}",
+		   CKPTIO_ECORRUPT, "duplicate object key");
+	expect_bad(HEAD "\"items\":[],\"items\":[]}", CKPTIO_ECORRUPT,
+		   "duplicate object key");
+	expect_bad(HEAD "\"items\":[{\"name\":\"a\",\"name\":\"b\"}]}",
+		   CKPTIO_ECORRUPT, "duplicate object key");
+	expect_bad(T("{\"object\":\"a\",\"offset\":0,\"offset\":1}"),
+		   CKPTIO_ECORRUPT, "duplicate object key");
+}
+END_TEST
+
+START_TEST(test_json_syntax)
+{
+	/* Every one malformed, anywhere in the document. */
+	static const char *const bad[] = {
+		HEAD "\"items\":[],}",
+		HEAD "\"items\":[]",
+		HEAD "\"items\" []}",
+		HEAD "\"items\":[]} x",
+		HEAD "\"items\":[{\"name\":\"a\",\"kind\":\"bytes\","
+		     "\"shape\":[1,,2],\"chunks\":[{\"object\":\"o\","
+		     "\"offset\":0,\"length\":1}]}]}",
+		HEAD "\"x\":[1 2],\"items\":[]}",
+		HEAD "\"x\":{\"a\"},\"items\":[]}",
+		HEAD "\"x\":{1:2},\"items\":[]}",
+		HEAD "\"x\":\"\\q\",\"items\":[]}",
+		HEAD "\"x\":\"a\tb\",\"items\":[]}",
+		HEAD "\"x\":\"\xff\",\"items\":[]}",
+		HEAD "\"x\":01,\"items\":[]}",
+		HEAD "\"x\":+1,\"items\":[]}",
+		HEAD "\"x\":NaN,\"items\":[]}",
+		HEAD "\"x\":[1,],\"items\":[]}",
+		HEAD "\"x\":tru,\"items\":[]}",
+		HEAD "\"items\":[{\"name\":\"a\",\"kind\":\"bytes\",\"chunks\":"
+		     "[{\"object\":\"o\",\"offset\":0,\"length\":1},]}]}",
+		T(C("a", 0, 16, 0, 4) ",x"),
+		T(C("a", 00, 16, 0, 4)),
+		"{\"format\":\"ckptio\"",
+		"{\"format\" : \"ckpt",
+		"  ",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_bad(bad[i], CKPTIO_ECORRUPT, "malformed JSON");
+	expect_bad(T(C("a", 1.0, 16, 0, 4)), CKPTIO_ECORRUPT,
+		   "offset: expected a non-negative integer");
+	expect_bad(T(C("a", 0, 16, 0, 4e0)), CKPTIO_ECORRUPT,
+		   "shape: expected non-negative integers");
+	expect_bad(HEAD "\"items\":[{\"name\":[\"a\"]}]}", CKPTIO_ECORRUPT,
+		   "items[0].name: expected a string");
+}
+END_TEST
+
+/* Nesting deeper than jansson's limit, in a member nobody reads: an
+ * error, not a crash. */
+START_TEST(test_json_deep)
+{
+	size_t depth = 100000, n = strlen(HEAD) + 2 * depth + 32;
+	char *text = malloc(n), *p = text;
+
+	ck_assert_ptr_nonnull(text);
+	p += sprintf(p, HEAD "\"x\":");
+	memset(p, '[', depth);
+	memset(p + depth, ']', depth);
+	strcpy(p + 2 * depth, ",\"items\":[]}");
+	expect_bad(text, CKPTIO_ECORRUPT, "maximum parsing depth");
+	/* Objects as keys, nested: refused at the first. */
+	memset(p, '{', depth);
+	expect_bad(text, CKPTIO_ECORRUPT, "string or '}' expected");
+	/* 2000 levels are fine. */
+	memset(p, '[', 2000);
+	memset(p + 2000, ']', 2000);
+	strcpy(p + 4000, ",\"items\":[]}");
+	ckptio__md_free(parse_ok(text));
+	free(text);
+}
+END_TEST
+
+/* The reader accepts only valid JSON: whatever one byte of a valid
+ * document is changed to, or deleted, a document it accepts jansson
+ * accepts as well. */
+START_TEST(test_json_only_valid)
+{
+	static const char repl[] = "\"\\{}[],: 0-.ex\x01\x80";
+	ckptio_metadata *md = sample(), *back;
+	size_t len, accepted = 0;
+	char *json = ckptio__md_to_json(md, &len), *mut = malloc(len + 1);
+	json_error_t e;
+	json_t *j;
+
+	ck_assert_ptr_nonnull(mut);
+	for (size_t at = 0; at < len; at++)
+		for (size_t r = 0; r <= sizeof(repl) - 1; r++) {
+			size_t n = len;
+
+			memcpy(mut, json, len);
+			if (r < sizeof(repl) - 1)
+				mut[at] = repl[r];
+			else
+				memmove(mut + at, mut + at + 1, --n - at);
+			reset_error();
+			back = NULL;
+			if (ckptio__md_from_json(&hc, "k", mut, n, &back) !=
+			    CKPTIO_OK)
+				continue;
+			accepted++;
+			ckptio__md_free(back);
+			j = json_loadb(mut, n, 0, &e);
+			ck_assert_msg(j != NULL, "accepted invalid JSON %.*s",
+				      (int)n, mut);
+			json_decref(j);
+		}
+	ck_assert_uint_gt(accepted, 0);
+	free(mut);
+	free(json);
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Scale: a million chunks or items, checked in O(n log n)                  */
+
+/* 1000000, or CKPTIO_TEST_SCALE (smaller under valgrind). */
+static size_t scale(void)
+{
+	const char *s = getenv("CKPTIO_TEST_SCALE");
+	size_t n = s ? strtoul(s, NULL, 10) : 0;
+
+	return n >= 16 ? n : 1000000;
+}
+
+/* A U8 [n] tensor in n one-element chunks, added in a scrambled order;
+ * the chunk at `at` is moved by `shift` or (shift 2) left out. */
+static ckptio_status line_of(size_t n, size_t at, int shift)
+{
+	ckptio_metadata *md;
+	uint64_t shape[1] = {n}, one[1] = {1}, off[1];
+	size_t t;
+	ckptio_status st = CKPTIO_OK;
+
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "t", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_U8, 1, shape, &t),
+			 CKPTIO_OK);
+	for (size_t i = 0; st == CKPTIO_OK && i < n; i++) {
+		off[0] = i % 2 ? i / 2 : n - 1 - i / 2;
+		if (off[0] == at && shift == 2)
+			continue;
+		if (off[0] == at)
+			off[0] += (uint64_t)(int64_t)shift;
+		st = ckptio__md_add_chunk(&hc, md, t, off, one, "d", i, 1, 0, 0);
+	}
+	ck_assert_int_eq(st, CKPTIO_OK);
+	st = ckptio__md_seal(&hc, "test", md);
+	ckptio__md_free(md);
+	return st;
+}
+
+START_TEST(test_scale_chunks)
+{
+	size_t n = scale(), at = n / 3;
+	char want[96];
+
+	ck_assert_msg(line_of(n, 0, 0) == CKPTIO_OK, "%s", hc.msg);
+	ck_assert_int_eq(line_of(n, at, -1), CKPTIO_ECORRUPT);
+	snprintf(want, sizeof(want), "overlap at element [%zu]", at - 1);
+	ck_assert_msg(strstr(hc.msg, want), "%s", hc.msg);
+	ck_assert_int_eq(line_of(n, at, 1), CKPTIO_ECORRUPT);
+	snprintf(want, sizeof(want), "element [%zu] is in none", at);
+	ck_assert_msg(strstr(hc.msg, want), "%s", hc.msg);
+	ck_assert_int_eq(line_of(n, at, 2), CKPTIO_ECORRUPT);
+	snprintf(want, sizeof(want), "cover %zu of %zu", n - 1, n);
+	ck_assert_msg(strstr(hc.msg, want), "%s", hc.msg);
+}
+END_TEST
+
+/* A side x side grid of chunks, by columns. */
+START_TEST(test_scale_grid)
+{
+	size_t side = 1, t, n = scale();
+	uint64_t shape[2], off[2], one[2] = {1, 1};
+	ckptio_metadata *md;
+	ckptio_status st = CKPTIO_OK;
+
+	while ((side + 1) * (side + 1) <= n)
+		side++;
+	shape[0] = shape[1] = side;
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "g", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_U8, 2, shape, &t),
+			 CKPTIO_OK);
+	for (size_t i = 0; st == CKPTIO_OK && i < side * side; i++) {
+		off[0] = i % side;
+		off[1] = i / side;
+		st = ckptio__md_add_chunk(&hc, md, t, off, one, "d", i, 1, 0, 0);
+	}
+	ck_assert_int_eq(st, CKPTIO_OK);
+	ck_assert_msg(ckptio__md_seal(&hc, "test", md) == CKPTIO_OK, "%s",
+		      hc.msg);
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* Rows, each cut in two at its own column: not a grid. */
+START_TEST(test_scale_bricks)
+{
+	size_t rows = scale() / 2, t;
+	uint64_t shape[2] = {rows, 1000}, off[2], cut[2] = {1, 0};
+	ckptio_metadata *md;
+	ckptio_status st = CKPTIO_OK;
+
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "b", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_U8, 2, shape, &t),
+			 CKPTIO_OK);
+	for (size_t r = 0; st == CKPTIO_OK && r < 2 * rows; r++) {
+		uint64_t at = 1 + r / 2 % 999;
+
+		off[0] = r / 2;
+		off[1] = r % 2 ? at : 0;
+		cut[1] = r % 2 ? 1000 - at : at;
+		st = ckptio__md_add_chunk(&hc, md, t, off, cut, "d", r, cut[1],
+					  0, 0);
+	}
+	ck_assert_int_eq(st, CKPTIO_OK);
+	ck_assert_msg(ckptio__md_seal(&hc, "test", md) == CKPTIO_OK, "%s",
+		      hc.msg);
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* A metadata file of a million one-chunk items, in reverse order. */
+START_TEST(test_scale_items)
+{
+	size_t n = scale(), cap = 192 * n + 256, len, i;
+	char *text = malloc(cap), name[32];
+	ckptio_metadata *md;
+
+	ck_assert_ptr_nonnull(text);
+	len = (size_t)sprintf(text, HEAD "\"items\":[");
+	for (i = n; i-- > 0;)
+		len += (size_t)sprintf(text + len,
+				       "%s{\"name\":\"w%07zu\",\"kind\":\"tensor\","
+				       "\"dtype\":\"F32\",\"shape\":[2],"
+				       "\"chunks\":[{\"object\":\"__%zu_0.ckd\","
+				       "\"offset\":%zu,\"length\":8,"
+				       "\"offsets\":[0],\"shape\":[2]}]}",
+				       i + 1 < n ? "," : "", i, i % 4, 8 * i);
+	len += (size_t)sprintf(text + len, "]}");
+	ck_assert_uint_lt(len, cap);
+	md = parse_ok(text);
+	free(text);
+	ck_assert_uint_eq(md->nitems, n);
+	snprintf(name, sizeof(name), "w%07zu", n / 2);
+	ck_assert_uint_eq(ckptio__md_find(md, name), n / 2);
+	ck_assert_uint_eq(md->items[n - 1].chunks[0].offset, 8 * (n - 1));
+	/* Four data objects, four strings. */
+	for (i = 4; i < n; i++)
+		if (md->items[i].chunks[0].object !=
+		    md->items[i % 4].chunks[0].object)
+			break;
+	ck_assert_uint_eq(i, n);
+	ckptio__md_free(md);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("metadata");
@@ -216,6 +826,22 @@ int main(void)
 	tcase_add_test(tc, test_bad_fields);
 	tcase_add_test(tc, test_hostile_names);
 	tcase_add_test(tc, test_truncations);
+	tcase_add_test(tc, test_tiling_valid);
+	tcase_add_test(tc, test_tiling_hostile);
+	tcase_add_test(tc, test_tiling_wraparound);
+	tcase_add_test(tc, test_tiling_many_dimensions);
+	tcase_add_test(tc, test_tiling_too_irregular);
+	tcase_add_test(tc, test_bytes_and_scalars);
+	tcase_add_test(tc, test_attrs);
+	tcase_add_test(tc, test_json_any_order);
+	tcase_add_test(tc, test_json_duplicates);
+	tcase_add_test(tc, test_json_syntax);
+	tcase_add_test(tc, test_json_deep);
+	tcase_add_test(tc, test_json_only_valid);
+	tcase_add_test(tc, test_scale_chunks);
+	tcase_add_test(tc, test_scale_grid);
+	tcase_add_test(tc, test_scale_bricks);
+	tcase_add_test(tc, test_scale_items);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
