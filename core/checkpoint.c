@@ -215,6 +215,15 @@ ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 				      rd->loc.id, &rd->reader);
 	if (st == CKPTIO_OK)
 		st = lo->read_metadata(rd->reader, &rd->md);
+	/* Whatever a layout built goes through the same checks (sorted
+	 * names for lookups, chunks tiling each tensor): a no-op for
+	 * metadata the core parsed and sealed itself. */
+	if (st == CKPTIO_OK && !rd->md)
+		st = ckptio__hc_error(&rd->hc, CKPTIO_EPLUGIN,
+				      "layout '%s' returned no metadata",
+				      rd->loc.layout_plugin->desc->name);
+	if (st == CKPTIO_OK)
+		st = ckptio__md_seal(&rd->hc, location, rd->md);
 	if (st != CKPTIO_OK) {
 		ckptio__hc_finish(&rd->hc, st);
 		ckptio__rd_close(rd);

@@ -130,6 +130,53 @@ START_TEST(test_enumerate)
 }
 END_TEST
 
+/* A layout plugin's metadata goes through the core's checks whatever it
+ * does: items out of name order are still found by name, and chunks that
+ * overlap (their sizes adding up) are refused, not loaded. */
+START_TEST(test_layout_metadata_is_sealed)
+{
+	char *dir = tu_mkdtemp();
+	char *conf = ckptio__asprintf("%s/c.conf", dir);
+	char *text = ckptio__asprintf("[backend \"loose\"]\nstore = posix\n"
+				      "root = %s\nlayout = looselayout\n", dir);
+	unsigned char alpha[8], zeta[3];
+	const uint64_t shape[1] = {8};
+	ckptio_ckpt *ck;
+	ckptio_sd *sd;
+
+	ck_assert_int_eq(tu_write_file(conf, text, strlen(text)), 0);
+	ckptio_ctx_free(ctx);
+	ck_assert_int_eq(ckptio_ctx_new(&ctx, conf), CKPTIO_OK);
+	ck_assert_msg(ckptio_open(ctx, "loose:ck", &ck) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_uint_eq(ckptio_ckpt_find(ck, "alpha"), 0);
+	ck_assert_uint_eq(ckptio_ckpt_find(ck, "zeta"), 1);
+	ckptio_ckpt_close(ck);
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "alpha", CKPTIO_U8, 1, shape,
+					      NULL, NULL, alpha), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_bytes(sd, "zeta", zeta, 3), CKPTIO_OK);
+	ck_assert_msg(ckptio_load(ctx, "loose:ck", sd, NULL) == CKPTIO_OK,
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert_int_eq(alpha[0], 8);
+	ck_assert_int_eq(alpha[4], 16);
+	ck_assert_int_eq(zeta[2], 2);
+
+	setenv("CKPTIO_LOOSE_OVERLAP", "1", 1);
+	ck_assert_int_eq(ckptio_open(ctx, "loose:ck", &ck), CKPTIO_ECORRUPT);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), "alpha"), "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_int_eq(ckptio_load(ctx, "loose:ck", sd, NULL),
+			 CKPTIO_ECORRUPT);
+	unsetenv("CKPTIO_LOOSE_OVERLAP");
+	ckptio_sd_free(sd);
+	free(text);
+	free(conf);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_any_layout_over_a_third_party_store)
 {
 	char *dir = tu_mkdtemp();
@@ -519,6 +566,7 @@ int main(void)
 	tcase_add_test(tc, test_trust_rules);
 	tcase_add_test(tc, test_refused_file_never_runs);
 	tcase_add_test(tc, test_relative_plugin_path_ignores_cwd);
+	tcase_add_test(tc, test_layout_metadata_is_sealed);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
