@@ -291,6 +291,18 @@ typedef struct ckptio__rd {
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 			      ckptio__rd *rd);
 void ckptio__rd_close(ckptio__rd *rd);
+
+/* Checksums, one rule for every reader (load, resharding, verify, copy).
+ * Every chunk carries a CRC32C unless the metadata's attribute
+ * CKPTIO_MD_ATTR_CHECKSUM is "none"; an empty chunk's is 0.  md_check_sums
+ * enforces that when a checkpoint is opened (what: the metadata's key, for
+ * the message); chunk_crc compares the CRC32C of a chunk's bytes as read
+ * with the stored one (no stored one: nothing to compare). */
+ckptio_status ckptio__md_check_sums(ckptio_host_ctx *hc, const char *what,
+				    const ckptio_metadata *md);
+ckptio_status ckptio__chunk_crc(ckptio_host_ctx *hc,
+				const ckptio_item_meta *im,
+				const ckptio_chunk_meta *cm, uint32_t crc);
 /* Open the location's store (create: for writing). */
 ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
 				 ckptio_host_ctx *hc, int create,
