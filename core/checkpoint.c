@@ -1275,15 +1275,6 @@ static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
 	return st;
 }
 
-/* A store's error names the object; add the item it belongs to. */
-static void item_context(ckptio_host_ctx *hc, const char *item)
-{
-	char prefix[256];
-
-	snprintf(prefix, sizeof(prefix), "item '%.200s'", item);
-	ckptio__hc_prefix(hc, prefix);
-}
-
 /* One direct read: the chunk straight into the caller's buffer, then its
  * CRC on the same thread while the bytes are still in cache. */
 static ckptio_status load_one(void *arg, size_t i)
@@ -1297,8 +1288,9 @@ static ckptio_status load_one(void *arg, size_t i)
 	if (__atomic_load_n(&l->prog.cancel, __ATOMIC_RELAXED))
 		return CKPTIO_ECANCELED;
 	st = lo->read_data(l->rd.reader, &w->rg, 1);
+	/* A store's error names the object; add the item it belongs to. */
 	if (st != CKPTIO_OK)
-		item_context(&l->rd.hc, w->im->name);
+		ckptio__hc_item_context(&l->rd.hc, w->im->name, w->cm->object);
 	if (st == CKPTIO_OK)
 		st = check_crc(l, w, w->rg.buf);
 	if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, w->rg.length))
@@ -1360,8 +1352,11 @@ static ckptio_status load_reshard(loader *l)
 		}
 		if (st == CKPTIO_OK)
 			st = lo->read_data(l->rd.reader, rgs, nrg);
-		if (st != CKPTIO_OK && nrg == 1)
-			item_context(&l->rd.hc, l->reshard[i].im->name);
+		/* The item of the chunk whose object the error names. */
+		for (size_t k = i; st != CKPTIO_OK && nrg > 0 && k < j; k++)
+			ckptio__hc_item_context(&l->rd.hc,
+						l->reshard[k].im->name,
+						l->reshard[k].cm->object);
 		for (size_t k = i; st == CKPTIO_OK && k < j; k++) {
 			const want *w = &l->reshard[k];
 			size_t esz = ckptio_dtype_size(w->im->dtype);

@@ -149,6 +149,7 @@ struct ckptio_host_ctx {
 	pthread_mutex_t mu;
 	ckptio_status status;
 	char msg[CKPTIO__ERRMSG];
+	int item_named; /* ckptio__hc_item_context prefixed msg */
 };
 
 extern const ckptio_host ckptio__host;
@@ -165,6 +166,15 @@ ckptio_status ckptio__hc_verror(ckptio_host_ctx *hc, ckptio_status st,
 /* Put "prefix: " in front of hc's recorded error unless it starts so
  * already (adds context a plugin could not know: the item, the file). */
 void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix);
+/* After a read of a chunk of `item` in `object` failed: put "item 'ITEM': "
+ * in front of hc's recorded error, but only once per operation and only
+ * when that error is about object (a store's message names the key it
+ * failed on, which ends in the object's name).  Chunks failing at once on
+ * several threads (or in the store's own workers, whose error is recorded
+ * first) thus never each add their item to the one message: it names at
+ * most one item, and one stored in the object it is about. */
+void ckptio__hc_item_context(ckptio_host_ctx *hc, const char *item,
+			     const char *object);
 /* Copy hc's recorded error (or st's strerror) into ctx->errmsg; return st. */
 ckptio_status ckptio__hc_finish(ckptio_host_ctx *hc, ckptio_status st);
 

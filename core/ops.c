@@ -244,12 +244,8 @@ static ckptio_status verify_chunk(void *arg, size_t i)
 	free(buf);
 	if (st == CKPTIO_OK)
 		st = ckptio__chunk_crc(&v->rd->hc, c->im, c->cm, crc);
-	else if (st != CKPTIO_ECANCELED) {
-		char prefix[256];
-
-		snprintf(prefix, sizeof(prefix), "item '%.200s'", c->im->name);
-		ckptio__hc_prefix(&v->rd->hc, prefix);
-	}
+	else if (st != CKPTIO_ECANCELED)
+		ckptio__hc_item_context(&v->rd->hc, c->im->name, c->cm->object);
 	return st;
 }
 
@@ -493,6 +489,9 @@ static ckptio_status assemble(csrc *c)
 			st = ckptio__chunk_crc(&c->rd->hc, c->im, cm,
 					       ckptio__crc32c(0, tmp,
 							      cm->length));
+		else if (tmp)
+			ckptio__hc_item_context(&c->rd->hc, c->im->name,
+						cm->object);
 		if (st == CKPTIO_OK)
 			ckptio__copy_overlap(c->im->ndim, esz, cm->offsets,
 					     cm->shape, tmp, zero, c->im->shape,
@@ -522,8 +521,10 @@ static ckptio_status copy_read(void *user, uint64_t offset, void *buf,
 	}
 	st = c->rd->loc.layout_plugin->desc->layout->read_data(c->rd->reader,
 							      &rg, 1);
-	if (st != CKPTIO_OK)
+	if (st != CKPTIO_OK) {
+		ckptio__hc_item_context(&c->rd->hc, c->im->name, cm->object);
 		return st;
+	}
 	c->crc = ckptio__crc32c(offset ? c->crc : 0, buf, len);
 	if (offset + len == cm->length)
 		return ckptio__chunk_crc(&c->rd->hc, c->im, cm, c->crc);

@@ -683,6 +683,137 @@ START_TEST(test_empty_chunk_crc)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* One item per message (issue 7, item 13)                                  */
+
+/* Two items in two data objects (two writer threads). */
+static char *two_objects(char **obj_a, char **obj_b)
+{
+	static float a[8192], b[8192];
+	const uint64_t shape[1] = {8192};
+	char *where = join(dir, "two"), *md = join(where, ".metadata.json");
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	json_error_t jerr;
+	json_t *root;
+	ckptio_sd *sd;
+
+	tu_fill(a, sizeof(a), 1);
+	tu_fill(b, sizeof(b), 2);
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "alpha", CKPTIO_F32, 1, shape,
+					      NULL, NULL, a), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "beta", CKPTIO_F32, 1, shape,
+					      NULL, NULL, b), CKPTIO_OK);
+	opts.threads = 2;
+	ck_assert_msg(ckptio_save(ctx, where, sd, &opts) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ckptio_sd_free(sd);
+	root = json_load_file(md, 0, &jerr);
+	ck_assert_ptr_nonnull(root);
+	*obj_a = strdup(json_string_value(
+		json_object_get(md_chunk0(root, "alpha"), "object")));
+	*obj_b = strdup(json_string_value(
+		json_object_get(md_chunk0(root, "beta"), "object")));
+	json_decref(root);
+	ck_assert_str_ne(*obj_a, *obj_b);
+	free(md);
+	return where;
+}
+
+/* The message names exactly one item, and that item's own object. */
+static void expect_one_item(ckptio_status got, ckptio_status want,
+			    const char *obj_a, const char *obj_b)
+{
+	const char *msg = ckptio_errmsg(ctx), *p = strstr(msg, "item '");
+	int n = 0;
+
+	ck_assert_msg(got == want, "%s: %s", ckptio_strerror(got), msg);
+	for (const char *q = p; q; q = strstr(q + 1, "item '"))
+		n++;
+	ck_assert_msg(n == 1, "'%s' names %d items", msg, n);
+	if (strncmp(p, "item 'alpha'", 12) == 0)
+		ck_assert_msg(strstr(msg, obj_a) && !strstr(msg, obj_b), "%s",
+			      msg);
+	else
+		ck_assert_msg(strncmp(p, "item 'beta'", 11) == 0 &&
+				      strstr(msg, obj_b) && !strstr(msg, obj_a),
+			      "%s", msg);
+}
+
+/* Both halves of both tensors: every requested box straddles no saved
+ * chunk boundary, so the load reshards, both chunks in one batch. */
+static ckptio_status load_halves(const char *where)
+{
+	static float a[4096], b[4096];
+	const uint64_t shape[1] = {8192}, off[1] = {0}, half[1] = {4096};
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	ckptio_status st;
+	ckptio_sd *sd;
+
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "alpha", CKPTIO_F32, 1, shape,
+					      off, half, a), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "beta", CKPTIO_F32, 1, shape,
+					      off, half, b), CKPTIO_OK);
+	opts.threads = 2;
+	st = ckptio_load(ctx, where, sd, &opts);
+	ckptio_sd_free(sd);
+	return st;
+}
+
+static ckptio_status load_both(const char *where)
+{
+	static float a[8192], b[8192];
+	const uint64_t shape[1] = {8192};
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	ckptio_status st;
+	ckptio_sd *sd;
+
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "alpha", CKPTIO_F32, 1, shape,
+					      NULL, NULL, a), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "beta", CKPTIO_F32, 1, shape,
+					      NULL, NULL, b), CKPTIO_OK);
+	opts.threads = 2;
+	st = ckptio_load(ctx, where, sd, &opts);
+	ckptio_sd_free(sd);
+	return st;
+}
+
+static void expect_one_item_everywhere(const char *where, ckptio_status want,
+				       const char *obj_a, const char *obj_b)
+{
+	char *dst = join(dir, "copy");
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+
+	opts.threads = 2;
+	expect_one_item(load_both(where), want, obj_a, obj_b);
+	expect_one_item(load_halves(where), want, obj_a, obj_b);
+	expect_one_item(ckptio_verify(ctx, where, &opts), want, obj_a, obj_b);
+	expect_one_item(ckptio_copy(ctx, where, dst, &opts), want, obj_a,
+			obj_b);
+	free(dst);
+}
+
+START_TEST(test_two_failures_one_item)
+{
+	char *obj_a, *obj_b, *where = two_objects(&obj_a, &obj_b);
+	char *pa = join(where, obj_a), *pb = join(where, obj_b);
+
+	ck_assert_int_eq(truncate(pa, 100), 0);
+	ck_assert_int_eq(truncate(pb, 100), 0);
+	expect_one_item_everywhere(where, CKPTIO_ECORRUPT, obj_a, obj_b);
+	ck_assert_int_eq(unlink(pa), 0);
+	ck_assert_int_eq(unlink(pb), 0);
+	expect_one_item_everywhere(where, CKPTIO_ENOTFOUND, obj_a, obj_b);
+	free(pa);
+	free(pb);
+	free(obj_a);
+	free(obj_b);
+	free(where);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* (f) hostile item names                                                   */
 
 #define NHOSTILE 13
@@ -1198,6 +1329,7 @@ int main(void)
 	tcase_add_test(data, test_chunk_without_crc);
 	tcase_add_test(data, test_layout_without_checksums);
 	tcase_add_test(data, test_empty_chunk_crc);
+	tcase_add_test(data, test_two_failures_one_item);
 	suite_add_tcase(s, data);
 
 	tcase_add_checked_fixture(names, setup, teardown);
