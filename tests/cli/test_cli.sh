@@ -149,6 +149,38 @@ test_corruption() {
 		expect_json 'd["error"]["exit"] == 4'
 }
 
+# ------------------------------------------------------------- checksums
+# edit_md FILE EXPR: rewrite the JSON metadata FILE with the Python
+# statement EXPR applied to it as `d`.
+edit_md() {
+	"$PY" - "$1" "$2" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+exec(sys.argv[2])
+json.dump(d, open(p, "w"))
+PYEOF
+}
+
+# A chunk without a CRC32C is refused (exit 4) unless the metadata says
+# its layout keeps none; then verify reads everything but fails (exit 1)
+# rather than print OK.
+test_checksums() {
+	local ck=$TMP/sums/ck
+
+	[ -n "$PY" ] || return 0
+	expect_exit 0 ck cp "$CK" "$ck" || return
+	edit_md "$ck/.metadata.json" 'del d["items"][0]["chunks"][0]["crc32c"]'
+	expect_exit 4 ck verify "$ck" &&
+		expect_stderr_contains "has no crc32c"
+	edit_md "$ck/.metadata.json" 'd["attrs"]["ckptio.checksum"] = "none"'
+	expect_exit 1 ck verify "$ck" &&
+		expect_stderr_contains "1 of 23 chunks have no checksum"
+	expect_stdout_lacks "OK"
+	expect_exit 0 ck cp "$ck" "$TMP/sums/copy" &&
+		expect_exit 0 ck verify "$TMP/sums/copy"
+}
+
 # ------------------------------------------ links and special files
 # ckt ARGS...: ckptio under `timeout 20`, so that a hang (a FIFO used to
 # block verify, cp and the config loader forever) fails instead of
@@ -365,6 +397,7 @@ test_ls
 test_verify
 test_cp
 test_corruption
+test_checksums
 test_links_and_fifos
 test_overwrite
 test_rm
