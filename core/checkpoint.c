@@ -224,6 +224,15 @@ ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 				      rd->loc.layout_plugin->desc->name);
 	if (st == CKPTIO_OK)
 		st = ckptio__md_seal(&rd->hc, location, rd->md);
+	if (st == CKPTIO_OK) {
+		/* Named after the key that commits it: the metadata. */
+		char *what = ckptio__join(rd->loc.id, lo->commit_keys[0]);
+
+		st = what ? ckptio__md_check_sums(&rd->hc, what, rd->md)
+			  : ckptio__hc_error(&rd->hc, CKPTIO_ENOMEM,
+					     "out of memory");
+		free(what);
+	}
 	if (st != CKPTIO_OK) {
 		ckptio__hc_finish(&rd->hc, st);
 		ckptio__rd_close(rd);
@@ -245,6 +254,88 @@ void ckptio__rd_close(ckptio__rd *rd)
 		ckptio__hc_destroy(&rd->hc);
 	ckptio__loc_free(&rd->loc);
 	memset(rd, 0, sizeof(*rd));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checksums                                                                */
+
+/* The metadata's CKPTIO_MD_ATTR_CHECKSUM, or NULL: CRC32C. */
+static const char *md_checksum(const ckptio_metadata *md)
+{
+	for (size_t i = 0; i < md->nattrs; i++)
+		if (strcmp(md->attr_keys[i], CKPTIO_MD_ATTR_CHECKSUM) == 0)
+			return md->attr_values[i];
+	return NULL;
+}
+
+static int md_checksummed(const ckptio_metadata *md)
+{
+	const char *sum = md_checksum(md);
+
+	return !sum || strcmp(sum, "none") != 0;
+}
+
+/* The native layout writes a CRC32C for every chunk, so a chunk without
+ * one was stripped (to slip altered data past the check) or written by
+ * another tool; a layout that keeps no checksums says so, and is then read
+ * on trust.  An empty chunk's CRC32C is that of no bytes: 0. */
+ckptio_status ckptio__md_check_sums(ckptio_host_ctx *hc, const char *what,
+				    const ckptio_metadata *md)
+{
+	const char *sum = md_checksum(md);
+	int checksummed = md_checksummed(md);
+
+	if (sum && checksummed && strcmp(sum, "crc32c") != 0)
+		return ckptio__hc_error(hc, CKPTIO_EUNSUPPORTED,
+					"%s: checksum '%.64s' (attribute %s) is "
+					"not one this ckptio knows (crc32c, "
+					"none)",
+					what, sum, CKPTIO_MD_ATTR_CHECKSUM);
+	for (size_t i = 0; i < md->nitems; i++) {
+		const ckptio_item_meta *im = &md->items[i];
+
+		for (size_t c = 0; c < im->nchunks; c++) {
+			const ckptio_chunk_meta *cm = &im->chunks[c];
+
+			if (!cm->has_crc && checksummed)
+				return ckptio__hc_error(
+					hc, CKPTIO_ECORRUPT,
+					"%s: item '%.200s', chunk %zu (object "
+					"'%s', bytes %llu..%llu) has no crc32c: "
+					"every chunk of this layout has one, so "
+					"the metadata was altered or written by "
+					"another tool",
+					what, im->name, c, cm->object,
+					(unsigned long long)cm->offset,
+					(unsigned long long)(cm->offset +
+							     cm->length));
+			if (cm->has_crc && cm->length == 0 && cm->crc32c != 0)
+				return ckptio__hc_error(
+					hc, CKPTIO_ECORRUPT,
+					"%s: item '%.200s', chunk %zu (object "
+					"'%s') is empty, so its CRC32C must be "
+					"00000000, not %08x",
+					what, im->name, c, cm->object,
+					cm->crc32c);
+		}
+	}
+	return CKPTIO_OK;
+}
+
+ckptio_status ckptio__chunk_crc(ckptio_host_ctx *hc,
+				const ckptio_item_meta *im,
+				const ckptio_chunk_meta *cm, uint32_t crc)
+{
+	if (!cm->has_crc || crc == cm->crc32c)
+		return CKPTIO_OK;
+	return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
+				"item '%.200s': data in object '%s' (bytes "
+				"%llu..%llu) fails its CRC32C check (stored "
+				"%08x, read %08x)",
+				im->name, cm->object,
+				(unsigned long long)cm->offset,
+				(unsigned long long)(cm->offset + cm->length),
+				cm->crc32c, crc);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1417,22 +1508,10 @@ static ckptio_status push_want(loader *l, want **v, size_t *n, size_t *cap,
 
 static ckptio_status check_crc(loader *l, const want *w, const void *buf)
 {
-	uint32_t crc;
-
 	if (!l->verify || !w->cm->has_crc)
 		return CKPTIO_OK;
-	crc = ckptio__crc32c(0, buf, w->cm->length);
-	if (crc == w->cm->crc32c)
-		return CKPTIO_OK;
-	return ckptio__hc_error(&l->rd.hc, CKPTIO_ECORRUPT,
-				"item '%.200s': data in object '%s' (bytes "
-				"%llu..%llu) fails its CRC32C check (stored "
-				"%08x, read %08x)",
-				w->im->name, w->cm->object,
-				(unsigned long long)w->cm->offset,
-				(unsigned long long)(w->cm->offset +
-						     w->cm->length),
-				w->cm->crc32c, crc);
+	return ckptio__chunk_crc(&l->rd.hc, w->im, w->cm,
+				 ckptio__crc32c(0, buf, w->cm->length));
 }
 
 /* Match one requested item against the saved one: direct reads where a
@@ -1521,15 +1600,6 @@ static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
 	return st;
 }
 
-/* A store's error names the object; add the item it belongs to. */
-static void item_context(ckptio_host_ctx *hc, const char *item)
-{
-	char prefix[256];
-
-	snprintf(prefix, sizeof(prefix), "item '%.200s'", item);
-	ckptio__hc_prefix(hc, prefix);
-}
-
 /* One direct read: the chunk straight into the caller's buffer, then its
  * CRC on the same thread while the bytes are still in cache. */
 static ckptio_status load_one(void *arg, size_t i)
@@ -1543,8 +1613,9 @@ static ckptio_status load_one(void *arg, size_t i)
 	if (__atomic_load_n(&l->prog.cancel, __ATOMIC_RELAXED))
 		return CKPTIO_ECANCELED;
 	st = lo->read_data(l->rd.reader, &w->rg, 1);
+	/* A store's error names the object; add the item it belongs to. */
 	if (st != CKPTIO_OK)
-		item_context(&l->rd.hc, w->im->name);
+		ckptio__hc_item_context(&l->rd.hc, w->im->name, w->cm->object);
 	if (st == CKPTIO_OK)
 		st = check_crc(l, w, w->rg.buf);
 	if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, w->rg.length))
@@ -1606,8 +1677,11 @@ static ckptio_status load_reshard(loader *l)
 		}
 		if (st == CKPTIO_OK)
 			st = lo->read_data(l->rd.reader, rgs, nrg);
-		if (st != CKPTIO_OK && nrg == 1)
-			item_context(&l->rd.hc, l->reshard[i].im->name);
+		/* The item of the chunk whose object the error names. */
+		for (size_t k = i; st != CKPTIO_OK && nrg > 0 && k < j; k++)
+			ckptio__hc_item_context(&l->rd.hc,
+						l->reshard[k].im->name,
+						l->reshard[k].cm->object);
 		for (size_t k = i; st == CKPTIO_OK && k < j; k++) {
 			const want *w = &l->reshard[k];
 			size_t esz = ckptio_dtype_size(w->im->dtype);

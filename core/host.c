@@ -50,11 +50,11 @@ ckptio_status ckptio__hc_error(ckptio_host_ctx *hc, ckptio_status st,
 	return st;
 }
 
-void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix)
+/* With hc->mu held. */
+static void put_prefix(ckptio_host_ctx *hc, const char *prefix)
 {
 	size_t wl = strlen(prefix), ml;
 
-	pthread_mutex_lock(&hc->mu);
 	if (hc->status != CKPTIO_OK && strncmp(hc->msg, prefix, wl) != 0 &&
 	    wl + 2 < sizeof(hc->msg)) {
 		/* Shift the message right and put "prefix: " in front. */
@@ -66,6 +66,38 @@ void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix)
 		memcpy(hc->msg + wl, ": ", 2);
 		hc->msg[wl + 2 + ml] = '\0';
 	}
+}
+
+void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix)
+{
+	pthread_mutex_lock(&hc->mu);
+	put_prefix(hc, prefix);
+	pthread_mutex_unlock(&hc->mu);
+}
+
+/* msg names object as the end of a key: "root/id/OBJECT: ...". */
+static int names_object(const char *msg, const char *object)
+{
+	size_t len = strlen(object);
+
+	for (const char *p = msg; len && (p = strstr(p, object)); p++)
+		if ((p == msg || p[-1] == '/') && strchr(":, )", p[len]))
+			return 1;
+	return 0;
+}
+
+void ckptio__hc_item_context(ckptio_host_ctx *hc, const char *item,
+			     const char *object)
+{
+	char prefix[256];
+
+	snprintf(prefix, sizeof(prefix), "item '%.200s'", item);
+	pthread_mutex_lock(&hc->mu);
+	if (hc->status != CKPTIO_OK && !hc->item_named &&
+	    names_object(hc->msg, object)) {
+		hc->item_named = 1;
+		put_prefix(hc, prefix);
+	}
 	pthread_mutex_unlock(&hc->mu);
 }
 
@@ -73,6 +105,7 @@ void ckptio__hc_save(ckptio_host_ctx *hc, ckptio__hc_state *sv)
 {
 	pthread_mutex_lock(&hc->mu);
 	sv->status = hc->status;
+	sv->item_named = hc->item_named;
 	memcpy(sv->msg, hc->msg, sizeof(sv->msg));
 	pthread_mutex_unlock(&hc->mu);
 }
@@ -81,6 +114,7 @@ void ckptio__hc_restore(ckptio_host_ctx *hc, const ckptio__hc_state *sv)
 {
 	pthread_mutex_lock(&hc->mu);
 	hc->status = sv->status;
+	hc->item_named = sv->item_named;
 	memcpy(hc->msg, sv->msg, sizeof(hc->msg));
 	pthread_mutex_unlock(&hc->mu);
 }

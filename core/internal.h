@@ -216,6 +216,7 @@ struct ckptio_host_ctx {
 	pthread_mutex_t mu;
 	ckptio_status status;
 	char msg[CKPTIO__ERRMSG];
+	int item_named; /* ckptio__hc_item_context prefixed msg */
 };
 
 extern const ckptio_host ckptio__host;
@@ -238,9 +239,19 @@ void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix);
 typedef struct ckptio__hc_state {
 	ckptio_status status;
 	char msg[CKPTIO__ERRMSG];
+	int item_named;
 } ckptio__hc_state;
 void ckptio__hc_save(ckptio_host_ctx *hc, ckptio__hc_state *sv);
 void ckptio__hc_restore(ckptio_host_ctx *hc, const ckptio__hc_state *sv);
+/* After a read of a chunk of `item` in `object` failed: put "item 'ITEM': "
+ * in front of hc's recorded error, but only once per operation and only
+ * when that error is about object (a store's message names the key it
+ * failed on, which ends in the object's name).  Chunks failing at once on
+ * several threads (or in the store's own workers, whose error is recorded
+ * first) thus never each add their item to the one message: it names at
+ * most one item, and one stored in the object it is about. */
+void ckptio__hc_item_context(ckptio_host_ctx *hc, const char *item,
+			     const char *object);
 /* Copy hc's recorded error (or st's strerror) into ctx->errmsg; return st. */
 ckptio_status ckptio__hc_finish(ckptio_host_ctx *hc, ckptio_status st);
 
@@ -382,6 +393,18 @@ typedef struct ckptio__rd {
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 			      ckptio__rd *rd);
 void ckptio__rd_close(ckptio__rd *rd);
+
+/* Checksums, one rule for every reader (load, resharding, verify, copy).
+ * Every chunk carries a CRC32C unless the metadata's attribute
+ * CKPTIO_MD_ATTR_CHECKSUM is "none"; an empty chunk's is 0.  md_check_sums
+ * enforces that when a checkpoint is opened (what: the metadata's key, for
+ * the message); chunk_crc compares the CRC32C of a chunk's bytes as read
+ * with the stored one (no stored one: nothing to compare). */
+ckptio_status ckptio__md_check_sums(ckptio_host_ctx *hc, const char *what,
+				    const ckptio_metadata *md);
+ckptio_status ckptio__chunk_crc(ckptio_host_ctx *hc,
+				const ckptio_item_meta *im,
+				const ckptio_chunk_meta *cm, uint32_t crc);
 /* Open the location's store (create: for writing). */
 ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
 				 ckptio_host_ctx *hc, int create,

@@ -268,22 +268,10 @@ static ckptio_status verify_chunk(void *arg, size_t i)
 					      "verify cancelled");
 	}
 	free(buf);
-	if (st == CKPTIO_OK && c->cm->has_crc && crc != c->cm->crc32c)
-		st = ckptio__hc_error(&v->rd->hc, CKPTIO_ECORRUPT,
-				      "item '%.200s': data in object '%s' "
-				      "(bytes %llu..%llu) fails its CRC32C "
-				      "check (stored %08x, read %08x)",
-				      c->im->name, c->cm->object,
-				      (unsigned long long)c->cm->offset,
-				      (unsigned long long)(c->cm->offset +
-							   c->cm->length),
-				      c->cm->crc32c, crc);
-	else if (st != CKPTIO_OK && st != CKPTIO_ECANCELED) {
-		char prefix[256];
-
-		snprintf(prefix, sizeof(prefix), "item '%.200s'", c->im->name);
-		ckptio__hc_prefix(&v->rd->hc, prefix);
-	}
+	if (st == CKPTIO_OK)
+		st = ckptio__chunk_crc(&v->rd->hc, c->im, c->cm, crc);
+	else if (st != CKPTIO_ECANCELED)
+		ckptio__hc_item_context(&v->rd->hc, c->im->name, c->cm->object);
 	return st;
 }
 
@@ -292,7 +280,7 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 {
 	ckptio__rd rd;
 	verifier v = {.rd = &rd};
-	size_t n = 0, k = 0;
+	size_t n = 0, k = 0, unsummed = 0;
 	uint64_t total = 0;
 	ckptio_status st;
 	ckptio_opts o;
@@ -319,6 +307,7 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 			v.chunks[k++] = (vchunk){&rd.md->items[i],
 						 &rd.md->items[i].chunks[c]};
 			total += rd.md->items[i].chunks[c].length;
+			unsummed += !rd.md->items[i].chunks[c].has_crc;
 		}
 	ckptio__progress_init(&v.prog, opts, total);
 	st = ckptio__parallel(opts && opts->threads ? opts->threads
@@ -327,6 +316,14 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 	if (st == CKPTIO_OK && total == 0)
 		ckptio__progress_add(&v.prog, 0);
 	st = ckptio__hc_finish(&rd.hc, st);
+	/* Every chunk was read in full; without a checksum that is all that
+	 * can be said, and "verified" would claim more. */
+	if (st == CKPTIO_OK && unsummed)
+		st = ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
+				   "%s: %zu of %zu chunks have no checksum "
+				   "(layout '%s' keeps none): they were read in "
+				   "full, but their content cannot be verified",
+				   location, unsummed, n, rd.md->layout);
 	pthread_mutex_destroy(&v.prog.mu);
 	free(v.chunks);
 	ckptio__rd_close(&rd);
@@ -750,12 +747,13 @@ static ckptio_status assemble(csrc *c)
 		uint64_t zero[CKPTIO_MAX_NDIM] = {0};
 
 		st = tmp ? lo->read_data(c->rd->reader, &rg, 1) : CKPTIO_ENOMEM;
-		if (st == CKPTIO_OK && cm->has_crc &&
-		    ckptio__crc32c(0, tmp, cm->length) != cm->crc32c)
-			st = ckptio__hc_error(&c->rd->hc, CKPTIO_ECORRUPT,
-					      "item '%.200s': data in object "
-					      "'%s' fails its CRC32C check",
-					      c->im->name, cm->object);
+		if (st == CKPTIO_OK)
+			st = ckptio__chunk_crc(&c->rd->hc, c->im, cm,
+					       ckptio__crc32c(0, tmp,
+							      cm->length));
+		else if (tmp)
+			ckptio__hc_item_context(&c->rd->hc, c->im->name,
+						cm->object);
 		if (st == CKPTIO_OK)
 			ckptio__copy_overlap(c->im->ndim, esz, cm->offsets,
 					     cm->shape, tmp, zero, c->im->shape,
@@ -785,14 +783,13 @@ static ckptio_status copy_read(void *user, uint64_t offset, void *buf,
 	}
 	st = c->rd->loc.layout_plugin->desc->layout->read_data(c->rd->reader,
 							      &rg, 1);
-	if (st != CKPTIO_OK)
+	if (st != CKPTIO_OK) {
+		ckptio__hc_item_context(&c->rd->hc, c->im->name, cm->object);
 		return st;
+	}
 	c->crc = ckptio__crc32c(offset ? c->crc : 0, buf, len);
-	if (offset + len == cm->length && cm->has_crc && c->crc != cm->crc32c)
-		return ckptio__hc_error(&c->rd->hc, CKPTIO_ECORRUPT,
-					"item '%.200s': data in object '%s' "
-					"fails its CRC32C check",
-					c->im->name, cm->object);
+	if (offset + len == cm->length)
+		return ckptio__chunk_crc(&c->rd->hc, c->im, cm, c->crc);
 	return CKPTIO_OK;
 }
 

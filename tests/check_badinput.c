@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ckptio/ckptio.h"
+#include "ckptio/plugin.h" /* CKPTIO_MD_ATTR_CHECKSUM */
 #include "testutil.h"
 
 static char *dir;  /* fresh per test */
@@ -428,6 +429,387 @@ START_TEST(test_flipped_bit)
 	ck_assert(memcmp(back.ids, orig.ids, sizeof(orig.ids)) == 0);
 	free(obj);
 	free(path);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Links and special files in a checkpoint (issue 7, items 6 and 7)         */
+
+static ckptio_status do_copy(void)
+{
+	char *dst = join(dir, "copy");
+	ckptio_status st = ckptio_copy(ctx, loc, dst, NULL);
+
+	/* A refused copy leaves no checkpoint behind. */
+	if (st != CKPTIO_OK)
+		ck_assert(absent_or_empty(dst));
+	free(dst);
+	return st;
+}
+
+/* A data object that is a link to a file outside the store root is not
+ * read, even when what it points to is the intact object. */
+START_TEST(test_linked_data_object)
+{
+	char *obj = data_object(), *path = join(loc, obj), *out = tu_mkdtemp();
+	char *moved = join(out, obj);
+
+	ck_assert_int_eq(rename(path, moved), 0);
+	ck_assert_int_eq(symlink(moved, path), 0);
+	expect_err(do_load(), CKPTIO_ECORRUPT, obj, "symbolic link");
+	expect_err(ckptio_verify(ctx, loc, NULL), CKPTIO_ECORRUPT, obj,
+		   "symbolic link");
+	expect_err(do_copy(), CKPTIO_ECORRUPT, obj, "symbolic link");
+	tu_rmrf(out);
+	free(out);
+	free(moved);
+	free(path);
+	free(obj);
+}
+END_TEST
+
+/* A linked metadata object makes no checkpoint: not listed, not opened. */
+START_TEST(test_linked_metadata)
+{
+	char *out = tu_mkdtemp(), *moved = join(out, "md.json");
+	char listed[256] = "";
+
+	ck_assert_int_eq(rename(mdp, moved), 0);
+	ck_assert_int_eq(symlink(moved, mdp), 0);
+	expect_open_load_verify(CKPTIO_ECORRUPT, "ck/.metadata.json: ",
+				"symbolic link");
+	expect_err(do_copy(), CKPTIO_ECORRUPT, ".metadata.json",
+		   "symbolic link");
+	ck_assert_int_eq(ckptio_list(ctx, dir, list_cb, listed), CKPTIO_OK);
+	ck_assert_str_eq(listed, "");
+	tu_rmrf(out);
+	free(out);
+	free(moved);
+}
+END_TEST
+
+static char *write_conf(const char *text);
+
+/* A linked directory in the checkpoint's path below the store root: the
+ * checkpoint behind it is not read, and no save goes through it.  With a
+ * plain path the root is the parent directory, so the checkpoint's own
+ * directory must not be a link either. */
+START_TEST(test_linked_directory_in_path)
+{
+	char *out = tu_mkdtemp(), *root = join(dir, "root"), *text, *conf;
+	char *moved = join(out, "ck"), *alink = join(root, "a");
+	char *plain = join(dir, "latest");
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	ckptio_sd *sd;
+	model m;
+
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	ck_assert_int_eq(rename(loc, moved), 0);
+	ck_assert_int_eq(symlink(out, alink), 0);
+	ck_assert_int_eq(symlink(moved, plain), 0);
+	ck_assert_int_gt(asprintf(&text, "[backend \"p\"]\nstore = posix\n"
+					 "root = %s\n", root), 0);
+	conf = write_conf(text);
+	ckptio_ctx_free(ctx);
+	ck_assert_msg(ckptio_ctx_new(&ctx, conf) == CKPTIO_OK, "%s",
+		      ckptio_last_error());
+	expect_err(do_open("p:a/ck"), CKPTIO_ECORRUPT, "a/ck/.metadata.json: ",
+		   "symbolic link");
+	expect_err(load_model("p:a/ck", &m, 0), CKPTIO_ECORRUPT,
+		   "a/ck/.metadata.json: ", "symbolic link");
+	expect_err(ckptio_verify(ctx, "p:a/ck", NULL), CKPTIO_ECORRUPT,
+		   "a/ck/.metadata.json: ", "symbolic link");
+	model_fill(&m, 3);
+	sd = model_sd(&m);
+	expect_err(save_model("p:a/new", &m, 0, NULL, NULL), CKPTIO_ECORRUPT,
+		   "a/new/", "symbolic link");
+	opts.flags = CKPTIO_SAVE_OVERWRITE; /* no existence check first */
+	expect_err(ckptio_save(ctx, "p:a/new", sd, &opts), CKPTIO_ECORRUPT,
+		   "a/new/", "symbolic link");
+	free(text);
+	text = listing(out);
+	ck_assert_str_eq(text, "ck;"); /* nothing written through the link */
+	ckptio_sd_free(sd);
+	expect_err(do_open(plain), CKPTIO_ECORRUPT, "latest/.metadata.json: ",
+		   "symbolic link");
+	/* The target itself, named directly, is fine. */
+	ck_assert_msg(do_open(moved) == CKPTIO_OK, "%s", ckptio_errmsg(ctx));
+	tu_rmrf(out);
+	free(out);
+	free(text);
+	free(conf);
+	free(root);
+	free(moved);
+	free(alink);
+	free(plain);
+}
+END_TEST
+
+/* A FIFO as a data object used to hang verify, cp and load forever. */
+START_TEST(test_fifo_data_object)
+{
+	char *obj = data_object(), *path = join(loc, obj);
+
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	expect_err(do_load(), CKPTIO_ECORRUPT, obj,
+		   "not a regular file (a FIFO)");
+	expect_err(ckptio_verify(ctx, loc, NULL), CKPTIO_ECORRUPT, obj,
+		   "not a regular file (a FIFO)");
+	expect_err(do_copy(), CKPTIO_ECORRUPT, obj,
+		   "not a regular file (a FIFO)");
+	free(path);
+	free(obj);
+}
+END_TEST
+
+START_TEST(test_fifo_metadata)
+{
+	ck_assert_int_eq(unlink(mdp), 0);
+	ck_assert_int_eq(mkfifo(mdp, 0644), 0);
+	expect_open_load_verify(CKPTIO_ECORRUPT, "ck/.metadata.json: ",
+				"not a regular file (a FIFO)");
+	expect_err(do_copy(), CKPTIO_ECORRUPT, ".metadata.json",
+		   "not a regular file (a FIFO)");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Checksums: one rule for every reader (issue 7, items 5 and 12)           */
+
+static void drop_crc(json_t *root, void *arg)
+{
+	json_object_del(md_chunk0(root, arg), "crc32c");
+}
+
+static void set_attr(json_t *root, void *arg)
+{
+	const char *const *kv = arg;
+	json_t *attrs = json_object_get(root, "attrs");
+
+	json_object_set_new(attrs, kv[0], json_string(kv[1]));
+}
+
+/* The native layout writes a CRC32C for every chunk: one stripped from the
+ * metadata (to slip altered data past the check) is refused at open. */
+START_TEST(test_chunk_without_crc)
+{
+	edit_metadata(drop_crc, "ids");
+	expect_open_load_verify(CKPTIO_ECORRUPT, "ck/.metadata.json: item "
+				"'ids', chunk 0 (object '", "has no crc32c");
+	expect_err(do_copy(), CKPTIO_ECORRUPT, "item 'ids', chunk 0",
+		   "has no crc32c");
+}
+END_TEST
+
+/* A layout that keeps no checksums says so: its chunks load and copy on
+ * trust, and verify reads them all but will not call them verified. */
+START_TEST(test_layout_without_checksums)
+{
+	const char *none[2] = {CKPTIO_MD_ATTR_CHECKSUM, "none"};
+	const char *odd[2] = {CKPTIO_MD_ATTR_CHECKSUM, "sha3"};
+	char *copy = join(dir, "copy");
+
+	edit_metadata(drop_crc, "ids");
+	edit_metadata(drop_crc, "step");
+	edit_metadata(set_attr, (void *)none);
+	ck_assert_msg(do_open(loc) == CKPTIO_OK, "%s", ckptio_errmsg(ctx));
+	expect_loads_as_orig(loc);
+	expect_err(ckptio_verify(ctx, loc, NULL), CKPTIO_EUNSUPPORTED,
+		   "2 of 4 chunks have no checksum", "cannot be verified");
+	/* The copy is native again: every chunk has its CRC32C. */
+	ck_assert_msg(ckptio_copy(ctx, loc, copy, NULL) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_msg(ckptio_verify(ctx, copy, NULL) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	expect_loads_as_orig(copy);
+	/* A checksum this version does not know is not skipped silently. */
+	edit_metadata(set_attr, (void *)odd);
+	expect_open_load_verify(CKPTIO_EUNSUPPORTED, "checksum 'sha3'",
+				".metadata.json");
+	free(copy);
+}
+END_TEST
+
+static void set_crc(json_t *root, void *arg)
+{
+	json_object_set_new(md_chunk0(root, arg), "crc32c", json_integer(1));
+}
+
+/* An empty chunk's CRC32C is that of no bytes, 0: verify refused another
+ * value, load and cp did not (they read nothing).  Now all refuse it. */
+START_TEST(test_empty_chunk_crc)
+{
+	const uint64_t zshape[2] = {0, 4}, one[1] = {1};
+	const char *items[2] = {"zero", "empty"};
+	uint32_t x = 7, xb;
+	ckptio_sd *sd;
+	char *md0;
+
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "zero", CKPTIO_F32, 2, zshape,
+					      NULL, NULL, NULL), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_bytes(sd, "empty", NULL, 0), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "x", CKPTIO_U32, 1, one, NULL,
+					      NULL, &x), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_remove(ctx, loc, 0), CKPTIO_OK);
+	ck_assert_msg(ckptio_save(ctx, loc, sd, NULL) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ckptio_sd_free(sd);
+	md0 = tu_read_file(mdp, NULL);
+	ck_assert_ptr_nonnull(md0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(tu_write_file(mdp, md0, strlen(md0)), 0);
+		edit_metadata(set_crc, (void *)items[i]);
+		ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+		ck_assert_int_eq(ckptio_sd_add_tensor(sd, "zero", CKPTIO_F32, 2,
+						      zshape, NULL, NULL, NULL),
+				 CKPTIO_OK);
+		ck_assert_int_eq(ckptio_sd_add_bytes(sd, "empty", NULL, 0),
+				 CKPTIO_OK);
+		ck_assert_int_eq(ckptio_sd_add_tensor(sd, "x", CKPTIO_U32, 1,
+						      one, NULL, NULL, &xb),
+				 CKPTIO_OK);
+		expect_err(ckptio_load(ctx, loc, sd, NULL), CKPTIO_ECORRUPT,
+			   items[i], "must be 00000000, not 00000001");
+		ckptio_sd_free(sd);
+		expect_err(ckptio_verify(ctx, loc, NULL), CKPTIO_ECORRUPT,
+			   items[i], "must be 00000000, not 00000001");
+		expect_err(do_copy(), CKPTIO_ECORRUPT, items[i],
+			   "must be 00000000, not 00000001");
+	}
+	free(md0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* One item per message (issue 7, item 13)                                  */
+
+/* Two items in two data objects (two writer threads). */
+static char *two_objects(char **obj_a, char **obj_b)
+{
+	static float a[8192], b[8192];
+	const uint64_t shape[1] = {8192};
+	char *where = join(dir, "two"), *md = join(where, ".metadata.json");
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	json_error_t jerr;
+	json_t *root;
+	ckptio_sd *sd;
+
+	tu_fill(a, sizeof(a), 1);
+	tu_fill(b, sizeof(b), 2);
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "alpha", CKPTIO_F32, 1, shape,
+					      NULL, NULL, a), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "beta", CKPTIO_F32, 1, shape,
+					      NULL, NULL, b), CKPTIO_OK);
+	opts.threads = 2;
+	ck_assert_msg(ckptio_save(ctx, where, sd, &opts) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ckptio_sd_free(sd);
+	root = json_load_file(md, 0, &jerr);
+	ck_assert_ptr_nonnull(root);
+	*obj_a = strdup(json_string_value(
+		json_object_get(md_chunk0(root, "alpha"), "object")));
+	*obj_b = strdup(json_string_value(
+		json_object_get(md_chunk0(root, "beta"), "object")));
+	json_decref(root);
+	ck_assert_str_ne(*obj_a, *obj_b);
+	free(md);
+	return where;
+}
+
+/* The message names exactly one item, and that item's own object. */
+static void expect_one_item(ckptio_status got, ckptio_status want,
+			    const char *obj_a, const char *obj_b)
+{
+	const char *msg = ckptio_errmsg(ctx), *p = strstr(msg, "item '");
+	int n = 0;
+
+	ck_assert_msg(got == want, "%s: %s", ckptio_strerror(got), msg);
+	for (const char *q = p; q; q = strstr(q + 1, "item '"))
+		n++;
+	ck_assert_msg(n == 1, "'%s' names %d items", msg, n);
+	if (strncmp(p, "item 'alpha'", 12) == 0)
+		ck_assert_msg(strstr(msg, obj_a) && !strstr(msg, obj_b), "%s",
+			      msg);
+	else
+		ck_assert_msg(strncmp(p, "item 'beta'", 11) == 0 &&
+				      strstr(msg, obj_b) && !strstr(msg, obj_a),
+			      "%s", msg);
+}
+
+/* Both halves of both tensors: every requested box straddles no saved
+ * chunk boundary, so the load reshards, both chunks in one batch. */
+static ckptio_status load_halves(const char *where)
+{
+	static float a[4096], b[4096];
+	const uint64_t shape[1] = {8192}, off[1] = {0}, half[1] = {4096};
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	ckptio_status st;
+	ckptio_sd *sd;
+
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "alpha", CKPTIO_F32, 1, shape,
+					      off, half, a), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "beta", CKPTIO_F32, 1, shape,
+					      off, half, b), CKPTIO_OK);
+	opts.threads = 2;
+	st = ckptio_load(ctx, where, sd, &opts);
+	ckptio_sd_free(sd);
+	return st;
+}
+
+static ckptio_status load_both(const char *where)
+{
+	static float a[8192], b[8192];
+	const uint64_t shape[1] = {8192};
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	ckptio_status st;
+	ckptio_sd *sd;
+
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "alpha", CKPTIO_F32, 1, shape,
+					      NULL, NULL, a), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "beta", CKPTIO_F32, 1, shape,
+					      NULL, NULL, b), CKPTIO_OK);
+	opts.threads = 2;
+	st = ckptio_load(ctx, where, sd, &opts);
+	ckptio_sd_free(sd);
+	return st;
+}
+
+static void expect_one_item_everywhere(const char *where, ckptio_status want,
+				       const char *obj_a, const char *obj_b)
+{
+	char *dst = join(dir, "copy");
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+
+	opts.threads = 2;
+	expect_one_item(load_both(where), want, obj_a, obj_b);
+	expect_one_item(load_halves(where), want, obj_a, obj_b);
+	expect_one_item(ckptio_verify(ctx, where, &opts), want, obj_a, obj_b);
+	expect_one_item(ckptio_copy(ctx, where, dst, &opts), want, obj_a,
+			obj_b);
+	free(dst);
+}
+
+START_TEST(test_two_failures_one_item)
+{
+	char *obj_a, *obj_b, *where = two_objects(&obj_a, &obj_b);
+	char *pa = join(where, obj_a), *pb = join(where, obj_b);
+
+	ck_assert_int_eq(truncate(pa, 100), 0);
+	ck_assert_int_eq(truncate(pb, 100), 0);
+	expect_one_item_everywhere(where, CKPTIO_ECORRUPT, obj_a, obj_b);
+	ck_assert_int_eq(unlink(pa), 0);
+	ck_assert_int_eq(unlink(pb), 0);
+	expect_one_item_everywhere(where, CKPTIO_ENOTFOUND, obj_a, obj_b);
+	free(pa);
+	free(pb);
+	free(obj_a);
+	free(obj_b);
+	free(where);
 }
 END_TEST
 
@@ -939,6 +1321,15 @@ int main(void)
 	tcase_add_checked_fixture(data, setup, teardown);
 	tcase_add_test(data, test_truncated_data_object);
 	tcase_add_test(data, test_flipped_bit);
+	tcase_add_test(data, test_linked_data_object);
+	tcase_add_test(data, test_linked_metadata);
+	tcase_add_test(data, test_linked_directory_in_path);
+	tcase_add_test(data, test_fifo_data_object);
+	tcase_add_test(data, test_fifo_metadata);
+	tcase_add_test(data, test_chunk_without_crc);
+	tcase_add_test(data, test_layout_without_checksums);
+	tcase_add_test(data, test_empty_chunk_crc);
+	tcase_add_test(data, test_two_failures_one_item);
 	suite_add_tcase(s, data);
 
 	tcase_add_checked_fixture(names, setup, teardown);

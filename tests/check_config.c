@@ -479,13 +479,51 @@ START_TEST(test_unreadable_explicit_file)
 		   missing);
 	ck_assert_str_eq(err, want);
 	free(want);
-	/* A directory opens, and fails at the first read. */
+	/* A directory is refused before any read. */
 	ck_assert_int_eq(ckptio__config_load(dir, &cfg, err, sizeof(err)),
 			 CKPTIO_ECONFIG);
-	want = fmt("cannot read config file %s: Is a directory", dir);
+	want = fmt("config file %s is not a regular file (a directory)", dir);
 	ck_assert_str_eq(err, want);
 	free(want);
 	free(missing);
+}
+END_TEST
+
+/* Only a regular file (or a link to one) is a configuration; /dev/null is
+ * the one exception, an empty one.  A FIFO used to block the open until a
+ * writer came; now it is refused at once, as are devices. */
+START_TEST(test_not_a_regular_file)
+{
+	char *fifo = fmt("%s/fifo.conf", dir), *link = fmt("%s/link.conf", dir);
+	char *path = write_conf("[ckptio]\nthreads = 3\n"), *want;
+	ckptio__config *cfg;
+
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(ckptio__config_load(fifo, &cfg, err, sizeof(err)),
+			 CKPTIO_ECONFIG);
+	ck_assert_ptr_null(cfg);
+	want = fmt("config file %s is not a regular file (a FIFO)", fifo);
+	ck_assert_str_eq(err, want);
+	free(want);
+	ck_assert_int_eq(ckptio__config_load("/dev/zero", &cfg, err,
+					     sizeof(err)), CKPTIO_ECONFIG);
+	ck_assert_str_eq(err, "config file /dev/zero is not a regular file "
+			      "(a character device)");
+	/* "No configuration", as the tests and CI say it. */
+	ck_assert_int_eq(ckptio__config_load("/dev/null", &cfg, err,
+					     sizeof(err)), CKPTIO_OK);
+	ck_assert_uint_eq(cfg->nsections, 0);
+	ckptio__config_free(cfg);
+	/* A link to a regular file is followed, like a dotfile link. */
+	ck_assert_int_eq(symlink(path, link), 0);
+	ck_assert_int_eq(ckptio__config_load(link, &cfg, err, sizeof(err)),
+			 CKPTIO_OK);
+	ck_assert_ptr_nonnull(ckptio__section_get(ckptio__config_main(cfg),
+						  "threads"));
+	ckptio__config_free(cfg);
+	free(path);
+	free(link);
+	free(fifo);
 }
 END_TEST
 
@@ -1187,6 +1225,7 @@ static Suite *config_suite(void)
 	tcase_add_test(errs, test_nul_byte);
 	tcase_add_test(errs, test_first_error_wins);
 	tcase_add_test(errs, test_unreadable_explicit_file);
+	tcase_add_test(errs, test_not_a_regular_file);
 	tcase_add_test(errs, test_permission_denied);
 	tcase_add_test(errs, test_malformed_references);
 	tcase_add_test(env, test_env_expansion);

@@ -5,7 +5,9 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -335,6 +337,185 @@ START_TEST(test_list_remove)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Links and special files below the root                                   */
+
+static char *outside; /* a directory beside the root, with a secret */
+
+static const char secret[] = "the secret outside the store";
+
+static void make_outside(void)
+{
+	char *path;
+
+	outside = tu_mkdtemp();
+	path = ckptio__asprintf("%s/secret", outside);
+	ck_assert_int_eq(tu_write_file(path, secret, sizeof(secret) - 1), 0);
+	free(path);
+}
+
+/* dir/rel -> target */
+static void link_in_root(const char *target, const char *rel)
+{
+	char *path = ckptio__asprintf("%s/%s", dir, rel);
+
+	ck_assert_msg(symlink(target, path) == 0, "symlink %s", path);
+	free(path);
+}
+
+/* st fails with want and the recorded message has both needles. */
+static void expect_refused(ckptio_status got, ckptio_status want,
+			   const char *n1, const char *n2)
+{
+	ck_assert_msg(got == want, "%s: %s", ckptio_strerror(got), hc.msg);
+	ck_assert_msg(strstr(hc.msg, n1) && strstr(hc.msg, n2),
+		      "'%s' lacks '%s' or '%s'", hc.msg, n1, n2);
+	hc.status = CKPTIO_OK;
+	hc.msg[0] = '\0';
+}
+
+/* The same rules with openat2 and, after it "answered" ENOSYS once, with
+ * the walk one component at a time that replaces it. */
+static void links_refused(const char *fault_spec)
+{
+	ckptio_store *st;
+	char buf[64], *secret_path;
+	ckptio_range rg = {"ck/obj", 0, sizeof(secret) - 1, buf};
+	ckptio_stat sb;
+	char got[512] = "";
+
+	if (fault_spec)
+		setenv("CKPTIO_POSIX_FAULT", fault_spec, 1);
+	make_outside();
+	secret_path = ckptio__asprintf("%s/secret", outside);
+	st = open_store();
+	ck_assert_int_eq(put(st, "ck/real", "ok", 2, 0), CKPTIO_OK);
+	/* An object that is a link to a file outside the root. */
+	link_in_root(secret_path, "ck/obj");
+	memset(buf, 0, sizeof(buf));
+	expect_refused(ops->read(st, &rg, 1), CKPTIO_ECORRUPT, "ck/obj: ",
+		       "symbolic link");
+	ck_assert_ptr_null(strstr(buf, "secret"));
+	expect_refused(ops->stat(st, "ck/obj", &sb), CKPTIO_ECORRUPT,
+		       "ck/obj: ", "symbolic link");
+	/* A subdirectory that is a link: reads, writes, removes refused. */
+	link_in_root(outside, "sub");
+	rg.key = "sub/secret";
+	expect_refused(ops->read(st, &rg, 1), CKPTIO_ECORRUPT, "sub/secret: ",
+		       "symbolic link");
+	ck_assert_ptr_null(strstr(buf, "secret"));
+	expect_refused(ops->stat(st, "sub/secret", &sb), CKPTIO_ECORRUPT,
+		       "sub/secret: ", "symbolic link");
+	expect_refused(put(st, "sub/new", "x", 1, 0), CKPTIO_ECORRUPT,
+		       "sub/new: ", "symbolic link");
+	expect_refused(put(st, "sub/deeper/new", "x", 1, 0), CKPTIO_ECORRUPT,
+		       "sub/deeper/new: ", "symbolic link");
+	expect_refused(ops->remove(st, "sub/secret"), CKPTIO_ECORRUPT,
+		       "sub/secret: ", "symbolic link");
+	ck_assert_int_eq(count_files(outside), 1); /* nothing written there */
+	ck_assert_int_eq(access(secret_path, F_OK), 0);
+	/* Listing shows neither the link nor what is behind one. */
+	ck_assert_int_eq(ops->list(st, "", collect, got), CKPTIO_OK);
+	ck_assert_str_eq(got, "ck/real;");
+	/* A put replaces a link by a file; the target is left alone. */
+	ck_assert_int_eq(put(st, "ck/obj", "new", 3, 0), CKPTIO_OK);
+	rg = (ckptio_range){"ck/obj", 0, 3, buf};
+	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
+	ck_assert(memcmp(buf, "new", 3) == 0);
+	ck_assert_int_eq(count_files(outside), 1);
+	{
+		size_t len;
+		char *text = tu_read_file(secret_path, &len);
+
+		ck_assert_ptr_nonnull(text);
+		ck_assert_str_eq(text, secret);
+		free(text);
+	}
+	ops->close(st);
+	unsetenv("CKPTIO_POSIX_FAULT");
+	tu_rmrf(outside);
+	free(outside);
+	free(secret_path);
+}
+
+START_TEST(test_links_refused)
+{
+	links_refused(NULL);
+}
+END_TEST
+
+START_TEST(test_links_refused_without_openat2)
+{
+	links_refused("openat2:1:ENOSYS");
+}
+END_TEST
+
+/* The root may be a link (/data -> /mnt/disk1): only what is below it is
+ * held to the rule. */
+START_TEST(test_root_may_be_a_link)
+{
+	char *root = ckptio__asprintf("%s/root-link", dir);
+	char *real = ckptio__asprintf("%s/real", dir);
+	ckptio_store *st = NULL;
+	char buf[2];
+	ckptio_range rg = {"ck/a", 0, 2, buf};
+
+	ck_assert_int_eq(mkdir(real, 0755), 0);
+	ck_assert_int_eq(symlink(real, root), 0);
+	ck_assert_int_eq(ops->open(&ckptio__host, &hc, root, 1, &st), CKPTIO_OK);
+	ck_assert_int_eq(put(st, "ck/a", "hi", 2, 0), CKPTIO_OK);
+	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
+	ck_assert(memcmp(buf, "hi", 2) == 0);
+	ops->close(st);
+	free(root);
+	free(real);
+}
+END_TEST
+
+/* A FIFO used to block a read forever (open waits for a writer); a
+ * directory or a socket is no object either.  Each is refused at once. */
+START_TEST(test_special_files_refused)
+{
+	ckptio_store *st = open_store();
+	char buf[8];
+	ckptio_range rg = {"ck/fifo", 0, 8, buf};
+	char *fifo = ckptio__asprintf("%s/ck/fifo", dir);
+	char *sub = ckptio__asprintf("%s/ck/dir", dir);
+	char *sock = ckptio__asprintf("%s/ck/sock", dir);
+	struct sockaddr_un sun = {0};
+	ckptio_stat sb;
+	int fd;
+
+	ck_assert_int_eq(put(st, "ck/real", "ok", 2, 0), CKPTIO_OK);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	expect_refused(ops->read(st, &rg, 1), CKPTIO_ECORRUPT, "ck/fifo: ",
+		       "not a regular file (a FIFO)");
+	expect_refused(ops->stat(st, "ck/fifo", &sb), CKPTIO_ECORRUPT,
+		       "ck/fifo: ", "not a regular file (a FIFO)");
+	rg.key = "ck/dir";
+	expect_refused(ops->read(st, &rg, 1), CKPTIO_ECORRUPT, "ck/dir: ",
+		       "not a regular file (a directory)");
+	/* A directory is only a prefix of other keys, as in S3. */
+	ck_assert_int_eq(ops->stat(st, "ck/dir", &sb), CKPTIO_ENOTFOUND);
+	sun.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(sock), sizeof(sun.sun_path));
+	strcpy(sun.sun_path, sock);
+	ck_assert_int_ge(fd = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	rg.key = "ck/sock";
+	expect_refused(ops->read(st, &rg, 1), CKPTIO_ECORRUPT, "ck/sock: ",
+		       "not a regular file");
+	expect_refused(ops->stat(st, "ck/sock", &sb), CKPTIO_ECORRUPT,
+		       "ck/sock: ", "not a regular file (a socket)");
+	close(fd);
+	ops->close(st);
+	free(fifo);
+	free(sub);
+	free(sock);
+}
+END_TEST
+
 static void fault(const char *spec, ckptio_status want, const char *msg)
 {
 	ckptio_store *st;
@@ -406,6 +587,10 @@ int main(void)
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_missing_root);
+	tcase_add_test(tc, test_links_refused);
+	tcase_add_test(tc, test_links_refused_without_openat2);
+	tcase_add_test(tc, test_root_may_be_a_link);
+	tcase_add_test(tc, test_special_files_refused);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

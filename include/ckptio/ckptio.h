@@ -418,8 +418,11 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 
 /* Read every chunk of the checkpoint and check its CRC32C and length,
  * without keeping data (bounded memory).  On mismatch returns
- * CKPTIO_ECORRUPT naming the item and the object.  opts may be NULL; only
- * its progress and threads are used. */
+ * CKPTIO_ECORRUPT naming the item and the object.  When chunks have no
+ * checksum (a layout that keeps none: CKPTIO_MD_ATTR_CHECKSUM in plugin.h),
+ * every chunk is still read, then CKPTIO_EUNSUPPORTED is returned: their
+ * content could not be checked.  opts may be NULL; only its progress and
+ * threads are used. */
 ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 			    const ckptio_opts *opts);
 

@@ -306,6 +306,12 @@ typedef struct ckptio_write_result {
 	uint32_t crc32c;
 } ckptio_write_result;
 
+/* Metadata attribute (md_set_attr) naming the checksum of the chunks:
+ * "crc32c" (the default, when absent) or "none".  A layout reader whose
+ * format keeps no checksums sets "none" and adds its chunks with has_crc =
+ * 0; any other value is refused with CKPTIO_EUNSUPPORTED. */
+#define CKPTIO_MD_ATTR_CHECKSUM "ckptio.checksum"
+
 /* Metadata of a whole checkpoint, read-only for layouts. */
 typedef struct ckptio_chunk_meta {
 	const uint64_t *offsets; /* ndim */
@@ -313,6 +319,13 @@ typedef struct ckptio_chunk_meta {
 	const char *object;      /* key relative to the checkpoint */
 	uint64_t offset;
 	uint64_t length;
+	/* has_crc: crc32c is the CRC32C of the chunk's `length` bytes (0 for
+	 * an empty chunk).  Every chunk has one unless the metadata's
+	 * CKPTIO_MD_ATTR_CHECKSUM is "none": the core refuses to open a
+	 * checkpoint with a chunk without one (CKPTIO_ECORRUPT), or with an
+	 * empty chunk whose crc32c is not 0.  Chunks without a checksum are
+	 * loaded and copied on trust; ckptio_verify reads them in full but
+	 * fails with CKPTIO_EUNSUPPORTED, as it cannot vouch for them. */
 	int has_crc;
 	uint32_t crc32c;
 } ckptio_chunk_meta;

@@ -12,6 +12,10 @@
  * default 8MiB), direct (O_DIRECT through aligned staging buffers),
  * fsync (always | never).
  *
+ * Below the root nothing is followed: every object is opened without
+ * following a symbolic link in any component of its key, and must be a
+ * regular file (see "Opening below the root").
+ *
  * Tests inject failures through CKPTIO_POSIX_FAULT="op:N[:ERRNO]" (the Nth
  * call of op fails with ERRNO, default EIO), read at open: the system calls
  * go through the table `sys` so the hook costs one counter per call.
@@ -27,7 +31,11 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__linux__) && __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
 
 #include "ckptio/plugin.h"
 
@@ -39,9 +47,10 @@
 /* Private state                                                            */
 
 enum sysop { OP_OPEN, OP_PWRITE, OP_PREAD, OP_FSYNC, OP_RENAME, OP_LINK,
-	     OP_UNLINK, NOPS };
+	     OP_UNLINK, OP_OPENAT2, NOPS };
 static const char *const op_names[NOPS] = {"open", "pwrite", "pread", "fsync",
-					   "rename", "link", "unlink"};
+					   "rename", "link", "unlink",
+					   "openat2"};
 
 typedef struct fault {
 	int op;       /* -1: none */
@@ -59,6 +68,7 @@ typedef struct pstore {
 	size_t io_size;
 	int direct;
 	int fsync_always;
+	atomic_int no_openat2; /* openat2 answered ENOSYS or EPERM: walk */
 	fault fault;
 } pstore;
 
@@ -100,10 +110,11 @@ static void fault_parse(pstore *s)
 	static const struct { const char *name; int err; } errs[] = {
 		{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT},
 		{"EACCES", EACCES}, {"EINTR", EINTR}, {"EROFS", EROFS},
+		{"ENOSYS", ENOSYS},
 	};
 
 	s->fault.op = -1;
-	if (!env || sscanf(env, "%15[a-z]:%ld:%15[A-Z]", op, &s->fault.nth,
+	if (!env || sscanf(env, "%15[a-z0-9]:%ld:%15[A-Z]", op, &s->fault.nth,
 			   err) < 2)
 		return;
 	for (int i = 0; i < NOPS; i++)
@@ -163,20 +174,138 @@ static ckptio_status check_key(pstore *s, const char *key)
 				   key ? key : "(null)");
 }
 
-/* mkdir -p of key's parent directories, relative to the root. */
-static int make_parents(int dirfd, const char *key)
-{
-	char buf[MAX_KEY + 1];
-	char *p;
+/*
+ * Opening below the root.  A symbolic link inside a store would let whoever
+ * wrote the checkpoint choose what a load reads and `ckptio cp` copies (a
+ * data object pointing at ~/.ssh/id_rsa), or where a save writes (a
+ * subdirectory pointing at /etc).  So below the root no link is followed,
+ * in any component of a key, and an object must be a regular file: a FIFO
+ * would block a reader forever, a device would feed it endless bytes.  The
+ * root itself may be a link (/data -> /mnt/disk1): posix_open follows it
+ * once.
+ *
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) does this in one call
+ * (Linux 5.6); where it is missing (older kernels, seccomp filters that
+ * answer ENOSYS or EPERM) a key is walked one component at a time with
+ * O_NOFOLLOW.  Either way a link fails with ELOOP.
+ */
 
-	snprintf(buf, sizeof(buf), "%s", key);
-	for (p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		if (mkdirat(dirfd, buf, 0777) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
+/* Directory `name` in dfd, not a link: an O_PATH descriptor (search
+ * permission suffices, as for a path lookup), or -1 with errno (ELOOP for a
+ * link, ENOTDIR for anything else but a directory). */
+static int open_component(int dfd, const char *name)
+{
+	struct stat sb;
+	int fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), e;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0)
+		e = errno;
+	else if (S_ISDIR(sb.st_mode))
+		return fd;
+	else
+		e = S_ISLNK(sb.st_mode) ? ELOOP : ENOTDIR;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
+/* The first len bytes of key, a directory below the root ("" for the root),
+ * opened one component at a time; with create, missing ones are made.  An
+ * O_PATH descriptor for *at calls, or -1 with errno. */
+static int open_dir_beneath(pstore *s, const char *key, size_t len, int create)
+{
+	int dfd = fcntl(s->rootfd, F_DUPFD_CLOEXEC, 0);
+
+	while (dfd >= 0 && len > 0) {
+		const char *slash = memchr(key, '/', len);
+		size_t n = slash ? (size_t)(slash - key) : len;
+		char name[MAX_KEY + 1];
+		int next, e;
+
+		memcpy(name, key, n);
+		name[n] = '\0';
+		if (create && mkdirat(dfd, name, 0777) != 0 && errno != EEXIST)
+			next = -1;
+		else
+			next = open_component(dfd, name);
+		e = errno;
+		close(dfd);
+		errno = e;
+		dfd = next;
+		key += n + (slash ? 1 : 0);
+		len -= n + (slash ? 1 : 0);
 	}
-	return 0;
+	return dfd;
+}
+
+/* Object key (valid) opened with flags, no link followed: a descriptor, or
+ * -1 with errno. */
+static int open_beneath(pstore *s, const char *key, int flags)
+{
+	const char *base = strrchr(key, '/');
+	int dfd, fd, e;
+	struct stat sb;
+
+#if defined(SYS_openat2) && defined(RESOLVE_NO_SYMLINKS)
+	if (!atomic_load_explicit(&s->no_openat2, memory_order_relaxed)) {
+		struct open_how how = {
+			.flags = (uint64_t)(flags | O_CLOEXEC),
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+		};
+
+		fd = injected(s, OP_OPENAT2)
+			     ? -1
+			     : (int)syscall(SYS_openat2, s->rootfd, key, &how,
+					    sizeof(how));
+		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+			return fd;
+		atomic_store(&s->no_openat2, 1);
+	}
+#endif
+	dfd = open_dir_beneath(s, key, base ? (size_t)(base - key) : 0, 0);
+	if (dfd < 0)
+		return -1;
+	fd = openat(dfd, base ? base + 1 : key, flags | O_NOFOLLOW | O_CLOEXEC);
+	/* O_PATH | O_NOFOLLOW opens a link itself: refuse it as openat2 does. */
+	if (fd >= 0 && (flags & O_PATH) && fstat(fd, &sb) == 0 &&
+	    S_ISLNK(sb.st_mode)) {
+		close(fd);
+		fd = -1;
+		errno = ELOOP;
+	}
+	e = errno;
+	close(dfd);
+	errno = e;
+	return fd;
+}
+
+/* What a file that is not a regular one is, for messages. */
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO"
+	     : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) ? "a character device"
+	     : S_ISBLK(m) ? "a block device" : S_ISLNK(m) ? "a symbolic link"
+	     : "of an unknown type";
+}
+
+/* A link or a special file below the root is CKPTIO_ECORRUPT: the store
+ * holds there what ckptio never writes. */
+static ckptio_status refuse_link(pstore *s, const char *key)
+{
+	return s->base.host->error(s->base.hc, CKPTIO_ECORRUPT,
+				   "%s%s%s: refused: a symbolic link below the "
+				   "store root (links there are not followed; "
+				   "only the root may be one)",
+				   s->root, s->sep, key);
+}
+
+static ckptio_status refuse_kind(pstore *s, const char *key, mode_t m)
+{
+	return s->base.host->error(s->base.hc, CKPTIO_ECORRUPT,
+				   "%s%s%s: not a regular file (%s)", s->root,
+				   s->sep, key, file_kind(m));
 }
 
 /* mkdir -p for an absolute or relative path (the root itself). */
@@ -372,9 +501,10 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 				    ckptio_put **out)
 {
 	pstore *s = (pstore *)st;
-	const char *base;
+	const char *base, *tmpbase;
 	unsigned rnd = 0;
 	ckptio_put *p;
+	int dfd;
 	ckptio_status rc = check_key(s, key);
 
 	*out = NULL;
@@ -394,14 +524,20 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 	snprintf(p->tmp, sizeof(p->tmp), "%.*s.%s.tmp.%d.%08x",
 		 base ? (int)(base - key + 1) : 0, key, base ? base + 1 : key,
 		 (int)getpid(), rnd);
-	if (make_parents(s->rootfd, key) != 0) {
-		rc = fail(s, errno, key, "cannot create directory");
+	/* The parent directories are made and entered without following a
+	 * link, so a save never writes outside the root. */
+	dfd = open_dir_beneath(s, key, base ? (size_t)(base - key) : 0, 1);
+	if (dfd < 0) {
+		rc = errno == ELOOP ? refuse_link(s, key)
+				    : fail(s, errno, key,
+					   "cannot create directory");
 		free(p);
 		return rc;
 	}
+	tmpbase = base ? p->tmp + (base - key + 1) : p->tmp;
 	p->direct = __atomic_load_n(&s->direct, __ATOMIC_RELAXED);
 	p->fd = injected(s, OP_OPEN) ? -1
-		: openat(s->rootfd, p->tmp,
+		: openat(dfd, tmpbase,
 			 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
 				 (p->direct ? O_DIRECT : 0),
 			 0666);
@@ -412,14 +548,16 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 			      "through the page cache", s->root);
 		__atomic_store_n(&s->direct, 0, __ATOMIC_RELAXED);
 		p->direct = 0;
-		p->fd = openat(s->rootfd, p->tmp,
+		p->fd = openat(dfd, tmpbase,
 			       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 	}
 	if (p->fd < 0) {
 		rc = fail(s, errno, key, "cannot create temporary file");
+		close(dfd);
 		free(p);
 		return rc;
 	}
+	close(dfd);
 	if (p->direct && posix_memalign((void **)&p->stage, ALIGN, s->io_size)) {
 		close(p->fd);
 		unlinkat(s->rootfd, p->tmp, 0);
@@ -597,19 +735,39 @@ static ckptio_status read_piece(pstore *s, const piece *pc)
 	const ckptio_range *rg = pc->rg;
 	unsigned char *dst = (unsigned char *)rg->buf + pc->off;
 	uint64_t pos = rg->offset + pc->off, left = pc->len;
+	ckptio_status st = CKPTIO_OK;
 	struct stat sb;
 	int fd;
 
 	if (!key_valid(rg->key))
 		return check_key(s, rg->key);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
 	fd = injected(s, OP_OPEN) ? -1
-		: openat(s->rootfd, rg->key, O_RDONLY | O_CLOEXEC);
+		: open_beneath(s, rg->key, O_RDONLY | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT)
 		return s->base.host->error(s->base.hc, CKPTIO_ENOTFOUND,
 					   "%s%s%s: no such object", s->root,
 					   s->sep, rg->key);
+	if (fd < 0 && errno == ELOOP)
+		return refuse_link(s, rg->key);
+	if (fd < 0 && errno == ENXIO) /* what open says of a socket */
+		return s->base.host->error(s->base.hc, CKPTIO_ECORRUPT,
+					   "%s%s%s: not a regular file (a "
+					   "socket or a device)",
+					   s->root, s->sep, rg->key);
 	if (fd < 0)
 		return fail(s, errno, rg->key, "open");
+	/* A regular file: its reads then block as usual again. */
+	if (fstat(fd, &sb) != 0)
+		st = fail(s, errno, rg->key, "stat");
+	else if (!S_ISREG(sb.st_mode))
+		st = refuse_kind(s, rg->key, sb.st_mode);
+	else if (fcntl(fd, F_SETFL, O_RDONLY) != 0)
+		st = fail(s, errno, rg->key, "fcntl");
+	if (st != CKPTIO_OK) {
+		close(fd);
+		return st;
+	}
 	while (left > 0) {
 		size_t n = left < s->io_size * 4 ? (size_t)left : s->io_size * 4;
 		ssize_t r = injected(s, OP_PREAD) ? -1
@@ -618,8 +776,7 @@ static ckptio_status read_piece(pstore *s, const piece *pc)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			ckptio_status st = fail(s, errno, rg->key, "read");
-
+			st = fail(s, errno, rg->key, "read");
 			close(fd);
 			return st;
 		}
@@ -703,28 +860,45 @@ static ckptio_status posix_stat(ckptio_store *st, const char *key,
 {
 	pstore *s = (pstore *)st;
 	struct stat sb;
+	int fd, rc, e;
 
 	if (!key_valid(key))
 		return check_key(s, key);
-	if (fstatat(s->rootfd, key, &sb, 0) != 0) {
+	/* A link or a FIFO where an object should be is an error, not "no
+	 * such object": a symlinked .metadata.json is no checkpoint, and the
+	 * message says why.  A directory is only a prefix of other keys. */
+	fd = open_beneath(s, key, O_PATH);
+	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return CKPTIO_ENOTFOUND;
+		if (errno == ELOOP)
+			return refuse_link(s, key);
 		return fail(s, errno, key, "stat");
 	}
-	if (!S_ISREG(sb.st_mode))
+	rc = fstat(fd, &sb);
+	e = errno;
+	close(fd);
+	if (rc != 0)
+		return fail(s, e, key, "stat");
+	if (S_ISDIR(sb.st_mode))
 		return CKPTIO_ENOTFOUND;
+	if (!S_ISREG(sb.st_mode))
+		return refuse_kind(s, key, sb.st_mode);
 	out->size = (uint64_t)sb.st_size;
 	out->mtime = sb.st_mtime;
 	return CKPTIO_OK;
 }
 
-/* Depth-first walk of the directory `rel` (relative to the root). */
-static int walk(pstore *s, const char *rel, const char *prefix,
-		ckptio_key_fn fn, void *user, int *err)
+/* Depth-first walk of the directory `rel` (relative to the root), entry
+ * `name` of the directory pfd: each level is opened from its parent's
+ * descriptor with O_NOFOLLOW, so a directory replaced by a link during the
+ * walk is skipped, never followed. */
+static int walk(pstore *s, int pfd, const char *name, const char *rel,
+		const char *prefix, ckptio_key_fn fn, void *user, int *err)
 {
 	/* A fresh open even for the root: a dup() would share the directory
 	 * offset, and a second listing would start at the end. */
-	int fd = openat(s->rootfd, *rel ? rel : ".",
+	int fd = openat(pfd, name,
 			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	size_t plen = strlen(prefix);
 	struct dirent *de;
@@ -735,7 +909,7 @@ static int walk(pstore *s, const char *rel, const char *prefix,
 		if (fd >= 0)
 			close(fd);
 		/* A subdirectory we may not read holds nothing of ours. */
-		if (errno != ENOENT && errno != ENOTDIR &&
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP &&
 		    (!*rel || (errno != EACCES && errno != EPERM)))
 			*err = errno;
 		return 0;
@@ -755,7 +929,8 @@ static int walk(pstore *s, const char *rel, const char *prefix,
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
 			continue;
 		if (S_ISDIR(sb.st_mode)) {
-			stop = walk(s, key, prefix, fn, user, err);
+			stop = walk(s, dirfd(d), de->d_name, key, prefix, fn,
+				    user, err);
 		} else if (S_ISREG(sb.st_mode) && strlen(key) >= plen) {
 			ckptio_stat cs = {(uint64_t)sb.st_size, sb.st_mtime};
 
@@ -772,7 +947,7 @@ static ckptio_status posix_list(ckptio_store *st, const char *prefix,
 	pstore *s = (pstore *)st;
 	int err = 0;
 
-	walk(s, "", prefix ? prefix : "", fn, user, &err);
+	walk(s, s->rootfd, ".", "", prefix ? prefix : "", fn, user, &err);
 	if (err)
 		return fail(s, err, prefix ? prefix : "", "list");
 	return CKPTIO_OK;
@@ -814,14 +989,25 @@ static ckptio_status posix_remove(ckptio_store *st, const char *key)
 {
 	pstore *s = (pstore *)st;
 	char dir[MAX_KEY + 1];
+	const char *base = key ? strrchr(key, '/') : NULL;
 	char *slash;
+	int dfd, rc, e;
 
 	if (!key_valid(key))
 		return check_key(s, key);
-	if (injected(s, OP_UNLINK) || unlinkat(s->rootfd, key, 0) != 0) {
-		if (errno == ENOENT)
+	/* Through a linked directory the unlink would hit a file outside. */
+	dfd = open_dir_beneath(s, key, base ? (size_t)(base - key) : 0, 0);
+	rc = dfd < 0 || injected(s, OP_UNLINK) ||
+	     unlinkat(dfd, base ? base + 1 : key, 0) != 0;
+	e = errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (rc) {
+		if (e == ENOENT || e == ENOTDIR)
 			return CKPTIO_ENOTFOUND;
-		return fail(s, errno, key, "remove");
+		if (e == ELOOP)
+			return refuse_link(s, key);
+		return fail(s, e, key, "remove");
 	}
 	/* Remove directories left empty, up to (not including) the root. */
 	snprintf(dir, sizeof(dir), "%s", key);

@@ -193,6 +193,97 @@ test_corruption() {
 		expect_json 'd["error"]["exit"] == 4'
 }
 
+# ------------------------------------------------------------- checksums
+# edit_md FILE EXPR: rewrite the JSON metadata FILE with the Python
+# statement EXPR applied to it as `d`.
+edit_md() {
+	"$PY" - "$1" "$2" <<'PYEOF'
+import json, sys
+p = sys.argv[1]
+d = json.load(open(p))
+exec(sys.argv[2])
+json.dump(d, open(p, "w"))
+PYEOF
+}
+
+# A chunk without a CRC32C is refused (exit 4) unless the metadata says
+# its layout keeps none; then verify reads everything but fails (exit 1)
+# rather than print OK.
+test_checksums() {
+	local ck=$TMP/sums/ck
+
+	[ -n "$PY" ] || return 0
+	expect_exit 0 ck cp "$CK" "$ck" || return
+	edit_md "$ck/.metadata.json" 'del d["items"][0]["chunks"][0]["crc32c"]'
+	expect_exit 4 ck verify "$ck" &&
+		expect_stderr_contains "has no crc32c"
+	edit_md "$ck/.metadata.json" 'd["attrs"]["ckptio.checksum"] = "none"'
+	expect_exit 1 ck verify "$ck" &&
+		expect_stderr_contains "1 of 23 chunks have no checksum"
+	expect_stdout_lacks "OK"
+	expect_exit 0 ck cp "$ck" "$TMP/sums/copy" &&
+		expect_exit 0 ck verify "$TMP/sums/copy"
+}
+
+# ------------------------------------------ links and special files
+# ckt ARGS...: ckptio under `timeout 20`, so that a hang (a FIFO used to
+# block verify, cp and the config loader forever) fails instead of
+# stalling the suite.
+ckt() {
+	timeout 20 ${CKPTIO_TEST_WRAPPER:-} "$CKPTIO_BIN" "$@"
+}
+
+test_links_and_fifos() {
+	local d=$TMP/links ck=$TMP/links/ck out=$TMP/outside f obj conf
+
+	expect_exit 0 ck cp "$CK" "$ck" || return
+	mkdir -p "$out"
+	f=$(largest_ckd "$ck")
+	obj=$(basename "$f")
+	# A data object that links to a file outside the store root.
+	mv "$f" "$out/$obj" && ln -s "$out/$obj" "$f"
+	expect_exit 4 ckt verify "$ck" &&
+		expect_stderr_contains "$obj: refused: a symbolic link"
+	expect_exit 4 ckt cp "$ck" "$d/copy" && expect_stderr_contains "$obj"
+	expect_exit 3 ck ls "$d/copy"
+	# A FIFO as data object.
+	rm "$f" && mkfifo "$f"
+	expect_exit 4 ckt verify "$ck" &&
+		expect_stderr_contains "$obj: not a regular file (a FIFO)"
+	expect_exit 4 ckt cp "$ck" "$d/copy" &&
+		expect_stderr_contains "$obj: not a regular file (a FIFO)"
+	rm "$f" && mv "$out/$obj" "$f"
+	expect_exit 0 ckt verify "$ck"
+	# The metadata as a link, then as a FIFO.
+	mv "$ck/.metadata.json" "$out/md.json"
+	ln -s "$out/md.json" "$ck/.metadata.json"
+	expect_exit 4 ckt verify "$ck" &&
+		expect_stderr_contains "ck/.metadata.json: refused: a symbolic link"
+	expect_exit 4 ckt ls "$ck"
+	rm "$ck/.metadata.json" && mkfifo "$ck/.metadata.json"
+	expect_exit 4 ckt verify "$ck" &&
+		expect_stderr_contains ".metadata.json: not a regular file (a FIFO)"
+	expect_exit 4 ckt cp "$ck" "$d/copy"
+	rm "$ck/.metadata.json" && mv "$out/md.json" "$ck/.metadata.json"
+	# A linked directory in a backend's checkpoint path.
+	mkdir -p "$d/root" && mv "$ck" "$out/ck" && ln -s "$out" "$d/root/a"
+	conf=$TMP/links.conf
+	printf '[backend "t"]\nstore = posix\nroot = %s\n' "$d/root" >"$conf"
+	expect_exit 4 ckt --config "$conf" verify t:a/ck &&
+		expect_stderr_contains "a/ck/.metadata.json: refused: a symbolic link"
+	expect_exit 4 ckt --config "$conf" cp "$CK" t:a/new &&
+		expect_stderr_contains "symbolic link"
+	[ ! -e "$out/new" ] && pass "nothing written through the link" ||
+		fail "cp wrote through a linked directory: $out/new"
+	expect_exit 0 ckt verify "$out/ck"
+	# A FIFO as the configuration file, named or from the environment.
+	mkfifo "$TMP/fifo.conf"
+	expect_exit 5 ckt --config "$TMP/fifo.conf" ls "$TMP" &&
+		expect_stderr_contains "$TMP/fifo.conf is not a regular file (a FIFO)"
+	CKPTIO_CONFIG=$TMP/fifo.conf expect_exit 5 ckt ls "$TMP" &&
+		expect_stderr_contains "is not a regular file (a FIFO)"
+}
+
 # ------------------------------------------------------ overwrite, rm
 test_overwrite() {
 	expect_exit 6 ck bench "$CK" --size 16MiB --tensors 8 --keep
@@ -556,6 +647,8 @@ test_ls
 test_verify
 test_cp
 test_corruption
+test_checksums
+test_links_and_fifos
 test_overwrite
 test_rm
 test_rm_only_ours

@@ -7,7 +7,8 @@
  * returns, so lookups by name work and the overlap is refused.
  *
  * It only reads: the writer methods fail with CKPTIO_EUNSUPPORTED, and
- * read_data fills every range with its offset's low byte.  Like any plugin
+ * read_data fills every range with its offset's low byte.  Its chunks
+ * carry no checksum (CKPTIO_MD_ATTR_CHECKSUM "none").  Like any plugin
  * it uses only the host table.
  */
 #include <stdlib.h>
@@ -123,7 +124,9 @@ static ckptio_status lr_metadata(ckptio_reader *rd, ckptio_metadata **out)
 	st = h->md_new(r->hc, "looselayout", &md);
 	if (st != CKPTIO_OK)
 		return st;
-	if ((st = h->md_add_item(r->hc, md, "zeta", CKPTIO_ITEM_BYTES,
+	/* Its chunks carry no CRC32C, and it says so. */
+	if ((st = h->md_set_attr(r->hc, md, CKPTIO_MD_ATTR_CHECKSUM, "none")) ||
+	    (st = h->md_add_item(r->hc, md, "zeta", CKPTIO_ITEM_BYTES,
 				 CKPTIO_DTYPE_INVALID, 0, NULL, &zeta)) ||
 	    (st = h->md_add_chunk(r->hc, md, zeta, NULL, NULL, "data", 0, 3, 0,
 				  0)) ||
