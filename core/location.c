@@ -55,8 +55,26 @@ static ckptio_status check_backend_keys(ckptio_ctx *ctx,
 	return CKPTIO_OK;
 }
 
-/* Split "a/b/c" into root "a/b" and id "c"; "c" into "." and "c". */
+static ckptio_status split_real(ckptio_ctx *ctx, const char *path,
+				ckptio__loc *loc);
+
+/* Split "a/b/c" into root "a/b" and id "c"; "c" into "." and "c".
+ * A path the user names is theirs to resolve: links in it, the last
+ * component included (latest -> step-100), are followed once, here.
+ * What lies below the checkpoint's directory is opened by the store
+ * without following any link (docs/posix.md). */
 static ckptio_status split_path(ckptio_ctx *ctx, const char *path,
+				ckptio__loc *loc)
+{
+	char *real = realpath(path, NULL);
+	ckptio_status st;
+
+	st = split_real(ctx, real ? real : path, loc);
+	free(real);
+	return st;
+}
+
+static ckptio_status split_real(ckptio_ctx *ctx, const char *path,
 				ckptio__loc *loc)
 {
 	size_t len = strlen(path);
@@ -191,8 +209,9 @@ static ckptio_status resolve_uri(ckptio_ctx *ctx, const char *location,
 					     location);
 		return split_path(ctx, sep + 3, loc);
 	}
-	/* Other schemes keep theirs in the root: "s3://b/p" + id. */
-	st = split_path(ctx, sep + 3, loc);
+	/* Other schemes keep theirs in the root: "s3://b/p" + id.  Not a
+	 * local path: nothing is resolved on this machine's files. */
+	st = split_real(ctx, sep + 3, loc);
 	if (st != CKPTIO_OK)
 		return st;
 	parent = ckptio__asprintf("%.*s://%s", (int)slen, location,

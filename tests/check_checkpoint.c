@@ -2,6 +2,7 @@
  * through the public API over the real posix plugin, in one process. */
 #include <check.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -488,6 +489,49 @@ START_TEST(test_file_uri)
 }
 END_TEST
 
+/* A path the user gives is resolved, links included (latest -> step-1);
+ * an s3:// location is never resolved against local files, even when a
+ * directory of the same name exists here. */
+START_TEST(test_location_links)
+{
+	char *step = path("step-1"), *latest = path("latest");
+	char *real = realpath(dir, NULL), *cwd = getcwd(NULL, 0), *bucket;
+	ckptio__loc loc;
+
+	save_model(step, 13, 0, CKPTIO_OK);
+	ck_assert_int_eq(symlink(step, latest), 0);
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, latest, NULL, &loc),
+			 CKPTIO_OK);
+	ck_assert_str_eq(loc.root, real);
+	ck_assert_str_eq(loc.id, "step-1");
+	ckptio__loc_free(&loc);
+	load_and_compare(latest, 13);
+	ck_assert_int_eq(ckptio_verify(ctx, latest, NULL), CKPTIO_OK);
+
+	bucket = path("bkt");
+	ck_assert_int_eq(mkdir(bucket, 0755), 0);
+	free(bucket);
+	bucket = path("bkt/runs");
+	ck_assert_int_eq(mkdir(bucket, 0755), 0);
+	free(bucket);
+	bucket = path("bkt/runs/x");
+	ck_assert_int_eq(mkdir(bucket, 0755), 0);
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "s3://bkt/runs/x", NULL,
+					     &loc),
+			 CKPTIO_OK);
+	ck_assert_int_eq(chdir(cwd), 0);
+	ck_assert_str_eq(loc.root, "s3://bkt/runs");
+	ck_assert_str_eq(loc.id, "x");
+	ckptio__loc_free(&loc);
+	free(step);
+	free(latest);
+	free(real);
+	free(cwd);
+	free(bucket);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("checkpoint");
@@ -506,6 +550,7 @@ int main(void)
 	tcase_add_test(tc, test_copy);
 	tcase_add_test(tc, test_config_backend);
 	tcase_add_test(tc, test_file_uri);
+	tcase_add_test(tc, test_location_links);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
