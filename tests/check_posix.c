@@ -516,6 +516,40 @@ START_TEST(test_special_files_refused)
 }
 END_TEST
 
+/* A put's directory is swapped for a link to elsewhere between its open
+ * and its commit: the object lands in the directory the put opened, and
+ * nothing is written or renamed through the link. */
+START_TEST(test_directory_swapped_during_put)
+{
+	ckptio_store *st = open_store();
+	char *a = ckptio__asprintf("%s/a", dir);
+	char *moved = ckptio__asprintf("%s/a.real", dir);
+	char *obj = ckptio__asprintf("%s/a.real/obj", dir);
+	ckptio_put *p;
+	size_t len;
+	char *got;
+
+	make_outside();
+	ck_assert_int_eq(ops->put_open(st, "a/obj", 5, CKPTIO_PUT_IF_ABSENT, &p),
+			 CKPTIO_OK);
+	ck_assert_int_eq(ops->put_write(p, "hello", 5), CKPTIO_OK);
+	ck_assert_int_eq(rename(a, moved), 0);
+	ck_assert_int_eq(symlink(outside, a), 0);
+	ck_assert_msg(ops->put_commit(p) == CKPTIO_OK, "%s", hc.msg);
+	got = tu_read_file(obj, &len);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(got, "hello");
+	free(got);
+	ck_assert_int_eq(count_files(outside), 1); /* only its secret */
+	ops->close(st);
+	tu_rmrf(outside);
+	free(outside);
+	free(a);
+	free(moved);
+	free(obj);
+}
+END_TEST
+
 static void fault(const char *spec, ckptio_status want, const char *msg)
 {
 	ckptio_store *st;
@@ -591,6 +625,7 @@ int main(void)
 	tcase_add_test(tc, test_links_refused_without_openat2);
 	tcase_add_test(tc, test_root_may_be_a_link);
 	tcase_add_test(tc, test_special_files_refused);
+	tcase_add_test(tc, test_directory_swapped_during_put);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

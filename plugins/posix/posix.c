@@ -17,8 +17,9 @@
  * regular file (see "Opening below the root").
  *
  * Tests inject failures through CKPTIO_POSIX_FAULT="op:N[:ERRNO]" (the Nth
- * call of op fails with ERRNO, default EIO), read at open: the system calls
- * go through the table `sys` so the hook costs one counter per call.
+ * call of op fails with ERRNO, default EIO), read at open: each hooked
+ * system call first asks injected(), which costs one counter per call and
+ * logs (at debug) the call it fails.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -75,6 +76,13 @@ typedef struct pstore {
 struct ckptio_put {
 	pstore *st;
 	int fd;
+	/* The directory the object goes in, opened once without following a
+	 * link: the temporary file, the rename and the directory fsync all
+	 * happen in it, so a directory swapped for a link meanwhile changes
+	 * nothing. */
+	int dirfd;
+	const char *tmpbase; /* the temporary's name in dirfd (in tmp) */
+	const char *keybase; /* the object's name in dirfd (in key) */
 	uint64_t off;
 	char key[MAX_KEY + 1];
 	char tmp[MAX_KEY + 64];
@@ -328,22 +336,18 @@ static int make_dirs(const char *path)
 	return rc;
 }
 
-static int fsync_parent(pstore *s, const char *key)
+/* fsync the directory dirfd (which may be an O_PATH descriptor: "." of
+ * it opened for reading is the same directory, reached without a link). */
+static int fsync_dir(pstore *s, int dirfd)
 {
-	char dir[MAX_KEY + 1];
-	char *slash;
-	int fd, rc;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc, e;
 
-	snprintf(dir, sizeof(dir), "%s", key);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	fd = slash ? openat(s->rootfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-		   : dup(s->rootfd);
 	if (fd < 0)
 		return -1;
 	rc = injected(s, OP_FSYNC) ? -1 : fsync(fd);
+	e = errno;
 	close(fd);
+	errno = e;
 	return rc;
 }
 
@@ -557,10 +561,13 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 		free(p);
 		return rc;
 	}
-	close(dfd);
+	p->dirfd = dfd;
+	p->tmpbase = tmpbase;
+	p->keybase = base ? p->key + (base - key + 1) : p->key;
 	if (p->direct && posix_memalign((void **)&p->stage, ALIGN, s->io_size)) {
 		close(p->fd);
-		unlinkat(s->rootfd, p->tmp, 0);
+		unlinkat(dfd, tmpbase, 0);
+		close(dfd);
 		free(p);
 		return st->host->error(st->hc, CKPTIO_ENOMEM, "out of memory");
 	}
@@ -636,13 +643,14 @@ static void put_free(ckptio_put *p)
 {
 	if (p->fd >= 0)
 		close(p->fd);
+	close(p->dirfd);
 	free(p->stage);
 	free(p);
 }
 
 static void posix_put_abort(ckptio_put *p)
 {
-	unlinkat(p->st->rootfd, p->tmp, 0);
+	unlinkat(p->dirfd, p->tmpbase, 0);
 	put_free(p);
 }
 
@@ -680,17 +688,18 @@ static ckptio_status posix_put_commit(ckptio_put *p)
 	if (rc == CKPTIO_OK && (p->flags & CKPTIO_PUT_IF_ABSENT)) {
 		/* link() fails if the name exists: atomic create-if-absent. */
 		r = injected(s, OP_LINK) ? -1
-			: linkat(s->rootfd, p->tmp, s->rootfd, p->key, 0);
+			: linkat(p->dirfd, p->tmpbase, p->dirfd, p->keybase,
+				 0);
 		if (r != 0 && errno == EEXIST)
 			rc = s->base.host->error(s->base.hc, CKPTIO_EEXIST,
 						 "%s%s%s already exists", s->root,
 						 s->sep, p->key);
 		else if (r != 0)
 			rc = fail(s, errno, p->key, "link");
-		unlinkat(s->rootfd, p->tmp, 0);
+		unlinkat(p->dirfd, p->tmpbase, 0);
 	} else if (rc == CKPTIO_OK) {
 		r = injected(s, OP_RENAME) ? -1
-			: renameat(s->rootfd, p->tmp, s->rootfd, p->key);
+			: renameat(p->dirfd, p->tmpbase, p->dirfd, p->keybase);
 		if (r != 0)
 			rc = fail(s, errno, p->key, "rename");
 	}
@@ -702,7 +711,7 @@ static ckptio_status posix_put_commit(ckptio_put *p)
 	 * like "nothing happened" (the caller would remove what it named).
 	 * The fsync is not retried: after a write-back error a second fsync
 	 * may succeed without the data being on disk. */
-	if (s->fsync_always && fsync_parent(s, p->key) != 0) {
+	if (s->fsync_always && fsync_dir(s, p->dirfd) != 0) {
 		int e = errno;
 
 		s->base.host->error(s->base.hc, CKPTIO_EINDOUBT,
