@@ -1018,11 +1018,20 @@ static ckptio_status posix_remove(ckptio_store *st, const char *key)
 			return refuse_link(s, key);
 		return fail(s, e, key, "remove");
 	}
-	/* Remove directories left empty, up to (not including) the root. */
+	/* Remove directories left empty, up to (not including) the root,
+	 * each from its parent opened without following a link (an rmdir
+	 * by path would resolve a linked parent to somewhere else). */
 	snprintf(dir, sizeof(dir), "%s", key);
 	while ((slash = strrchr(dir, '/'))) {
+		const char *up = memrchr(dir, '/', (size_t)(slash - dir));
+		int pfd;
+
 		*slash = '\0';
-		if (unlinkat(s->rootfd, dir, AT_REMOVEDIR) != 0)
+		pfd = open_dir_beneath(s, dir, up ? (size_t)(up - dir) : 0, 0);
+		rc = pfd < 0 || unlinkat(pfd, up ? up + 1 : dir, AT_REMOVEDIR);
+		if (pfd >= 0)
+			close(pfd);
+		if (rc)
 			break;
 	}
 	return CKPTIO_OK;
