@@ -37,11 +37,11 @@ static void clear_aws_env(void)
 {
 	for (char **e = environ; *e;) {
 		if (strncmp(*e, "AWS_", 4) == 0) {
-			char name[256];
+			char *name = strndup(*e, strcspn(*e, "="));
 
-			snprintf(name, sizeof(name), "%.*s",
-				 (int)strcspn(*e, "="), *e);
-			unsetenv(name);
+			if (!name || unsetenv(name) != 0)
+				exit(1);
+			free(name);
 			e = environ;
 		} else {
 			e++;
