@@ -164,6 +164,8 @@ ckptio_status ckptio__error(ckptio_ctx *ctx, ckptio_status st,
 }
 
 static void vlog(ckptio_ctx *ctx, ckptio_log_level lvl, const char *fmt,
+		 va_list ap) CKPTIO__PRINTF(3, 0);
+static void vlog(ckptio_ctx *ctx, ckptio_log_level lvl, const char *fmt,
 		 va_list ap)
 {
 	static const char *const prefix[] = {"error", "warning", "info",

@@ -134,6 +134,8 @@ ckptio_status ckptio__hc_finish(ckptio_host_ctx *hc, ckptio_status st)
 /* Host table methods                                                       */
 
 static void host_log(ckptio_host_ctx *hc, ckptio_log_level level,
+		     const char *fmt, ...) CKPTIO__PRINTF(3, 4);
+static void host_log(ckptio_host_ctx *hc, ckptio_log_level level,
 		     const char *fmt, ...)
 {
 	va_list ap;
@@ -143,6 +145,8 @@ static void host_log(ckptio_host_ctx *hc, ckptio_log_level level,
 	va_end(ap);
 }
 
+static ckptio_status host_error(ckptio_host_ctx *hc, ckptio_status st,
+				const char *fmt, ...) CKPTIO__PRINTF(3, 4);
 static ckptio_status host_error(ckptio_host_ctx *hc, ckptio_status st,
 				const char *fmt, ...)
 {

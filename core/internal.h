@@ -229,7 +229,8 @@ void ckptio__hc_destroy(ckptio_host_ctx *hc);
 ckptio_status ckptio__hc_error(ckptio_host_ctx *hc, ckptio_status st,
 			       const char *fmt, ...) CKPTIO__PRINTF(3, 4);
 ckptio_status ckptio__hc_verror(ckptio_host_ctx *hc, ckptio_status st,
-				const char *fmt, va_list ap);
+				const char *fmt, va_list ap)
+	CKPTIO__PRINTF(3, 0);
 /* Put "prefix: " in front of hc's recorded error unless it starts so
  * already (adds context a plugin could not know: the item, the file). */
 void ckptio__hc_prefix(ckptio_host_ctx *hc, const char *prefix);
@@ -261,7 +262,7 @@ ckptio_status ckptio__error(ckptio_ctx *ctx, ckptio_status st,
 void ckptio__log(ckptio_ctx *ctx, ckptio_log_level lvl, const char *fmt, ...)
 	CKPTIO__PRINTF(3, 4);
 void ckptio__vlog(ckptio_ctx *ctx, ckptio_log_level lvl, const char *fmt,
-		  va_list ap);
+		  va_list ap) CKPTIO__PRINTF(3, 0);
 
 /* ------------------------------------------------------------------------ */
 /* loader.c                                                                 */

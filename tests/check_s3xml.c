@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../plugins/s3/s3xml.h"
 
@@ -305,6 +306,38 @@ START_TEST(test_time)
 }
 END_TEST
 
+/* A body that declares an encoding its bytes do not follow is rejected
+ * without a word on stderr: libxml2's encoding layer printed there past
+ * XML_PARSE_NOERROR ("encoding error : input conversion failed").  The
+ * thread's libxml2 error handler is left as it was. */
+START_TEST(test_bad_encoding_quiet)
+{
+	static const char body[] =
+		"<?xml version=\"1.0\" encoding=\"WINDOWS-1252\"?><Error>"
+		"<Code>\x81\x8d</Code></Error>";
+	xmlGenericErrorFunc before = xmlGenericError;
+	FILE *capture = tmpfile();
+	int saved = dup(2), rc;
+	s3_error_info e;
+
+	ck_assert_ptr_nonnull(capture);
+	ck_assert_int_ge(saved, 0);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(fileno(capture), 2), 2);
+	rc = s3xml_error(body, sizeof(body) - 1, &e, err, sizeof(err));
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(strstr(err, "S3 error response: malformed XML") == err,
+		      "%s", err);
+	ck_assert_msg(fseek(capture, 0, SEEK_END) == 0 && ftell(capture) == 0,
+		      "libxml2 wrote to stderr");
+	ck_assert(xmlGenericError == before);
+	fclose(capture);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("s3xml");
@@ -321,6 +354,7 @@ int main(void)
 	tcase_add_test(tc, test_upload_id);
 	tcase_add_test(tc, test_uploads_page);
 	tcase_add_test(tc, test_time);
+	tcase_add_test(tc, test_bad_encoding_quiet);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

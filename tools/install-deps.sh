@@ -1,13 +1,26 @@
 #!/bin/sh
-# install-deps.sh - install the Debian packages needed to build and test
-# ckptio (Debian 12 and derivatives).  Idempotent: packages already present
-# are left alone, and `apt-get update` runs only when an install fails
-# (e.g. a fresh container with empty package lists).  Run as root, or as a
-# user with sudo.
+# install-deps.sh [--fuzz] - install the Debian packages needed to build and
+# test ckptio (Debian 12 and derivatives); with --fuzz also clang and its
+# libFuzzer runtime, for `make fuzz` (docs/fuzzing.md), which nothing else
+# needs.  Idempotent: packages already present are left alone, and
+# `apt-get update` runs only when an install fails (e.g. a fresh container
+# with empty package lists).  Run as root, or as a user with sudo.
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libjansson-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 valgrind"
+# libclang-rt-14-dev (libFuzzer, the sanitizer runtimes) is only
+# recommended by clang-14, so it is named.
+FUZZ_PACKAGES="clang libclang-rt-14-dev"
+
+case "${1:-}" in
+"") ;;
+--fuzz) PACKAGES="$PACKAGES $FUZZ_PACKAGES" ;;
+*)
+	echo "usage: install-deps.sh [--fuzz]" >&2
+	exit 2
+	;;
+esac
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""
