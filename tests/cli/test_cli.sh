@@ -389,15 +389,17 @@ test_gc_older_than() {
 # Two processes overwrite one checkpoint at once, again and again: it
 # always loads as one of them, whole.
 test_concurrent_overwrite() {
-	local c=$TMP/race i ok=1
+	local c=$TMP/race i ok=1 pa pb
 
 	expect_exit 0 ck bench "$TMP/srcA" --size 4MiB --tensors 30 --keep >/dev/null
 	expect_exit 0 ck bench "$TMP/srcB" --size 4MiB --tensors 30 --keep >/dev/null
 	expect_exit 0 ck cp "$TMP/srcA" "$c" >/dev/null
 	for i in 1 2 3 4 5 6; do
 		"$CKPTIO_BIN" -q cp --overwrite "$TMP/srcA" "$c" 2>"$TMP/ra.err" &
+		pa=$!
 		"$CKPTIO_BIN" -q cp --overwrite "$TMP/srcB" "$c" 2>"$TMP/rb.err" &
-		wait
+		pb=$!
+		wait "$pa" "$pb" # not the test servers
 		if ! "$CKPTIO_BIN" -q verify "$c" >/dev/null 2>"$ERR"; then
 			ok=0
 			fail "round $i: verify after concurrent overwrites"

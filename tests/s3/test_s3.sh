@@ -291,7 +291,7 @@ for k in notes.txt .hidden __0_0.ckd .metadata.json.bak sub/__0_0.abc.ckd; do
 done
 aws s3 cp "$TMP/mine.txt" "s3://$BUCKET/t/mine/__0_7.dead.ckd" # debris
 expect_exit 0 ck ls rgw:mine &&
-	expect_stdout_line 'debris: +1 objects \(11 B\) of failed saves'
+	expect_stdout_line 'debris: +1 objects \(11 B\) of failed saves; .*'
 # Young by <LastModified>: kept with --older-than, removed without.
 expect_exit 0 ck rm --gc --older-than 1h rgw:mine &&
 	expect_stdout_contains "kept 1 objects"
@@ -321,8 +321,10 @@ expect_exit 0 ck cp "$TMP/local/raceA" rgw:race
 ok=1
 for i in 1 2 3 4; do
 	"$CKPTIO_BIN" -q cp --overwrite "$TMP/local/raceA" rgw:race 2>/dev/null &
+	pa=$!
 	"$CKPTIO_BIN" -q cp --overwrite "$TMP/local/raceB" rgw:race 2>/dev/null &
-	wait
+	pb=$!
+	wait "$pa" "$pb" # not the test servers
 	"$CKPTIO_BIN" -q verify rgw:race >/dev/null 2>&1 || {
 		ok=0
 		fail "round $i: verify after two concurrent overwrites"
