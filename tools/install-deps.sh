@@ -7,7 +7,7 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
-libjansson-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 valgrind"
+libjansson-dev libyajl-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 valgrind"
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""
