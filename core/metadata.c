@@ -1361,7 +1361,7 @@ static int string_ok(parser *p, const unsigned char *s, size_t n)
 	while (i < n && s[i] < 0x80) /* the usual case, quickly */
 		i++;
 	if (decoded && memchr(s, 0, n))
-		why = "a string holds \\u0000";
+		why = "a string holds a NUL character (\\u0000)";
 	else if (decoded && !surrogates_paired(p))
 		why = "a string holds an unpaired UTF-16 surrogate escape";
 	else if (ckptio__utf8_prefix((const char *)s + i, n - i) != n - i)

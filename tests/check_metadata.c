@@ -752,7 +752,7 @@ START_TEST(test_json_strings)
 		   "line 1 column 72 (byte 71): a string holds an unpaired "
 		   "UTF-16 surrogate escape");
 	expect_bad(HEAD "\"x\":\"\\u0000\",\"items\":[]}", CKPTIO_ECORRUPT,
-		   "a string holds \\u0000");
+		   "a string holds a NUL character (\\u0000)");
 	expect_bad(HEAD "\"x\":\"\xc0\x80\",\"items\":[]}", CKPTIO_ECORRUPT,
 		   "a string is not valid UTF-8");
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
