@@ -1261,7 +1261,8 @@ static ckptio_status built(parser *p, ckptio_status st)
 
 	if (st != CKPTIO_OK && st != CKPTIO_ENOMEM) {
 		json_path(p, NULL, path, sizeof(path));
-		ckptio__hc_prefix(p->hc, path);
+		if (path[0])
+			ckptio__hc_prefix(p->hc, path);
 	}
 	return st;
 }
