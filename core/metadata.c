@@ -1,8 +1,8 @@
 /*
  * metadata.c - the checkpoint metadata model: building it (for savers and
  * for layout readers through the host table), validating it, and its JSON
- * form (.metadata.json of the native layout), written with jansson and
- * read by a streaming parser that leaves the hard parts to jansson.
+ * form (.metadata.json of the native layout), written with yajl's
+ * generator and read with yajl's callback parser, both streaming.
  *
  * Everything that comes from outside (a metadata file, a foreign header)
  * goes through md_add_item / md_add_chunk / md_seal, so one set of checks
@@ -10,10 +10,13 @@
  * object keys (a hostile "../x" never reaches a store), overlaps and
  * coverage.
  */
-#include <jansson.h>
 #include <search.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 
 #include "internal.h"
 
@@ -174,12 +177,15 @@ static int mul_ok(uint64_t a, uint64_t b, uint64_t *out)
 	return __builtin_mul_overflow(a, b, out) ? -1 : 0;
 }
 
+/* The element count; -1 when it overflows or a dimension is 2^63 or more
+ * (the JSON form holds signed 64-bit integers: whatever is built must
+ * read back). */
 static int elements(unsigned ndim, const uint64_t *shape, uint64_t *out)
 {
 	uint64_t n = 1;
 
 	for (unsigned d = 0; d < ndim; d++)
-		if (mul_ok(n, shape[d], &n))
+		if (shape[d] > INT64_MAX || mul_ok(n, shape[d], &n))
 			return -1;
 	*out = n;
 	return 0;
@@ -314,14 +320,17 @@ ckptio_status ckptio__md_add_chunk(ckptio_host_ctx *hc, ckptio_metadata *md,
 	if (item >= md->nitems)
 		return ckptio__hc_error(hc, CKPTIO_EINVAL, "no item %zu", item);
 	it = &m->items[item];
-	if (!object || !ckptio__key_valid(object))
+	if (!object || !ckptio__key_valid(object) ||
+	    ckptio__utf8_prefix(object, strlen(object)) != strlen(object))
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
 					"item '%.200s': invalid object name "
 					"'%.200s'",
 					it->name, object ? object : "(null)");
-	if (__builtin_add_overflow(offset, length, &end))
+	/* Below 2^63, as every number of the JSON form. */
+	if (__builtin_add_overflow(offset, length, &end) || end > INT64_MAX)
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
-					"item '%.200s': chunk offset overflows",
+					"item '%.200s': chunk offset plus "
+					"length reaches 2^63",
 					it->name);
 	st = check_chunk(hc, it, offsets, shape, length);
 	if (st != CKPTIO_OK)
@@ -898,153 +907,338 @@ size_t ckptio__md_find(const ckptio_metadata *md, const char *name)
 }
 
 /* ------------------------------------------------------------------------ */
-/* JSON                                                                     */
+/* JSON: writing                                                            */
 
-static json_t *dims_json(const uint64_t *v, unsigned n)
+/* yajl_gen's output, in a buffer that grows by doubling (the print
+ * callback cannot fail: a failure is remembered). */
+typedef struct outbuf {
+	char *s;
+	size_t len, cap;
+	int failed;
+} outbuf;
+
+static void out_print(void *ctx, const char *s, size_t n)
 {
-	json_t *a = json_array();
+	outbuf *o = ctx;
+	size_t cap = o->cap ? o->cap : 4096;
+	char *b;
 
-	for (unsigned i = 0; a && i < n; i++)
-		if (json_array_append_new(a, json_integer((json_int_t)v[i]))) {
-			json_decref(a);
-			return NULL;
+	if (o->failed || n == 0)
+		return;
+	while (cap - o->len <= n && cap <= SIZE_MAX / 2)
+		cap *= 2;
+	if (cap - o->len <= n) {
+		o->failed = 1;
+		return;
+	}
+	if (cap != o->cap) {
+		if (!(b = realloc(o->s, cap))) {
+			o->failed = 1;
+			return;
 		}
-	return a;
+		o->s = b;
+		o->cap = cap;
+	}
+	memcpy(o->s + o->len, s, n);
+	o->len += n;
 }
 
-static json_t *chunk_json(const ckptio_item_meta *it, const ckptio_chunk_meta *c)
+/* Each returns a yajl_gen_status, 0 when it went well: ORed together,
+ * nonzero means something failed. */
+static unsigned gen_str(yajl_gen g, const char *s)
 {
-	json_t *o = json_pack("{s:s, s:I, s:I}", "object", c->object, "offset",
-			      (json_int_t)c->offset, "length",
-			      (json_int_t)c->length);
-
-	if (o && c->has_crc &&
-	    json_object_set_new(o, "crc32c", json_integer(c->crc32c)))
-		goto fail;
-	if (o && it->kind == CKPTIO_ITEM_TENSOR &&
-	    (json_object_set_new(o, "offsets", dims_json(c->offsets, it->ndim)) ||
-	     json_object_set_new(o, "shape", dims_json(c->shape, it->ndim))))
-		goto fail;
-	return o;
-fail:
-	json_decref(o);
-	return NULL;
+	return yajl_gen_string(g, (const unsigned char *)s, strlen(s));
 }
 
-static json_t *item_json(const ckptio_item_meta *it)
+static unsigned put_str(yajl_gen g, const char *key, const char *value)
 {
-	json_t *o = json_pack("{s:s, s:s}", "name", it->name, "kind",
-			      it->kind == CKPTIO_ITEM_TENSOR ? "tensor" : "bytes");
-	json_t *chunks = json_array();
+	unsigned bad = gen_str(g, key);
 
-	if (!o || !chunks)
-		goto fail;
-	if (it->kind == CKPTIO_ITEM_TENSOR &&
-	    (json_object_set_new(o, "dtype",
-				 json_string(ckptio_dtype_name(it->dtype))) ||
-	     json_object_set_new(o, "shape", dims_json(it->shape, it->ndim))))
-		goto fail;
-	for (size_t c = 0; c < it->nchunks; c++)
-		if (json_array_append_new(chunks, chunk_json(it, &it->chunks[c])))
-			goto fail;
-	if (json_object_set_new(o, "chunks", chunks) == 0)
-		return o;
-	chunks = NULL;
-fail:
-	json_decref(chunks);
-	json_decref(o);
-	return NULL;
+	return bad | gen_str(g, value);
 }
 
+/* The builder keeps every number below 2^63. */
+static unsigned put_int(yajl_gen g, const char *key, long long value)
+{
+	unsigned bad = gen_str(g, key);
+
+	return bad | yajl_gen_integer(g, value);
+}
+
+static unsigned put_dims(yajl_gen g, const char *key, const uint64_t *v,
+			 unsigned n)
+{
+	unsigned bad = gen_str(g, key);
+
+	bad |= yajl_gen_array_open(g);
+	for (unsigned i = 0; i < n; i++)
+		bad |= yajl_gen_integer(g, (long long)v[i]);
+	return bad | yajl_gen_array_close(g);
+}
+
+static unsigned put_chunk(yajl_gen g, const ckptio_item_meta *it,
+			  const ckptio_chunk_meta *c)
+{
+	unsigned bad = yajl_gen_map_open(g);
+
+	bad |= put_str(g, "object", c->object);
+	bad |= put_int(g, "offset", (long long)c->offset);
+	bad |= put_int(g, "length", (long long)c->length);
+	if (c->has_crc)
+		bad |= put_int(g, "crc32c", c->crc32c);
+	if (it->kind == CKPTIO_ITEM_TENSOR) {
+		bad |= put_dims(g, "offsets", c->offsets, it->ndim);
+		bad |= put_dims(g, "shape", c->shape, it->ndim);
+	}
+	return bad | yajl_gen_map_close(g);
+}
+
+static unsigned put_item(yajl_gen g, const ckptio_item_meta *it)
+{
+	int tensor = it->kind == CKPTIO_ITEM_TENSOR;
+	unsigned bad = yajl_gen_map_open(g);
+
+	bad |= put_str(g, "name", it->name);
+	bad |= put_str(g, "kind", tensor ? "tensor" : "bytes");
+	if (tensor) {
+		bad |= put_str(g, "dtype", ckptio_dtype_name(it->dtype));
+		bad |= put_dims(g, "shape", it->shape, it->ndim);
+	}
+	bad |= gen_str(g, "chunks");
+	bad |= yajl_gen_array_open(g);
+	for (size_t c = 0; c < it->nchunks && !bad; c++)
+		bad |= put_chunk(g, it, &it->chunks[c]);
+	bad |= yajl_gen_array_close(g);
+	return bad | yajl_gen_map_close(g);
+}
+
+/* Streamed by yajl_gen into one buffer, compact, keys in a fixed order,
+ * UTF-8 as it is (yajl_gen has no ASCII-only mode; RFC 8259 asks for
+ * UTF-8) and checked by yajl_gen. */
 char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
 {
-	json_t *root, *items, *attrs;
-	char *s = NULL;
+	outbuf o = {0};
+	yajl_gen g = yajl_gen_alloc(NULL);
+	unsigned bad = !g;
+	char *s;
 
-	root = json_pack("{s:s, s:i, s:s, s:i}", "format", "ckptio", "version",
-			 (int)md->version, "layout", md->layout, "world",
-			 md->world);
-	items = json_array();
-	attrs = json_object();
-	if (!root || !items || !attrs)
-		goto out;
-	for (size_t i = 0; i < md->nattrs; i++)
-		if (json_object_set_new(attrs, md->attr_keys[i],
-					json_string(md->attr_values[i])))
-			goto out;
-	for (size_t i = 0; i < md->nitems; i++)
-		if (json_array_append_new(items, item_json(&md->items[i])))
-			goto out;
-	if (json_object_set(root, "attrs", attrs) ||
-	    json_object_set(root, "items", items))
-		goto out;
-	s = json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII);
-	if (s)
-		*len = strlen(s);
-out:
-	json_decref(attrs);
-	json_decref(items);
-	json_decref(root);
-	return s;
+	if (g && (!yajl_gen_config(g, yajl_gen_print_callback, out_print, &o) ||
+		  !yajl_gen_config(g, yajl_gen_validate_utf8, 1) ||
+		  !yajl_gen_config(g, yajl_gen_escape_solidus, 0)))
+		bad = 1;
+	if (!bad) {
+		bad |= yajl_gen_map_open(g);
+		bad |= put_str(g, "format", "ckptio");
+		bad |= put_int(g, "version", md->version);
+		bad |= put_str(g, "layout", md->layout);
+		bad |= put_int(g, "world", md->world);
+		bad |= gen_str(g, "attrs");
+		bad |= yajl_gen_map_open(g);
+		for (size_t i = 0; i < md->nattrs; i++)
+			bad |= put_str(g, md->attr_keys[i], md->attr_values[i]);
+		bad |= yajl_gen_map_close(g);
+		bad |= gen_str(g, "items");
+		bad |= yajl_gen_array_open(g);
+		for (size_t i = 0; i < md->nitems && !bad; i++)
+			bad |= put_item(g, &md->items[i]);
+		bad |= yajl_gen_array_close(g);
+		bad |= yajl_gen_map_close(g);
+	}
+	if (g)
+		yajl_gen_free(g);
+	out_print(&o, "", 1); /* a NUL after the text, not counted */
+	if (bad || o.failed) {
+		free(o.s);
+		return NULL;
+	}
+	*len = o.len - 1;
+	s = realloc(o.s, o.len); /* give back the doubling's spare room */
+	return s ? s : o.s;
 }
 
+/* ------------------------------------------------------------------------ */
+/* JSON: reading                                                            */
+
 /*
- * Parsing.  jansson has no streaming parser, and its tree of a metadata
- * file takes about 15 times the file (3.5 GB for 2M items) and most of the
- * time.  So the document is read here in one pass, without a tree: a
- * descent over the metadata's schema that reads the plainest tokens
- * itself (punctuation, strings of printable ASCII without escapes,
- * integers of up to 18 digits) and hands any other value to jansson
- * (json_loadb on that value's bytes), so escapes, Unicode, number syntax
- * and their error messages stay jansson's.  A document is accepted only if
- * it is valid JSON.  Members may come in any order: "items" and an item's
- * "shape" and "chunks" are skipped over and read once what they depend on
- * is known.  A known key given twice is an error; unknown members are
- * checked and ignored.
+ * yajl's callback parser validates the document (strict JSON: no
+ * comments, one value, nothing after it, UTF-8 checked) and hands each
+ * token to the callbacks below, which feed the builder as the document
+ * streams by: nothing like a tree is built, so memory stays near the
+ * metadata's own.  A stack of frames (the root object, attrs, items, an
+ * item, its chunks, a chunk, an array of dims) says where the next value
+ * goes; unknown members are skipped, at any depth.
  *
- * A JSON error gives the line and column, a content error names the
+ * Members may come in any order.  An item's chunks need the item (its
+ * name, kind, dtype and shape), and attrs and items need the header
+ * (format, version, world), so that a newer version is said so before
+ * its items are read.  When those come later, a look-ahead runs a second
+ * yajl parser over the rest of that object for them first (the files
+ * ckptio writes never need it).  A known key given twice is an error.
+ *
+ * yajl checks UTF-8 only loosely and decodes a \u escape of an unpaired
+ * UTF-16 surrogate into '?' or into bytes that are not UTF-8: every
+ * string is checked strictly here, its escapes too, and \u0000 is refused
+ * as jansson (the coordinator's messages) refuses it.
+ *
+ * A JSON error gives the line, column and byte; a content error names the
  * member's path (items[3].chunks[0].offset).
  */
 #define JSON_DEPTH 2048 /* nesting, as jansson's limit */
+
+/* Where a value goes: the member (by its key) or the array element. */
+enum {
+	S_SKIP, /* unknown: checked by yajl, then ignored */
+	S_ROOT, S_FORMAT, S_VERSION, S_LAYOUT, S_WORLD, S_ATTRS, S_ITEMS,
+	S_ATTR, /* a value in attrs */
+	S_ITEM, S_NAME, S_KIND, S_DTYPE, S_SHAPE, S_CHUNKS,
+	S_CHUNK, S_OBJECT, S_OFFSET, S_LENGTH, S_CRC, S_OFFSETS, S_CSHAPE,
+	S_DIM, /* an element of a shape or offsets array */
+};
+
+/* The containers the schema knows; F_TOP stands before the document. */
+enum { F_TOP, F_ROOT, F_ATTRS, F_ITEMS, F_ITEM, F_CHUNKS, F_CHUNK, F_DIMS };
+
+/* The keys of each object, in the order of their slots from the first:
+ * key i goes to slot first + i, and is bit i of the frame's seen.  Each
+ * fits in 8 bytes with its NUL. */
+typedef struct jkeys {
+	const char (*names)[8];
+	unsigned n;
+	unsigned char first;
+} jkeys;
+
+static const char root_names[][8] = {"format", "version", "layout",
+				     "world",  "attrs",   "items"};
+static const char item_names[][8] = {"name", "kind", "dtype", "shape",
+				     "chunks"};
+static const char chunk_names[][8] = {"object", "offset",  "length",
+				      "crc32c", "offsets", "shape"};
+#define KEYS(names, first) {names, sizeof(names) / sizeof(names[0]), first}
+static const jkeys root_keys = KEYS(root_names, S_FORMAT);
+static const jkeys item_keys = KEYS(item_names, S_NAME);
+static const jkeys chunk_keys = KEYS(chunk_names, S_OBJECT);
+
+#define ROOT_BIT(slot) (1u << ((slot) - S_FORMAT))
+#define ITEM_BIT(slot) (1u << ((slot) - S_NAME))
+#define CHUNK_BIT(slot) (1u << ((slot) - S_OBJECT))
+#define R_HEADER (ROOT_BIT(S_FORMAT) | ROOT_BIT(S_VERSION) | ROOT_BIT(S_WORLD))
+
+typedef struct frame {
+	unsigned char type;  /* F_* */
+	unsigned char slot;  /* S_*: where the next value goes */
+	unsigned seen;       /* the known keys met: bit i for key i */
+	size_t n;            /* elements so far (arrays) */
+	size_t start, depth; /* where its '{' is, and how deep */
+} frame;
+
+/* A member as read: absent, of the wrong type, or there (V_NEG: dims
+ * with an element that is not a non-negative integer). */
+enum { V_ABSENT, V_WRONG, V_OK, V_NEG };
+
+typedef struct jtext {
+	char *s; /* NUL-terminated */
+	size_t cap;
+	unsigned char st; /* V_* */
+} jtext;
+
+/* Dims as read: V_WRONG for anything but an array of at most
+ * CKPTIO_MAX_NDIM elements. */
+typedef struct jdims {
+	uint64_t v[CKPTIO_MAX_NDIM];
+	unsigned n;
+	unsigned char st;
+} jdims;
+
+typedef struct jheader {
+	unsigned char format; /* V_OK: "ckptio" */
+	long long version, world;
+	unsigned char version_st, world_st;
+	jtext layout;
+} jheader;
+
+typedef struct jitem {
+	jtext name;
+	ckptio_item_kind kind; /* 0 when neither tensor nor bytes */
+	ckptio_dtype dtype;
+	unsigned char dtype_st;
+	jdims shape;
+	int added;
+	size_t idx;
+} jitem;
+
+typedef struct jchunk {
+	jtext object;
+	uint64_t offset, length, crc;
+	jdims offsets, shape;
+} jchunk;
 
 typedef struct parser {
 	ckptio_host_ctx *hc;
 	const char *what;
 	const char *buf;
-	size_t len, pos;
-	char *scratch; /* a string made C string */
-	size_t scap;
-	int depth;     /* where a content error is: 1 in items[item], 2 in */
-	size_t item;   /* its chunks[chunk] */
-	size_t chunk;
+	size_t len;
+	size_t base;       /* where yajl started in buf */
+	yajl_handle h;
+	int look;          /* a look-ahead: read the header of the object */
+	int done;          /* at stack[1], and stop at its end (done) */
+	ckptio_status st;  /* why a callback stopped the parse */
+	frame stack[8];
+	int top;
+	size_t depth;      /* JSON nesting */
+	size_t skip;       /* > 0: this deep in a value passed over */
+	int where;         /* 0, 1 in items[item], 2 in its chunks[chunk] */
+	size_t item, chunk;
+	size_t end;        /* past the document's closing brace */
+	ckptio_metadata *md;
+	jheader hd;
+	jitem it;
+	jchunk ck;
+	jdims *dims;       /* the dims array being read */
+	jtext akey, value; /* an attribute's key and value */
 } parser;
 
-/* A string read: s[0..n) in the input or in j (released by the reader);
- * s is NULL when the value was valid JSON but not a string. */
-typedef struct jstr {
-	const char *s;
-	size_t n;
-	json_t *j;
-} jstr;
-
-static ckptio_status perr(parser *p, const char *field, const char *problem)
+/* The member path of the value being read: items[3].chunks[0].field. */
+static void json_path(const parser *p, const char *field, char *buf,
+		      size_t len)
 {
-	char path[64] = "";
 	size_t n = 0;
 
-	if (p->depth >= 1)
-		n = (size_t)snprintf(path, sizeof(path), "items[%zu].", p->item);
-	if (p->depth >= 2)
-		snprintf(path + n, sizeof(path) - n, "chunks[%zu].", p->chunk);
-	return ckptio__hc_error(p->hc, CKPTIO_ECORRUPT, "%s: %s%s: %s",
-				p->what, path, field, problem);
+	buf[0] = '\0';
+	if (p->where >= 1)
+		n = (size_t)snprintf(buf, len, "items[%zu]", p->item);
+	if (p->where >= 2 && n < len)
+		n += (size_t)snprintf(buf + n, len - n, ".chunks[%zu]", p->chunk);
+	if (field && n < len)
+		snprintf(buf + n, len - n, "%s%s", n ? "." : "", field);
 }
 
-/* A JSON syntax error at byte pos. */
-static ckptio_status jerr(parser *p, size_t pos, const char *text)
+/* A content error at field of the value being read (field NULL: the
+ * value itself). */
+__attribute__((format(printf, 3, 4)))
+static ckptio_status perr(parser *p, const char *field, const char *fmt, ...)
 {
-	int line = 1, column = 1;
+	char path[96], problem[256];
+	va_list ap;
 
+	json_path(p, field, path, sizeof(path));
+	va_start(ap, fmt);
+	vsnprintf(problem, sizeof(problem), fmt, ap);
+	va_end(ap);
+	return ckptio__hc_error(p->hc, CKPTIO_ECORRUPT, "%s: %s%s%s", p->what,
+				path, path[0] ? ": " : "", problem);
+}
+
+/* A JSON error at byte pos. */
+__attribute__((format(printf, 3, 4)))
+static ckptio_status jerr(parser *p, size_t pos, const char *fmt, ...)
+{
+	char problem[256];
+	int line = 1, column = 1;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(problem, sizeof(problem), fmt, ap);
+	va_end(ap);
 	for (size_t i = 0; i < pos && i < p->len; i++) {
 		if (p->buf[i] == '\n') {
 			line++;
@@ -1054,758 +1248,722 @@ static ckptio_status jerr(parser *p, size_t pos, const char *text)
 		}
 	}
 	return ckptio__hc_error(p->hc, CKPTIO_ECORRUPT,
-				"%s: malformed JSON at line %d column %d: %s",
-				p->what, line, column, text);
+				"%s: malformed JSON at line %d column %d (byte "
+				"%zu): %s",
+				p->what, line, column, pos, problem);
 }
 
-static int is_space(char c)
+/* A builder call failed: say where in the file (the file is named last,
+ * by ckptio__md_from_json). */
+static ckptio_status built(parser *p, ckptio_status st)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+	char path[96];
 
-/* The next byte that is not white space, or -1 at the end. */
-static int peek(parser *p)
-{
-	while (p->pos < p->len && is_space(p->buf[p->pos]))
-		p->pos++;
-	return p->pos < p->len ? (unsigned char)p->buf[p->pos] : -1;
-}
-
-/* Where the value at pos ends, trusting it (whoever reads it checks it):
- * strings and brackets are matched, a scalar runs to a delimiter. */
-static size_t value_end(const parser *p, size_t pos)
-{
-	size_t depth = 0;
-	int str = 0;
-
-	for (size_t i = pos; i < p->len; i++) {
-		char c = p->buf[i];
-
-		if (str) {
-			if (c == '\\') {
-				i++;
-			} else if (c == '"') {
-				str = 0;
-				if (depth == 0)
-					return i + 1;
-			}
-		} else if (c == '"') {
-			str = 1;
-		} else if (c == '{' || c == '[') {
-			depth++;
-		} else if (c == '}' || c == ']') {
-			if (depth == 0)
-				return i;
-			if (--depth == 0)
-				return i + 1;
-		} else if (depth == 0 && (c == ',' || c == ':' || is_space(c))) {
-			return i;
-		}
+	if (st != CKPTIO_OK && st != CKPTIO_ENOMEM) {
+		json_path(p, NULL, path, sizeof(path));
+		if (path[0])
+			ckptio__hc_prefix(p->hc, path);
 	}
-	return p->len;
+	return st;
 }
 
-static ckptio_status skip_value(parser *p);
-
-/* A scalar, by jansson, and move past it. */
-static ckptio_status load_value(parser *p, json_t **out)
+/* Stop the parse: a callback's return value. */
+static int stop(parser *p, ckptio_status st)
 {
-	json_error_t e;
-	size_t start, end;
-
-	peek(p);
-	start = p->pos;
-	end = value_end(p, start);
-	*out = json_loadb(p->buf + start, end - start, JSON_DECODE_ANY, &e);
-	if (!*out)
-		return jerr(p, start + (e.position > 0 ? (size_t)e.position : 0),
-			    e.text);
-	p->pos = end;
-	return CKPTIO_OK;
+	p->st = st;
+	return 0;
 }
 
-/* Containers are checked without building them (jansson would build a
- * tree as large as any hostile value). */
-static int is_container(parser *p)
+/* Where yajl is in buf: just past the token it handed over. */
+static size_t here(const parser *p)
 {
-	int c = peek(p);
-
-	return c == '{' || c == '[';
+	return p->base + yajl_get_bytes_consumed(p->h);
 }
 
-static ckptio_status read_string(parser *p, jstr *out)
+static void text_free(jtext *t)
 {
-	ckptio_status st;
-
-	*out = (jstr){0};
-	if (is_container(p))
-		return skip_value(p);
-	if (peek(p) == '"')
-		for (size_t i = p->pos + 1; i < p->len; i++) {
-			unsigned char c = (unsigned char)p->buf[i];
-
-			if (c == '"') {
-				out->s = p->buf + p->pos + 1;
-				out->n = i - p->pos - 1;
-				p->pos = i + 1;
-				return CKPTIO_OK;
-			}
-			if (c < 0x20 || c > 0x7e || c == '\\')
-				break;
-		}
-	if ((st = load_value(p, &out->j)) != CKPTIO_OK)
-		return st;
-	if (json_is_string(out->j)) {
-		out->s = json_string_value(out->j);
-		out->n = json_string_length(out->j);
-	}
-	return CKPTIO_OK;
+	free(t->s);
+	*t = (jtext){0};
 }
 
-/* *ok = 0 when the value is valid but not an integer. */
-static ckptio_status read_int(parser *p, json_int_t *v, int *ok)
-{
-	const char *b = p->buf;
-	size_t i, d;
-	uint64_t x = 0;
-	json_t *j;
-	ckptio_status st;
-
-	*ok = 0;
-	*v = 0;
-	if (is_container(p))
-		return skip_value(p);
-	i = p->pos + (p->pos < p->len && b[p->pos] == '-');
-	for (d = i; i < p->len && i - d < 19 && b[i] >= '0' && b[i] <= '9'; i++)
-		x = x * 10 + (uint64_t)(b[i] - '0');
-	if (i > d && i - d <= 18 && (b[d] != '0' || i - d == 1) &&
-	    (i == p->len || is_space(b[i]) || b[i] == ',' || b[i] == ']' ||
-	     b[i] == '}')) {
-		*v = b[p->pos] == '-' ? -(json_int_t)x : (json_int_t)x;
-		*ok = 1;
-		p->pos = i;
-		return CKPTIO_OK;
-	}
-	if ((st = load_value(p, &j)) != CKPTIO_OK)
-		return st;
-	*ok = json_is_integer(j);
-	*v = *ok ? json_integer_value(j) : 0;
-	json_decref(j);
-	return CKPTIO_OK;
-}
-
-static int jstr_is(const jstr *s, const char *text)
-{
-	return s->s && strncmp(s->s, text, s->n) == 0 && text[s->n] == '\0';
-}
-
-/* The string as a C string, valid until the next call (jansson's strings
- * hold no NUL: \u0000 is refused). */
-static const char *cstr(parser *p, const jstr *s)
+static int text_set(parser *p, jtext *t, const char *s, size_t n)
 {
 	char *b;
 
-	if (s->j)
-		return s->s;
-	if (s->n >= p->scap) {
-		if (!(b = realloc(p->scratch, s->n + 1)))
-			return NULL;
-		p->scratch = b;
-		p->scap = s->n + 1;
+	if (n >= t->cap) {
+		if (!(b = realloc(t->s, n + 1)))
+			return stop(p, ckptio__hc_error(p->hc, CKPTIO_ENOMEM,
+							"out of memory"));
+		t->s = b;
+		t->cap = n + 1;
 	}
-	memcpy(p->scratch, s->s, s->n);
-	p->scratch[s->n] = '\0';
-	return p->scratch;
+	memcpy(t->s, s, n);
+	t->s[n] = '\0';
+	t->st = V_OK;
+	return 1;
 }
 
-/* A member's key and its colon. */
-static ckptio_status read_key(parser *p, jstr *key)
+static unsigned hex4(const char *s)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = v << 4 | (unsigned)(s[i] <= '9' ? s[i] - '0'
+						    : (s[i] | 0x20) - 'a' + 10);
+	return v;
+}
+
+/* Are the \u escapes of UTF-16 surrogates in the string token that ends
+ * here (past its closing quote) paired, high then low?  yajl does not
+ * say: it decodes a lone one to '?' or to bytes that are not UTF-8, and
+ * a high one before any other escape to some other character. */
+static int surrogates_paired(const parser *p)
+{
+	const char *b = p->buf;
+	size_t end = here(p), lo, k;
+	unsigned v;
+
+	if (end < 2 || end > p->len || b[end - 1] != '"')
+		return 0;
+	/* The opening quote: the first one back not escaped. */
+	for (lo = end - 1; lo-- > 0;) {
+		for (k = 0; b[lo] == '"' && k < lo && b[lo - 1 - k] == '\\'; k++)
+			;
+		if (b[lo] == '"' && k % 2 == 0)
+			break;
+	}
+	for (size_t i = lo + 1; i + 1 < end; i++) {
+		if (b[i] != '\\' || b[++i] != 'u')
+			continue;
+		v = hex4(b + i + 1);
+		i += 4;
+		if (v >= 0xdc00 && v <= 0xdfff)
+			return 0;
+		if (v < 0xd800 || v > 0xdbff)
+			continue;
+		if (i + 7 >= end || b[i + 1] != '\\' || b[i + 2] != 'u')
+			return 0;
+		v = hex4(b + i + 3);
+		if (v < 0xdc00 || v > 0xdfff)
+			return 0;
+		i += 6;
+	}
+	return 1;
+}
+
+/* Every string, keys too, wherever it is: strict UTF-8, no NUL (it
+ * would cut a C string), no lone surrogate. */
+static int string_ok(parser *p, const unsigned char *s, size_t n)
+{
+	const char *why = NULL;
+	int decoded = (uintptr_t)s - (uintptr_t)p->buf >= p->len;
+	size_t i = 0;
+
+	while (i < n && s[i] < 0x80) /* the usual case, quickly */
+		i++;
+	if (decoded && memchr(s, 0, n))
+		why = "a string holds a NUL character (\\u0000)";
+	else if (decoded && !surrogates_paired(p))
+		why = "a string holds an unpaired UTF-16 surrogate escape";
+	else if (ckptio__utf8_prefix((const char *)s + i, n - i) != n - i)
+		why = "a string is not valid UTF-8";
+	return why ? stop(p, jerr(p, here(p), "%s", why)) : 1;
+}
+
+/* A scalar as yajl handed it over. */
+enum { J_STRING, J_INT, J_OTHER };
+typedef struct jval {
+	int type;
+	const char *s;
+	size_t n;
+	long long i;
+} jval;
+
+#define JVAL_IS(v, lit) \
+	((v)->type == J_STRING && (v)->n == sizeof(lit) - 1 && \
+	 memcmp((v)->s, lit, sizeof(lit) - 1) == 0)
+
+static int set_text(parser *p, jtext *t, const jval *v)
+{
+	if (v->type != J_STRING) {
+		t->st = V_WRONG;
+		return 1;
+	}
+	return text_set(p, t, v->s, v->n);
+}
+
+static void set_int(long long *out, unsigned char *st, const jval *v)
+{
+	*st = v->type == J_INT ? V_OK : V_WRONG;
+	*out = v->i;
+}
+
+/* An offset, length or CRC: a non-negative integer, said at once. */
+static int set_u64(parser *p, const char *field, uint64_t *out,
+		   const jval *v)
+{
+	if (v->type != J_INT || v->i < 0)
+		return stop(p, perr(p, field, "expected a non-negative integer"));
+	*out = (uint64_t)v->i;
+	return 1;
+}
+
+static void set_dim(jdims *d, const jval *v)
+{
+	if (d->st != V_OK)
+		return;
+	if (v->type != J_INT || v->i < 0)
+		d->st = V_NEG;
+	else if (d->n == CKPTIO_MAX_NDIM)
+		d->st = V_WRONG;
+	else
+		d->v[d->n++] = (uint64_t)v->i;
+}
+
+static int add_attr(parser *p, const jval *v)
+{
+	if (v->type != J_STRING)
+		return stop(p, perr(p, "attrs", "expected string values"));
+	if (!text_set(p, &p->value, v->s, v->n))
+		return 0;
+	p->st = attr_append(p->hc, IMPL(p->md), p->akey.s, p->value.s);
+	return p->st == CKPTIO_OK;
+}
+
+/* The value in slot (not a container of the schema's): store it, or
+ * say why it cannot be there. */
+static int store(parser *p, unsigned char slot, const jval *v)
+{
+	switch (slot) {
+	case S_FORMAT:
+		p->hd.format = JVAL_IS(v, "ckptio") ? V_OK : V_WRONG;
+		return 1;
+	case S_VERSION:
+		set_int(&p->hd.version, &p->hd.version_st, v);
+		return 1;
+	case S_WORLD:
+		set_int(&p->hd.world, &p->hd.world_st, v);
+		return 1;
+	case S_LAYOUT:
+		return set_text(p, &p->hd.layout, v);
+	case S_ATTR:
+		return add_attr(p, v);
+	case S_NAME:
+		return set_text(p, &p->it.name, v);
+	case S_KIND:
+		p->it.kind = JVAL_IS(v, "tensor") ? CKPTIO_ITEM_TENSOR
+			     : JVAL_IS(v, "bytes") ? CKPTIO_ITEM_BYTES : 0;
+		return 1;
+	case S_DTYPE: {
+		char name[16] = "";
+
+		if (v->type == J_STRING && v->n < sizeof(name))
+			memcpy(name, v->s, v->n);
+		p->it.dtype = ckptio_dtype_from_name(name);
+		p->it.dtype_st = v->type == J_STRING ? V_OK : V_WRONG;
+		return 1;
+	}
+	case S_SHAPE:
+		p->it.shape.st = V_WRONG;
+		return 1;
+	case S_OBJECT:
+		return set_text(p, &p->ck.object, v);
+	case S_OFFSET:
+		return set_u64(p, "offset", &p->ck.offset, v);
+	case S_LENGTH:
+		return set_u64(p, "length", &p->ck.length, v);
+	case S_CRC:
+		if (!set_u64(p, "crc32c", &p->ck.crc, v))
+			return 0;
+		if (p->ck.crc > UINT32_MAX)
+			return stop(p, perr(p, "crc32c", "larger than 32 bits"));
+		return 1;
+	case S_OFFSETS:
+		p->ck.offsets.st = V_WRONG;
+		return 1;
+	case S_CSHAPE:
+		p->ck.shape.st = V_WRONG;
+		return 1;
+	case S_DIM:
+		set_dim(p->dims, v);
+		return 1;
+	case S_ROOT:
+		return stop(p, perr(p, "(top)", "expected a JSON object"));
+	case S_ATTRS:
+		return stop(p, perr(p, "attrs", "expected an object of strings"));
+	case S_ITEMS:
+		return stop(p, perr(p, "items", "expected an array"));
+	case S_ITEM:
+		p->where = 1;
+		return stop(p, perr(p, NULL, "expected an object"));
+	case S_CHUNKS:
+		return stop(p, perr(p, "chunks", "expected an array"));
+	case S_CHUNK:
+		p->where = 2;
+		return stop(p, perr(p, NULL, "expected an object"));
+	}
+	return 1; /* S_SKIP */
+}
+
+/* The slot of the value that starts now; an array counts it. */
+static unsigned char next_value(parser *p)
+{
+	frame *f = &p->stack[p->top];
+
+	if (f->type == F_ITEMS)
+		p->item = f->n++;
+	else if (f->type == F_CHUNKS)
+		p->chunk = f->n++;
+	return f->slot;
+}
+
+static int scalar(parser *p, const jval *v)
+{
+	return p->skip ? 1 : store(p, next_value(p), v);
+}
+
+/* ---- the header, items and chunks, once known --------------------------- */
+
+static ckptio_status look_ahead(parser *p, const frame *f);
+
+/* Check the header, in this order (a newer version is said so before
+ * its items are read), and make the metadata.  f is the root, whose
+ * header is looked for ahead when it is not all read yet (and `ahead`). */
+static int root_open(parser *p, const frame *f, int ahead)
 {
 	ckptio_status st;
 
-	*key = (jstr){0};
-	if (peek(p) != '"')
-		return jerr(p, p->pos, "string or '}' expected");
-	st = read_string(p, key);
-	if (st == CKPTIO_OK && peek(p) != ':')
-		st = jerr(p, p->pos, "':' expected");
-	if (st != CKPTIO_OK) {
-		json_decref(key->j);
-		return st;
+	if (p->md)
+		return 1;
+	if (ahead && (f->seen & R_HEADER) != R_HEADER &&
+	    (st = look_ahead(p, f)) != CKPTIO_OK)
+		return stop(p, st);
+	if (p->hd.format != V_OK)
+		return stop(p, perr(p, "format", "expected \"ckptio\""));
+	if (p->hd.version_st != V_OK || p->hd.version < 1)
+		return stop(p, perr(p, "version", "expected a positive integer"));
+	if (p->hd.version > CKPTIO__MD_VERSION)
+		return stop(p, ckptio__hc_error(p->hc, CKPTIO_EUNSUPPORTED,
+						"%s: metadata version %lld is "
+						"newer than this ckptio "
+						"understands (%d)",
+						p->what, p->hd.version,
+						CKPTIO__MD_VERSION));
+	if (p->hd.world_st != V_OK || p->hd.world < 1 ||
+	    p->hd.world > (1 << 24))
+		return stop(p, perr(p, "world", "expected an integer from 1 to "
+					     "%d", 1 << 24));
+	if ((st = ckptio__md_new(p->hc, "native", &p->md)) != CKPTIO_OK)
+		return stop(p, st);
+	p->md->world = (int)p->hd.world;
+	return 1;
+}
+
+static int root_close(parser *p, const frame *f)
+{
+	char *layout;
+
+	p->end = here(p);
+	if (!root_open(p, f, 0))
+		return 0;
+	if (!(f->seen & ROOT_BIT(S_ITEMS)))
+		return stop(p, perr(p, "items", "expected an array"));
+	if (p->hd.layout.st == V_WRONG)
+		return stop(p, perr(p, "layout", "expected a string"));
+	if (p->hd.layout.st == V_OK) {
+		if (!(layout = strdup(p->hd.layout.s)))
+			return stop(p, ckptio__hc_error(p->hc, CKPTIO_ENOMEM,
+							"out of memory"));
+		free((void *)p->md->layout);
+		p->md->layout = layout;
 	}
-	p->pos++;
-	return CKPTIO_OK;
-}
-
-/* Step through an object (after its '{') or array (after its '['): *n
- * counts the members read; *done is set at the closing bracket. */
-static ckptio_status next_in(parser *p, char close, size_t *n, int *done)
-{
-	int c = peek(p);
-
-	*done = c == close;
-	if (*done) {
-		p->pos++;
-		return CKPTIO_OK;
-	}
-	if (*n > 0 && c != ',')
-		return jerr(p, p->pos, close == '}' ? "',' or '}' expected"
-						    : "',' or ']' expected");
-	p->pos += *n > 0;
-	(*n)++;
-	return CKPTIO_OK;
-}
-
-/* Check the value at p->pos and move past it, building nothing. */
-static ckptio_status skip_value(parser *p)
-{
-	char close[JSON_DEPTH];
-	size_t depth = 0;
-	jstr s;
-	json_int_t v;
-	int c, ok;
-	ckptio_status st = CKPTIO_OK;
-
-	for (;;) {
-		c = peek(p);
-		if (c == '{' || c == '[') {
-			if (depth == JSON_DEPTH)
-				return jerr(p, p->pos,
-					    "maximum parsing depth reached");
-			close[depth++] = c == '{' ? '}' : ']';
-			p->pos++;
-			if (peek(p) != close[depth - 1]) {
-				if (c == '{' && (st = read_key(p, &s)) == CKPTIO_OK)
-					json_decref(s.j);
-				if (st != CKPTIO_OK)
-					return st;
-				continue; /* to the first member */
-			}
-			p->pos++;
-			depth--;
-		} else if (c == '"') {
-			if ((st = read_string(p, &s)) != CKPTIO_OK)
-				return st;
-			json_decref(s.j);
-		} else if ((st = read_int(p, &v, &ok)) != CKPTIO_OK) {
-			return st; /* any other scalar, by jansson */
-		}
-		/* A value ended: close what ends with it, go to the next. */
-		for (;;) {
-			if (depth == 0)
-				return CKPTIO_OK;
-			c = peek(p);
-			if (c != close[depth - 1])
-				break;
-			p->pos++;
-			depth--;
-		}
-		if (c != ',')
-			return jerr(p, p->pos, close[depth - 1] == '}'
-						       ? "',' or '}' expected"
-						       : "',' or ']' expected");
-		p->pos++;
-		if (close[depth - 1] == '}' && (st = read_key(p, &s)) == CKPTIO_OK)
-			json_decref(s.j);
-		if (st != CKPTIO_OK)
-			return st;
-	}
-}
-
-/* A value of the wrong type: a JSON error if it is not valid JSON,
- * else the problem. */
-static ckptio_status not_a(parser *p, const char *field, const char *problem)
-{
-	ckptio_status st = skip_value(p);
-
-	return st != CKPTIO_OK ? st : perr(p, field, problem);
-}
-
-/* A value passed over, to be read later. */
-typedef struct span {
-	size_t start, end;
-} span;
-
-static void defer(parser *p, span *s)
-{
-	peek(p);
-	s->start = p->pos;
-	s->end = p->pos = value_end(p, s->start);
-}
-
-/* After reading a deferred value: it ends where the first pass said
- * (always, for valid JSON). */
-static ckptio_status ended(parser *p, const span *s, ckptio_status st)
-{
-	if (st == CKPTIO_OK && p->pos != s->end)
-		st = jerr(p, p->pos, "',' or end of value expected");
-	p->pos = s->end;
-	return st;
-}
-
-static ckptio_status get_u64(parser *p, const char *field, uint64_t *out)
-{
-	json_int_t v;
-	int ok;
-	ckptio_status st = read_int(p, &v, &ok);
-
-	if (st == CKPTIO_OK && (!ok || v < 0))
-		st = perr(p, field, "expected a non-negative integer");
-	*out = (uint64_t)v;
-	return st;
-}
-
-/* Non-negative integers: exactly `want`, or up to CKPTIO_MAX_NDIM when
- * want is -1, their count in *n. */
-static ckptio_status get_dims(parser *p, const char *field, int want,
-			      uint64_t *out, unsigned *n)
-{
-	const char *bad = want < 0 ? "expected an array of at most 32 integers"
-				   : "expected an array of one integer per "
-				     "dimension";
-	size_t k = 0, max = want < 0 ? CKPTIO_MAX_NDIM : (size_t)want;
-	json_int_t v;
-	int ok, done;
-	ckptio_status st;
-
-	if (peek(p) != '[')
-		return not_a(p, field, bad);
-	p->pos++;
-	for (;;) {
-		if ((st = next_in(p, ']', &k, &done)) != CKPTIO_OK)
-			return st;
-		if (done)
-			break;
-		if (k > max)
-			return perr(p, field, bad);
-		if ((st = read_int(p, &v, &ok)) != CKPTIO_OK)
-			return st;
-		if (!ok || v < 0)
-			return perr(p, field, "expected non-negative integers");
-		out[k - 1] = (uint64_t)v;
-	}
-	if (want >= 0 && k != (size_t)want)
-		return perr(p, field, bad);
-	*n = (unsigned)k;
-	return CKPTIO_OK;
-}
-
-/* The index of key in names (NULL-terminated), or -1.  A key seen before
- * (its bit in *seen) is an error. */
-static ckptio_status which_key(parser *p, size_t at, const jstr *key,
-			       const char *const *names, unsigned *seen,
-			       int *which)
-{
-	*which = -1;
-	for (int i = 0; names[i]; i++)
-		if (jstr_is(key, names[i])) {
-			if (*seen & 1u << i)
-				return jerr(p, at, "duplicate object key");
-			*seen |= 1u << i;
-			*which = i;
-			break;
-		}
-	return CKPTIO_OK;
-}
-
-/* Step through an object's members (after its '{'): *which is the key's
- * index in names (-1: unknown), *done is set at the closing '}'. */
-static ckptio_status next_member(parser *p, size_t *n,
-				 const char *const *names, unsigned *seen,
-				 int *which, int *done)
-{
-	jstr key;
-	size_t at;
-	ckptio_status st = next_in(p, '}', n, done);
-
-	if (st != CKPTIO_OK || *done)
-		return st;
-	peek(p);
-	at = p->pos;
-	if ((st = read_key(p, &key)) != CKPTIO_OK)
-		return st;
-	st = which_key(p, at, &key, names, seen, which);
-	json_decref(key.j);
-	return st;
-}
-
-enum { C_OBJECT, C_OFFSET, C_LENGTH, C_CRC, C_OFFSETS, C_SHAPE };
-static const char *const chunk_keys[] = {"object", "offset", "length",
-					 "crc32c", "offsets", "shape", NULL};
-
-static ckptio_status parse_chunk(parser *p, ckptio_metadata *md, size_t idx)
-{
-	const ckptio_item_meta *it = &md->items[idx];
-	uint64_t offsets[CKPTIO_MAX_NDIM] = {0}, shape[CKPTIO_MAX_NDIM] = {0};
-	uint64_t off = 0, len = 0, crc = 0;
-	jstr obj = {0};
-	const char *object;
-	unsigned seen = 0, nd;
-	size_t n = 0;
-	int which, done;
-	ckptio_status st;
-
-	if (peek(p) != '{')
-		return not_a(p, "chunk", "expected an object");
-	p->pos++;
-	for (;;) {
-		st = next_member(p, &n, chunk_keys, &seen, &which, &done);
-		if (st != CKPTIO_OK || done)
-			break;
-		if (which == C_OBJECT)
-			st = read_string(p, &obj);
-		else if (which == C_OFFSET)
-			st = get_u64(p, "offset", &off);
-		else if (which == C_LENGTH)
-			st = get_u64(p, "length", &len);
-		else if (which == C_CRC)
-			st = get_u64(p, "crc32c", &crc);
-		else if (which == C_OFFSETS && it->kind == CKPTIO_ITEM_TENSOR)
-			st = get_dims(p, "offsets", (int)it->ndim, offsets, &nd);
-		else if (which == C_SHAPE && it->kind == CKPTIO_ITEM_TENSOR)
-			st = get_dims(p, "shape", (int)it->ndim, shape, &nd);
-		else
-			st = skip_value(p);
-		if (st != CKPTIO_OK)
-			break;
-	}
-	if (st == CKPTIO_OK && !obj.s)
-		st = perr(p, "object", "expected a string");
-	else if (st == CKPTIO_OK && !(seen & 1u << C_OFFSET))
-		st = perr(p, "offset", "missing");
-	else if (st == CKPTIO_OK && !(seen & 1u << C_LENGTH))
-		st = perr(p, "length", "missing");
-	else if (st == CKPTIO_OK && crc > UINT32_MAX)
-		st = perr(p, "crc32c", "larger than 32 bits");
-	else if (st == CKPTIO_OK && it->kind == CKPTIO_ITEM_TENSOR &&
-		 (seen & 3u << C_OFFSETS) != 3u << C_OFFSETS)
-		st = perr(p, seen & 1u << C_OFFSETS ? "shape" : "offsets",
-			  "expected an array of one integer per dimension");
-	if (st == CKPTIO_OK && !(object = cstr(p, &obj)))
-		st = ckptio__hc_error(p->hc, CKPTIO_ENOMEM, "out of memory");
-	if (st == CKPTIO_OK)
-		st = ckptio__md_add_chunk(p->hc, md, idx, offsets, shape,
-					  object, off, len,
-					  (seen & 1u << C_CRC) != 0,
-					  (uint32_t)crc);
-	json_decref(obj.j);
-	return st;
-}
-
-/* The chunks array at p->pos. */
-static ckptio_status parse_chunks(parser *p, ckptio_metadata *md, size_t idx)
-{
-	size_t n = 0;
-	int done;
-	ckptio_status st;
-
-	if (peek(p) != '[')
-		return not_a(p, "chunks", "expected an array");
-	p->pos++;
-	for (;;) {
-		if ((st = next_in(p, ']', &n, &done)) != CKPTIO_OK || done)
-			break;
-		p->chunk = n - 1;
-		p->depth = 2;
-		if ((st = parse_chunk(p, md, idx)) != CKPTIO_OK)
-			return st;
-		p->depth = 1;
-	}
-	return st;
-}
-
-enum { I_NAME, I_KIND, I_DTYPE, I_SHAPE, I_CHUNKS };
-static const char *const item_keys[] = {"name", "kind", "dtype", "shape",
-					"chunks", NULL};
-
-/* An item being read: what the first pass over its members found. */
-typedef struct item {
-	jstr name, kind, dtype;
-	span at[I_CHUNKS + 1]; /* shape and chunks, passed over */
-	unsigned seen, deferred;
-} item;
-
-/* Enough is known to add the item and read its chunks. */
-static int item_known(const item *it)
-{
-	return (it->seen & 3u << I_NAME) == 3u << I_NAME &&
-	       (jstr_is(&it->kind, "bytes") ||
-		(it->seen & 3u << I_DTYPE) == 3u << I_DTYPE);
+	return 1;
 }
 
 /* Check the item's header, in this order, and add it. */
-static ckptio_status add_item(parser *p, ckptio_metadata *md, const item *it,
-			      size_t *idx)
+static int item_add(parser *p)
 {
-	uint64_t shape[CKPTIO_MAX_NDIM] = {0};
-	char dtype[16] = "";
-	size_t back = p->pos;
-	unsigned ndim = 0;
-	int tensor = jstr_is(&it->kind, "tensor");
-	ckptio_dtype dt;
-	const char *name;
+	jitem *it = &p->it;
+	int tensor = it->kind == CKPTIO_ITEM_TENSOR;
+
+	if (it->name.st != V_OK)
+		return stop(p, perr(p, "name", "expected a string"));
+	if (!it->kind)
+		return stop(p, perr(p, "kind", "expected \"tensor\" or \"bytes\""));
+	if (tensor && it->dtype_st != V_OK)
+		return stop(p, perr(p, "dtype", "expected a string"));
+	if (tensor && it->dtype == CKPTIO_DTYPE_INVALID)
+		return stop(p, perr(p, "dtype", "unknown dtype"));
+	if (tensor && it->shape.st == V_NEG)
+		return stop(p, perr(p, "shape", "expected non-negative integers"));
+	if (tensor && it->shape.st != V_OK)
+		return stop(p, perr(p, "shape", "expected an array of at most "
+					     "%d integers", CKPTIO_MAX_NDIM));
+	p->st = built(p, ckptio__md_add_item(p->hc, p->md, it->name.s, it->kind,
+					    it->dtype, tensor ? it->shape.n : 0,
+					    it->shape.v, &it->idx));
+	it->added = p->st == CKPTIO_OK;
+	return it->added;
+}
+
+/* The item's chunks start: add the item first, looking ahead for what
+ * of its header comes after them. */
+static int item_open(parser *p)
+{
+	const frame *f = &p->stack[p->top];
+	const jitem *it = &p->it;
+	unsigned need = ITEM_BIT(S_NAME) | ITEM_BIT(S_KIND);
 	ckptio_status st;
 
-	if (tensor && it->dtype.s && it->dtype.n < sizeof(dtype))
-		memcpy(dtype, it->dtype.s, it->dtype.n);
-	dt = tensor ? ckptio_dtype_from_name(dtype) : CKPTIO_DTYPE_INVALID;
-	if (!it->name.s)
-		return perr(p, "name", "expected a string");
-	if (!tensor && !jstr_is(&it->kind, "bytes"))
-		return perr(p, "kind", "expected \"tensor\" or \"bytes\"");
-	if (tensor && dt == CKPTIO_DTYPE_INVALID)
-		return perr(p, "dtype", "unknown dtype");
-	if (tensor && !(it->seen & 1u << I_SHAPE))
-		return perr(p, "shape", "expected an array of at most 32 "
-					"integers");
-	/* A bytes item has no shape, but what is there must be JSON. */
-	if (it->deferred & 1u << I_SHAPE) {
-		p->pos = it->at[I_SHAPE].start;
-		st = ended(p, &it->at[I_SHAPE],
-			   tensor ? get_dims(p, "shape", -1, shape, &ndim)
-				  : skip_value(p));
-		p->pos = back;
-		if (st != CKPTIO_OK)
-			return st;
+	if (it->kind == CKPTIO_ITEM_TENSOR)
+		need |= ITEM_BIT(S_DTYPE) | ITEM_BIT(S_SHAPE);
+	if ((f->seen & need) != need && (st = look_ahead(p, f)) != CKPTIO_OK)
+		return stop(p, st);
+	return item_add(p);
+}
+
+static int item_close(parser *p, const frame *f)
+{
+	if (!p->it.added && !item_add(p))
+		return 0;
+	if (!(f->seen & ITEM_BIT(S_CHUNKS)))
+		return stop(p, perr(p, "chunks", "expected an array"));
+	p->where = 0;
+	return 1;
+}
+
+static int dims_ok(parser *p, const char *field, const jdims *d,
+		   unsigned ndim)
+{
+	if (d->st == V_NEG)
+		return stop(p, perr(p, field, "expected non-negative integers"));
+	if (d->st != V_OK || d->n != ndim)
+		return stop(p, perr(p, field, "expected an array of one integer "
+					      "per dimension"));
+	return 1;
+}
+
+static int chunk_close(parser *p, const frame *f)
+{
+	const ckptio_item_meta *it = &p->md->items[p->it.idx];
+	const jchunk *c = &p->ck;
+
+	if (c->object.st != V_OK)
+		return stop(p, perr(p, "object", "expected a string"));
+	if (!(f->seen & CHUNK_BIT(S_OFFSET)))
+		return stop(p, perr(p, "offset", "missing"));
+	if (!(f->seen & CHUNK_BIT(S_LENGTH)))
+		return stop(p, perr(p, "length", "missing"));
+	if (it->kind == CKPTIO_ITEM_TENSOR &&
+	    (!dims_ok(p, "offsets", &c->offsets, it->ndim) ||
+	     !dims_ok(p, "shape", &c->shape, it->ndim)))
+		return 0;
+	p->st = built(p, ckptio__md_add_chunk(
+				 p->hc, p->md, p->it.idx, c->offsets.v,
+				 c->shape.v, c->object.s, c->offset, c->length,
+				 (f->seen & CHUNK_BIT(S_CRC)) != 0,
+				 (uint32_t)c->crc));
+	p->where = 1;
+	return p->st == CKPTIO_OK;
+}
+
+/* ---- yajl's callbacks ------------------------------------------------ */
+
+static int on_null(void *ctx)
+{
+	return scalar(ctx, &(jval){.type = J_OTHER});
+}
+
+static int on_bool(void *ctx, int b)
+{
+	(void)b;
+	return scalar(ctx, &(jval){.type = J_OTHER});
+}
+
+static int on_int(void *ctx, long long i)
+{
+	return scalar(ctx, &(jval){.type = J_INT, .i = i});
+}
+
+static int on_double(void *ctx, double d)
+{
+	(void)d;
+	return scalar(ctx, &(jval){.type = J_OTHER});
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t n)
+{
+	parser *p = ctx;
+
+	if (!string_ok(p, s, n))
+		return 0;
+	return scalar(p, &(jval){.type = J_STRING, .s = (const char *)s,
+				 .n = n});
+}
+
+static int on_key(void *ctx, const unsigned char *s, size_t n)
+{
+	parser *p = ctx;
+	frame *f = &p->stack[p->top];
+	const jkeys *keys = f->type == F_ROOT   ? &root_keys
+			    : f->type == F_ITEM ? &item_keys
+						: &chunk_keys;
+
+	if (!string_ok(p, s, n))
+		return 0;
+	if (p->skip)
+		return 1;
+	if (f->type == F_ATTRS) {
+		f->slot = S_ATTR;
+		return text_set(p, &p->akey, (const char *)s, n);
 	}
-	if (!(name = cstr(p, &it->name)))
+	f->slot = S_SKIP;
+	if (n == 0 || n >= sizeof(keys->names[0]))
+		return 1;
+	for (unsigned i = 0; i < keys->n; i++) {
+		if (keys->names[i][0] != s[0] || keys->names[i][n] != '\0' ||
+		    memcmp(s, keys->names[i], n) != 0)
+			continue;
+		if (f->seen & 1u << i)
+			return stop(p, perr(p, NULL, "key '%s' appears twice",
+					    keys->names[i]));
+		f->seen |= 1u << i;
+		f->slot = (unsigned char)(keys->first + i);
+		/* A bytes item has no dims: whatever is there is ignored. */
+		if ((f->slot == S_OFFSETS || f->slot == S_CSHAPE) &&
+		    p->it.kind == CKPTIO_ITEM_BYTES)
+			f->slot = S_SKIP;
+		break;
+	}
+	return 1;
+}
+
+static void push(parser *p, unsigned char type, unsigned char slot)
+{
+	p->stack[++p->top] = (frame){.type = type, .slot = slot,
+				     .start = here(p) - 1, .depth = p->depth};
+}
+
+/* A new item or chunk: nothing read yet (dims are only emptied: they
+ * are large, and a million chunks each cleared whole cost). */
+static void item_reset(jitem *it)
+{
+	it->name.st = V_ABSENT;
+	it->kind = 0;
+	it->dtype = CKPTIO_DTYPE_INVALID;
+	it->dtype_st = V_ABSENT;
+	it->shape.n = 0;
+	it->shape.st = V_ABSENT;
+	it->added = 0;
+	it->idx = 0;
+}
+
+static void chunk_reset(jchunk *c)
+{
+	c->object.st = V_ABSENT;
+	c->offset = c->length = c->crc = 0;
+	c->offsets.n = c->shape.n = 0;
+	c->offsets.st = c->shape.st = V_ABSENT;
+}
+
+/* A dims array starts: the one its slot names, emptied. */
+static void dims_open(parser *p, unsigned char slot)
+{
+	p->dims = slot == S_SHAPE ? &p->it.shape
+		  : slot == S_OFFSETS ? &p->ck.offsets : &p->ck.shape;
+	p->dims->n = 0;
+	p->dims->st = V_OK;
+	push(p, F_DIMS, S_DIM);
+}
+
+static int on_open(parser *p, int object)
+{
+	unsigned char slot;
+
+	if (++p->depth > JSON_DEPTH)
+		return stop(p, jerr(p, here(p) - 1,
+				    "nested deeper than %d levels (maximum "
+				    "parsing depth)",
+				    JSON_DEPTH));
+	if (p->skip) {
+		p->skip++;
+		return 1;
+	}
+	slot = next_value(p);
+	/* A look-ahead reads only its object's own scalars and dims. */
+	if (p->look && (slot == S_ATTRS || slot == S_ITEMS || slot == S_CHUNKS))
+		slot = S_SKIP;
+	if (object && slot == S_ROOT) {
+		push(p, F_ROOT, S_SKIP);
+	} else if (object && slot == S_ATTRS) {
+		if (!root_open(p, &p->stack[p->top], 1))
+			return 0;
+		push(p, F_ATTRS, S_SKIP);
+	} else if (!object && slot == S_ITEMS) {
+		if (!root_open(p, &p->stack[p->top], 1))
+			return 0;
+		push(p, F_ITEMS, S_ITEM);
+	} else if (object && slot == S_ITEM) {
+		item_reset(&p->it);
+		p->where = 1;
+		push(p, F_ITEM, S_SKIP);
+	} else if (!object && slot == S_CHUNKS) {
+		if (!item_open(p))
+			return 0;
+		push(p, F_CHUNKS, S_CHUNK);
+	} else if (object && slot == S_CHUNK) {
+		chunk_reset(&p->ck);
+		p->where = 2;
+		push(p, F_CHUNK, S_SKIP);
+	} else if (!object &&
+		   (slot == S_SHAPE || slot == S_OFFSETS || slot == S_CSHAPE)) {
+		dims_open(p, slot);
+	} else {
+		/* Not what the slot holds: said (or noted) as for a scalar,
+		 * then passed over. */
+		p->skip = 1;
+		return store(p, slot, &(jval){.type = J_OTHER});
+	}
+	return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+	return on_open(ctx, 1);
+}
+
+static int on_start_array(void *ctx)
+{
+	return on_open(ctx, 0);
+}
+
+static int on_close(void *ctx)
+{
+	parser *p = ctx;
+	frame f;
+	ckptio_status st;
+
+	p->depth--;
+	if (p->skip) {
+		p->skip--;
+		return 1;
+	}
+	f = p->stack[p->top--];
+	if (p->look && p->top == 0) {
+		p->done = 1; /* the object looked at has ended */
+		return 0;
+	}
+	switch (f.type) {
+	case F_ROOT:
+		return root_close(p, &f);
+	case F_ATTRS:
+		st = attrs_sort(p->hc, IMPL(p->md), p->what);
+		return st == CKPTIO_OK ? 1 : stop(p, st);
+	case F_ITEM:
+		return item_close(p, &f);
+	case F_CHUNK:
+		return chunk_close(p, &f);
+	}
+	return 1;
+}
+
+/* ---- running yajl ---------------------------------------------------- */
+
+static void parser_free(parser *p)
+{
+	text_free(&p->hd.layout);
+	text_free(&p->it.name);
+	text_free(&p->ck.object);
+	text_free(&p->akey);
+	text_free(&p->value);
+}
+
+/* Parse buf from p->base: the whole document, or for a look-ahead the
+ * object that starts there. */
+static ckptio_status run(parser *p)
+{
+	static const yajl_callbacks cb = {
+		.yajl_null = on_null,
+		.yajl_boolean = on_bool,
+		.yajl_integer = on_int,
+		.yajl_double = on_double,
+		.yajl_string = on_string,
+		.yajl_start_map = on_start_map,
+		.yajl_map_key = on_key,
+		.yajl_end_map = on_close,
+		.yajl_start_array = on_start_array,
+		.yajl_end_array = on_close,
+	};
+	const unsigned char *text = (const unsigned char *)p->buf + p->base;
+	size_t n = p->len - p->base, at;
+	unsigned char *e;
+	char *end;
+	yajl_status ys;
+	ckptio_status st = CKPTIO_OK;
+
+	if (!(p->h = yajl_alloc(&cb, NULL, p)))
 		return ckptio__hc_error(p->hc, CKPTIO_ENOMEM, "out of memory");
-	return ckptio__md_add_item(p->hc, md, name,
-				   tensor ? CKPTIO_ITEM_TENSOR
-					  : CKPTIO_ITEM_BYTES,
-				   dt, ndim, shape, idx);
-}
-
-static ckptio_status parse_item(parser *p, ckptio_metadata *md)
-{
-	item it = {0};
-	size_t n = 0, idx = 0, end;
-	int which, done, added = 0;
-	ckptio_status st;
-
-	if (peek(p) != '{')
-		return not_a(p, "item", "expected an object");
-	p->pos++;
-	for (;;) {
-		st = next_member(p, &n, item_keys, &it.seen, &which, &done);
-		if (st != CKPTIO_OK || done)
-			break;
-		if (which == I_NAME)
-			st = read_string(p, &it.name);
-		else if (which == I_KIND)
-			st = read_string(p, &it.kind);
-		else if (which == I_DTYPE)
-			st = read_string(p, &it.dtype);
-		else if (which == I_CHUNKS && item_known(&it)) {
-			/* The usual order: read the chunks in place. */
-			if ((st = add_item(p, md, &it, &idx)) == CKPTIO_OK)
-				st = parse_chunks(p, md, idx);
-			added = 1;
-		} else if (which == I_SHAPE && jstr_is(&it.kind, "bytes")) {
-			st = skip_value(p);
-		} else if (which >= 0) {
-			defer(p, &it.at[which]);
-			it.deferred |= 1u << which;
-		} else {
-			st = skip_value(p);
-		}
-		if (st != CKPTIO_OK)
-			break;
+	/* Strict JSON (yajl's defaults, said here): no comments, strings
+	 * checked for UTF-8, one value and nothing after it. */
+	yajl_config(p->h, yajl_allow_comments, 0);
+	yajl_config(p->h, yajl_dont_validate_strings, 0);
+	yajl_config(p->h, yajl_allow_trailing_garbage, 0);
+	yajl_config(p->h, yajl_allow_multiple_values, 0);
+	yajl_config(p->h, yajl_allow_partial_values, 0);
+	ys = yajl_parse(p->h, text, n);
+	at = here(p);
+	if (ys == yajl_status_ok) {
+		ys = yajl_complete_parse(p->h);
+		at = p->len;
 	}
-	if (st == CKPTIO_OK && !added) {
-		end = p->pos;
-		st = add_item(p, md, &it, &idx);
-		if (st == CKPTIO_OK && !(it.seen & 1u << I_CHUNKS))
-			st = perr(p, "chunks", "expected an array");
-		if (st == CKPTIO_OK) {
-			p->pos = it.at[I_CHUNKS].start;
-			st = ended(p, &it.at[I_CHUNKS], parse_chunks(p, md, idx));
-		}
-		p->pos = end;
-	}
-	json_decref(it.name.j);
-	json_decref(it.kind.j);
-	json_decref(it.dtype.j);
-	return st;
-}
-
-static ckptio_status parse_items(parser *p, ckptio_metadata *md)
-{
-	size_t n = 0;
-	int done;
-	ckptio_status st;
-
-	if (peek(p) != '[')
-		return not_a(p, "items", "expected an array");
-	p->pos++;
-	for (;;) {
-		if ((st = next_in(p, ']', &n, &done)) != CKPTIO_OK || done)
-			break;
-		p->item = n - 1;
-		p->depth = 1;
-		if ((st = parse_item(p, md)) != CKPTIO_OK)
-			return st;
-	}
-	p->depth = 0;
-	return st;
-}
-
-static ckptio_status parse_attrs(parser *p, ckptio_metadata *md)
-{
-	size_t n = 0;
-	jstr key, value;
-	const char *v = NULL;
-	char *k;
-	int done;
-	ckptio_status st;
-
-	if (peek(p) != '{')
-		return not_a(p, "attrs", "expected an object of strings");
-	p->pos++;
-	for (;;) {
-		if ((st = next_in(p, '}', &n, &done)) != CKPTIO_OK || done)
-			break;
-		if ((st = read_key(p, &key)) != CKPTIO_OK)
-			return st;
-		k = strndup(key.s, key.n);
-		json_decref(key.j);
-		st = read_string(p, &value);
-		if (st == CKPTIO_OK && !value.s)
-			st = perr(p, "attrs", "expected string values");
-		if (st == CKPTIO_OK && (!k || !(v = cstr(p, &value))))
+	if (ys == yajl_status_client_canceled) {
+		st = p->done ? CKPTIO_OK : p->st;
+	} else if (ys == yajl_status_error) {
+		e = yajl_get_error(p->h, 0, text, n);
+		if (!e) {
 			st = ckptio__hc_error(p->hc, CKPTIO_ENOMEM,
 					      "out of memory");
-		if (st == CKPTIO_OK)
-			st = attr_append(p->hc, IMPL(md), k, v);
-		free(k);
-		json_decref(value.j);
-		if (st != CKPTIO_OK)
-			return st;
-	}
-	return st != CKPTIO_OK ? st : attrs_sort(p->hc, IMPL(md), p->what);
-}
-
-enum { R_FORMAT, R_VERSION, R_LAYOUT, R_WORLD, R_ATTRS, R_ITEMS };
-static const char *const root_keys[] = {"format", "version", "layout",
-					"world", "attrs", "items", NULL};
-
-#define R_HEADER (1u << R_FORMAT | 1u << R_VERSION | 1u << R_WORLD)
-
-/* The root object: its scalars, the members passed over, and the metadata
- * once the header is known. */
-typedef struct root {
-	jstr format, layout;
-	json_int_t version, world;
-	int version_ok, world_ok;
-	span at[R_ITEMS + 1];
-	unsigned seen, deferred;
-	ckptio_metadata *md;
-} root;
-
-/* Check the header, in this order (a newer version is said so before its
- * items are read), and make the metadata. */
-static ckptio_status root_open(parser *p, root *r)
-{
-	ckptio_status st;
-
-	if (r->md)
-		return CKPTIO_OK;
-	if (!jstr_is(&r->format, "ckptio"))
-		return perr(p, "format", "expected \"ckptio\"");
-	if (!r->version_ok || r->version < 1)
-		return perr(p, "version", "expected a positive integer");
-	if (r->version > CKPTIO__MD_VERSION)
-		return ckptio__hc_error(p->hc, CKPTIO_EUNSUPPORTED,
-					"%s: metadata version %lld is newer "
-					"than this ckptio understands (%d)",
-					p->what, (long long)r->version,
-					CKPTIO__MD_VERSION);
-	if (!r->world_ok || r->world < 1 || r->world > (1 << 24))
-		return perr(p, "world", "expected a positive integer");
-	if ((st = ckptio__md_new(p->hc, "native", &r->md)) == CKPTIO_OK)
-		r->md->world = (int)r->world;
-	return st;
-}
-
-/* "attrs" or "items" at p->pos. */
-static ckptio_status root_member(parser *p, root *r, int which)
-{
-	ckptio_status st = root_open(p, r);
-
-	if (st != CKPTIO_OK)
-		return st;
-	return which == R_ATTRS ? parse_attrs(p, r->md) : parse_items(p, r->md);
-}
-
-/* The first pass: the header's scalars, and attrs and items too when
- * they follow it (as written), else passed over. */
-static ckptio_status parse_top(parser *p, root *r)
-{
-	size_t n = 0;
-	int which, done, c = peek(p);
-	ckptio_status st;
-
-	if (c < 0)
-		return jerr(p, p->pos, "'{' expected near end of file");
-	if (c != '{')
-		return not_a(p, "(top)", "expected a JSON object");
-	p->pos++;
-	for (;;) {
-		st = next_member(p, &n, root_keys, &r->seen, &which, &done);
-		if (st != CKPTIO_OK || done)
-			break;
-		if (which == R_FORMAT)
-			st = read_string(p, &r->format);
-		else if (which == R_VERSION)
-			st = read_int(p, &r->version, &r->version_ok);
-		else if (which == R_LAYOUT)
-			st = read_string(p, &r->layout);
-		else if (which == R_WORLD)
-			st = read_int(p, &r->world, &r->world_ok);
-		else if (which >= 0 && (r->seen & R_HEADER) == R_HEADER)
-			st = root_member(p, r, which);
-		else if (which >= 0) {
-			defer(p, &r->at[which]);
-			r->deferred |= 1u << which;
 		} else {
-			st = skip_value(p);
+			/* "parse error: premature EOF\n" */
+			for (end = (char *)e + strlen((char *)e);
+			     end > (char *)e && (end[-1] == '\n' || end[-1] == ' ');)
+				*--end = '\0';
+			st = jerr(p, at, "%s", (char *)e);
+			yajl_free_error(p->h, e);
 		}
-		if (st != CKPTIO_OK)
-			return st;
 	}
-	if (st == CKPTIO_OK && peek(p) >= 0)
-		st = jerr(p, p->pos, "end of file expected");
+	yajl_free(p->h);
+	p->h = NULL;
 	return st;
 }
 
-static ckptio_status parse_doc(parser *p, ckptio_metadata **out)
+/* The header of the object at f (the root, or an item), read to its
+ * end by a second parser, so that what comes inside it can be checked
+ * against it. */
+static ckptio_status look_ahead(parser *p, const frame *f)
 {
-	root r = {0};
-	const char *layout;
-	char *copy;
-	ckptio_status st = parse_top(p, &r);
+	parser q = {.hc = p->hc, .what = p->what, .buf = p->buf,
+		    .len = p->len, .base = f->start, .look = 1,
+		    .depth = f->depth - 1, .item = p->item};
+	ckptio_status st;
 
-	if (st == CKPTIO_OK)
-		st = root_open(p, &r);
-	for (int w = R_ATTRS; w <= R_ITEMS && st == CKPTIO_OK; w++)
-		if (r.deferred & 1u << w) {
-			p->pos = r.at[w].start;
-			st = ended(p, &r.at[w], root_member(p, &r, w));
-		}
-	if (st == CKPTIO_OK && !(r.seen & 1u << R_ITEMS))
-		st = perr(p, "items", "expected an array");
-	if (st == CKPTIO_OK && r.layout.s) {
-		if (!(layout = cstr(p, &r.layout)) || !(copy = strdup(layout)))
-			st = ckptio__hc_error(p->hc, CKPTIO_ENOMEM,
-					      "out of memory");
-		else {
-			free((void *)r.md->layout);
-			r.md->layout = copy;
-		}
+	q.stack[0] = f->type == F_ROOT
+			     ? (frame){.type = F_TOP, .slot = S_ROOT}
+			     : (frame){.type = F_ITEMS, .slot = S_ITEM,
+				       .n = p->item};
+	st = run(&q);
+	if (st == CKPTIO_OK && f->type == F_ROOT) {
+		jheader h = p->hd;
+
+		p->hd = q.hd;
+		q.hd = h;
+	} else if (st == CKPTIO_OK) {
+		jitem it = p->it;
+
+		p->it = q.it;
+		q.it = it;
 	}
-	json_decref(r.format.j);
-	json_decref(r.layout.j);
-	*out = r.md;
+	parser_free(&q);
 	return st;
 }
 
@@ -1813,20 +1971,27 @@ ckptio_status ckptio__md_from_json(ckptio_host_ctx *hc, const char *what,
 				   const char *buf, size_t len,
 				   ckptio_metadata **out)
 {
-	parser p = {.hc = hc, .what = what, .buf = buf, .len = len};
-	ckptio_metadata *md = NULL;
-	ckptio_status st = parse_doc(&p, &md);
+	parser p = {.hc = hc, .what = what, .buf = buf ? buf : "",
+		    .len = buf ? len : 0};
+	ckptio_status st;
 
-	free(p.scratch);
+	p.stack[0] = (frame){.type = F_TOP, .slot = S_ROOT};
+	st = run(&p);
+	/* yajl takes an unterminated string after the document for a token
+	 * still to come, not for garbage. */
+	while (st == CKPTIO_OK && p.end < p.len)
+		if (!strchr(" \t\n\r", p.buf[p.end++]) || !p.buf[p.end - 1])
+			st = jerr(&p, p.end - 1, "trailing garbage");
+	parser_free(&p);
 	if (st == CKPTIO_OK)
-		st = ckptio__md_seal(hc, what, md);
+		st = ckptio__md_seal(hc, what, p.md);
 	*out = NULL;
 	if (st != CKPTIO_OK) {
-		ckptio__md_free(md);
+		ckptio__md_free(p.md);
 		/* Builder errors do not know the file: name it. */
 		ckptio__hc_prefix(hc, what);
 		return st;
 	}
-	*out = md;
+	*out = p.md;
 	return CKPTIO_OK;
 }

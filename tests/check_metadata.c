@@ -121,7 +121,7 @@ START_TEST(test_malformed)
 		   CKPTIO_EUNSUPPORTED, "version 99 is newer");
 	expect_bad(HEAD "\"items\":{}}", CKPTIO_ECORRUPT, "items: expected an array");
 	expect_bad("{\"format\":\"ckptio\",\"format\":\"ckptio\"}", CKPTIO_ECORRUPT,
-		   "duplicate");
+		   "key 'format' appears twice");
 }
 END_TEST
 
@@ -334,13 +334,13 @@ START_TEST(test_tiling_hostile)
 }
 END_TEST
 
-/* 3 chunks of a U8 tensor of 2^63 elements, each all of it: their
- * element counts add up to the tensor's modulo 2^64. */
+/* 5 chunks of a U8 tensor of 2^62 elements, each all of it: their
+ * element counts add up to the tensor's modulo 2^64.  (Dimensions stop
+ * below 2^63, as the numbers of the JSON form.) */
 START_TEST(test_tiling_wraparound)
 {
-	const uint64_t shape[1] = {(uint64_t)1 << 63};
-	const uint64_t whole[] = {0, (uint64_t)1 << 63, 0, (uint64_t)1 << 63,
-				  0, (uint64_t)1 << 63};
+	const uint64_t big = (uint64_t)1 << 62, shape[1] = {big};
+	const uint64_t whole[] = {0, big, 0, big, 0, big, 0, big, 0, big};
 
 	TILE_BAD(1, shape, whole, "chunks overlap");
 }
@@ -506,10 +506,8 @@ static ckptio_metadata *parse_ok(const char *text)
 	return md;
 }
 
-START_TEST(test_json_any_order)
-{
-	/* Members in any order, escapes, unknown members of every kind. */
-	ckptio_metadata *md = parse_ok(
+/* Members in any order, escapes, unknown members of every kind. */
+static const char any_order[] =
 		"{\"items\":[{\"chunks\":[{\"shape\":[2],\"offsets\":[2],"
 		"\"length\":8,\"offset\":8,\"object\":\"__0_0.\\u0074.ckd\","
 		"\"x\":{\"y\":[1,2.5e3,-0,true,null,\"\\\"\",{}]}},"
@@ -521,7 +519,11 @@ START_TEST(test_json_any_order)
 		"\"chunks\":[{\"length\":1000000000000000000,\"offset\":0,"
 		"\"object\":\"o\",\"shape\":\"ignored\"}],\"kind\":\"bytes\"}],"
 		"\"world\":3,\"extra\":[[[]]],\"attrs\":{\"\\u0061\":\"\\n\"},"
-		"\"layout\":\"native\",\"version\":1,\"format\":\"ckptio\"}\n");
+		"\"layout\":\"native\",\"version\":1,\"format\":\"ckptio\"}\n";
+
+START_TEST(test_json_any_order)
+{
+	ckptio_metadata *md = parse_ok(any_order);
 	const ckptio_item_meta *t;
 
 	ck_assert_uint_eq(md->nitems, 2);
@@ -546,13 +548,22 @@ END_TEST
 START_TEST(test_json_duplicates)
 {
 	expect_bad("{\"format\":\"ckptio\",\"\\u0066ormat\":\"ckptio\"}",
-		   CKPTIO_ECORRUPT, "duplicate object key");
+		   CKPTIO_ECORRUPT, "ck/.metadata.json: key 'format' appears twice");
 	expect_bad(HEAD "\"items\":[],\"items\":[]}", CKPTIO_ECORRUPT,
-		   "duplicate object key");
+		   "key 'items' appears twice");
 	expect_bad(HEAD "\"items\":[{\"name\":\"a\",\"name\":\"b\"}]}",
-		   CKPTIO_ECORRUPT, "duplicate object key");
+		   CKPTIO_ECORRUPT, "items[0]: key 'name' appears twice");
 	expect_bad(T("{\"object\":\"a\",\"offset\":0,\"offset\":1}"),
-		   CKPTIO_ECORRUPT, "duplicate object key");
+		   CKPTIO_ECORRUPT,
+		   "items[0].chunks[0]: key 'offset' appears twice");
+	/* Before the item is known (its chunks first), and after. */
+	expect_bad(HEAD "\"items\":[{\"chunks\":[],\"name\":\"a\",\"kind\":"
+		   "\"bytes\",\"kind\":\"bytes\"}]}",
+		   CKPTIO_ECORRUPT, "items[0]: key 'kind' appears twice");
+	expect_bad(HEAD "\"items\":[{\"name\":\"a\",\"kind\":\"bytes\","
+		   "\"chunks\":[{\"object\":\"o\",\"offset\":0,\"length\":1}],"
+		   "\"chunks\":[]}]}",
+		   CKPTIO_ECORRUPT, "items[0]: key 'chunks' appears twice");
 }
 END_TEST
 
@@ -585,6 +596,11 @@ START_TEST(test_json_syntax)
 		"{\"format\":\"ckptio\"",
 		"{\"format\" : \"ckpt",
 		"  ",
+		/* An unterminated string after the end: yajl alone takes it
+		 * for a token still to come. */
+		HEAD "\"items\":[]}\"",
+		HEAD "\"items\":[]} \"abc",
+		HEAD "\"items\":[]}\n\"\\u00",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -613,7 +629,7 @@ START_TEST(test_json_deep)
 	expect_bad(text, CKPTIO_ECORRUPT, "maximum parsing depth");
 	/* Objects as keys, nested: refused at the first. */
 	memset(p, '{', depth);
-	expect_bad(text, CKPTIO_ECORRUPT, "string or '}' expected");
+	expect_bad(text, CKPTIO_ECORRUPT, "invalid object key");
 	/* 2000 levels are fine. */
 	memset(p, '[', 2000);
 	memset(p + 2000, ']', 2000);
@@ -625,13 +641,13 @@ END_TEST
 
 /* The reader accepts only valid JSON: whatever one byte of a valid
  * document is changed to, or deleted, a document it accepts jansson
- * accepts as well. */
-START_TEST(test_json_only_valid)
+ * accepts as well.  Returns how many it accepted. */
+static size_t only_valid(const char *json, size_t len)
 {
 	static const char repl[] = "\"\\{}[],: 0-.ex\x01\x80";
-	ckptio_metadata *md = sample(), *back;
-	size_t len, accepted = 0;
-	char *json = ckptio__md_to_json(md, &len), *mut = malloc(len + 1);
+	ckptio_metadata *back;
+	size_t accepted = 0;
+	char *mut = malloc(len + 1);
 	json_error_t e;
 	json_t *j;
 
@@ -657,9 +673,363 @@ START_TEST(test_json_only_valid)
 				      (int)n, mut);
 			json_decref(j);
 		}
-	ck_assert_uint_gt(accepted, 0);
 	free(mut);
+	return accepted;
+}
+
+START_TEST(test_json_only_valid)
+{
+	ckptio_metadata *md = sample();
+	size_t len;
+	char *json = ckptio__md_to_json(md, &len);
+
+	ck_assert_uint_gt(only_valid(json, len), 0);
+	/* Members out of order: the look-aheads too. */
+	ck_assert_uint_gt(only_valid(any_order, strlen(any_order)), 0);
 	free(json);
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* Strings are held to strict JSON (RFC 8259, UTF-8 as in RFC 3629)
+ * wherever they are, keys too: yajl alone lets some of these through, or
+ * turns them into other characters. */
+START_TEST(test_json_strings)
+{
+	static const char *const bad[] = {
+		"\\uD800",          /* a lone high surrogate: yajl makes it '?' */
+		"a\\uD800b",
+		"\\uDBFF",
+		"\\uDC00",          /* a lone low surrogate */
+		"\\uD800\\u0041",   /* high, then not low */
+		"\\uD800\\uD800",
+		"\\u0000",          /* NUL: it would cut a C string */
+		"a\\u0000",
+		"\xc0\x80",         /* overlong NUL */
+		"\xe0\x80\xaf",     /* overlong '/' */
+		"\xed\xa0\x80",     /* a surrogate, encoded */
+		"\xf4\x90\x80\x80", /* past U+10FFFF */
+		"\xf5\x80\x80\x80",
+		"\xff",
+		"\x80",
+		"\xc3",             /* cut short */
+	};
+	/* Where: before and after the string. */
+	static const char *const where[][2] = {
+		{HEAD "\"items\":[{\"name\":\"", "\",\"kind\":\"bytes\",\"chunks\":"
+		      "[{\"object\":\"o\",\"offset\":0,\"length\":1}]}]}"},
+		{HEAD "\"items\":[{\"name\":\"a\",\"kind\":\"bytes\",\"chunks\":"
+		      "[{\"object\":\"", "\",\"offset\":0,\"length\":1}]}]}"},
+		{HEAD "\"attrs\":{\"k\":\"", "\"},\"items\":[]}"},
+		{HEAD "\"attrs\":{\"", "\":\"v\"},\"items\":[]}"},
+		{HEAD "\"x\":[{\"y\":\"", "\"}],\"items\":[]}"},
+		{HEAD "\"x\":{\"", "\":1},\"items\":[]}"},
+		{HEAD "\"items\":[{\"chunks\":[],\"x\":\"", "\"}]}"},
+	};
+	static const struct {
+		const char *json, *name;
+	} good[] = {
+		{"\\uD834\\uDD1E", "\xf0\x9d\x84\x9e"},
+		{"caf\\u00e9", "caf\xc3\xa9"},
+		{"\xf0\x9d\x84\x9e\xc3\xa9", "\xf0\x9d\x84\x9e\xc3\xa9"},
+		{"\\\\uD800", "\\uD800"}, /* an escaped backslash, then text */
+		{"\\\\\\uD83D\\uDE00", "\\\xf0\x9f\x98\x80"},
+		{"q\\\"\\\\\\\"", "q\"\\\""},
+		{"\\\"\\uDBFF\\uDFFF\\\"", "\"\xf4\x8f\xbf\xbf\""},
+		{"\\/\\b\\f\\n\\r\\t\\u001f", "/\b\f\n\r\t\x1f"},
+	};
+	ckptio_metadata *md;
+	char *json;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
+			json = ckptio__asprintf("%s%s%s", where[w][0], bad[i],
+						where[w][1]);
+			expect_bad(json, CKPTIO_ECORRUPT, "malformed JSON");
+			free(json);
+		}
+	expect_bad(HEAD "\"x\":\"\\uD800\",\"items\":[]}", CKPTIO_ECORRUPT,
+		   "line 1 column 72 (byte 71): a string holds an unpaired "
+		   "UTF-16 surrogate escape");
+	expect_bad(HEAD "\"x\":\"\\u0000\",\"items\":[]}", CKPTIO_ECORRUPT,
+		   "a string holds a NUL character (\\u0000)");
+	expect_bad(HEAD "\"x\":\"\xc0\x80\",\"items\":[]}", CKPTIO_ECORRUPT,
+		   "a string is not valid UTF-8");
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		json = ckptio__asprintf("%s%s%s", where[0][0], good[i].json,
+					where[0][1]);
+		md = parse_ok(json);
+		ck_assert_str_eq(md->items[0].name, good[i].name);
+		ckptio__md_free(md);
+		free(json);
+	}
+}
+END_TEST
+
+#define BYTES_ITEM(name, len) "{\"name\":\"" name "\",\"kind\":\"bytes\"," \
+	"\"chunks\":[{\"object\":\"o\",\"offset\":0,\"length\":" #len "}]}"
+
+/* Errors name the file and, for a JSON error, the line, column and byte,
+ * else the member's path. */
+START_TEST(test_json_messages)
+{
+	char *deep, *p;
+	size_t depth = 3000;
+
+	expect_bad("{\"format\":\"ckptio\",\n  \"version\": tru}", CKPTIO_ECORRUPT,
+		   "ck/.metadata.json: malformed JSON at line 2 column 17 (byte "
+		   "36): lexical error: invalid string in json text.");
+	expect_bad(HEAD "\"items\":[", CKPTIO_ECORRUPT,
+		   "malformed JSON at line 1 column 69 (byte 68): parse error: "
+		   "premature EOF");
+	expect_bad(HEAD "\"items\":[" BYTES_ITEM("a", 1) ",{\"name\":\"b\","
+		   "\"kind\":\"bytes\",\"chunks\":[{\"object\":\"o\",\"offset\":0,"
+		   "\"length\":-1}]}]}", CKPTIO_ECORRUPT,
+		   "ck/.metadata.json: items[1].chunks[0].length: expected a "
+		   "non-negative integer");
+	expect_bad(T(C("a", 9223372036854775808, 16, 0, 4)), CKPTIO_ECORRUPT,
+		   "parse error: integer overflow");
+	expect_bad(T("{\"object\":\"a\",\"offset\":0,\"length\":16,"
+		     "\"crc32c\":4294967296,\"offsets\":[0],\"shape\":[4]}"),
+		   CKPTIO_ECORRUPT,
+		   "items[0].chunks[0].crc32c: larger than 32 bits");
+	expect_bad(T(C("a", 0, 12, 0, 4)), CKPTIO_ECORRUPT,
+		   "ck/.metadata.json: items[0].chunks[0]: item 't': chunk "
+		   "length 12 does not match");
+	expect_bad(T(C("a", 0, 16, 0, 4) ",{\"object\":\"a\",\"offset\":0,"
+		     "\"length\":0,\"offsets\":[0],\"shape\":[0,1]}"),
+		   CKPTIO_ECORRUPT,
+		   "items[0].chunks[1].shape: expected an array of one integer "
+		   "per dimension");
+	expect_bad(T("{\"object\":\"a\",\"offset\":0,\"length\":16,"
+		     "\"shape\":[4]}"), CKPTIO_ECORRUPT,
+		   "items[0].chunks[0].offsets: expected an array of one "
+		   "integer per dimension");
+	expect_bad(T("{\"object\":7,\"offset\":0,\"length\":16}"),
+		   CKPTIO_ECORRUPT, "items[0].chunks[0].object: expected a string");
+	expect_bad(T("{\"object\":\"a\",\"length\":16}"), CKPTIO_ECORRUPT,
+		   "items[0].chunks[0].offset: missing");
+	expect_bad(HEAD "\"items\":[" BYTES_ITEM("a", 1) ",7]}", CKPTIO_ECORRUPT,
+		   "items[1]: expected an object");
+	expect_bad(T("[]"), CKPTIO_ECORRUPT, "items[0].chunks[0]: expected an "
+					     "object");
+	expect_bad(HEAD "\"items\":[{\"name\":\"t\",\"kind\":\"tensor\","
+		   "\"dtype\":\"F32\",\"shape\":[-4],\"chunks\":[]}]}",
+		   CKPTIO_ECORRUPT, "items[0].shape: expected non-negative "
+				    "integers");
+	expect_bad(HEAD "\"items\":[{\"name\":\"t\",\"kind\":\"tensor\","
+		   "\"dtype\":\"F32\",\"shape\":4,\"chunks\":[]}]}",
+		   CKPTIO_ECORRUPT, "items[0].shape: expected an array of at "
+				    "most 32 integers");
+	expect_bad(HEAD "\"items\":[{\"name\":\"t\",\"kind\":\"tensor\","
+		   "\"dtype\":\"F32\",\"shape\":[4]}]}", CKPTIO_ECORRUPT,
+		   "items[0].chunks: expected an array");
+	expect_bad("{\"format\":\"ckptio\",\"version\":1,\"layout\":7,"
+		   "\"world\":1,\"items\":[]}", CKPTIO_ECORRUPT,
+		   "ck/.metadata.json: layout: expected a string");
+	expect_bad("{\"format\":\"ckptio\",\"version\":1,\"world\":0,"
+		   "\"items\":[]}", CKPTIO_ECORRUPT,
+		   "world: expected an integer from 1 to 16777216");
+	expect_bad("{\"format\":\"ckptio\",\"version\":1.0,\"world\":1,"
+		   "\"items\":[]}", CKPTIO_ECORRUPT,
+		   "version: expected a positive integer");
+	expect_bad("{\"format\":\"ckptio\",\"version\":1,\"world\":1}",
+		   CKPTIO_ECORRUPT, "items: expected an array");
+	expect_bad("\"ckptio\"", CKPTIO_ECORRUPT, "expected a JSON object");
+	/* Too deep inside a chunk, in a member nobody reads. */
+	deep = malloc(2 * depth + 256);
+	ck_assert_ptr_nonnull(deep);
+	p = deep + sprintf(deep, HEAD "\"items\":[{\"name\":\"a\",\"kind\":"
+			   "\"bytes\",\"chunks\":[{\"x\":");
+	memset(p, '[', depth);
+	memset(p + depth, ']', depth);
+	strcpy(p + 2 * depth, ",\"object\":\"o\",\"offset\":0,\"length\":1}]}]}");
+	expect_bad(deep, CKPTIO_ECORRUPT, "nested deeper than 2048 levels "
+					  "(maximum parsing depth)");
+	free(deep);
+}
+END_TEST
+
+/* Members in any order: the header and an item's own members are read
+ * ahead of what depends on them, and checked first as when in order. */
+START_TEST(test_json_look_ahead)
+{
+	ckptio_metadata *md;
+
+	/* A newer version is said so, whatever its items hold. */
+	expect_bad("{\"items\":[{\"name\":\"a\",\"kind\":\"sparse\"}],"
+		   "\"world\":1,\"version\":2,\"format\":\"ckptio\"}",
+		   CKPTIO_EUNSUPPORTED, "version 2 is newer");
+	expect_bad("{\"attrs\":{\"a\":7},\"version\":1,\"world\":1,"
+		   "\"items\":[],\"format\":\"zip\"}",
+		   CKPTIO_ECORRUPT, "format: expected \"ckptio\"");
+	expect_bad("{\"items\":[],\"version\":1,\"format\":\"ckptio\"}",
+		   CKPTIO_ECORRUPT, "world: expected an integer");
+	/* The item's header before its chunks. */
+	expect_bad(HEAD "\"items\":[{\"chunks\":[{\"object\":\"o\",\"offset\":-1,"
+		   "\"length\":1}],\"name\":\"a\",\"kind\":\"bag\"}]}",
+		   CKPTIO_ECORRUPT, "items[0].kind: expected \"tensor\" or "
+				    "\"bytes\"");
+	expect_bad(HEAD "\"items\":[{\"chunks\":[{\"object\":\"o\",\"offset\":0,"
+		   "\"length\":16,\"offsets\":[0],\"shape\":[4]}],\"name\":\"t\","
+		   "\"kind\":\"tensor\",\"dtype\":\"F32\"}]}",
+		   CKPTIO_ECORRUPT, "items[0].shape: expected an array");
+	/* A JSON error found while looking ahead. */
+	expect_bad("{\"items\":[],\"version\":1,\"world\":1,\"x\":[1 2]}",
+		   CKPTIO_ECORRUPT, "malformed JSON at line 1 column 43");
+	expect_bad(HEAD "\"items\":[{\"chunks\":[],\"name\":\"a\",,}]}",
+		   CKPTIO_ECORRUPT, "malformed JSON");
+	/* Every prefix of an out-of-order document is refused. */
+	for (size_t cut = 0; cut < sizeof(any_order) - 2; cut++) {
+		reset_error();
+		md = NULL;
+		ck_assert_int_ne(ckptio__md_from_json(&hc, "k", any_order, cut,
+						      &md),
+				 CKPTIO_OK);
+		ck_assert_ptr_null(md);
+	}
+	/* Header last, chunks first, dims before the dtype. */
+	md = parse_ok("{\"items\":[{\"chunks\":[{\"shape\":[4],\"offsets\":[0],"
+		      "\"object\":\"o\",\"offset\":0,\"length\":16}],\"shape\":[4],"
+		      "\"name\":\"t\",\"dtype\":\"F32\",\"kind\":\"tensor\"},"
+		      BYTES_ITEM("b", 3) "],\"attrs\":{\"k\":\"v\"},"
+		      "\"world\":2,\"layout\":\"other\",\"version\":1,"
+		      "\"format\":\"ckptio\"}");
+	ck_assert_uint_eq(md->nitems, 2);
+	ck_assert_int_eq(md->world, 2);
+	ck_assert_str_eq(md->layout, "other");
+	ck_assert_str_eq(md->attr_values[0], "v");
+	ck_assert_uint_eq(md->items[1].nbytes, 16);
+	ck_assert_uint_eq(md->items[0].nbytes, 3);
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* Everything the builder accepts is written and read back as it was,
+ * and written again to the same bytes. */
+static void md_assert_equal(const ckptio_metadata *a, const ckptio_metadata *b)
+{
+	ck_assert_int_eq(a->version, b->version);
+	ck_assert_int_eq(a->world, b->world);
+	ck_assert_str_eq(a->layout, b->layout);
+	ck_assert_uint_eq(a->nattrs, b->nattrs);
+	for (size_t i = 0; i < a->nattrs; i++) {
+		ck_assert_str_eq(a->attr_keys[i], b->attr_keys[i]);
+		ck_assert_str_eq(a->attr_values[i], b->attr_values[i]);
+	}
+	ck_assert_uint_eq(a->nitems, b->nitems);
+	for (size_t i = 0; i < a->nitems; i++) {
+		const ckptio_item_meta *x = &a->items[i], *y = &b->items[i];
+
+		ck_assert_str_eq(x->name, y->name);
+		ck_assert_int_eq(x->kind, y->kind);
+		ck_assert_int_eq(x->dtype, y->dtype);
+		ck_assert_uint_eq(x->ndim, y->ndim);
+		ck_assert_uint_eq(x->nbytes, y->nbytes);
+		for (unsigned d = 0; d < x->ndim; d++)
+			ck_assert_uint_eq(x->shape[d], y->shape[d]);
+		ck_assert_uint_eq(x->nchunks, y->nchunks);
+		for (size_t c = 0; c < x->nchunks; c++) {
+			const ckptio_chunk_meta *p = &x->chunks[c];
+			const ckptio_chunk_meta *q = &y->chunks[c];
+
+			ck_assert_str_eq(p->object, q->object);
+			ck_assert_uint_eq(p->offset, q->offset);
+			ck_assert_uint_eq(p->length, q->length);
+			ck_assert_int_eq(p->has_crc, q->has_crc);
+			ck_assert_uint_eq(p->crc32c, q->crc32c);
+			for (unsigned d = 0; d < x->ndim; d++) {
+				ck_assert_uint_eq(p->offsets[d], q->offsets[d]);
+				ck_assert_uint_eq(p->shape[d], q->shape[d]);
+			}
+		}
+	}
+}
+
+START_TEST(test_json_round_trip)
+{
+	const uint64_t big = INT64_MAX, huge[2] = {INT64_MAX, 0};
+	const uint64_t zero[2] = {0, 0}, none[1] = {0};
+	const char *names[] = {"caf\xc3\xa9/\xf0\x9d\x84\x9e", "a\"b\\c\n\x01\x7f/",
+			       "s"};
+	const char *head = "{\"format\":\"ckptio\",\"version\":1,\"layout\":"
+			   "\"native\",\"world\":16777216,\"attrs\":{\"\":\"\","
+			   "\"\xe2\x82\xac\\t\\\"\":\"\\\\u0041 </script>\"},"
+			   "\"items\":[{";
+	ckptio_metadata *md, *back;
+	size_t i, len, len2;
+	char *json, *json2;
+
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	md->world = 1 << 24;
+	/* Numbers up to 2^63 - 1: an empty tensor of that many rows, a
+	 * bytes item that ends there. */
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "empty", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_U8, 2, huge, &i), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, i, zero, huge, "d/x", 0, 0,
+					      1, 0xffffffffu), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, names[0], CKPTIO_ITEM_BYTES,
+					     0, 0, NULL, &i), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, i, NULL, NULL,
+					      "\xc3\xa9t\xc3\xa9", big - 1, 1, 0,
+					      0), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, names[1], CKPTIO_ITEM_TENSOR,
+					     CKPTIO_BF16, 0, NULL, &i), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, i, none, none, "d/x", 2,
+					      2, 1, 0), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_set_attr(&hc, md, "\xe2\x82\xac\t\"",
+					     "\\u0041 </script>"), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_set_attr(&hc, md, "", ""), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_seal(&hc, "test", md), CKPTIO_OK);
+	json = ckptio__md_to_json(md, &len);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_uint_eq(strlen(json), len);
+	/* Compact, UTF-8 as it is, '/' not escaped. */
+	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"caf\xc3\xa9/\xf0\x9d\x84"
+					   "\x9e\",\"kind\":\"bytes\",\"chunks\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"a\\\"b\\\\c\\n\\u0001\x7f/\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"offset\":9223372036854775806,"));
+	ck_assert_int_eq(strncmp(json, head, strlen(head)), 0);
+	back = parse_ok(json);
+	md_assert_equal(md, back);
+	json2 = ckptio__md_to_json(back, &len2);
+	ck_assert_ptr_nonnull(json2);
+	ck_assert_uint_eq(len, len2);
+	ck_assert_int_eq(memcmp(json, json2, len), 0);
+	free(json2);
+	ckptio__md_free(back);
+	free(json);
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* The builder keeps to what the JSON form holds: numbers below 2^63,
+ * UTF-8 object names. */
+START_TEST(test_builder_json_range)
+{
+	const uint64_t two63[1] = {(uint64_t)1 << 63}, one[1] = {1};
+	const uint64_t zero[1] = {0};
+	ckptio_metadata *md;
+	size_t i;
+
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "t", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_U8, 1, two63, &i),
+			 CKPTIO_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "too large"));
+	reset_error();
+	ck_assert_int_eq(ckptio__md_add_item(&hc, md, "t", CKPTIO_ITEM_TENSOR,
+					     CKPTIO_U8, 1, one, &i), CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, i, zero, one, "o",
+					      INT64_MAX, 1, 0, 0),
+			 CKPTIO_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "reaches 2^63"));
+	reset_error();
+	ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, i, zero, one, "o\xc0\x80",
+					      0, 1, 0, 0),
+			 CKPTIO_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "invalid object name"));
 	ckptio__md_free(md);
 }
 END_TEST
@@ -838,6 +1208,11 @@ int main(void)
 	tcase_add_test(tc, test_json_syntax);
 	tcase_add_test(tc, test_json_deep);
 	tcase_add_test(tc, test_json_only_valid);
+	tcase_add_test(tc, test_json_strings);
+	tcase_add_test(tc, test_json_messages);
+	tcase_add_test(tc, test_json_look_ahead);
+	tcase_add_test(tc, test_json_round_trip);
+	tcase_add_test(tc, test_builder_json_range);
 	tcase_add_test(tc, test_scale_chunks);
 	tcase_add_test(tc, test_scale_grid);
 	tcase_add_test(tc, test_scale_bricks);

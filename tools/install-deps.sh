@@ -8,7 +8,7 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
-libjansson-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 valgrind"
+libjansson-dev libyajl-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 valgrind"
 # libclang-rt-14-dev (libFuzzer, the sanitizer runtimes) is only
 # recommended by clang-14, so it is named.
 FUZZ_PACKAGES="clang libclang-rt-14-dev"
