@@ -93,14 +93,15 @@ typedef struct ini_ent {
 typedef struct ini {
 	const char *path;
 	char *text;       /* NULL when the file does not exist */
+	size_t len;       /* bytes of text: parsing puts NULs inside it */
 	ini_ent *ent;
 	size_t n, cap;
 } ini;
 
 static void ini_free(ini *f)
 {
-	if (f->text)
-		explicit_bzero(f->text, strlen(f->text));
+	if (f->text) /* every line: the parser split the text with NULs */
+		explicit_bzero(f->text, f->len);
 	free(f->text);
 	free(f->ent);
 	f->text = NULL;
@@ -140,9 +141,16 @@ static int read_all(int fd, ini *f, size_t hint, char *err, size_t errlen)
 
 			if (cap == MAX_FILE + 2)
 				break; /* MAX_FILE + 1 bytes: too big */
-			nb = realloc(buf, ncap);
+			/* Not realloc: a moved block would leave a copy of
+			 * the secrets read so far in freed memory. */
+			nb = malloc(ncap);
 			if (!nb)
 				goto oom;
+			if (buf) {
+				memcpy(nb, buf, len);
+				explicit_bzero(buf, len);
+				free(buf);
+			}
 			buf = nb;
 			cap = ncap;
 		}
@@ -170,6 +178,7 @@ static int read_all(int fd, ini *f, size_t hint, char *err, size_t errlen)
 		goto bad;
 	}
 	f->text = buf;
+	f->len = len;
 	return 0;
 oom:
 	fail(err, errlen, "%s: out of memory", f->path);
