@@ -195,6 +195,14 @@ static ckptio_status add_tensor(ckptio_sd *sd, const char *name,
 		uint64_t o = offsets ? offsets[d] : 0;
 		uint64_t s = shape ? shape[d] : global_shape[d];
 
+		/* Metadata holds extents as JSON integers (signed 64-bit):
+		 * a larger one could be saved but never read back. */
+		if (global_shape[d] > INT64_MAX)
+			return ckptio__set_last_error(
+				CKPTIO_EINVAL,
+				"item '%.200s': dimension %u is %llu, larger "
+				"than 2^63 - 1",
+				name, d, (unsigned long long)global_shape[d]);
 		if (__builtin_add_overflow(o, s, &end) ||
 		    end > global_shape[d] || __builtin_mul_overflow(n, s, &n))
 			return ckptio__set_last_error(

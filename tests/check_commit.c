@@ -217,6 +217,18 @@ START_TEST(test_names_must_be_utf8)
 				 CKPTIO_EINVAL);
 	}
 	ck_assert_uint_eq(ckptio_sd_count(sd), 0);
+	/* Extents past 2^63 - 1 cannot be written as JSON integers: refused
+	 * when added (an empty tensor, so no overflow of the byte count
+	 * would catch it). */
+	{
+		const uint64_t huge[2] = {0, (uint64_t)INT64_MAX + 1};
+
+		ck_assert_int_eq(ckptio_sd_add_tensor(sd, "huge", CKPTIO_F32, 2,
+						      huge, NULL, NULL, NULL),
+				 CKPTIO_EINVAL);
+		ck_assert_msg(strstr(ckptio_last_error(), "larger than 2^63"),
+			      "%s", ckptio_last_error());
+	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		ck_assert_int_eq(ckptio_sd_add_tensor(sd, good[i], CKPTIO_F32,
 						      1, shape, NULL, NULL, v),
