@@ -350,6 +350,14 @@ ckptio_status ckptio__md_add_chunk(ckptio_host_ctx *hc, ckptio_metadata *md,
 				   const uint64_t *shape, const char *object,
 				   uint64_t offset, uint64_t length,
 				   int has_crc, uint32_t crc32c);
+/* The save path builds its metadata once, from the plans, with placeholder
+ * locations, and seals it (the tiling checks); after the writes it sets
+ * where chunk `chunk` of item `item` went (the object name is interned,
+ * checked like md_add_chunk's; length must be the chunk's). */
+ckptio_status ckptio__md_set_location(ckptio_host_ctx *hc, ckptio_metadata *md,
+				      size_t item, size_t chunk,
+				      const char *object, uint64_t offset,
+				      uint64_t length, uint32_t crc32c);
 ckptio_status ckptio__md_set_attr(ckptio_host_ctx *hc, ckptio_metadata *md,
 				  const char *key, const char *value);
 void ckptio__md_free(ckptio_metadata *md);

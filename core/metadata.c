@@ -355,6 +355,48 @@ ckptio_status ckptio__md_add_chunk(ckptio_host_ctx *hc, ckptio_metadata *md,
 	return CKPTIO_OK;
 }
 
+ckptio_status ckptio__md_set_location(ckptio_host_ctx *hc, ckptio_metadata *md,
+				      size_t item, size_t chunk,
+				      const char *object, uint64_t offset,
+				      uint64_t length, uint32_t crc32c)
+{
+	md_impl *m = IMPL(md);
+	ckptio_item_meta *it;
+	ckptio_chunk_meta *c;
+	const char *obj;
+	uint64_t end;
+
+	if (item >= md->nitems || chunk >= m->items[item].nchunks)
+		return ckptio__hc_error(hc, CKPTIO_EINVAL,
+					"no chunk %zu of item %zu", chunk, item);
+	it = &m->items[item];
+	c = (ckptio_chunk_meta *)&it->chunks[chunk];
+	if (!object || !ckptio__key_valid(object) ||
+	    ckptio__utf8_prefix(object, strlen(object)) != strlen(object))
+		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
+					"item '%.200s': invalid object name "
+					"'%.200s'",
+					it->name, object ? object : "(null)");
+	if (length != c->length)
+		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
+					"item '%.200s': %llu bytes written for "
+					"a chunk of %llu",
+					it->name, (unsigned long long)length,
+					(unsigned long long)c->length);
+	if (__builtin_add_overflow(offset, length, &end) || end > INT64_MAX)
+		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
+					"item '%.200s': chunk offset plus "
+					"length reaches 2^63",
+					it->name);
+	if (!(obj = intern(m, object)))
+		return ckptio__hc_error(hc, CKPTIO_ENOMEM, "out of memory");
+	c->object = obj;
+	c->offset = offset;
+	c->has_crc = 1;
+	c->crc32c = crc32c;
+	return CKPTIO_OK;
+}
+
 /* Attributes are appended; a sort keeps the last value of each key.  It
  * runs at seal and whenever the list doubles, so setting n attributes
  * costs O(n log n) and at most twice their memory. */

@@ -206,33 +206,46 @@ static json_t *plan_to_json(ckptio_status st, const char *msg,
 }
 
 /* ------------------------------------------------------------------------ */
-/* Rank 0: the global plan                                                  */
+/* Rank 0: the global plan and the metadata, built once                     */
+/*                                                                          */
+/* Rank 0 uses its own plan and results where they are, and only the other  */
+/* ranks' arrive as JSON: one rank sends no plan through JSON at all.  The  */
+/* plans are sorted once by (name, box, rank): a name's entries are then   */
+/* adjacent (checked to agree), replicas of a chunk too (the lowest rank    */
+/* writes it), and the metadata's items come in name order, so building it */
+/* is linear after the sort and its seal does not reorder.  Each plan entry */
+/* remembers its chunk in the metadata; the commit fills in where it went.  */
 
-/* Other ranks' plan items, rebuilt on rank 0 (without data). */
+typedef struct where {
+	size_t item, chunk; /* in g->md; item (size_t)-1: skipped */
+} where;
+
 typedef struct gplan {
 	int world;
-	ckptio_plan *plans;
-	ckptio_plan_item **items;
+	ckptio_plan *plans;       /* [0] is rank 0's own plan, borrowed */
+	ckptio_plan_item **items; /* items parsed for ranks > 0 ([0] NULL) */
 	uint64_t *dims; /* backing store for every item's three dim arrays */
-	unsigned char **skip; /* per rank, per item: replicated elsewhere */
+	where **at;     /* per rank, per plan item */
+	ckptio_metadata *md;
 } gplan;
 
 static void gplan_free(gplan *g)
 {
 	for (int r = 0; g->plans && r < g->world; r++) {
 		free(g->plans[r].storage);
-		for (size_t i = 0; g->items && g->items[r] &&
+		for (size_t i = 0; r > 0 && g->items && g->items[r] &&
 				   i < g->plans[r].nitems; i++)
 			free((void *)g->items[r][i].name);
 		if (g->items)
 			free(g->items[r]);
-		if (g->skip)
-			free(g->skip[r]);
+		if (g->at)
+			free(g->at[r]);
 	}
 	free(g->plans);
 	free(g->items);
-	free(g->skip);
+	free(g->at);
 	free(g->dims);
+	ckptio__md_free(g->md);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -244,8 +257,7 @@ static ckptio_status gplan_parse_rank(gplan *g, int r, json_t *msg,
 	size_t i, n = json_array_size(items);
 
 	g->items[r] = calloc(n ? n : 1, sizeof(ckptio_plan_item));
-	g->skip[r] = calloc(n ? n : 1, 1);
-	if (!g->items[r] || !g->skip[r])
+	if (!g->items[r])
 		return CKPTIO_ENOMEM;
 	g->plans[r].rank = r;
 	g->plans[r].nitems = n;
@@ -283,15 +295,17 @@ static ckptio_status gplan_parse_rank(gplan *g, int r, json_t *msg,
 	return CKPTIO_OK;
 }
 
-static ckptio_status gplan_parse(gplan *g, json_t **msgs, int world, char *err,
-				 size_t errlen)
+/* Rank 0's plan as it is (its storage annotation moves into g, and back
+ * in apply_own), the others' from their messages. */
+static ckptio_status gplan_parse(gplan *g, ckptio_plan *own, json_t **msgs,
+				 int world, char *err, size_t errlen)
 {
 	size_t ndims = 0;
 	uint64_t *dims;
 	ckptio_status st = CKPTIO_OK;
 
 	g->world = world;
-	for (int r = 0; r < world; r++) {
+	for (int r = 1; r < world; r++) {
 		json_t *items = json_object_get(msgs[r], "items"), *it;
 		size_t i;
 
@@ -300,13 +314,20 @@ static ckptio_status gplan_parse(gplan *g, json_t **msgs, int world, char *err,
 	}
 	g->plans = calloc((size_t)world, sizeof(*g->plans));
 	g->items = calloc((size_t)world, sizeof(*g->items));
-	g->skip = calloc((size_t)world, sizeof(*g->skip));
+	g->at = calloc((size_t)world, sizeof(*g->at));
 	g->dims = calloc(ndims ? ndims : 1, sizeof(*g->dims));
-	if (!g->plans || !g->items || !g->skip || !g->dims)
+	if (!g->plans || !g->items || !g->at || !g->dims)
 		return CKPTIO_ENOMEM;
+	g->plans[0] = *own;
+	own->storage = NULL;
 	dims = g->dims;
-	for (int r = 0; r < world && st == CKPTIO_OK; r++)
+	for (int r = 1; r < world && st == CKPTIO_OK; r++)
 		st = gplan_parse_rank(g, r, msgs[r], &dims, err, errlen);
+	for (int r = 0; r < world && st == CKPTIO_OK; r++)
+		if (!(g->at[r] = calloc(g->plans[r].nitems ? g->plans[r].nitems
+							   : 1,
+					sizeof(where))))
+			st = CKPTIO_ENOMEM;
 	return st;
 }
 
@@ -316,25 +337,58 @@ typedef struct ref {
 	size_t idx;
 } ref;
 
+static int cmp_dims(const uint64_t *a, const uint64_t *b, unsigned n)
+{
+	for (unsigned d = 0; d < n; d++)
+		if (a[d] != b[d])
+			return a[d] < b[d] ? -1 : 1;
+	return 0;
+}
+
+/* Name, then the chunk's box (bytes items have none), then rank. */
 static int ref_cmp(const void *a, const void *b)
 {
 	const ref *x = a, *y = b;
-	int c = strcmp(x->pi->name, y->pi->name);
+	const ckptio_plan_item *p = x->pi, *q = y->pi;
+	int c = strcmp(p->name, q->name);
 
-	return c ? c : x->rank - y->rank;
+	if (c)
+		return c;
+	if (p->ndim != q->ndim)
+		return p->ndim < q->ndim ? -1 : 1;
+	if ((c = cmp_dims(p->offsets, q->offsets, p->ndim)) ||
+	    (c = cmp_dims(p->shape, q->shape, p->ndim)))
+		return c;
+	return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
-static int same_box(const ckptio_plan_item *a, const ckptio_plan_item *b)
+/* A bytes item saved by several ranks is one blob: they must agree on its
+ * length too (only the lowest rank's copy is written). */
+static int same_item(const ckptio_plan_item *a, const ckptio_plan_item *b)
 {
-	return memcmp(a->offsets, b->offsets, a->ndim * sizeof(uint64_t)) == 0 &&
-	       memcmp(a->shape, b->shape, a->ndim * sizeof(uint64_t)) == 0;
+	return a->kind == b->kind && a->dtype == b->dtype &&
+	       a->ndim == b->ndim &&
+	       cmp_dims(a->global_shape, b->global_shape, a->ndim) == 0 &&
+	       (a->kind != CKPTIO_ITEM_BYTES || a->nbytes == b->nbytes);
 }
 
-/* Same name on several ranks: same kind, dtype and global shape; an
- * identical chunk is written by the lowest rank only. */
-static ckptio_status gplan_dedup(gplan *g, char *err, size_t errlen)
+/* One chunk of a name on several ranks: the same chunk (a bytes item is
+ * one chunk), written by the lowest rank only. */
+static int same_chunk(const ckptio_plan_item *a, const ckptio_plan_item *b)
 {
-	size_t n = 0, k = 0;
+	return a->kind == CKPTIO_ITEM_BYTES ||
+	       (cmp_dims(a->offsets, b->offsets, a->ndim) == 0 &&
+		cmp_dims(a->shape, b->shape, a->ndim) == 0);
+}
+
+/* Check the plans across ranks, mark replicas, and build the metadata
+ * with placeholder locations; its seal checks that chunks tile every
+ * tensor. */
+static ckptio_status gplan_build(gplan *g, ckptio_host_ctx *hc,
+				 const char *layout, char *err, size_t errlen)
+{
+	size_t n = 0, k = 0, item = (size_t)-1;
+	ckptio_status st;
 	ref *refs;
 
 	for (int r = 0; r < g->world; r++)
@@ -346,39 +400,49 @@ static ckptio_status gplan_dedup(gplan *g, char *err, size_t errlen)
 		for (size_t i = 0; i < g->plans[r].nitems; i++)
 			refs[k++] = (ref){&g->plans[r].items[i], r, i};
 	qsort(refs, n, sizeof(*refs), ref_cmp);
-	for (size_t i = 1; i < n; i++) {
-		const ckptio_plan_item *a = refs[i - 1].pi, *b = refs[i].pi;
+	st = ckptio__md_new(hc, layout, &g->md);
+	if (st == CKPTIO_OK)
+		g->md->world = g->world;
+	for (size_t i = 0; st == CKPTIO_OK && i < n; i++) {
+		const ckptio_plan_item *pi = refs[i].pi;
+		const ckptio_plan_item *prev = i ? refs[i - 1].pi : NULL;
+		where *w = &g->at[refs[i].rank][refs[i].idx];
+		int first = !prev || strcmp(prev->name, pi->name) != 0;
 
-		if (strcmp(a->name, b->name) != 0)
-			continue;
-		if (a->kind != b->kind || a->dtype != b->dtype ||
-		    a->ndim != b->ndim ||
-		    memcmp(a->global_shape, b->global_shape,
-			   a->ndim * sizeof(uint64_t)) != 0) {
+		if (!first && !same_item(prev, pi)) {
 			snprintf(err, errlen,
 				 "item '%.200s': ranks %d and %d disagree on "
-				 "its kind, dtype or global shape",
-				 a->name, refs[i - 1].rank, refs[i].rank);
-			free(refs);
-			return CKPTIO_EINVAL;
+				 "its kind, dtype, global shape or length",
+				 pi->name, refs[i - 1].rank, refs[i].rank);
+			st = CKPTIO_EINVAL;
+			break;
 		}
-		for (size_t j = i; j-- > 0 && strcmp(refs[j].pi->name, b->name) == 0;)
-			if (!g->skip[refs[j].rank][refs[j].idx] &&
-			    (b->kind == CKPTIO_ITEM_BYTES || same_box(refs[j].pi, b))) {
-				g->skip[refs[i].rank][refs[i].idx] = 1;
-				break;
-			}
+		if (!first && same_chunk(prev, pi)) {
+			w->item = (size_t)-1; /* a replica: not written */
+			continue;
+		}
+		if (first)
+			st = ckptio__md_add_item(hc, g->md, pi->name, pi->kind,
+						 pi->dtype, pi->ndim,
+						 pi->global_shape, &item);
+		if (st == CKPTIO_OK)
+			st = ckptio__md_add_chunk(hc, g->md, item, pi->offsets,
+						  pi->shape, "pending", 0,
+						  pi->nbytes, 0, 0);
+		*w = (where){item, g->md->items[item].nchunks - 1};
 	}
 	free(refs);
-	return CKPTIO_OK;
+	if (st == CKPTIO_OK)
+		st = ckptio__md_seal(hc, "save plan", g->md);
+	return st;
 }
 
 /* Rank r's write result e for plan item pi: [name, object, offset, length,
  * crc32c].  It must name pi and match its length: a result is never
  * paired with an item by position alone. */
 static ckptio_status result_get(ckptio_host_ctx *hc, int r, json_t *e,
-				const ckptio_plan_item *pi, const char **obj,
-				uint64_t *off, uint64_t *crc)
+				const ckptio_plan_item *pi,
+				ckptio_write_result *out)
 {
 	json_t *name = json_array_get(e, 0), *o = json_array_get(e, 1);
 	json_t *jo = json_array_get(e, 2), *jl = json_array_get(e, 3);
@@ -387,85 +451,64 @@ static ckptio_status result_get(ckptio_host_ctx *hc, int r, json_t *e,
 	if (!json_is_array(e) || json_array_size(e) != 5 ||
 	    !json_is_string(name) || !json_is_string(o) ||
 	    !json_is_integer(jo) || json_integer_value(jo) < 0 ||
-	    !json_is_integer(jl) || !json_is_integer(jc) ||
-	    json_integer_value(jc) < 0 || json_integer_value(jc) > UINT32_MAX)
+	    !json_is_integer(jl) || json_integer_value(jl) < 0 ||
+	    !json_is_integer(jc) || json_integer_value(jc) < 0 ||
+	    json_integer_value(jc) > UINT32_MAX)
 		return ckptio__hc_error(hc, CKPTIO_ECOORD,
 					"rank %d sent a malformed write result "
 					"for item '%.200s'",
 					r, pi->name);
-	if (strcmp(json_string_value(name), pi->name) != 0 ||
-	    (uint64_t)json_integer_value(jl) != pi->nbytes)
+	if (strcmp(json_string_value(name), pi->name) != 0)
 		return ckptio__hc_error(hc, CKPTIO_ECOORD,
 					"rank %d: the write result for item "
-					"'%.200s' names item '%.200s' or "
-					"another length; refusing to commit",
+					"'%.200s' names item '%.200s'; refusing "
+					"to commit",
 					r, pi->name, json_string_value(name));
-	*obj = json_string_value(o);
-	*off = (uint64_t)json_integer_value(jo);
-	*crc = (uint64_t)json_integer_value(jc);
+	out->object = (char *)json_string_value(o);
+	out->offset = (uint64_t)json_integer_value(jo);
+	out->length = (uint64_t)json_integer_value(jl);
+	out->crc32c = (uint32_t)json_integer_value(jc);
 	return CKPTIO_OK;
 }
 
-/* Build metadata from the plans (and, when given, the write results); its
- * seal checks that chunks tile every tensor. */
-static ckptio_status gplan_metadata(gplan *g, ckptio_host_ctx *hc,
-				    const char *layout, json_t **results,
-				    ckptio_metadata **out)
+/* Where each chunk went: rank 0's results as they are (res, in the order
+ * of its compacted plan), the others' from their messages. */
+static ckptio_status gplan_locate(gplan *g, ckptio_host_ctx *hc,
+				  const ckptio_write_result *res,
+				  json_t **msgs)
 {
-	ckptio_metadata *md;
-	ckptio_status st = ckptio__md_new(hc, layout, &md);
+	ckptio_status st = CKPTIO_OK;
 
-	if (st == CKPTIO_OK)
-		md->world = g->world;
 	for (int r = 0; st == CKPTIO_OK && r < g->world; r++) {
-		json_t *res = results ? json_object_get(results[r], "r") : NULL;
+		json_t *jr = r ? json_object_get(msgs[r], "r") : NULL;
 		size_t k = 0;
 
-		for (size_t i = 0; st == CKPTIO_OK && i < g->plans[r].nitems; i++) {
-			const ckptio_plan_item *pi = &g->plans[r].items[i];
-			size_t idx;
-			const char *obj = "pending";
-			uint64_t off = 0, crc = 0;
+		for (size_t i = 0; st == CKPTIO_OK && i < g->plans[r].nitems;
+		     i++) {
+			const where *w = &g->at[r][i];
+			ckptio_write_result one = {0};
 
-			if (g->skip[r][i])
+			if (w->item == (size_t)-1)
 				continue;
-			if (results) {
-				st = result_get(hc, r, json_array_get(res, k++),
-						pi, &obj, &off, &crc);
-				if (st != CKPTIO_OK)
-					break;
-			}
-			/* Unsealed metadata is unsorted: find linearly (a
-			 * name seen on several ranks is rare and nearby). */
-			idx = (size_t)-1;
-			for (size_t m = 0; m < md->nitems; m++)
-				if (strcmp(md->items[m].name, pi->name) == 0)
-					idx = m;
-			if (idx == (size_t)-1)
-				st = ckptio__md_add_item(hc, md, pi->name,
-							 pi->kind, pi->dtype,
-							 pi->ndim,
-							 pi->global_shape, &idx);
+			if (r == 0)
+				one = res[k];
+			else
+				st = result_get(hc, r, json_array_get(jr, k),
+						&g->plans[r].items[i], &one);
+			k++;
 			if (st == CKPTIO_OK)
-				st = ckptio__md_add_chunk(
-					hc, md, idx, pi->offsets, pi->shape,
-					obj, off, pi->nbytes,
-					results != NULL, (uint32_t)crc);
+				st = ckptio__md_set_location(
+					hc, g->md, w->item, w->chunk,
+					one.object, one.offset, one.length,
+					one.crc32c);
 		}
-		if (st == CKPTIO_OK && results && json_array_size(res) != k)
+		if (st == CKPTIO_OK && r > 0 && json_array_size(jr) != k)
 			st = ckptio__hc_error(hc, CKPTIO_ECOORD,
 					      "rank %d sent %zu write results "
 					      "for %zu items",
-					      r, json_array_size(res), k);
+					      r, json_array_size(jr), k);
 	}
-	if (st == CKPTIO_OK)
-		st = ckptio__md_seal(hc, "save plan", md);
-	if (st != CKPTIO_OK) {
-		ckptio__md_free(md);
-		return st;
-	}
-	*out = md;
-	return CKPTIO_OK;
+	return st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -484,6 +527,7 @@ typedef struct saver {
 	ckptio_plan plan;
 	ckptio_plan_item *items; /* this rank's items */
 	gplan g;                 /* rank 0 */
+	ckptio_write_result *res; /* this rank's, for its compacted plan */
 	int overwrite;
 	ckptio_status step_st;   /* rank 0: status of the last verdict */
 } saver;
@@ -576,25 +620,22 @@ static ckptio_status ranks_status(saver *s, json_t **msgs, ckptio_status st,
 }
 
 /* Rank 0: verdict on the gathered plans, with each rank's new storage and
- * the items it must skip. */
+ * the items it must skip (rank 0 takes its own from s->g: apply_own). */
 static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
 {
 	char err[CKPTIO__ERRMSG] = "";
-	ckptio_metadata *md = NULL;
 	json_t *reply, *plans;
 
 	st = ranks_status(s, msgs, st, err, sizeof(err));
 	if (st == CKPTIO_OK)
-		st = gplan_parse(&s->g, msgs, s->co->world, err, sizeof(err));
+		st = gplan_parse(&s->g, &s->plan, msgs, s->co->world, err,
+				 sizeof(err));
 	if (st == CKPTIO_OK)
-		st = gplan_dedup(&s->g, err, sizeof(err));
-	if (st == CKPTIO_OK)
-		st = gplan_metadata(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
-				    NULL, &md);
+		st = gplan_build(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
+				 err, sizeof(err));
 	/* Chunks that overlap or leave gaps are the caller's mistake here. */
 	if (st == CKPTIO_ECORRUPT)
 		st = CKPTIO_EINVAL;
-	ckptio__md_free(md);
 	if (st == CKPTIO_OK && !s->overwrite)
 		st = check_absent(s);
 	if (st == CKPTIO_OK)
@@ -615,11 +656,12 @@ static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
 		int bad = !p || !skip || json_array_append_new(plans, p) ||
 			  json_object_set_new(p, "skip", skip);
 
-		for (size_t i = 0; !bad && i < s->g.plans[r].nitems; i++)
-			if (s->g.skip[r][i])
+		for (size_t i = 0; !bad && r > 0 && i < s->g.plans[r].nitems;
+		     i++)
+			if (s->g.at[r][i].item == (size_t)-1)
 				bad = json_array_append_new(
 					skip, json_integer((json_int_t)i));
-		if (!bad && s->g.plans[r].storage)
+		if (!bad && r > 0 && s->g.plans[r].storage)
 			bad = json_object_set_new(
 				p, "storage", json_string(s->g.plans[r].storage));
 		if (bad) {
@@ -633,6 +675,21 @@ static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
 	return reply;
 }
 
+/* Rank 0 applies the verdict to its own plan from s->g: the layout's
+ * annotation comes back, replicas written by no one go. */
+static void apply_own(saver *s)
+{
+	size_t k = 0;
+
+	free(s->plan.storage);
+	s->plan.storage = s->g.plans[0].storage;
+	s->g.plans[0].storage = NULL;
+	for (size_t i = 0; i < s->plan.nitems; i++)
+		if (s->g.at[0][i].item != (size_t)-1)
+			s->items[k++] = s->items[i];
+	s->plan.nitems = k;
+}
+
 /* Apply rank 0's verdict to this rank's plan: storage and skipped items.
  * A verdict that does not say exactly what to skip is refused: guessing
  * would drop or duplicate items. */
@@ -642,6 +699,10 @@ static ckptio_status apply_global(saver *s, json_t *mine)
 	json_t *storage = json_object_get(mine, "storage");
 	size_t i, k = 0, next = 0;
 
+	if (s->co->rank == 0) {
+		apply_own(s);
+		return CKPTIO_OK;
+	}
 	if (!json_is_object(mine) || !json_is_array(skip) ||
 	    (storage && !json_is_string(storage)))
 		return ckptio__error(s->ctx, CKPTIO_ECOORD,
@@ -680,7 +741,7 @@ static json_t *results_json(ckptio_status st, const char *msg,
 {
 	json_t *o = status_json(st, msg), *a;
 
-	if (!o || st != CKPTIO_OK)
+	if (!o || st != CKPTIO_OK || !plan)
 		return o;
 	if (!(a = json_array()) || json_object_set_new(o, "r", a))
 		return build_failed(o, CKPTIO_ENOMEM, "out of memory");
@@ -782,8 +843,8 @@ static json_t *commit_step(saver *s, json_t **msgs, ckptio_status st)
 
 	st = ranks_status(s, msgs, st, err, sizeof(err));
 	if (st == CKPTIO_OK)
-		st = gplan_metadata(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
-				    msgs, &md);
+		st = gplan_locate(&s->g, &s->hc, s->res, msgs);
+	md = s->g.md;
 	if (st == CKPTIO_OK && s->overwrite)
 		old = replaced_keys(s, md, &nold);
 	if (st == CKPTIO_OK)
@@ -804,7 +865,6 @@ static json_t *commit_step(saver *s, json_t **msgs, ckptio_status st)
 		ckptio__hc_restore(&s->hc, &sv);
 	}
 	ckptio__strv_free(old, nold);
-	ckptio__md_free(md);
 	if (st != CKPTIO_OK && !err[0])
 		snprintf(err, sizeof(err), "%s", local_msg(s, st));
 	s->step_st = st;
@@ -870,7 +930,9 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 	s.overwrite = opts && (opts->flags & CKPTIO_SAVE_OVERWRITE);
 	ctx->errmsg[0] = '\0';
 	st = save_local(&s, sd);
-	mine = plan_to_json(st, local_msg(&s, st), st == CKPTIO_OK ? &s.plan : NULL);
+	/* Rank 0's plan stays where it is (gplan_parse). */
+	mine = plan_to_json(st, local_msg(&s, st),
+			    st == CKPTIO_OK && s.co->rank > 0 ? &s.plan : NULL);
 	st = round_trip(&s, mine, st, global_step, &verdict, &lost);
 	if (st == CKPTIO_OK)
 		st = apply_global(&s, json_array_get(json_object_get(verdict, "plans"),
@@ -890,7 +952,9 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 	/* Before the commit nothing is in doubt: the save simply failed. */
 	if (st == CKPTIO_EINDOUBT)
 		st = CKPTIO_EIO;
-	mine = results_json(st, local_msg(&s, st), &s.plan, res);
+	s.res = res;
+	mine = results_json(st, local_msg(&s, st),
+			    s.co->rank > 0 ? &s.plan : NULL, res);
 	st = round_trip(&s, mine, st, commit_step, &verdict, &lost);
 	json_decref(verdict);
 	/* Rank 0 may have committed without this rank hearing of it. */

@@ -254,18 +254,23 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Results are paired with items by name, never by position alone           */
 
-/* A single-rank coordinator that tampers with the write results on their
- * way to rank 0, as a buggy transport or layout could. */
+/* Rank 1's coordinator tampers with its write results on their way to
+ * rank 0, as a buggy transport or layout could.  (Rank 0's own results
+ * never travel as messages.) */
 typedef enum tamper { SWAP_RESULTS, DROP_RESULT, RENAME_RESULT } tamper;
 
-static ckptio_status tamper_gather(void *self, const void *buf, size_t len,
-				   void ***out_bufs, size_t **out_lens)
+typedef struct tamper_co {
+	ckptio_coord inner;
+	tamper how;
+} tamper_co;
+
+static char *tampered(const void *buf, size_t len, tamper how)
 {
-	tamper how = *(tamper *)self;
 	json_t *o = json_loadb(buf, len, 0, NULL), *r;
 	char *s;
 
-	ck_assert_ptr_nonnull(o);
+	if (!o)
+		return NULL;
 	r = json_object_get(o, "r");
 	if (json_array_size(r) >= 2) {
 		json_t *a = json_incref(json_array_get(r, 0));
@@ -290,42 +295,102 @@ static ckptio_status tamper_gather(void *self, const void *buf, size_t len,
 	}
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	*out_bufs = malloc(sizeof(void *));
-	*out_lens = malloc(sizeof(size_t));
-	ck_assert(s && *out_bufs && *out_lens);
-	(*out_bufs)[0] = s;
-	(*out_lens)[0] = strlen(s);
-	return CKPTIO_OK;
+	return s;
 }
 
-static ckptio_status solo_bcast(void *self, void **buf, size_t *len)
+static ckptio_status tamper_gather(void *self, const void *buf, size_t len,
+				   void ***out_bufs, size_t **out_lens)
 {
-	(void)self;
-	(void)buf;
-	(void)len;
-	return CKPTIO_OK;
+	tamper_co *t = self;
+	char *s = t->inner.rank == 1 ? tampered(buf, len, t->how) : NULL;
+	ckptio_status st;
+
+	st = t->inner.gather(t->inner.self, s ? s : buf, s ? strlen(s) : len,
+			     out_bufs, out_lens);
+	free(s);
+	return st;
 }
 
-static ckptio_status solo_barrier(void *self)
+static ckptio_status tamper_bcast(void *self, void **buf, size_t *len)
 {
-	(void)self;
-	return CKPTIO_OK;
+	tamper_co *t = self;
+
+	return t->inner.broadcast(t->inner.self, buf, len);
+}
+
+static ckptio_status tamper_barrier(void *self)
+{
+	tamper_co *t = self;
+
+	return t->inner.barrier(t->inner.self);
+}
+
+typedef struct tamper_rank {
+	ckptio_coord_group *g;
+	int rank;
+	tamper how;
+	ckptio_status st;
+} tamper_rank;
+
+static void *tamper_thread(void *arg)
+{
+	tamper_rank *r = arg;
+	tamper_co t = {.how = r->how};
+	ckptio_coord co;
+	ckptio_ctx *c;
+
+	ckptio_coord_threads_get(r->g, r->rank, &t.inner);
+	co = (ckptio_coord){sizeof(co), r->rank, 2, &t, tamper_gather,
+			    tamper_bcast, tamper_barrier};
+	r->st = ckptio_ctx_new(&c, NULL);
+	if (r->st != CKPTIO_OK)
+		return NULL;
+	if (r->rank == 0) {
+		char step[8] = "rank0";
+
+		ckptio_sd *sd;
+
+		ckptio_sd_new(&sd);
+		ckptio_sd_add_bytes(sd, "rank0.step", step, sizeof(step));
+		{
+			ckptio_opts o = CKPTIO_OPTS_INIT;
+
+			o.coord = &co;
+			r->st = ckptio_save(c, loc, sd, &o);
+		}
+		ckptio_sd_free(sd);
+	} else {
+		/* Tensors of one size: swapped results would commit valid
+		 * CRCs over the wrong bytes. */
+		r->st = save_seed(c, loc, 7, 0, &co);
+	}
+	ckptio_ctx_free(c);
+	return NULL;
 }
 
 START_TEST(test_results_paired_by_name)
 {
 	static const tamper hows[] = {SWAP_RESULTS, DROP_RESULT, RENAME_RESULT};
 
-	for (size_t i = 0; i < sizeof(hows) / sizeof(hows[0]); i++) {
-		tamper how = hows[i];
-		ckptio_coord co = {sizeof(co), 0, 1, &how, tamper_gather,
-				   solo_bcast, solo_barrier};
-		ckptio_status st = save_seed(ctx, loc, 7, 0, &co);
+	for (size_t h = 0; h < sizeof(hows) / sizeof(hows[0]); h++) {
+		ckptio_coord_group *g;
+		tamper_rank r[2];
+		pthread_t t[2];
 
-		/* Tensors of one size swapped would commit valid CRCs over
-		 * the wrong bytes: the save must refuse to commit. */
-		ck_assert_msg(st == CKPTIO_ECOORD, "tamper %d: %s: %s",
-			      (int)how, ckptio_strerror(st), ckptio_errmsg(ctx));
+		ck_assert_int_eq(ckptio_coord_threads_new(&g, 2), CKPTIO_OK);
+		for (int i = 0; i < 2; i++) {
+			r[i] = (tamper_rank){.g = g, .rank = i, .how = hows[h]};
+			ck_assert_int_eq(pthread_create(&t[i], NULL,
+							tamper_thread, &r[i]),
+					 0);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		ckptio_coord_threads_free(g);
+		for (int i = 0; i < 2; i++)
+			ck_assert_msg(r[i].st == CKPTIO_ECOORD,
+				      "tamper %d, rank %d: %s", (int)hows[h], i,
+				      ckptio_strerror(r[i].st));
 		ck_assert_int_eq(loads_as(loc, 7, 7), 0);
 	}
 }

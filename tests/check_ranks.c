@@ -112,7 +112,8 @@ typedef enum save_mode {
 	SAVE_GOOD,
 	SAVE_ASYNC,
 	SAVE_BAD_DTYPE, /* rank 2 declares A as F64 */
-	SAVE_NO_COVER   /* rank 3 leaves out its rows of A */
+	SAVE_NO_COVER,  /* rank 3 leaves out its rows of A */
+	SAVE_BAD_BYTES  /* rank 1's replica of step is one byte shorter */
 } save_mode;
 
 typedef struct rank_job {
@@ -201,7 +202,10 @@ static void *save_rank(void *arg)
 		st = ckptio_sd_add_tensor(sd, "C", CKPTIO_BF16, 2, cg, NULL,
 					  NULL, c);
 	if (st == CKPTIO_OK)
-		st = ckptio_sd_add_bytes(sd, "step", step, sizeof(step));
+		st = ckptio_sd_add_bytes(sd, "step", step,
+					 sizeof(step) -
+						 (j->mode == SAVE_BAD_BYTES &&
+						  r == 1));
 	if (st == CKPTIO_OK && r == 0)
 		st = ckptio_sd_add_bytes(sd, "rank0.only", only, sizeof(only));
 	if (st != CKPTIO_OK) {
@@ -633,6 +637,14 @@ START_TEST(test_chunks_must_tile)
 }
 END_TEST
 
+/* A bytes item replicated on every rank is written once: the ranks must
+ * agree on its length, or one rank's blob would be dropped unseen. */
+START_TEST(test_bytes_replicas_must_agree)
+{
+	expect_all_fail(SAVE_BAD_BYTES, CKPTIO_EINVAL, "'step'", "length");
+}
+END_TEST
+
 /* A failed save does not disturb an earlier checkpoint at the same place,
  * and a second save of the same id is refused on every rank. */
 START_TEST(test_failure_keeps_previous)
@@ -662,6 +674,7 @@ int main(void)
 	tcase_add_test(tc, test_async_per_rank);
 	tcase_add_test(tc, test_dtype_disagreement_fails_everywhere);
 	tcase_add_test(tc, test_chunks_must_tile);
+	tcase_add_test(tc, test_bytes_replicas_must_agree);
 	tcase_add_test(tc, test_failure_keeps_previous);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
