@@ -1,7 +1,7 @@
 /*
  * checkpoint.c - what saving, loading and the other operations on whole
- * checkpoints share: the parallel helper, copying between boxes of a
- * tensor, progress and cancellation, opening a store and a checkpoint for
+ * checkpoints share: copying between boxes of a tensor, progress and
+ * cancellation, opening a store and a checkpoint for
  * reading (with the metadata checks every reader relies on), and the one
  * checksum rule.  The save protocol is in save.c, the load in load.c.
  */
@@ -12,59 +12,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
-
-typedef struct par {
-	ckptio_status (*fn)(void *arg, size_t i);
-	void *arg;
-	size_t n;
-	size_t next;
-	ckptio_status st;
-	pthread_mutex_t mu;
-} par;
-
-static void *par_worker(void *p_)
-{
-	par *p = p_;
-
-	for (;;) {
-		size_t i;
-		ckptio_status st;
-
-		pthread_mutex_lock(&p->mu);
-		i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			return NULL;
-		st = p->fn(p->arg, i);
-		pthread_mutex_lock(&p->mu);
-		if (p->st == CKPTIO_OK)
-			p->st = st;
-		pthread_mutex_unlock(&p->mu);
-	}
-}
-
-ckptio_status ckptio__parallel(unsigned threads, size_t n,
-			       ckptio_status (*fn)(void *arg, size_t i),
-			       void *arg)
-{
-	par p = {.fn = fn, .arg = arg, .n = n};
-	pthread_t tid[64];
-	unsigned started = 0;
-
-	if (threads > 64)
-		threads = 64;
-	if (threads > n)
-		threads = (unsigned)n;
-	pthread_mutex_init(&p.mu, NULL);
-	for (unsigned t = 1; t < threads; t++)
-		if (pthread_create(&tid[started], NULL, par_worker, &p) == 0)
-			started++;
-	par_worker(&p);
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(tid[t], NULL);
-	pthread_mutex_destroy(&p.mu);
-	return p.st;
-}
 
 int ckptio__boxes_overlap(unsigned ndim, const uint64_t *aoff,
 			  const uint64_t *ashape, const uint64_t *boff,
@@ -186,7 +133,7 @@ ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
 /* Opening for reading                                                      */
 
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
-			      ckptio__rd *rd)
+			      unsigned threads, ckptio__rd *rd)
 {
 	const struct ckptio_layout_ops *lo;
 	ckptio_status st;
@@ -196,6 +143,7 @@ ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 	if (st != CKPTIO_OK)
 		return st;
 	ckptio__hc_init(&rd->hc, ctx, rd->loc.section, rd->loc.defaults);
+	rd->hc.threads = threads ? threads : rd->loc.threads;
 	rd->hc_live = 1;
 	lo = rd->loc.layout_plugin->desc->layout;
 	st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);

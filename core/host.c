@@ -22,8 +22,24 @@ void ckptio__hc_init(ckptio_host_ctx *hc, ckptio_ctx *ctx,
 	pthread_mutex_init(&hc->mu, NULL);
 }
 
+ckptio__pool *ckptio__hc_pool(ckptio_host_ctx *hc)
+{
+	ckptio__pool *p;
+
+	if (!hc || hc->threads < 2)
+		return NULL;
+	pthread_mutex_lock(&hc->mu);
+	if (!hc->pool)
+		hc->pool = ckptio__pool_new(hc->threads);
+	p = hc->pool;
+	pthread_mutex_unlock(&hc->mu);
+	return p;
+}
+
 void ckptio__hc_destroy(ckptio_host_ctx *hc)
 {
+	ckptio__pool_free(hc->pool);
+	hc->pool = NULL;
 	pthread_mutex_destroy(&hc->mu);
 }
 
@@ -276,6 +292,13 @@ static ckptio_status host_config_enum(ckptio_host_ctx *hc, const char *key,
 	return bad_value(hc, sec, o, expect);
 }
 
+static ckptio_status host_parallel_for(ckptio_host_ctx *hc, size_t n,
+				       ckptio_status (*fn)(void *arg, size_t i),
+				       void *arg)
+{
+	return ckptio__pool_for(ckptio__hc_pool(hc), n, fn, arg);
+}
+
 const ckptio_host ckptio__host = {
 	.abi_version = CKPTIO_ABI_VERSION,
 	.struct_size = sizeof(ckptio_host),
@@ -292,4 +315,8 @@ const ckptio_host ckptio__host = {
 	.md_add_chunk = ckptio__md_add_chunk,
 	.md_set_attr = ckptio__md_set_attr,
 	.md_free = ckptio__md_free,
+	.parallel_for = host_parallel_for,
+	.md_to_json = ckptio__md_to_json,
+	.md_from_json = ckptio__md_from_json,
+	.remove_many = ckptio__store_remove_many,
 };

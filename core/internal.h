@@ -208,6 +208,22 @@ struct ckptio_ctx {
 	ckptio__plugin **plugins; /* loaded so far; entries never move */
 };
 
+/* ------------------------------------------------------------------------ */
+/* pool.c - the operation's worker threads (host->parallel_for).            */
+
+#define CKPTIO__POOL_MAX 255 /* workers; the backend's threads is 1..256 */
+typedef struct ckptio__pool ckptio__pool;
+/* A pool for threads threads in all: the caller of each loop and
+ * threads - 1 workers, started on the first loop.  NULL when out of
+ * memory (loops then run on their caller). */
+ckptio__pool *ckptio__pool_new(unsigned threads);
+/* fn(arg, i) for i in [0, n); the first failure; the caller takes part,
+ * loops nest.  p may be NULL: everything runs on the caller. */
+ckptio_status ckptio__pool_for(ckptio__pool *p, size_t n,
+			       ckptio_status (*fn)(void *arg, size_t i),
+			       void *arg);
+void ckptio__pool_free(ckptio__pool *p);
+
 /* Per-operation context handed to plugins as ckptio_host_ctx. */
 struct ckptio_host_ctx {
 	ckptio_ctx *ctx;
@@ -217,7 +233,12 @@ struct ckptio_host_ctx {
 	ckptio_status status;
 	char msg[CKPTIO__ERRMSG];
 	int item_named; /* ckptio__hc_item_context prefixed msg */
+	unsigned threads; /* the operation's, for its pool (0, 1: none) */
+	ckptio__pool *pool; /* made on the first parallel_for, under mu */
 };
+
+/* The operation's pool (made on first use), or NULL for one thread. */
+ckptio__pool *ckptio__hc_pool(ckptio_host_ctx *hc);
 
 extern const ckptio_host ckptio__host;
 
@@ -398,9 +419,10 @@ typedef struct ckptio__rd {
 } ckptio__rd;
 
 /* Resolve, open the store read-only, set up the layout's reader and read
- * the metadata.  On failure ctx->errmsg is set and rd is released. */
+ * the metadata; the operation runs on threads threads (0: the backend's).
+ * On failure ctx->errmsg is set and rd is released. */
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
-			      ckptio__rd *rd);
+			      unsigned threads, ckptio__rd *rd);
 void ckptio__rd_close(ckptio__rd *rd);
 
 /* Checksums, one rule for every reader (load, resharding, verify, copy).
@@ -431,12 +453,6 @@ void ckptio__progress_init(ckptio__progress *p, const ckptio_opts *o,
 			   uint64_t total);
 /* Add bytes done; returns nonzero when the caller asked to cancel. */
 int ckptio__progress_add(void *p, uint64_t bytes);
-
-/* Run fn(arg, i) for i in [0, n) on up to `threads` threads; returns the
- * first non-OK status (others keep running to completion). */
-ckptio_status ckptio__parallel(unsigned threads, size_t n,
-			       ckptio_status (*fn)(void *arg, size_t i),
-			       void *arg);
 
 /* Copy the overlap of two boxes of one tensor between dense row-major
  * buffers (src box soff/sshape, dst box doff/dshape). */

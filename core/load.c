@@ -28,6 +28,7 @@ typedef struct loader {
 	size_t ndirect, cdirect;
 	want *reshard; /* one per (saved chunk, requested chunk) pair */
 	size_t nreshard, creshard;
+	struct batch *batches; /* of direct, for load_direct */
 	ckptio__progress prog;
 } loader;
 
@@ -141,35 +142,91 @@ static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
 	return st;
 }
 
-/* One direct read: the chunk straight into the caller's buffer, then its
- * CRC on the same thread while the bytes are still in cache. */
-static ckptio_status load_one(void *arg, size_t i)
+/* Direct reads go to the layout in batches of chunks that lie together
+ * (sorted by object and offset), up to BATCH_BYTES or BATCH_RANGES each,
+ * on the operation's worker threads: a store sees many ranges at once and
+ * can coalesce neighbours and keep its own requests in flight (S3), or
+ * read a run of small chunks from one open file (posix), instead of one
+ * call per chunk.  Each batch's CRCs are checked right after its read. */
+#define BATCH_BYTES (16u << 20)
+#define BATCH_RANGES 4096u
+
+typedef struct batch {
+	size_t first, n; /* l->direct[first, first + n) */
+} batch;
+
+static int by_place(const void *a, const void *b)
+{
+	const want *x = a, *y = b;
+	int c = strcmp(x->rg.key, y->rg.key);
+
+	if (c)
+		return c;
+	return x->rg.offset < y->rg.offset ? -1 : x->rg.offset > y->rg.offset;
+}
+
+static ckptio_status load_batch(void *arg, size_t k)
 {
 	loader *l = arg;
 	const struct ckptio_layout_ops *lo = l->rd.loc.layout_plugin->desc->layout;
-	const want *w = &l->direct[i];
-	ckptio_status st;
+	const batch *b = &l->batches[k];
+	ckptio_range *rgs = malloc(b->n * sizeof(*rgs));
+	uint64_t bytes = 0;
+	ckptio_status st = CKPTIO_OK;
 
 	/* Written under the progress lock; a stale read only delays. */
-	if (__atomic_load_n(&l->prog.cancel, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&l->prog.cancel, __ATOMIC_RELAXED)) {
+		free(rgs);
 		return CKPTIO_ECANCELED;
-	st = lo->read_data(l->rd.reader, &w->rg, 1);
-	/* A store's error names the object; add the item it belongs to. */
-	if (st != CKPTIO_OK)
-		ckptio__hc_item_context(&l->rd.hc, w->im->name, w->cm->object);
-	if (st == CKPTIO_OK)
+	}
+	if (!rgs)
+		return ckptio__hc_error(&l->rd.hc, CKPTIO_ENOMEM,
+					"out of memory");
+	for (size_t i = 0; i < b->n; i++)
+		rgs[i] = l->direct[b->first + i].rg;
+	st = lo->read_data(l->rd.reader, rgs, b->n);
+	free(rgs);
+	/* A store's error names the object; add an item stored there. */
+	for (size_t i = 0; st != CKPTIO_OK && i < b->n; i++)
+		ckptio__hc_item_context(&l->rd.hc, l->direct[b->first + i].im->name,
+					l->direct[b->first + i].cm->object);
+	for (size_t i = 0; st == CKPTIO_OK && i < b->n; i++) {
+		const want *w = &l->direct[b->first + i];
+
 		st = check_crc(l, w, w->rg.buf);
-	if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, w->rg.length))
+		bytes += w->rg.length;
+	}
+	if (st == CKPTIO_OK && ckptio__progress_add(&l->prog, bytes))
 		st = ckptio__hc_error(&l->rd.hc, CKPTIO_ECANCELED,
 				      "load cancelled");
 	return st;
 }
 
-/* Chunks that match the requested boxes exactly, spread over threads; a
- * large chunk is split further by the store's own threads. */
-static ckptio_status load_direct(loader *l, unsigned threads)
+/* Chunks that match the requested boxes exactly: straight into the
+ * caller's buffers, batch by batch. */
+static ckptio_status load_direct(loader *l)
 {
-	return ckptio__parallel(threads, l->ndirect, load_one, l);
+	size_t nb = 0;
+	uint64_t bytes = 0;
+
+	if (l->ndirect == 0)
+		return CKPTIO_OK;
+	qsort(l->direct, l->ndirect, sizeof(*l->direct), by_place);
+	l->batches = malloc(l->ndirect * sizeof(*l->batches));
+	if (!l->batches)
+		return ckptio__error(l->ctx, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < l->ndirect; i++) {
+		uint64_t len = l->direct[i].rg.length;
+
+		if (nb == 0 || l->batches[nb - 1].n == BATCH_RANGES ||
+		    bytes + len > BATCH_BYTES) {
+			l->batches[nb++] = (batch){i, 0};
+			bytes = 0;
+		}
+		l->batches[nb - 1].n++;
+		bytes += len;
+	}
+	return ckptio__pool_for(ckptio__hc_pool(&l->rd.hc), nb, load_batch, l);
 }
 
 static int by_chunk(const void *a, const void *b)
@@ -252,7 +309,6 @@ ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
 	loader l = {.ctx = ctx};
 	uint64_t total = 0;
 	ckptio_status st;
-	unsigned threads;
 	ckptio_opts o;
 
 	if (!ctx || !location || !sd)
@@ -267,10 +323,9 @@ ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
 	opts = &o;
 	ctx->errmsg[0] = '\0';
 	l.verify = !(opts && (opts->flags & CKPTIO_LOAD_NO_VERIFY));
-	st = ckptio__rd_open(ctx, location, &l.rd);
+	st = ckptio__rd_open(ctx, location, opts ? opts->threads : 0, &l.rd);
 	if (st != CKPTIO_OK)
 		return st;
-	threads = opts && opts->threads ? opts->threads : l.rd.loc.threads;
 	for (size_t i = 0; st == CKPTIO_OK && i < sd->n; i++) {
 		if (sd->items[i].pi.read || (!sd->items[i].wdata &&
 					     sd->items[i].pi.nbytes)) {
@@ -289,13 +344,14 @@ ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
 	}
 	ckptio__progress_init(&l.prog, opts, total);
 	if (st == CKPTIO_OK)
-		st = load_direct(&l, threads);
+		st = load_direct(&l);
 	if (st == CKPTIO_OK)
 		st = load_reshard(&l);
 	if (st != CKPTIO_OK && l.rd.hc.status != CKPTIO_OK)
 		ckptio__hc_finish(&l.rd.hc, st);
 	pthread_mutex_destroy(&l.prog.mu);
 	free(l.direct);
+	free(l.batches);
 	free(l.reshard);
 	ckptio__rd_close(&l.rd);
 	return st;

@@ -11,12 +11,23 @@
  * objects the previous metadata points to: the old checkpoint stays
  * readable until the new metadata replaces it; then the core removes the
  * objects the replaced metadata named (docs/design-notes.md section 1).
+ *
+ * Built into the core, it still uses only <ckptio/plugin.h> and the host
+ * table, as a plugin outside the core would: it is the reference layout
+ * for plugin authors.
  */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "internal.h"
+#include "ckptio/plugin.h"
+
+#define MD_KEY ".metadata.json"
+#define MD_MAX (256u << 20) /* refuse larger metadata objects */
 
 #define DATA_SUFFIX ".ckd"
 /* Memory is written in slices so progress and cancel stay responsive. */
@@ -45,6 +56,25 @@ static uint64_t padded(uint64_t nbytes)
 	return nbytes + align_of(nbytes) - 1;
 }
 
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, f);
+	n = vasprintf(&s, f, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+/* An object's key: the checkpoint id, "/", the name ("" id: the name). */
+static char *join(const char *id, const char *name)
+{
+	return *id ? fmt("%s/%s", id, name) : strdup(name);
+}
+
 typedef struct native_writer {
 	const ckptio_host *host;
 	ckptio_host_ctx *hc;
@@ -64,7 +94,7 @@ typedef struct native_reader {
 	char *id;
 } native_reader;
 
-static const char *const native_commit_keys[] = {CKPTIO__MD_KEY, NULL};
+static const char *const native_commit_keys[] = {MD_KEY, NULL};
 
 /* Tokens are lowercase hex (nw_global_plan); at most 32 digits. */
 static int token_valid(const char *t)
@@ -82,7 +112,7 @@ static int nw_owns(const char *name)
 	char tok[40];
 	size_t n;
 
-	if (strcmp(name, CKPTIO__MD_KEY) == 0)
+	if (strcmp(name, MD_KEY) == 0)
 		return 1;
 	if (strncmp(p, "__", 2) != 0)
 		return 0;
@@ -170,7 +200,6 @@ typedef struct bin {
 	char *object; /* __r_n.token.ckd */
 	int (*progress)(void *pu, uint64_t bytes);
 	void *pu;
-	ckptio_status st;
 } bin;
 
 static ckptio_status write_mem(bin *b, ckptio_put *p, const ckptio_plan_item *it,
@@ -184,7 +213,7 @@ static ckptio_status write_mem(bin *b, ckptio_put *p, const ckptio_plan_item *it
 	while (left > 0) {
 		size_t n = left > WRITE_SLICE ? WRITE_SLICE : (size_t)left;
 
-		*crc = ckptio__crc32c(*crc, d, n);
+		*crc = b->w->host->crc32c(*crc, d, n);
 		st = ops->put_write(p, d, n);
 		if (st != CKPTIO_OK)
 			return st;
@@ -215,7 +244,7 @@ static ckptio_status write_pull(bin *b, ckptio_put *p,
 						 "item '%.200s': reading the "
 						 "source failed",
 						 it->name);
-		*crc = ckptio__crc32c(*crc, buf, n);
+		*crc = b->w->host->crc32c(*crc, buf, n);
 		st = ops->put_write(p, buf, n);
 		if (st != CKPTIO_OK)
 			return st;
@@ -304,12 +333,24 @@ static ckptio_status write_bin(bin *b)
 	return st;
 }
 
-static void *bin_thread(void *arg)
+static ckptio_status bin_task(void *arg, size_t i)
 {
-	bin *b = arg;
+	return write_bin(&((bin *)arg)[i]);
+}
 
-	b->st = write_bin(b);
-	return NULL;
+/* host->parallel_for where the core has it (ABI 1.3), else in turn. */
+static ckptio_status par_for(native_writer *w, size_t n,
+			     ckptio_status (*fn)(void *arg, size_t i),
+			     void *arg)
+{
+	ckptio_status st = CKPTIO_OK;
+
+	if (w->host->struct_size > offsetof(ckptio_host, parallel_for) &&
+	    w->host->parallel_for)
+		return w->host->parallel_for(w->hc, n, fn, arg);
+	for (size_t i = 0; i < n && st == CKPTIO_OK; i++)
+		st = fn(arg, i);
+	return st;
 }
 
 /* Greedy balance: biggest item first into the lightest bin. */
@@ -346,10 +387,10 @@ static ckptio_status plan_bins(native_writer *w, const ckptio_plan *plan,
 	for (size_t i = 0; i < nbins; i++) {
 		bins[i].idx = malloc((plan->nitems ? plan->nitems : 1) *
 				     sizeof(size_t));
-		bins[i].object = ckptio__asprintf("__%d_%zu.%s" DATA_SUFFIX,
+		bins[i].object = fmt("__%d_%zu.%s" DATA_SUFFIX,
 						  w->rank, i, plan->storage);
 		bins[i].key = bins[i].object
-				      ? ckptio__join(w->id, bins[i].object)
+				      ? join(w->id, bins[i].object)
 				      : NULL;
 		if (!bins[i].idx || !bins[i].key)
 			return w->host->error(w->hc, CKPTIO_ENOMEM,
@@ -380,10 +421,9 @@ static ckptio_status nw_write_data(ckptio_writer *wr, const ckptio_plan *plan,
 	size_t nbins = plan->nitems < w->threads ? plan->nitems : w->threads;
 	bin *bins = calloc(nbins ? nbins : 1, sizeof(*bins));
 	size_t *order = malloc((plan->nitems ? plan->nitems : 1) * sizeof(*order));
-	pthread_t *tids = calloc(nbins ? nbins : 1, sizeof(*tids));
 	ckptio_status st = CKPTIO_OK;
 
-	if (!bins || !order || !tids)
+	if (!bins || !order)
 		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
 	if (st == CKPTIO_OK)
 		st = plan_bins(w, plan, bins, nbins, order);
@@ -394,29 +434,17 @@ static ckptio_status nw_write_data(ckptio_writer *wr, const ckptio_plan *plan,
 				.object = bins[i].object, .progress = progress,
 				.pu = pu};
 	}
-	/* Bin 0 runs on this thread; the others on their own. */
-	for (size_t i = 1; st == CKPTIO_OK && i < nbins; i++)
-		if (pthread_create(&tids[i], NULL, bin_thread, &bins[i]) != 0) {
-			st = w->host->error(w->hc, CKPTIO_ENOMEM,
-					    "cannot start a writer thread");
-			for (size_t j = i; j < nbins; j++)
-				bins[j].n = 0, bins[j].st = st;
-			nbins = i;
-		}
-	if (nbins > 0 && bins[0].idx && st == CKPTIO_OK)
-		bin_thread(&bins[0]);
-	for (size_t i = 1; i < nbins && tids[i]; i++)
-		pthread_join(tids[i], NULL);
+	/* The bins on the operation's worker threads (one at a time on a
+	 * core whose host table predates the pool). */
+	if (st == CKPTIO_OK)
+		st = par_for(w, nbins, bin_task, bins);
 	for (size_t i = 0; bins && i < nbins; i++) {
-		if (st == CKPTIO_OK)
-			st = bins[i].st;
 		free(bins[i].idx);
 		free(bins[i].key);
 		free(bins[i].object);
 	}
 	free(bins);
 	free(order);
-	free(tids);
 	return st;
 }
 
@@ -500,9 +528,9 @@ static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
 {
 	native_writer *w = (native_writer *)wr;
 	const ckptio_store_ops *ops = w->store->ops;
-	char *key = ckptio__join(w->id, CKPTIO__MD_KEY);
+	char *key = join(w->id, MD_KEY);
 	size_t len = 0;
-	char *json = ckptio__md_to_json(md, &len);
+	char *json = w->host->md_to_json(md, &len);
 	ckptio_put *p = NULL;
 	ckptio_status st;
 	int ours;
@@ -550,7 +578,7 @@ static void nw_abort(ckptio_writer *wr)
 {
 	native_writer *w = (native_writer *)wr;
 
-	ckptio__store_remove_many(w->store, (const char *const *)w->written,
+	w->host->remove_many(w->store, (const char *const *)w->written,
 				  w->nwritten);
 	for (size_t i = 0; i < w->nwritten; i++)
 		free(w->written[i]);
@@ -594,14 +622,14 @@ static ckptio_status nr_setup(const ckptio_host *host, ckptio_host_ctx *hc,
 static ckptio_status nr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 {
 	native_reader *r = (native_reader *)rd;
-	char *key = ckptio__join(r->id, CKPTIO__MD_KEY), *buf = NULL;
+	char *key = join(r->id, MD_KEY), *buf = NULL;
 	size_t len = 0;
 	ckptio_status st;
 
 	*out = NULL;
 	if (!key)
 		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
-	st = read_object(r->host, r->hc, r->store, key, CKPTIO__MD_MAX, &buf,
+	st = read_object(r->host, r->hc, r->store, key, MD_MAX, &buf,
 			 &len);
 	if (st == CKPTIO_ENOTFOUND)
 		st = r->host->error(r->hc, st,
@@ -610,7 +638,7 @@ static ckptio_status nr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 		st = r->host->error(r->hc, CKPTIO_ECORRUPT,
 				    "%s: empty metadata object", key);
 	if (st == CKPTIO_OK)
-		st = ckptio__md_from_json(r->hc, key, buf, len, out);
+		st = r->host->md_from_json(r->hc, key, buf, len, out);
 	free(buf);
 	free(key);
 	return st;
@@ -631,7 +659,7 @@ static ckptio_status nr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
 		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
 		full[i] = ranges[i];
-		full[i].key = ckptio__join(r->id, ranges[i].key);
+		full[i].key = join(r->id, ranges[i].key);
 		if (!full[i].key) {
 			st = r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
 			break;
@@ -674,6 +702,8 @@ static const struct ckptio_layout_ops native_ops = {
 	.owns_object = nw_owns,
 };
 
+/* Found by the core's loader before any plugin file (core/loader.c). */
+extern const ckptio_plugin ckptio__native_layout_plugin;
 const ckptio_plugin ckptio__native_layout_plugin = {
 	.abi_version = CKPTIO_ABI_VERSION,
 	.struct_size = sizeof(ckptio_plugin),

@@ -33,7 +33,7 @@ ckptio_status ckptio_open(ckptio_ctx *ctx, const char *location,
 	if (!ck)
 		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	ctx->errmsg[0] = '\0';
-	st = ckptio__rd_open(ctx, location, &ck->rd);
+	st = ckptio__rd_open(ctx, location, 0, &ck->rd);
 	if (st != CKPTIO_OK) {
 		free(ck);
 		return st;
@@ -230,16 +230,39 @@ typedef struct vchunk {
 	const ckptio_chunk_meta *cm;
 } vchunk;
 
+/* Chunks sorted by object and offset, grouped: a chunk larger than
+ * VERIFY_PIECE alone, read in pieces; smaller neighbours together, up to
+ * VERIFY_PIECE bytes or VERIFY_RANGES chunks, in one read_data call (the
+ * store coalesces or reads them from one open object).  Memory: one batch
+ * buffer per worker thread. */
+#define VERIFY_RANGES 4096u
+
+typedef struct vbatch {
+	size_t first, n;
+	uint64_t bytes;
+} vbatch;
+
 typedef struct verifier {
 	ckptio__rd *rd;
 	vchunk *chunks;
+	vbatch *batches;
 	ckptio__progress prog;
 } verifier;
 
-/* Read one saved chunk in pieces, CRC it, compare. */
-static ckptio_status verify_chunk(void *arg, size_t i)
+static int by_object(const void *a, const void *b)
 {
-	verifier *v = arg;
+	const vchunk *x = a, *y = b;
+	int c = strcmp(x->cm->object, y->cm->object);
+
+	if (c)
+		return c;
+	return x->cm->offset < y->cm->offset ? -1
+					       : x->cm->offset > y->cm->offset;
+}
+
+/* Read one saved chunk in pieces, CRC it, compare. */
+static ckptio_status verify_chunk(verifier *v, size_t i)
+{
 	const vchunk *c = &v->chunks[i];
 	const struct ckptio_layout_ops *lo =
 		v->rd->loc.layout_plugin->desc->layout;
@@ -275,6 +298,76 @@ static ckptio_status verify_chunk(void *arg, size_t i)
 	return st;
 }
 
+/* A batch of small chunks: one read into one buffer, then each CRC. */
+static ckptio_status verify_batch(void *arg, size_t k)
+{
+	verifier *v = arg;
+	const vbatch *b = &v->batches[k];
+	const struct ckptio_layout_ops *lo =
+		v->rd->loc.layout_plugin->desc->layout;
+	unsigned char *buf;
+	ckptio_range *rgs;
+	uint64_t off = 0;
+	ckptio_status st;
+
+	if (b->n == 1 && v->chunks[b->first].cm->length > VERIFY_PIECE)
+		return verify_chunk(v, b->first);
+	if (__atomic_load_n(&v->prog.cancel, __ATOMIC_RELAXED))
+		return CKPTIO_ECANCELED;
+	buf = malloc(b->bytes ? b->bytes : 1);
+	rgs = malloc(b->n * sizeof(*rgs));
+	if (!buf || !rgs) {
+		free(buf);
+		free(rgs);
+		return ckptio__hc_error(&v->rd->hc, CKPTIO_ENOMEM,
+					"out of memory");
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const ckptio_chunk_meta *cm = v->chunks[b->first + i].cm;
+
+		rgs[i] = (ckptio_range){cm->object, cm->offset, cm->length,
+					buf + off};
+		off += cm->length;
+	}
+	st = lo->read_data(v->rd->reader, rgs, b->n);
+	for (size_t i = 0; st != CKPTIO_OK && i < b->n; i++)
+		ckptio__hc_item_context(&v->rd->hc,
+					v->chunks[b->first + i].im->name,
+					v->chunks[b->first + i].cm->object);
+	for (size_t i = 0; st == CKPTIO_OK && i < b->n; i++) {
+		const vchunk *c = &v->chunks[b->first + i];
+
+		st = ckptio__chunk_crc(&v->rd->hc, c->im, c->cm,
+				       ckptio__crc32c(0, rgs[i].buf,
+						      c->cm->length));
+	}
+	free(rgs);
+	free(buf);
+	if (st == CKPTIO_OK && ckptio__progress_add(&v->prog, b->bytes))
+		st = ckptio__hc_error(&v->rd->hc, CKPTIO_ECANCELED,
+				      "verify cancelled");
+	return st;
+}
+
+/* Group the sorted chunks into batches; the count. */
+static size_t verify_batches(verifier *v, size_t n)
+{
+	size_t nb = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t len = v->chunks[i].cm->length;
+		vbatch *last = nb ? &v->batches[nb - 1] : NULL;
+
+		if (!last || len > VERIFY_PIECE || last->n == VERIFY_RANGES ||
+		    last->bytes + len > VERIFY_PIECE ||
+		    v->chunks[last->first].cm->length > VERIFY_PIECE)
+			v->batches[nb++] = (vbatch){i, 0, 0};
+		v->batches[nb - 1].n++;
+		v->batches[nb - 1].bytes += len;
+	}
+	return nb;
+}
+
 ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 			    const ckptio_opts *opts)
 {
@@ -292,13 +385,16 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 		return st;
 	opts = &o;
 	ctx->errmsg[0] = '\0';
-	st = ckptio__rd_open(ctx, location, &rd);
+	st = ckptio__rd_open(ctx, location, opts->threads, &rd);
 	if (st != CKPTIO_OK)
 		return st;
 	for (size_t i = 0; i < rd.md->nitems; i++)
 		n += rd.md->items[i].nchunks;
 	v.chunks = malloc((n ? n : 1) * sizeof(*v.chunks));
-	if (!v.chunks) {
+	v.batches = malloc((n ? n : 1) * sizeof(*v.batches));
+	if (!v.chunks || !v.batches) {
+		free(v.chunks);
+		free(v.batches);
 		ckptio__rd_close(&rd);
 		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
 	}
@@ -310,9 +406,9 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 			unsummed += !rd.md->items[i].chunks[c].has_crc;
 		}
 	ckptio__progress_init(&v.prog, opts, total);
-	st = ckptio__parallel(opts && opts->threads ? opts->threads
-						    : rd.loc.threads,
-			      n, verify_chunk, &v);
+	qsort(v.chunks, n, sizeof(*v.chunks), by_object);
+	st = ckptio__pool_for(ckptio__hc_pool(&rd.hc), verify_batches(&v, n),
+			      verify_batch, &v);
 	if (st == CKPTIO_OK && total == 0)
 		ckptio__progress_add(&v.prog, 0);
 	st = ckptio__hc_finish(&rd.hc, st);
@@ -326,6 +422,7 @@ ckptio_status ckptio_verify(ckptio_ctx *ctx, const char *location,
 				   location, unsummed, n, rd.md->layout);
 	pthread_mutex_destroy(&v.prog.mu);
 	free(v.chunks);
+	free(v.batches);
 	ckptio__rd_close(&rd);
 	return st;
 }
@@ -553,7 +650,7 @@ static ckptio_status rm_open(ckptio_ctx *ctx, const char *location,
 {
 	ckptio_status st;
 
-	*mst = ckptio__rd_open(ctx, location, rd);
+	*mst = ckptio__rd_open(ctx, location, 0, rd);
 	if (*mst == CKPTIO_OK)
 		return CKPTIO_OK;
 	if (*mst != CKPTIO_ENOTFOUND && *mst != CKPTIO_ECORRUPT)
@@ -812,7 +909,7 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 		return st;
 	opts = &o;
 	ctx->errmsg[0] = '\0';
-	st = ckptio__rd_open(ctx, src, &rd);
+	st = ckptio__rd_open(ctx, src, opts->threads, &rd);
 	if (st != CKPTIO_OK)
 		return st;
 	st = ckptio_sd_new(&sd);

@@ -561,6 +561,8 @@ static ckptio_status save_local(saver *s, const ckptio_sd *sd)
 	if (st != CKPTIO_OK)
 		return st;
 	ckptio__hc_init(&s->hc, s->ctx, s->loc.section, s->loc.defaults);
+	s->hc.threads = s->opts && s->opts->threads ? s->opts->threads
+						    : s->loc.threads;
 	s->lo = s->loc.layout_plugin->desc->layout;
 	s->items = calloc(sd->n ? sd->n : 1, sizeof(*s->items));
 	if (!s->items)

@@ -21,8 +21,11 @@
  *
  * Threading: unless a method says otherwise, the core calls a store's
  * methods from any thread, concurrently for different puts and reads of
- * one store; a ckptio_put is used by one thread at a time.  Layout writer
- * and reader objects are used by one thread at a time.
+ * one store; a ckptio_put is used by one thread at a time.  A layout
+ * writer is used by one thread at a time; so is a reader, except that its
+ * read_data may be called from several threads at once (ABI 1.3: loads
+ * and verifies read in parallel batches).  Parallel work inside a plugin
+ * goes through host->parallel_for, not threads of its own.
  *
  * Errors: methods return ckptio_status.  Before returning an error a method
  * calls host->error(hctx, status, fmt, ...) to record the detail (which key,
@@ -40,7 +43,7 @@ extern "C" {
 
 /* major << 16 | minor.  Minor bumps add fields at the end of structs. */
 #define CKPTIO_ABI_MAJOR 1
-#define CKPTIO_ABI_MINOR 2
+#define CKPTIO_ABI_MINOR 3
 #define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
 
 #if defined(__GNUC__)
@@ -123,6 +126,36 @@ struct ckptio_host {
 	ckptio_status (*md_set_attr)(ckptio_host_ctx *hc, ckptio_metadata *md,
 				     const char *key, const char *value);
 	void (*md_free)(ckptio_metadata *md);
+
+	/* Members below are ABI 1.3: check struct_size before using them
+	 * (offsetof(ckptio_host, member) < host->struct_size). */
+
+	/* Run fn(arg, i) for every i in [0, n) on the operation's worker
+	 * threads -- the backend's `threads` in all, the caller included --
+	 * and return the first failure (indices not yet started are then
+	 * skipped).  Layouts and stores use it instead of threads of their
+	 * own, so that a save or load does `threads` I/Os at once, not that
+	 * many at each layer.  Loops nest: fn may call parallel_for (the
+	 * caller runs the inner loop itself when every worker is busy).  fn
+	 * runs on any thread; it must not block on another index of the same
+	 * loop.  Thread safe. */
+	ckptio_status (*parallel_for)(ckptio_host_ctx *hc, size_t n,
+				      ckptio_status (*fn)(void *arg, size_t i),
+				      void *arg);
+
+	/* The native metadata format (JSON), for layouts that keep their
+	 * metadata as ckptio does: md_to_json returns a malloc'd text and
+	 * its length, NULL when out of memory; md_from_json parses and seals,
+	 * recording errors on hc naming `what` (the key). */
+	char *(*md_to_json)(const ckptio_metadata *md, size_t *len);
+	ckptio_status (*md_from_json)(ckptio_host_ctx *hc, const char *what,
+				      const char *buf, size_t len,
+				      ckptio_metadata **out);
+
+	/* Delete n keys of st in as few requests as the store can (its
+	 * remove_many, else remove per key); missing keys are not errors. */
+	ckptio_status (*remove_many)(ckptio_store *st, const char *const *keys,
+				     size_t n);
 };
 
 /* ======================================================================== */
@@ -413,7 +446,10 @@ struct ckptio_layout_ops {
 	 * checkpoint is CKPTIO_ENOTFOUND, a malformed one CKPTIO_ECORRUPT. */
 	ckptio_status (*read_metadata)(ckptio_reader *r, ckptio_metadata **out);
 	/* Read ranges of chunk objects (keys relative to the checkpoint, as in
-	 * the metadata) into their buffers. */
+	 * the metadata) into their buffers.  The core hands over many ranges
+	 * at once (sorted by object and offset), so a layout should pass them
+	 * to its store in one call where it can.  May be called from several
+	 * threads at once. */
 	ckptio_status (*read_data)(ckptio_reader *r, const ckptio_range *ranges,
 				   size_t n);
 	void (*reader_free)(ckptio_reader *r);

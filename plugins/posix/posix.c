@@ -24,8 +24,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,58 +374,58 @@ static int write_all(pstore *s, int fd, const unsigned char *buf, size_t len,
 	return 0;
 }
 
-/* Parallel pwrite of one large buffer: slice i goes to worker i % n. */
+/* host->parallel_for where the core has it (ABI 1.3), else in turn. */
+static ckptio_status par_for(pstore *s, size_t n,
+			     ckptio_status (*fn)(void *arg, size_t i), void *arg)
+{
+	const ckptio_host *h = s->base.host;
+	ckptio_status st = CKPTIO_OK;
+
+	if (h->struct_size > offsetof(ckptio_host, parallel_for) &&
+	    h->parallel_for)
+		return h->parallel_for(s->base.hc, n, fn, arg);
+	for (size_t i = 0; i < n && st == CKPTIO_OK; i++)
+		st = fn(arg, i);
+	return st;
+}
+
+/* Parallel pwrite of one large buffer, io_size slices as tasks on the
+ * operation's worker threads. */
 typedef struct wjob {
 	pstore *s;
 	int fd;
 	const unsigned char *buf;
 	size_t len;
 	uint64_t off;
-	unsigned worker, nworkers;
 	int err;
 } wjob;
 
-static void *write_worker(void *arg)
+static ckptio_status write_slice(void *arg, size_t i)
 {
 	wjob *j = arg;
-	size_t slice = j->s->io_size;
+	size_t pos = i * j->s->io_size;
+	size_t n = j->len - pos < j->s->io_size ? j->len - pos : j->s->io_size;
 
-	for (size_t pos = (size_t)j->worker * slice; pos < j->len && !j->err;
-	     pos += (size_t)j->nworkers * slice) {
-		size_t n = j->len - pos < slice ? j->len - pos : slice;
+	if (write_all(j->s, j->fd, j->buf + pos, n, j->off + pos) != 0) {
+		int none = 0;
 
-		if (write_all(j->s, j->fd, j->buf + pos, n, j->off + pos) != 0)
-			j->err = errno;
+		__atomic_compare_exchange_n(&j->err, &none, errno, 0,
+					    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		return CKPTIO_EIO;
 	}
-	return NULL;
+	return CKPTIO_OK;
 }
 
 static int write_parallel(pstore *s, int fd, const unsigned char *buf,
 			  size_t len, uint64_t off)
 {
-	unsigned n = s->threads > 64 ? 64 : s->threads;
-	pthread_t tid[64];
-	wjob jobs[64];
-	unsigned started = 1;
-	int err = 0;
+	wjob j = {s, fd, buf, len, off, 0};
 
-	for (unsigned i = 0; i < n; i++)
-		jobs[i] = (wjob){s, fd, buf, len, off, i, n, 0};
-	for (unsigned i = 1; i < n; i++) {
-		if (pthread_create(&tid[i], NULL, write_worker, &jobs[i]) != 0)
-			break;
-		started++;
-	}
-	/* Workers that did not start: this thread takes their slices too. */
-	for (unsigned i = started; i < n; i++)
-		write_worker(&jobs[i]);
-	write_worker(&jobs[0]);
-	for (unsigned i = 1; i < started; i++)
-		pthread_join(tid[i], NULL);
-	for (unsigned i = 0; i < n && !err; i++)
-		err = jobs[i].err;
-	errno = err;
-	return err ? -1 : 0;
+	if (par_for(s, (len + s->io_size - 1) / s->io_size, write_slice, &j) ==
+	    CKPTIO_OK)
+		return 0;
+	errno = j.err ? j.err : EIO;
+	return -1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -724,59 +724,81 @@ static ckptio_status posix_put_commit(ckptio_put *p)
 	return rc;
 }
 
-/* Scatter read: ranges cut into pieces, pieces spread over threads. */
+/* Scatter read: ranges cut into pieces, and runs of pieces of one object
+ * (up to READ_TASK bytes) made into tasks, each opening its object once,
+ * on the operation's worker threads (host->parallel_for).  A load of many
+ * small tensors then opens each data object a few times, not once per
+ * tensor. */
+#define READ_TASK READ_PIECE
+
 typedef struct piece {
 	const ckptio_range *rg;
 	uint64_t off; /* within the range */
 	uint64_t len;
 } piece;
 
+typedef struct rtask {
+	size_t first, n; /* pieces [first, first + n), all of one key */
+} rtask;
+
 typedef struct rjob {
 	pstore *s;
 	piece *pieces;
-	size_t n;
-	atomic_size_t next;
-	atomic_int failed; /* the first failing piece's status */
+	rtask *tasks;
 } rjob;
 
-static ckptio_status read_piece(pstore *s, const piece *pc)
+/* rg->key opened for reading: a regular file below the root, reached
+ * without a link.  A descriptor, or -1 with the error recorded in *st. */
+static int open_object(pstore *s, const ckptio_range *rg, ckptio_status *st)
 {
-	const ckptio_range *rg = pc->rg;
-	unsigned char *dst = (unsigned char *)rg->buf + pc->off;
-	uint64_t pos = rg->offset + pc->off, left = pc->len;
-	ckptio_status st = CKPTIO_OK;
 	struct stat sb;
 	int fd;
 
-	if (!key_valid(rg->key))
-		return check_key(s, rg->key);
+	*st = CKPTIO_OK;
+	if (!key_valid(rg->key)) {
+		*st = check_key(s, rg->key);
+		return -1;
+	}
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
 	fd = injected(s, OP_OPEN) ? -1
 		: open_beneath(s, rg->key, O_RDONLY | O_NONBLOCK);
 	if (fd < 0 && errno == ENOENT)
-		return s->base.host->error(s->base.hc, CKPTIO_ENOTFOUND,
-					   "%s%s%s: no such object", s->root,
-					   s->sep, rg->key);
-	if (fd < 0 && errno == ELOOP)
-		return refuse_link(s, rg->key);
-	if (fd < 0 && errno == ENXIO) /* what open says of a socket */
-		return s->base.host->error(s->base.hc, CKPTIO_ECORRUPT,
-					   "%s%s%s: not a regular file (a "
-					   "socket or a device)",
-					   s->root, s->sep, rg->key);
+		*st = s->base.host->error(s->base.hc, CKPTIO_ENOTFOUND,
+					  "%s%s%s: no such object", s->root,
+					  s->sep, rg->key);
+	else if (fd < 0 && errno == ELOOP)
+		*st = refuse_link(s, rg->key);
+	else if (fd < 0 && errno == ENXIO) /* what open says of a socket */
+		*st = s->base.host->error(s->base.hc, CKPTIO_ECORRUPT,
+					  "%s%s%s: not a regular file (a "
+					  "socket or a device)",
+					  s->root, s->sep, rg->key);
+	else if (fd < 0)
+		*st = fail(s, errno, rg->key, "open");
 	if (fd < 0)
-		return fail(s, errno, rg->key, "open");
+		return -1;
 	/* A regular file: its reads then block as usual again. */
 	if (fstat(fd, &sb) != 0)
-		st = fail(s, errno, rg->key, "stat");
+		*st = fail(s, errno, rg->key, "stat");
 	else if (!S_ISREG(sb.st_mode))
-		st = refuse_kind(s, rg->key, sb.st_mode);
+		*st = refuse_kind(s, rg->key, sb.st_mode);
 	else if (fcntl(fd, F_SETFL, O_RDONLY) != 0)
-		st = fail(s, errno, rg->key, "fcntl");
-	if (st != CKPTIO_OK) {
+		*st = fail(s, errno, rg->key, "fcntl");
+	if (*st != CKPTIO_OK) {
 		close(fd);
-		return st;
+		return -1;
 	}
+	return fd;
+}
+
+/* One piece from the open object fd. */
+static ckptio_status read_piece(pstore *s, int fd, const piece *pc)
+{
+	const ckptio_range *rg = pc->rg;
+	unsigned char *dst = (unsigned char *)rg->buf + pc->off;
+	uint64_t pos = rg->offset + pc->off, left = pc->len;
+	struct stat sb;
+
 	while (left > 0) {
 		size_t n = left < s->io_size * 4 ? (size_t)left : s->io_size * 4;
 		ssize_t r = injected(s, OP_PREAD) ? -1
@@ -784,14 +806,10 @@ static ckptio_status read_piece(pstore *s, const piece *pc)
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			st = fail(s, errno, rg->key, "read");
-			close(fd);
-			return st;
-		}
+		if (r < 0)
+			return fail(s, errno, rg->key, "read");
 		if (r == 0) {
 			fstat(fd, &sb);
-			close(fd);
 			return s->base.host->error(
 				s->base.hc, CKPTIO_ECORRUPT,
 				"%s%s%s: object is %lld bytes, cannot read bytes "
@@ -804,24 +822,21 @@ static ckptio_status read_piece(pstore *s, const piece *pc)
 		pos += (uint64_t)r;
 		left -= (uint64_t)r;
 	}
-	close(fd);
 	return CKPTIO_OK;
 }
 
-static void *read_worker(void *arg)
+static ckptio_status read_task(void *arg, size_t t)
 {
 	rjob *j = arg;
-	size_t i;
+	const rtask *tk = &j->tasks[t];
+	ckptio_status st;
+	int fd = open_object(j->s, j->pieces[tk->first].rg, &st);
 
-	while (!atomic_load(&j->failed) &&
-	       (i = atomic_fetch_add(&j->next, 1)) < j->n) {
-		int st = (int)read_piece(j->s, &j->pieces[i]);
-		int none = CKPTIO_OK;
-
-		if (st != CKPTIO_OK)
-			atomic_compare_exchange_strong(&j->failed, &none, st);
-	}
-	return NULL;
+	for (size_t i = 0; fd >= 0 && st == CKPTIO_OK && i < tk->n; i++)
+		st = read_piece(j->s, fd, &j->pieces[tk->first + i]);
+	if (fd >= 0)
+		close(fd);
+	return st;
 }
 
 static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
@@ -829,15 +844,19 @@ static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
 {
 	pstore *s = (pstore *)st;
 	rjob j = {.s = s};
-	size_t npieces = 0;
-	unsigned nthreads, started = 0;
-	pthread_t tid[64];
+	size_t npieces = 0, np = 0, nt = 0;
+	uint64_t task_bytes = 0;
+	ckptio_status rc;
 
 	for (size_t i = 0; i < n; i++)
 		npieces += ranges[i].length / READ_PIECE + 1;
 	j.pieces = malloc(npieces * sizeof(*j.pieces));
-	if (!j.pieces)
+	j.tasks = malloc(npieces * sizeof(*j.tasks));
+	if (!j.pieces || !j.tasks) {
+		free(j.pieces);
+		free(j.tasks);
 		return st->host->error(st->hc, CKPTIO_ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t off = 0;
 
@@ -846,22 +865,25 @@ static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
 
 			if (len > READ_PIECE)
 				len = READ_PIECE;
-			j.pieces[j.n++] = (piece){&ranges[i], off, len};
+			/* A new task at another key, or when this one is
+			 * big enough to keep a thread busy on its own. */
+			if (nt == 0 || task_bytes + len > READ_TASK ||
+			    strcmp(j.pieces[j.tasks[nt - 1].first].rg->key,
+				   ranges[i].key) != 0) {
+				j.tasks[nt++] = (rtask){np, 0};
+				task_bytes = 0;
+			}
+			j.pieces[np++] = (piece){&ranges[i], off, len};
+			j.tasks[nt - 1].n++;
+			task_bytes += len;
 			off += len;
 		} while (off < ranges[i].length);
 	}
-	nthreads = s->threads < j.n ? s->threads : (unsigned)j.n;
-	if (nthreads > 64)
-		nthreads = 64;
-	for (unsigned t = 1; t < nthreads; t++)
-		if (pthread_create(&tid[started], NULL, read_worker, &j) == 0)
-			started++;
-	read_worker(&j);
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(tid[t], NULL);
+	rc = par_for(s, nt, read_task, &j);
 	free(j.pieces);
-	/* The failing piece recorded its detail (the first one wins). */
-	return (ckptio_status)atomic_load(&j.failed);
+	free(j.tasks);
+	/* The failing task recorded its detail (the first one wins). */
+	return rc;
 }
 
 static ckptio_status posix_stat(ckptio_store *st, const char *key,
