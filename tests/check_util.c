@@ -177,6 +177,87 @@ START_TEST(test_coord_threads)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* The operation's worker pool                                              */
+
+typedef struct pooltest {
+	ckptio__pool *p;
+	int *seen;      /* per index of the outer x inner loop */
+	int cur, max;   /* leaf tasks running at once, and the most */
+	int fail_at;    /* outer index that fails, or -1 */
+	int inner_n;
+} pooltest;
+
+static ckptio_status leaf(void *arg, size_t i)
+{
+	pooltest *t = ((pooltest **)arg)[0];
+	size_t outer = (size_t)((pooltest **)arg)[1];
+	int now = __atomic_add_fetch(&t->cur, 1, __ATOMIC_SEQ_CST), m;
+
+	while ((m = __atomic_load_n(&t->max, __ATOMIC_SEQ_CST)) < now &&
+	       !__atomic_compare_exchange_n(&t->max, &m, now, 0,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	for (volatile int spin = 0; spin < 20000; spin++)
+		;
+	__atomic_add_fetch(&t->seen[outer * (size_t)t->inner_n + i], 1,
+			   __ATOMIC_SEQ_CST);
+	__atomic_sub_fetch(&t->cur, 1, __ATOMIC_SEQ_CST);
+	return CKPTIO_OK;
+}
+
+/* Each outer task runs a nested loop on the same pool. */
+static ckptio_status outer(void *arg, size_t i)
+{
+	pooltest *t = arg;
+	void *inner_arg[2] = {t, (void *)i};
+
+	if ((int)i == t->fail_at)
+		return CKPTIO_EIO;
+	return ckptio__pool_for(t->p, (size_t)t->inner_n, leaf, inner_arg);
+}
+
+/* Every index runs once, loops nest without deadlock, at most `threads`
+ * tasks run at once, and after a failure the first failure comes back. */
+START_TEST(test_pool)
+{
+	static const unsigned threads[] = {1, 2, 4, 9};
+
+	for (size_t k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+		pooltest t = {.fail_at = -1, .inner_n = 37};
+		size_t n = 23;
+
+		t.p = ckptio__pool_new(threads[k]);
+		t.seen = calloc(n * (size_t)t.inner_n, sizeof(int));
+		ck_assert_ptr_nonnull(t.seen);
+		for (int round = 0; round < 3; round++) {
+			memset(t.seen, 0, n * (size_t)t.inner_n * sizeof(int));
+			ck_assert_int_eq(ckptio__pool_for(t.p, n, outer, &t),
+					 CKPTIO_OK);
+			for (size_t i = 0; i < n * (size_t)t.inner_n; i++)
+				ck_assert_int_eq(t.seen[i], 1);
+		}
+		ck_assert_int_le(t.max, (int)threads[k]);
+		ck_assert_int_ge(t.max, 1);
+		t.fail_at = 5;
+		ck_assert_int_eq(ckptio__pool_for(t.p, n, outer, &t),
+				 CKPTIO_EIO);
+		ckptio__pool_free(t.p);
+		free(t.seen);
+	}
+	/* No pool: the caller runs everything. */
+	{
+		pooltest t = {.fail_at = -1, .inner_n = 3};
+
+		t.seen = calloc(6, sizeof(int));
+		ck_assert_int_eq(ckptio__pool_for(NULL, 2, outer, &t),
+				 CKPTIO_OK);
+		ck_assert_int_eq(t.max, 1);
+		free(t.seen);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("util");
@@ -190,6 +271,7 @@ int main(void)
 	tcase_add_test(tc, test_copy_overlap_whole_rows);
 	tcase_add_test(tc, test_no_overlap);
 	tcase_add_test(tc, test_coord_threads);
+	tcase_add_test(tc, test_pool);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
