@@ -100,10 +100,6 @@ extern const char cli_exit_codes_help[];
 /* ------------------------------------------------------------------------ */
 /* Numbers and text (util.c).                                               */
 
-/* Parse "64MiB", "2G", "1.5GB", "4096" into bytes.  Binary suffixes:
- * KiB MiB GiB TiB and k K M G T; decimal: KB MB GB TB; optional "B"
- * after a plain number.  Returns 0, or -1 on a bad value or overflow. */
-int cli_parse_size(const char *s, uint64_t *out);
 /* Parse a decimal unsigned integer in [min, max]. */
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

@@ -487,7 +487,7 @@ static int parse_opt(int c, char **argv, struct bench_args *a)
 
 	switch (c) {
 	case OPT_SIZE:
-		if (cli_parse_size(optarg, &a->size) != 0 || a->size == 0)
+		if (ckptio_parse_size(optarg, &a->size) != CKPTIO_OK || a->size == 0)
 			return cli_usage_error("bench", "--size: bad size '%s'",
 					       optarg);
 		return 0;

@@ -12,7 +12,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,82 +167,6 @@ int cli_want_args(const char *cmd, int have, int want, const char *what)
 
 /* ------------------------------------------------------------------------ */
 /* Numbers and text                                                         */
-
-struct size_suffix {
-	const char *name;
-	uint64_t mult;
-};
-
-static const struct size_suffix size_suffixes[] = {
-	{"", 1},
-	{"b", 1},
-	{"k", 1ull << 10},
-	{"kib", 1ull << 10},
-	{"kb", 1000ull},
-	{"m", 1ull << 20},
-	{"mib", 1ull << 20},
-	{"mb", 1000000ull},
-	{"g", 1ull << 30},
-	{"gib", 1ull << 30},
-	{"gb", 1000000000ull},
-	{"t", 1ull << 40},
-	{"tib", 1ull << 40},
-	{"tb", 1000000000000ull},
-};
-
-static int size_mult(const char *suffix, uint64_t *mult)
-{
-	while (*suffix == ' ')
-		suffix++;
-	for (size_t i = 0; i < sizeof(size_suffixes) / sizeof(size_suffixes[0]);
-	     i++) {
-		if (strcasecmp(suffix, size_suffixes[i].name) == 0) {
-			*mult = size_suffixes[i].mult;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Digits of a fraction: up to 6 are kept (enough for any suffix up to
- * TiB without overflowing 64 bits); more are ignored. */
-static const char *parse_fraction(const char *p, uint64_t *num, uint64_t *den)
-{
-	*num = 0;
-	*den = 1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (*den < 1000000) {
-			*num = *num * 10 + (uint64_t)(*p - '0');
-			*den *= 10;
-		}
-	}
-	return p;
-}
-
-int cli_parse_size(const char *s, uint64_t *out)
-{
-	uint64_t ip, num = 0, den = 1, mult, v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	ip = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	if (*end == '.') {
-		if (end[1] < '0' || end[1] > '9')
-			return -1;
-		end = (char *)parse_fraction(end + 1, &num, &den);
-	}
-	if (size_mult(end, &mult) != 0)
-		return -1;
-	if (__builtin_mul_overflow(ip, mult, &v) ||
-	    __builtin_add_overflow(v, num * mult / den, &v))
-		return -1;
-	*out = v;
-	return 0;
-}
 
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {

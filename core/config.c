@@ -1033,6 +1033,16 @@ int ckptio__parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+ckptio_status ckptio_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v;
+
+	if (!out || ckptio__parse_size(s, &v) != 0)
+		return CKPTIO_EINVAL;
+	*out = v;
+	return CKPTIO_OK;
+}
+
 int ckptio__parse_bool(const char *s, int *out)
 {
 	static const char *const yes[] = {"true", "yes", "on", "1", NULL};

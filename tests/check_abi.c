@@ -70,6 +70,7 @@ _Static_assert(sizeof(ckptio_log_level) == sizeof(int), "log level size");
 	X(const char *, ckptio_strerror, (ckptio_status))                    \
 	X(const char *, ckptio_last_error, (void))                           \
 	X(const char *, ckptio_version, (void))                              \
+	X(ckptio_status, ckptio_parse_size, (const char *, uint64_t *))      \
 	X(size_t, ckptio_dtype_size, (ckptio_dtype))                         \
 	X(const char *, ckptio_dtype_name, (ckptio_dtype))                   \
 	X(ckptio_dtype, ckptio_dtype_from_name, (const char *))              \

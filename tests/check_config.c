@@ -673,6 +673,10 @@ START_TEST(test_sizes)
 		ck_assert_msg(v == ok[i].out, "%s: %llu, not %llu", ok[i].in,
 			      (unsigned long long)v,
 			      (unsigned long long)ok[i].out);
+		/* The public parser the ckptio command uses is this one. */
+		v = 12345;
+		ck_assert_int_eq(ckptio_parse_size(ok[i].in, &v), CKPTIO_OK);
+		ck_assert_uint_eq(v, ok[i].out);
 	}
 }
 END_TEST
@@ -692,6 +696,11 @@ START_TEST(test_sizes_rejected)
 			      bad[i]);
 	ck_assert_uint_eq(v, 77); /* untouched on failure */
 	ck_assert_int_eq(ckptio__parse_size(NULL, &v), -1);
+	for (int i = 0; bad[i]; i++)
+		ck_assert_int_eq(ckptio_parse_size(bad[i], &v), CKPTIO_EINVAL);
+	ck_assert_uint_eq(v, 77);
+	ck_assert_int_eq(ckptio_parse_size(NULL, &v), CKPTIO_EINVAL);
+	ck_assert_int_eq(ckptio_parse_size("4k", NULL), CKPTIO_EINVAL);
 }
 END_TEST
 

@@ -85,6 +85,14 @@ const char *ckptio_last_error(void);
 /* "0.1.0" */
 const char *ckptio_version(void);
 
+/* A size as the configuration and the ckptio command read it: a decimal
+ * number, optionally with a fraction, then a unit: none or B (bytes), k K
+ * KiB M MiB G GiB T TiB (powers of 1024), KB MB GB TB (powers of 1000);
+ * case-insensitive, spaces allowed before the unit.  Fractions are exact
+ * and round down to whole bytes ("1.5KiB" is 1536).  CKPTIO_EINVAL for
+ * anything else or a value past 2^64 - 1 (*out unchanged). */
+ckptio_status ckptio_parse_size(const char *s, uint64_t *out);
+
 /* ------------------------------------------------------------------------ */
 /* Data types.  Append-only.  Names are the safetensors spellings.          */
 
