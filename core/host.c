@@ -161,19 +161,6 @@ static void host_log(ckptio_host_ctx *hc, ckptio_log_level level,
 	va_end(ap);
 }
 
-static ckptio_status host_error(ckptio_host_ctx *hc, ckptio_status st,
-				const char *fmt, ...) CKPTIO__PRINTF(3, 4);
-static ckptio_status host_error(ckptio_host_ctx *hc, ckptio_status st,
-				const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	ckptio__hc_verror(hc, st, fmt, ap);
-	va_end(ap);
-	return st;
-}
-
 /* The option's record: the backend section first, then [store "x"]. */
 static const ckptio__opt *find_opt(ckptio_host_ctx *hc, const char *key,
 				   const ckptio__section **sec)
@@ -303,7 +290,7 @@ const ckptio_host ckptio__host = {
 	.abi_version = CKPTIO_ABI_VERSION,
 	.struct_size = sizeof(ckptio_host),
 	.log = host_log,
-	.error = host_error,
+	.error = ckptio__hc_error,
 	.config_get = host_config_get,
 	.config_size = host_config_size,
 	.config_uint = host_config_uint,
