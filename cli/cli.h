@@ -89,6 +89,12 @@ int cli_bad_option(const char *cmd, int c, char *const *argv);
 /* Exact positional argument count check; prints a usage error. */
 int cli_want_args(const char *cmd, int have, int want, const char *what);
 
+/* The options of a command that has none but -h/--help, and nargs
+ * positional arguments (what: "LOC", "no arguments"): 0, with *help set
+ * for --help, or CLI_EXIT_USAGE after printing why. */
+int cli_parse_plain(const char *cmd, int argc, char **argv, int nargs,
+		    const char *what, int *help);
+
 /* Text of the exit-code table printed by `ckptio --help`. */
 extern const char cli_exit_codes_help[];
 

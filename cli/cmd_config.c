@@ -2,7 +2,6 @@
  * cmd_config.c - `ckptio config`: the resolved configuration, secrets
  * redacted by the library (ckptio_config_dump).
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,29 +26,6 @@ static const char config_help[] =
 	"  ckptio --config ./ckptio.conf config\n"
 	CLI_HELP_FOOTER;
 
-static int parse_args(int argc, char **argv, int *help)
-{
-	static const struct option opts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			*help = 1;
-		} else {
-			cli_bad_option("config", c, argv);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (*help)
-		return 0;
-	if (cli_want_args("config", argc - optind, 0, "no arguments") != 0)
-		return CLI_EXIT_USAGE;
-	return 0;
-}
-
 int cmd_config(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 	       char **argv)
 {
@@ -58,7 +34,7 @@ int cmd_config(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 	char *text = NULL;
 	int help = 0, rc;
 
-	rc = parse_args(argc, argv, &help);
+	rc = cli_parse_plain("config", argc, argv, 0, "no arguments", &help);
 	if (rc != 0)
 		return rc;
 	if (help) {

@@ -292,29 +292,6 @@ static int ls_checkpoint(ckptio_ctx *ctx, const struct cli_global *g,
 	return CLI_EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, int *help)
-{
-	static const struct option opts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			*help = 1;
-		} else {
-			cli_bad_option("ls", c, argv);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (*help)
-		return 0;
-	if (cli_want_args("ls", argc - optind, 1, "LOC") != 0)
-		return CLI_EXIT_USAGE;
-	return 0;
-}
-
 int cmd_ls(ckptio_ctx *ctx, const struct cli_global *g, int argc, char **argv)
 {
 	ckptio_ckpt *ck = NULL;
@@ -323,7 +300,7 @@ int cmd_ls(ckptio_ctx *ctx, const struct cli_global *g, int argc, char **argv)
 	char *open_msg;
 	int help = 0, rc;
 
-	rc = parse_args(argc, argv, &help);
+	rc = cli_parse_plain("ls", argc, argv, 1, "LOC", &help);
 	if (rc != 0)
 		return rc;
 	if (help) {

@@ -1,7 +1,6 @@
 /*
  * cmd_plugins.c - `ckptio plugins`: the plugins found on the search path.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,29 +209,6 @@ static void print_json(FILE *f, const struct plugin_list *l)
 	fputs("\n]}\n", f);
 }
 
-static int parse_args(int argc, char **argv, int *help)
-{
-	static const struct option opts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if (c == 'h') {
-			*help = 1;
-		} else {
-			cli_bad_option("plugins", c, argv);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (*help)
-		return 0;
-	if (cli_want_args("plugins", argc - optind, 0, "no arguments") != 0)
-		return CLI_EXIT_USAGE;
-	return 0;
-}
-
 int cmd_plugins(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 		char **argv)
 {
@@ -241,7 +217,7 @@ int cmd_plugins(ckptio_ctx *ctx, const struct cli_global *g, int argc,
 	int help = 0, rc;
 	FILE *out;
 
-	rc = parse_args(argc, argv, &help);
+	rc = cli_parse_plain("plugins", argc, argv, 0, "no arguments", &help);
 	if (rc != 0)
 		return rc;
 	if (help) {

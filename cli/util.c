@@ -168,6 +168,29 @@ int cli_want_args(const char *cmd, int have, int want, const char *what)
 /* ------------------------------------------------------------------------ */
 /* Numbers and text                                                         */
 
+int cli_parse_plain(const char *cmd, int argc, char **argv, int nargs,
+		    const char *what, int *help)
+{
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c != 'h') {
+			cli_bad_option(cmd, c, argv);
+			return CLI_EXIT_USAGE;
+		}
+		*help = 1;
+	}
+	if (*help)
+		return 0;
+	if (cli_want_args(cmd, argc - optind, nargs, what) != 0)
+		return CLI_EXIT_USAGE;
+	return 0;
+}
+
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v;
