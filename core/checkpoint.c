@@ -186,6 +186,11 @@ ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
 				     "store '%s' is read-only",
 				     loc->store_plugin->desc->name);
 	st = ops->open(&ckptio__host, hc, loc->root, create, out);
+	if (st == CKPTIO_OK && create &&
+	    ckptio__store_require(hc, loc, *out, CKPTIO_STORE_CAP_WRITE)) {
+		(*out)->ops->close(*out); /* read-only as configured */
+		st = CKPTIO_EUNSUPPORTED;
+	}
 	if (st != CKPTIO_OK) {
 		*out = NULL;
 		return ckptio__hc_finish(hc, st);
@@ -210,6 +215,9 @@ ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 	rd->hc_live = 1;
 	lo = rd->loc.layout_plugin->desc->layout;
 	st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);
+	if (st == CKPTIO_OK)
+		st = ckptio__store_require(&rd->hc, &rd->loc, rd->store,
+					   CKPTIO_STORE_CAP_READ);
 	if (st == CKPTIO_OK)
 		st = lo->reader_setup(&ckptio__host, &rd->hc, rd->store,
 				      rd->loc.id, &rd->reader);
@@ -865,6 +873,20 @@ static ckptio_status check_absent(saver *s)
 
 	if (!key)
 		return CKPTIO_ENOMEM;
+	/* What is left of "never replaces a checkpoint" without it:
+	 * docs/design-notes.md section 1. */
+	if (!(ckptio__store_caps(s->store) & CKPTIO_STORE_CAP_IF_ABSENT))
+		ckptio__log(s->ctx, CKPTIO_LOG_WARN,
+			    "%s: store '%s' cannot put an object only if it "
+			    "is absent (no if-absent capability as "
+			    "configured): this save checks that the "
+			    "checkpoint does not exist now and again just "
+			    "before its commit, but two first saves of this "
+			    "id running at the same time could both succeed; "
+			    "the metadata of the last to commit stays, and "
+			    "the other's data objects become debris for "
+			    "`ckptio rm --gc`",
+			    s->location, s->loc.store_plugin->desc->name);
 	st = s->store->ops->stat(s->store, key, &sb);
 	free(key);
 	if (st == CKPTIO_ENOTFOUND)

@@ -474,6 +474,19 @@ static int committed_anyway(native_writer *w, const char *key,
 	return ours;
 }
 
+static ckptio_status still_absent(native_writer *w, const char *key)
+{
+	ckptio_stat sb;
+	ckptio_status st = w->store->ops->stat(w->store, key, &sb);
+
+	if (st == CKPTIO_OK)
+		return w->host->error(w->hc, CKPTIO_EEXIST,
+				      "%s already exists (another save "
+				      "committed first, or use overwrite)",
+				      key);
+	return st == CKPTIO_ENOTFOUND ? CKPTIO_OK : st;
+}
+
 /* The metadata put is the commit.  Once it may be visible, nothing it
  * names is removed: a failure is either certain (nothing visible, abort
  * may clean up), or in doubt (CKPTIO_EINDOUBT: every rank keeps its
@@ -488,14 +501,21 @@ static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
 	char *json = ckptio__md_to_json(md, &len);
 	ckptio_put *p = NULL;
 	ckptio_status st;
-	int ours;
+	int ours, if_absent = 0;
 
 	if (!key || !json) {
 		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* Without CAP_IF_ABSENT the put cannot refuse: look just before it
+	 * (the core warned of the race that remains). */
+	if_absent = !overwrite && (ckptio__store_caps(w->store) &
+				   CKPTIO_STORE_CAP_IF_ABSENT);
+	if (!overwrite && !if_absent &&
+	    (st = still_absent(w, key)) != CKPTIO_OK)
+		goto out;
 	st = ops->put_open(w->store, key, len,
-			   overwrite ? 0 : CKPTIO_PUT_IF_ABSENT, &p);
+			   if_absent ? CKPTIO_PUT_IF_ABSENT : 0, &p);
 	if (st == CKPTIO_OK)
 		st = ops->put_write(p, json, len);
 	if (st == CKPTIO_OK)
