@@ -122,6 +122,11 @@ ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
 				     "store '%s' is read-only",
 				     loc->store_plugin->desc->name);
 	st = ops->open(&ckptio__host, hc, loc->root, create, out);
+	if (st == CKPTIO_OK && create &&
+	    ckptio__store_require(hc, loc, *out, CKPTIO_STORE_CAP_WRITE)) {
+		(*out)->ops->close(*out); /* read-only as configured */
+		st = CKPTIO_EUNSUPPORTED;
+	}
 	if (st != CKPTIO_OK) {
 		*out = NULL;
 		return ckptio__hc_finish(hc, st);
@@ -147,6 +152,9 @@ ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 	rd->hc_live = 1;
 	lo = rd->loc.layout_plugin->desc->layout;
 	st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);
+	if (st == CKPTIO_OK)
+		st = ckptio__store_require(&rd->hc, &rd->loc, rd->store,
+					   CKPTIO_STORE_CAP_READ);
 	if (st == CKPTIO_OK)
 		st = lo->reader_setup(&ckptio__host, &rd->hc, rd->store,
 				      rd->loc.id, &rd->reader);

@@ -59,6 +59,7 @@ void ckptio_ctx_free(ckptio_ctx *ctx)
 		free(ctx->plugins[i]);
 	}
 	free(ctx->plugins);
+	ckptio__schemes_free(ctx->schemes);
 	ckptio__config_free(ctx->cfg);
 	pthread_mutex_destroy(&ctx->log_mu);
 	free(ctx);

@@ -197,6 +197,9 @@ typedef struct ckptio__plugin {
 	char *path; /* file, or "(built-in)" */
 } ckptio__plugin;
 
+/* Which store plugin serves which URI scheme, as found so far (loader.c). */
+typedef struct ckptio__schemes ckptio__schemes;
+
 struct ckptio_ctx {
 	ckptio__config *cfg;
 	char errmsg[CKPTIO__ERRMSG];
@@ -206,6 +209,7 @@ struct ckptio_ctx {
 	pthread_mutex_t log_mu;
 	size_t nplugins;
 	ckptio__plugin **plugins; /* loaded so far; entries never move */
+	ckptio__schemes *schemes; /* NULL until a URI is first resolved */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -294,6 +298,19 @@ void ckptio__vlog(ckptio_ctx *ctx, ckptio_log_level lvl, const char *fmt,
 ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
 				 ckptio_plugin_kind kind,
 				 const ckptio__plugin **out);
+/* A kind for the loader's own lookups: a plugin of either kind. */
+#define CKPTIO__PLUGIN_ANY ((ckptio_plugin_kind)0)
+/* The store plugin serving URI scheme (docs/configuration.md, "Which
+ * store plugin serves a URI"): plugin SCHEME when it declares SCHEME in
+ * its `schemes`, else the first store plugin of the search path
+ * (directories in order, files by name) that does.  Answers are kept per ctx.  A scheme nobody serves is
+ * CKPTIO_EUNSUPPORTED, recorded on ctx with location in front, listing the
+ * directories searched and the schemes served.  Files the search could
+ * not load are warnings. */
+ckptio_status ckptio__plugin_for_scheme(ckptio_ctx *ctx, const char *scheme,
+					const char *location,
+					const ckptio__plugin **out);
+void ckptio__schemes_free(ckptio__schemes *sc);
 /* Check a descriptor: versions, sizes, name, required methods.  err gets
  * the reason.  Used by the loader and by tests. */
 ckptio_status ckptio__plugin_validate(const ckptio_plugin *p,
@@ -322,6 +339,9 @@ ckptio_status ckptio__store_remove_many(ckptio_store *st,
  * key is the leftover of an unfinished put; 0 otherwise. */
 int ckptio__store_put_target(ckptio_store *st, const char *key, char *target,
 			     size_t size);
+/* What an opened store can do: its instance_caps (ABI 1.3) within the
+ * plugin's static caps, or the static caps. */
+uint64_t ckptio__store_caps(ckptio_store *st);
 /* The layout's owns_object (ABI 1.2) when it has one; 0 otherwise. */
 int ckptio__layout_owns(const struct ckptio_layout_ops *lo, const char *name);
 
@@ -341,6 +361,12 @@ typedef struct ckptio__loc {
 ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,
 				  const char *layout_override, ckptio__loc *out);
 void ckptio__loc_free(ckptio__loc *loc);
+/* CKPTIO_OK when the store opened for loc has every CKPTIO_STORE_CAP_* of
+ * need (ckptio__store_caps), else CKPTIO_EUNSUPPORTED recorded on hc,
+ * naming the store, what it cannot do and what it can. */
+ckptio_status ckptio__store_require(ckptio_host_ctx *hc,
+				    const ckptio__loc *loc, ckptio_store *st,
+				    uint64_t need);
 
 /* ------------------------------------------------------------------------ */
 /* metadata.c                                                               */

@@ -18,6 +18,12 @@
  * search with a message naming the file and the rule, as a plugin that
  * fails validation does: falling through to another directory would hide
  * the problem, and load a plugin the user did not pick.
+ *
+ * URI schemes (docs/configuration.md): the store plugin named like the
+ * scheme serves it when it declares it; else every plugin of the search
+ * path is loaded, in order, as `ckptio plugins` does (a file that cannot
+ * be loaded is a warning: no plugin was named), and the first store
+ * plugin declaring the scheme serves it.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -451,7 +457,7 @@ static ckptio_status try_file(ckptio_ctx *ctx, const char *path,
 		dlclose(dl);
 		return ckptio__error(ctx, CKPTIO_EPLUGIN, "%s: %s", path, err);
 	}
-	if (desc->kind != kind) {
+	if (kind != CKPTIO__PLUGIN_ANY && desc->kind != kind) {
 		ckptio__error(ctx, CKPTIO_EPLUGIN,
 			      "%s is a %s plugin, not a %s plugin", path,
 			      kind_name(desc->kind), kind_name(kind));
@@ -492,8 +498,10 @@ static ckptio_status not_found(ckptio_ctx *ctx, const char *name,
 			     *note ? "; " : "", note);
 }
 
-ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
-				 ckptio_plugin_kind kind,
+/* ckptio__plugin_get; kind may be CKPTIO__PLUGIN_ANY, and with quiet a
+ * plugin found nowhere is CKPTIO_ENOTFOUND with nothing recorded. */
+static ckptio_status find_plugin(ckptio_ctx *ctx, const char *name,
+				 ckptio_plugin_kind kind, int quiet,
 				 const ckptio__plugin **out)
 {
 	char note[512] = "", **dirs;
@@ -504,7 +512,8 @@ ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
 
 	for (size_t i = 0; i < ctx->nplugins; i++)
 		if (strcmp(ctx->plugins[i]->desc->name, name) == 0 &&
-		    ctx->plugins[i]->desc->kind == kind) {
+		    (kind == CKPTIO__PLUGIN_ANY ||
+		     ctx->plugins[i]->desc->kind == kind)) {
 			*out = ctx->plugins[i];
 			return CKPTIO_OK;
 		}
@@ -539,10 +548,312 @@ ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
 		free(file);
 		free(path);
 	}
-	if (st == CKPTIO_ENOTFOUND)
+	if (st == CKPTIO_ENOTFOUND && !quiet)
 		st = not_found(ctx, name, kind, dirs, ndirs, note);
 	ckptio__strv_free(dirs, ndirs);
 	return st;
+}
+
+ckptio_status ckptio__plugin_get(ckptio_ctx *ctx, const char *name,
+				 ckptio_plugin_kind kind,
+				 const ckptio__plugin **out)
+{
+	return find_plugin(ctx, name, kind, 0, out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* URI schemes                                                              */
+
+/* A scheme and the store plugin serving it; the string is the plugin's
+ * own (its descriptor is never unmapped). */
+typedef struct scheme_entry {
+	const char *scheme;
+	const ckptio__plugin *p;
+} scheme_entry;
+
+/* Per context: the answers given (cached), and what one scan of the search
+ * path found: for each scheme declared, the first store plugin declaring
+ * it.  A handful of entries (one per scheme a plugin declares). */
+struct ckptio__schemes {
+	scheme_entry *answers, *served;
+	size_t nanswers, nserved;
+	int scanned;
+	char skipped[512]; /* files the scan could not load, "a, b" (cut) */
+};
+
+void ckptio__schemes_free(ckptio__schemes *sc)
+{
+	if (!sc)
+		return;
+	free(sc->answers);
+	free(sc->served);
+	free(sc);
+}
+
+static const ckptio__plugin *scheme_find(const scheme_entry *v, size_t n,
+					 const char *scheme)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].scheme, scheme) == 0)
+			return v[i].p;
+	return NULL;
+}
+
+/* The plugin's own copy of scheme when it is a store declaring it. */
+static const char *declared(const ckptio_plugin *d, const char *scheme)
+{
+	if (d->kind != CKPTIO_PLUGIN_STORE)
+		return NULL;
+	for (const char *const *s = d->schemes; s && *s; s++)
+		if (strcmp(*s, scheme) == 0)
+			return *s;
+	return NULL;
+}
+
+static int scheme_push(scheme_entry **v, size_t *n, const char *scheme,
+		       const ckptio__plugin *p)
+{
+	scheme_entry *nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -1;
+	nv[*n] = (scheme_entry){scheme, p};
+	*v = nv;
+	(*n)++;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* NAME of every NAME.so of dir with a valid plugin name, sorted (the order
+ * in which a scan meets them does not depend on the file system's). */
+static ckptio_status dir_names(ckptio_ctx *ctx, const char *dir, char ***out,
+			       size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = NULL;
+	int oom = 0;
+
+	*n = 0;
+	while (d && !oom && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char name[72];
+
+		if (len < 4 || len - 3 >= sizeof(name) ||
+		    strcmp(de->d_name + len - 3, ".so") != 0)
+			continue;
+		memcpy(name, de->d_name, len - 3);
+		name[len - 3] = '\0';
+		if (name_valid(name))
+			oom = strv_push(&v, n, name, len - 3) != 0;
+	}
+	if (d)
+		closedir(d);
+	if (oom) {
+		ckptio__strv_free(v, *n);
+		*n = 0;
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), cmp_name);
+	*out = v;
+	return CKPTIO_OK;
+}
+
+static void note_skipped(ckptio__schemes *sc, const char *dir,
+			 const char *name)
+{
+	size_t used = strlen(sc->skipped);
+
+	if (used + 1 < sizeof(sc->skipped))
+		snprintf(sc->skipped + used, sizeof(sc->skipped) - used,
+			 "%s%s/%s.so", used ? ", " : "", dir, name);
+}
+
+/* Load plugin name (the first name.so of the search path, as for
+ * `store = name`) and record the schemes it serves that no plugin met
+ * before serves.  A file that cannot be loaded is reported and skipped, as
+ * `ckptio plugins` does. */
+static ckptio_status scan_one(ckptio_ctx *ctx, ckptio__schemes *sc,
+			      const char *dir, const char *name)
+{
+	const ckptio__plugin *p, *first;
+	ckptio_status st = find_plugin(ctx, name, CKPTIO__PLUGIN_ANY, 1, &p);
+
+	if (st == CKPTIO_ENOTFOUND) {
+		ckptio__log(ctx, CKPTIO_LOG_DEBUG,
+			    "%s/%s.so: not a ckptio plugin", dir, name);
+		return CKPTIO_OK;
+	}
+	if (st == CKPTIO_ENOMEM)
+		return st;
+	if (st != CKPTIO_OK) {
+		ckptio__log(ctx, CKPTIO_LOG_WARN,
+			    "%s (skipped while looking for URI schemes)",
+			    ctx->errmsg);
+		note_skipped(sc, dir, name);
+		return CKPTIO_OK;
+	}
+	for (const char *const *s = p->desc->kind == CKPTIO_PLUGIN_STORE
+					    ? p->desc->schemes : NULL;
+	     s && *s; s++) {
+		if (!(first = scheme_find(sc->served, sc->nserved, *s))) {
+			if (scheme_push(&sc->served, &sc->nserved, *s, p))
+				return CKPTIO_ENOMEM;
+			ckptio__log(ctx, CKPTIO_LOG_DEBUG,
+				    "URI scheme '%s': store plugin '%s' (%s)",
+				    *s, p->desc->name, p->path);
+		} else if (first != p) {
+			ckptio__log(ctx, CKPTIO_LOG_DEBUG,
+				    "URI scheme '%s': served by '%s' (%s), "
+				    "which comes first on the search path; "
+				    "'%s' (%s) declares it too and is not "
+				    "used for it",
+				    *s, first->desc->name, first->path,
+				    p->desc->name, p->path);
+		}
+	}
+	return CKPTIO_OK;
+}
+
+/* Once per context: every plugin of the search path, directories in
+ * order and files by name within one, a NAME met twice being the first
+ * one's (what `store = NAME` loads). */
+static ckptio_status scan_schemes(ckptio_ctx *ctx, ckptio__schemes *sc)
+{
+	char **dirs, ***names;
+	size_t ndirs, *nnames;
+	ckptio__strset seen = {0};
+	ckptio_status st;
+	int added;
+
+	if (sc->scanned)
+		return CKPTIO_OK;
+	st = ckptio__plugin_dirs(ctx, &dirs, &ndirs);
+	if (st != CKPTIO_OK)
+		return st;
+	names = calloc(ndirs, sizeof(*names));
+	nnames = calloc(ndirs, sizeof(*nnames));
+	if (!names || !nnames)
+		st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	for (size_t i = 0; i < ndirs && st == CKPTIO_OK; i++) {
+		st = dir_names(ctx, dirs[i], &names[i], &nnames[i]);
+		for (size_t j = 0; st == CKPTIO_OK && j < nnames[i]; j++) {
+			added = ckptio__strset_add(&seen, names[i][j]);
+			if (added < 0)
+				st = CKPTIO_ENOMEM;
+			else if (added)
+				st = scan_one(ctx, sc, dirs[i], names[i][j]);
+		}
+	}
+	if (st == CKPTIO_ENOMEM)
+		ckptio__error(ctx, st, "out of memory");
+	sc->scanned = st == CKPTIO_OK;
+	ckptio__strset_free(&seen);
+	for (size_t i = 0; names && nnames && i < ndirs; i++)
+		ckptio__strv_free(names[i], nnames[i]);
+	free(names);
+	free(nnames);
+	ckptio__strv_free(dirs, ndirs);
+	return st;
+}
+
+/* "a, b, c" of the sorted schemes served, into buf. */
+static void served_list(const ckptio__schemes *sc, char *buf, size_t len)
+{
+	const char **v = malloc((sc->nserved ? sc->nserved : 1) * sizeof(*v));
+	size_t used = 0;
+
+	snprintf(buf, len, "%s", sc->nserved ? "" : "none");
+	if (!v)
+		return;
+	for (size_t i = 0; i < sc->nserved; i++)
+		v[i] = sc->served[i].scheme;
+	qsort(v, sc->nserved, sizeof(*v), cmp_name);
+	for (size_t i = 0; i < sc->nserved && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s",
+					 i ? ", " : "", v[i]);
+	free(v);
+}
+
+static ckptio_status unknown_scheme(ckptio_ctx *ctx, ckptio__schemes *sc,
+				    const char *location, const char *scheme,
+				    int named)
+{
+	char dirs_text[CKPTIO__ERRMSG / 4], served[CKPTIO__ERRMSG / 4];
+	char **dirs;
+	size_t ndirs, used = 0;
+
+	dirs_text[0] = '\0';
+	if (ckptio__plugin_dirs(ctx, &dirs, &ndirs) != CKPTIO_OK)
+		return CKPTIO_EPLUGIN;
+	for (size_t i = 0; i < ndirs && used < sizeof(dirs_text); i++)
+		used += (size_t)snprintf(dirs_text + used,
+					 sizeof(dirs_text) - used, "%s%s",
+					 i ? ", " : "", dirs[i]);
+	ckptio__strv_free(dirs, ndirs);
+	served_list(sc, served, sizeof(served));
+	return ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
+			     "%s: unknown URI scheme '%s': no plugin on the "
+			     "search path serves it (%s%s%ssearched: %s; "
+			     "schemes served: %s%s%s%s)",
+			     location, scheme, named ? scheme : "",
+			     named ? ".so does not declare it" : "",
+			     named ? "; " : "", dirs_text, served,
+			     *sc->skipped ? "; not loaded: " : "",
+			     sc->skipped,
+			     *sc->skipped ? ", see the warnings" : "");
+}
+
+ckptio_status ckptio__plugin_for_scheme(ckptio_ctx *ctx, const char *scheme,
+					const char *location,
+					const ckptio__plugin **out)
+{
+	char saved[CKPTIO__ERRMSG];
+	ckptio__schemes *sc = ctx->schemes;
+	const ckptio__plugin *p = NULL;
+	const char *own;
+	ckptio_status st;
+	int named = 0;
+
+	if (!sc && !(sc = ctx->schemes = calloc(1, sizeof(*sc))))
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	if ((*out = scheme_find(sc->answers, sc->nanswers, scheme)))
+		return CKPTIO_OK;
+	/* The plugin named like the scheme: s3.so for s3://. */
+	if (name_valid(scheme)) {
+		st = find_plugin(ctx, scheme, CKPTIO_PLUGIN_STORE, 1, &p);
+		if (st != CKPTIO_OK && st != CKPTIO_ENOTFOUND)
+			return st;
+		named = st == CKPTIO_OK;
+		if (named && !declared(p->desc, scheme)) {
+			ckptio__log(ctx, CKPTIO_LOG_DEBUG,
+				    "URI scheme '%s': %s does not declare it; "
+				    "looking for a plugin that does",
+				    scheme, p->path);
+			p = NULL;
+		}
+	}
+	if (!p) {
+		/* The scan's skipped files are warnings, not the error. */
+		memcpy(saved, ctx->errmsg, sizeof(saved));
+		st = scan_schemes(ctx, sc);
+		if (st != CKPTIO_OK)
+			return st;
+		memcpy(ctx->errmsg, saved, sizeof(saved));
+		p = scheme_find(sc->served, sc->nserved, scheme);
+		if (!p)
+			return unknown_scheme(ctx, sc, location, scheme, named);
+	}
+	own = declared(p->desc, scheme);
+	if (scheme_push(&sc->answers, &sc->nanswers, own, p) != 0)
+		return ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	*out = p;
+	return CKPTIO_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -623,6 +934,16 @@ ckptio_status ckptio_plugins(ckptio_ctx *ctx, ckptio_plugin_fn fn, void *user)
 	return CKPTIO_OK;
 }
 
+uint64_t ckptio__store_caps(ckptio_store *st)
+{
+	const ckptio_store_ops *ops = st->ops;
+
+	if (ops->struct_size < END_OF(struct ckptio_store_ops, instance_caps) ||
+	    !ops->instance_caps)
+		return ops->caps;
+	return ops->instance_caps(st) & ops->caps;
+}
+
 ckptio_status ckptio__store_remove_many(ckptio_store *st,
 					const char *const *keys, size_t n)
 {
@@ -631,6 +952,12 @@ ckptio_status ckptio__store_remove_many(ckptio_store *st,
 
 	if (n == 0)
 		return CKPTIO_OK;
+	if (!(ckptio__store_caps(st) & CKPTIO_STORE_CAP_DELETE))
+		return st->host->error(st->hc, CKPTIO_EUNSUPPORTED,
+				       "cannot remove %zu objects (%s among "
+				       "them): the store cannot delete "
+				       "objects",
+				       n, keys[0]);
 	if (ops->struct_size >= END_OF(struct ckptio_store_ops, remove_many) &&
 	    ops->remove_many)
 		return ops->remove_many(st, keys, n);

@@ -5,6 +5,7 @@
  *   /data/ck/step-1, ./ck, ck       a path: root /data/ck, id step-1
  *   file:///data/ck/step-1          the same
  *   s3://bucket/runs/step-1         store s3, root s3://bucket/runs, id step-1
+ *                                   (the plugin declaring scheme s3: loader.c)
  *   NAME:runs/step-1                backend NAME: its root, id runs/step-1
  *   :runs/step-1                    the [ckptio] default backend (or local)
  *
@@ -18,12 +19,6 @@
 #include "internal.h"
 
 #define DEFAULT_THREADS 4
-
-static const struct {
-	const char *scheme, *plugin;
-} scheme_map[] = {
-	{"file", "posix"}, {"http", "http"}, {"https", "http"}, {"s3", "s3"},
-};
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -184,24 +179,25 @@ static ckptio_status resolve_backend(ckptio_ctx *ctx, const char *location,
 	return backend_id(ctx, location, path, loc);
 }
 
+/* A URI: "file" is a local path, like a plain one, for the posix store;
+ * any other scheme goes to the store plugin that declares it. */
 static ckptio_status resolve_uri(ckptio_ctx *ctx, const char *location,
 				 const char *sep, const char **store_name,
 				 ckptio__loc *loc)
 {
 	size_t slen = (size_t)(sep - location);
 	ckptio_status st;
-	char *parent;
+	char *parent, scheme[72];
 
-	for (size_t i = 0; i < sizeof(scheme_map) / sizeof(scheme_map[0]); i++)
-		if (strlen(scheme_map[i].scheme) == slen &&
-		    strncmp(location, scheme_map[i].scheme, slen) == 0)
-			*store_name = scheme_map[i].plugin;
-	if (!*store_name)
-		return ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
-				     "%s: unknown URI scheme '%.*s' (known: "
-				     "file, s3, http, https)",
-				     location, (int)slen, location);
-	if (strcmp(*store_name, "posix") == 0) {
+	if (slen >= sizeof(scheme))
+		return ckptio__error(ctx, CKPTIO_EINVAL,
+				     "%.80s...: URI scheme too long (%zu "
+				     "characters; at most %zu)",
+				     location, slen, sizeof(scheme) - 1);
+	memcpy(scheme, location, slen);
+	scheme[slen] = '\0';
+	if (strcmp(scheme, "file") == 0) {
+		*store_name = "posix";
 		if (sep[3] != '/')
 			return ckptio__error(ctx, CKPTIO_EINVAL,
 					     "%s: a file URI needs an absolute "
@@ -209,6 +205,11 @@ static ckptio_status resolve_uri(ckptio_ctx *ctx, const char *location,
 					     location);
 		return split_path(ctx, sep + 3, loc);
 	}
+	st = ckptio__plugin_for_scheme(ctx, scheme, location,
+				       &loc->store_plugin);
+	if (st != CKPTIO_OK)
+		return st;
+	*store_name = loc->store_plugin->desc->name;
 	/* Other schemes keep theirs in the root: "s3://b/p" + id.  Not a
 	 * local path: nothing is resolved on this machine's files. */
 	st = split_real(ctx, sep + 3, loc);
@@ -289,8 +290,9 @@ ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,
 		goto fail;
 	if (!loc->section)
 		loc->defaults = ckptio__config_store(ctx->cfg, store_name);
-	st = ckptio__plugin_get(ctx, store_name, CKPTIO_PLUGIN_STORE,
-				&loc->store_plugin);
+	if (!loc->store_plugin)
+		st = ckptio__plugin_get(ctx, store_name, CKPTIO_PLUGIN_STORE,
+					&loc->store_plugin);
 	if (st != CKPTIO_OK)
 		goto fail;
 	o = ckptio__section_get(loc->section, "layout");
@@ -318,6 +320,49 @@ ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,
 fail:
 	ckptio__loc_free(loc);
 	return st;
+}
+
+static const struct {
+	uint64_t bit;
+	const char *word, *verb;
+} cap_words[] = {
+	{CKPTIO_STORE_CAP_WRITE, "write", "write"},
+	{CKPTIO_STORE_CAP_READ, "read", "read"},
+	{CKPTIO_STORE_CAP_RANGE, "range", "read byte ranges"},
+	{CKPTIO_STORE_CAP_LIST, "list", "list objects"},
+	{CKPTIO_STORE_CAP_DELETE, "delete", "delete objects"},
+	{CKPTIO_STORE_CAP_ATOMIC_PUT, "atomic-put", "put atomically"},
+	{CKPTIO_STORE_CAP_IF_ABSENT, "if-absent", "put only if absent"},
+	{CKPTIO_STORE_CAP_COPY, "copy", "copy on the server"},
+};
+
+ckptio_status ckptio__store_require(ckptio_host_ctx *hc,
+				    const ckptio__loc *loc, ckptio_store *st,
+				    uint64_t need)
+{
+	uint64_t caps = ckptio__store_caps(st), lack = need & ~caps;
+	char cannot[160] = "", can[160] = "";
+	size_t nc = 0, nk = 0;
+
+	if (!lack)
+		return CKPTIO_OK;
+	for (size_t i = 0; i < sizeof(cap_words) / sizeof(cap_words[0]); i++) {
+		if ((lack & cap_words[i].bit) && nc < sizeof(cannot))
+			nc += (size_t)snprintf(cannot + nc, sizeof(cannot) - nc,
+					       "%s%s", nc ? " or " : "",
+					       cap_words[i].verb);
+		if ((caps & cap_words[i].bit) && nk < sizeof(can))
+			nk += (size_t)snprintf(can + nk, sizeof(can) - nk,
+					       "%s%s", nk ? ", " : "",
+					       cap_words[i].word);
+	}
+	return ckptio__hc_error(hc, CKPTIO_EUNSUPPORTED,
+				"store '%s'%s%s%s cannot %s (what it can do "
+				"as configured: %s)",
+				loc->store_plugin->desc->name,
+				*loc->root ? " at '" : "", loc->root,
+				*loc->root ? "'" : "", cannot,
+				nk ? can : "nothing");
 }
 
 void ckptio__loc_free(ckptio__loc *loc)

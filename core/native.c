@@ -324,7 +324,8 @@ static ckptio_status write_bin(bin *b)
 		}
 		pthread_mutex_unlock(&w->mu);
 		if (!v) /* cannot track it for abort: remove it now */
-			ops->remove(w->store, b->key);
+			w->host->remove_many(w->store,
+					     (const char *const *)&b->key, 1);
 		if (!v)
 			st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
 		if (st == CKPTIO_EINDOUBT)
@@ -519,6 +520,32 @@ static int committed_anyway(native_writer *w, const char *key,
 	return ours;
 }
 
+/* The opened store's caps: its instance_caps (ABI 1.3) where it has one,
+ * within the plugin's static caps. */
+static uint64_t store_caps(ckptio_store *st)
+{
+	const ckptio_store_ops *ops = st->ops;
+
+	if (ops->struct_size >= offsetof(ckptio_store_ops, instance_caps) +
+					sizeof(ops->instance_caps) &&
+	    ops->instance_caps)
+		return ops->caps & ops->instance_caps(st);
+	return ops->caps;
+}
+
+static ckptio_status still_absent(native_writer *w, const char *key)
+{
+	ckptio_stat sb;
+	ckptio_status st = w->store->ops->stat(w->store, key, &sb);
+
+	if (st == CKPTIO_OK)
+		return w->host->error(w->hc, CKPTIO_EEXIST,
+				      "%s already exists (another save "
+				      "committed first, or use overwrite)",
+				      key);
+	return st == CKPTIO_ENOTFOUND ? CKPTIO_OK : st;
+}
+
 /* The metadata put is the commit.  Once it may be visible, nothing it
  * names is removed: a failure is either certain (nothing visible, abort
  * may clean up), or in doubt (CKPTIO_EINDOUBT: every rank keeps its
@@ -533,14 +560,21 @@ static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
 	char *json = w->host->md_to_json(md, &len);
 	ckptio_put *p = NULL;
 	ckptio_status st;
-	int ours;
+	int ours, if_absent = 0;
 
 	if (!key || !json) {
 		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* Without CAP_IF_ABSENT the put cannot refuse: look just before it
+	 * (the core warned of the race that remains). */
+	if_absent = !overwrite && (store_caps(w->store) &
+				   CKPTIO_STORE_CAP_IF_ABSENT);
+	if (!overwrite && !if_absent &&
+	    (st = still_absent(w, key)) != CKPTIO_OK)
+		goto out;
 	st = ops->put_open(w->store, key, len,
-			   overwrite ? 0 : CKPTIO_PUT_IF_ABSENT, &p);
+			   if_absent ? CKPTIO_PUT_IF_ABSENT : 0, &p);
 	if (st == CKPTIO_OK)
 		st = ops->put_write(p, json, len);
 	if (st == CKPTIO_OK)

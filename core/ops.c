@@ -190,12 +190,10 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 	if (st != CKPTIO_OK)
 		return st;
 	ckptio__hc_init(&hc, ctx, loc.section, loc.defaults);
-	if (!(loc.store_plugin->desc->store->caps & CKPTIO_STORE_CAP_LIST))
-		st = ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
-				   "store '%s' cannot list objects",
-				   loc.store_plugin->desc->name);
-	if (st == CKPTIO_OK)
-		st = ckptio__store_open(ctx, &loc, &hc, 0, &store);
+	st = ckptio__store_open(ctx, &loc, &hc, 0, &store);
+	if (st == CKPTIO_OK &&
+	    ckptio__store_require(&hc, &loc, store, CKPTIO_STORE_CAP_LIST))
+		st = ckptio__hc_finish(&hc, CKPTIO_EUNSUPPORTED);
 	if (st == CKPTIO_OK) {
 		prefix = *loc.id ? ckptio__asprintf("%s/", loc.id) : strdup("");
 		l.prefix = prefix;
@@ -718,12 +716,12 @@ ckptio_status ckptio_remove_ex(ckptio_ctx *ctx, const char *location,
 				     "(`ckptio rm`) is still possible",
 				     location, why);
 	}
-	if (!(rd.store->ops->caps & CKPTIO_STORE_CAP_LIST) ||
-	    (!dry && !(rd.store->ops->caps & CKPTIO_STORE_CAP_DELETE))) {
+	if (ckptio__store_require(&rd.hc, &rd.loc, rd.store,
+				  CKPTIO_STORE_CAP_LIST |
+					  (dry ? 0 : CKPTIO_STORE_CAP_DELETE))) {
+		st = ckptio__hc_finish(&rd.hc, CKPTIO_EUNSUPPORTED);
 		ckptio__rd_close(&rd);
-		return ckptio__error(ctx, CKPTIO_EUNSUPPORTED,
-				     "store '%s' cannot list and delete",
-				     rd.loc.store_plugin->desc->name);
+		return st;
 	}
 	st = scan(&rd, rd.md, &sc);
 	if (st == CKPTIO_OK && !(go = malloc(sc.n ? sc.n : 1)))
@@ -795,10 +793,9 @@ ckptio_status ckptio_ckpt_debris(ckptio_ckpt *ck, uint64_t min_age,
 					      __func__);
 	if (!report)
 		return ckptio__null_arg(ck->rd.hc.ctx, __func__, "report");
-	if (!(ck->rd.store->ops->caps & CKPTIO_STORE_CAP_LIST))
-		return ckptio__error(ck->rd.hc.ctx, CKPTIO_EUNSUPPORTED,
-				     "store '%s' cannot list objects",
-				     ck->rd.loc.store_plugin->desc->name);
+	if (ckptio__store_require(&ck->rd.hc, &ck->rd.loc, ck->rd.store,
+				  CKPTIO_STORE_CAP_LIST))
+		return ckptio__hc_finish(&ck->rd.hc, CKPTIO_EUNSUPPORTED);
 	st = scan(&ck->rd, ck->rd.md, &sc);
 	if (st == CKPTIO_OK && !(go = malloc(sc.n ? sc.n : 1)))
 		st = ckptio__hc_error(&ck->rd.hc, CKPTIO_ENOMEM, "out of memory");

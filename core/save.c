@@ -594,6 +594,20 @@ static ckptio_status check_absent(saver *s)
 
 	if (!key)
 		return CKPTIO_ENOMEM;
+	/* What is left of "never replaces a checkpoint" without it:
+	 * docs/design-notes.md section 1. */
+	if (!(ckptio__store_caps(s->store) & CKPTIO_STORE_CAP_IF_ABSENT))
+		ckptio__log(s->ctx, CKPTIO_LOG_WARN,
+			    "%s: store '%s' cannot put an object only if it "
+			    "is absent (no if-absent capability as "
+			    "configured): this save checks that the "
+			    "checkpoint does not exist now and again just "
+			    "before its commit, but two first saves of this "
+			    "id running at the same time could both succeed; "
+			    "the metadata of the last to commit stays, and "
+			    "the other's data objects become debris for "
+			    "`ckptio rm --gc`",
+			    s->location, s->loc.store_plugin->desc->name);
 	st = s->store->ops->stat(s->store, key, &sb);
 	free(key);
 	if (st == CKPTIO_ENOTFOUND)

@@ -245,7 +245,7 @@ static const pin layouts[] = {
 	SIZE(ckptio_stat, 16),
 	FIELD(ckptio_stat, size, 0, 8),
 	FIELD(ckptio_stat, mtime, 8, 8),
-	SIZE(ckptio_store_ops, 112),
+	SIZE(ckptio_store_ops, 120),
 	FIELD(ckptio_store_ops, struct_size, 0, 4),
 	FIELD(ckptio_store_ops, caps, 8, 8),
 	FIELD(ckptio_store_ops, open, 16, 8),
@@ -260,6 +260,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_store_ops, remove, 88, 8),
 	FIELD(ckptio_store_ops, remove_many, 96, 8),
 	FIELD(ckptio_store_ops, put_target, 104, 8), /* ABI 1.2 */
+	FIELD(ckptio_store_ops, instance_caps, 112, 8), /* ABI 1.3 */
 	SIZE(ckptio_plan_item, 80),
 	FIELD(ckptio_plan_item, name, 0, 8),
 	FIELD(ckptio_plan_item, kind, 8, 4),

@@ -549,6 +549,464 @@ START_TEST(test_relative_plugin_path_ignores_cwd)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* URI schemes: from the plugins' `schemes` (docs/configuration.md).        */
+
+/* Warnings and debug lines of a context. */
+typedef struct logbuf {
+	char text[32768];
+	int warnings;
+} logbuf;
+
+static void capture(void *user, ckptio_log_level level, const char *msg)
+{
+	logbuf *b = user;
+	size_t used = strlen(b->text);
+
+	b->warnings += level == CKPTIO_LOG_WARN;
+	snprintf(b->text + used, sizeof(b->text) - used, "%s\n", msg);
+}
+
+static int count_of(const char *text, const char *what)
+{
+	int n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+/* A fresh ctx over the configuration text (written under *dir). */
+static ckptio_ctx *ctx_with(const char *text, char **dir)
+{
+	char *conf;
+	ckptio_ctx *c;
+
+	*dir = tu_mkdtemp();
+	conf = ckptio__asprintf("%s/c.conf", *dir);
+	ck_assert_int_eq(tu_write_file(conf, text, strlen(text)), 0);
+	ck_assert_msg(ckptio_ctx_new(&c, conf) == CKPTIO_OK, "%s",
+		      ckptio_last_error());
+	free(conf);
+	return c;
+}
+
+/* One U32 tensor "t" of 100 elements over data. */
+static ckptio_sd *u32_sd(uint32_t *data)
+{
+	const uint64_t shape[1] = {100};
+	ckptio_sd *sd;
+
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "t", CKPTIO_U32, 1, shape,
+					      NULL, NULL, data), CKPTIO_OK);
+	return sd;
+}
+
+static ckptio_status save_u32(ckptio_ctx *c, const char *loc, uint32_t *data,
+			      unsigned flags)
+{
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_sd *sd = u32_sd(data);
+	ckptio_status st;
+
+	o.flags = flags;
+	st = ckptio_save(c, loc, sd, &o);
+	ckptio_sd_free(sd);
+	return st;
+}
+
+static ckptio_status load_u32(ckptio_ctx *c, const char *loc, uint32_t *data)
+{
+	ckptio_sd *sd = u32_sd(data);
+	ckptio_status st = ckptio_load(c, loc, sd, NULL);
+
+	ckptio_sd_free(sd);
+	return st;
+}
+
+static int find_id(void *user, const char *id)
+{
+	if (strcmp(id, "scheme_rt") == 0)
+		*(int *)user = 1;
+	return 0;
+}
+
+/* mem:// is served by the test plugins that declare it (no plugin is
+ * named "mem"): a whole save, load, verify, list and rm go through it,
+ * with no scheme known to the core. */
+START_TEST(test_scheme_served_by_plugin)
+{
+	uint32_t data[100], back[100];
+	ckptio__loc loc;
+	ckptio_ctx *c;
+	char *dir;
+	int found = 0;
+
+	ckptio_set_log(ctx, CKPTIO_LOG_ERROR, quiet, NULL);
+	ck_assert_msg(ckptio__loc_resolve(ctx, "mem://b/scheme_rt", NULL,
+					  &loc) == CKPTIO_OK,
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert_str_eq(loc.store_plugin->desc->name, "goodstore");
+	ck_assert_str_eq(loc.root, "mem://b");
+	ck_assert_str_eq(loc.id, "scheme_rt");
+	ckptio__loc_free(&loc);
+	tu_fill(data, sizeof(data), 7);
+	ck_assert_msg(save_u32(ctx, "mem://b/scheme_rt", data, 0) == CKPTIO_OK,
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert_msg(load_u32(ctx, "mem://b/scheme_rt", back) == CKPTIO_OK,
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert(memcmp(data, back, sizeof(data)) == 0);
+	ck_assert_int_eq(ckptio_verify(ctx, "mem://b/scheme_rt", NULL),
+			 CKPTIO_OK);
+	ck_assert_int_eq(ckptio_list(ctx, "mem://b", find_id, &found),
+			 CKPTIO_OK);
+	ck_assert(found);
+	ck_assert_int_eq(ckptio_remove(ctx, "mem://b/scheme_rt", 0), CKPTIO_OK);
+	ck_assert_int_eq(load_u32(ctx, "mem://b/scheme_rt", back),
+			 CKPTIO_ENOTFOUND);
+	/* [store "goodstore"] is the section of mem:// locations. */
+	c = ctx_with("[store \"goodstore\"]\ncolour = blue\n", &dir);
+	ckptio_set_log(c, CKPTIO_LOG_ERROR, quiet, NULL);
+	ck_assert_int_eq(load_u32(c, "mem://b/scheme_rt", back),
+			 CKPTIO_ECONFIG);
+	ck_assert_msg(strstr(ckptio_errmsg(c), "colour: unknown option for "
+			     "store 'goodstore'"), "%s", ckptio_errmsg(c));
+	ckptio_ctx_free(c);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* A plugin named like the scheme that declares it is taken without
+ * loading any other plugin; one that does not declare it is passed over. */
+START_TEST(test_scheme_named_plugin)
+{
+	ckptio__loc loc;
+
+	ck_assert_msg(ckptio__loc_resolve(ctx, "s3://bucket/run/a", NULL,
+					  &loc) == CKPTIO_OK,
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert_str_eq(loc.store_plugin->desc->name, "s3");
+	ck_assert_str_eq(loc.root, "s3://bucket/run");
+	ckptio__loc_free(&loc);
+	for (size_t i = 0; i < ctx->nplugins; i++)
+		ck_assert_msg(strcmp(ctx->plugins[i]->desc->name, "s3") == 0 ||
+				      strcmp(ctx->plugins[i]->desc->name,
+					     "native") == 0,
+			      "%s was loaded to resolve s3://",
+			      ctx->plugins[i]->path);
+	/* file:// is the posix store's, a local path. */
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "file:///tmp/x", NULL, &loc),
+			 CKPTIO_OK);
+	ck_assert_str_eq(loc.store_plugin->desc->name, "posix");
+	ck_assert_str_eq(loc.id, "x");
+	ckptio__loc_free(&loc);
+	/* posix.so exists but serves file://, not posix://. */
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "posix://x/y", NULL, &loc),
+			 CKPTIO_EUNSUPPORTED);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), "posix://x/y: unknown URI "
+			     "scheme 'posix': no plugin on the search path "
+			     "serves it (posix.so does not declare it; "
+			     "searched: ") != NULL,
+		      "%s", ckptio_errmsg(ctx));
+}
+END_TEST
+
+/* A scheme nobody serves: the message says where the search looked, which
+ * schemes are served and which files could not be loaded; those files are
+ * warnings.  The answer for a served scheme stays the same afterwards. */
+START_TEST(test_unknown_scheme)
+{
+	const char *tp = getenv("CKPTIO_TEST_PLUGINS");
+	char *want, *bad;
+	ckptio__loc loc;
+	logbuf lb = {"", 0};
+
+	ckptio_set_log(ctx, CKPTIO_LOG_WARN, capture, &lb);
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "gs://bucket/ck", NULL, &loc),
+			 CKPTIO_EUNSUPPORTED);
+	want = ckptio__asprintf("gs://bucket/ck: unknown URI scheme 'gs': no "
+				"plugin on the search path serves it (searched: "
+				"%s, %s, " CKPTIO_PLUGIN_DIR "; schemes served: "
+				"file, mem, s3; not loaded: ",
+				tp, tu_plugin_path_listed());
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), want) != NULL,
+		      "message '%s' lacks '%s'", ckptio_errmsg(ctx), want);
+	bad = ckptio__asprintf("%s/badabi.so", tp);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), bad) != NULL, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_msg(strstr(lb.text, "badabi.so: ") != NULL &&
+			      strstr(lb.text, "built for plugin ABI 2.0") != NULL,
+		      "%s", lb.text);
+	ck_assert_int_ge(lb.warnings, 4); /* badabi, nomethods, short, wrong */
+	ck_assert_ptr_null(strstr(lb.text, "noentry")); /* not a plugin */
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "mem://b/x", NULL, &loc),
+			 CKPTIO_OK);
+	ck_assert_str_eq(loc.store_plugin->desc->name, "goodstore");
+	ckptio__loc_free(&loc);
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "x-y.z://b/x", NULL, &loc),
+			 CKPTIO_EUNSUPPORTED);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), "unknown URI scheme 'x-y.z'"),
+		      "%s", ckptio_errmsg(ctx));
+	{
+		char longer[200];
+
+		memset(longer, 'a', 100);
+		strcpy(longer + 100, "://b/x");
+		ck_assert_int_eq(ckptio__loc_resolve(ctx, longer, NULL, &loc),
+				 CKPTIO_EINVAL);
+		ck_assert_msg(strstr(ckptio_errmsg(ctx), "URI scheme too long "
+				     "(100 characters; at most 71)"),
+			      "%s", ckptio_errmsg(ctx));
+	}
+	/* A file named like the scheme that cannot be loaded is the
+	 * error: the user named it. */
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "badabi://b/x", NULL, &loc),
+			 CKPTIO_EPLUGIN);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), "badabi.so: built for plugin "
+			     "ABI 2.0"), "%s", ckptio_errmsg(ctx));
+	free(want);
+	free(bad);
+}
+END_TEST
+
+/* Two plugins declare mem: the first in search order serves it (in one
+ * directory, by file name), and the debug log says which one is passed
+ * over.  A directory earlier on the search path comes first. */
+START_TEST(test_scheme_first_in_search_order)
+{
+	char *dir = tu_mkdtemp(), *twin = test_plugin("memtwin"), *dst, *path;
+	ckptio__loc loc;
+	logbuf lb = {"", 0};
+
+	ckptio_set_log(ctx, CKPTIO_LOG_DEBUG, capture, &lb);
+	ck_assert_int_eq(ckptio__loc_resolve(ctx, "mem://b/x", NULL, &loc),
+			 CKPTIO_OK);
+	ck_assert_str_eq(loc.store_plugin->desc->name, "goodstore");
+	ckptio__loc_free(&loc);
+	ck_assert_msg(strstr(lb.text, "URI scheme 'mem': served by 'goodstore'") &&
+			      strstr(lb.text, "'memtwin' (") &&
+			      strstr(lb.text, "declares it too and is not used"),
+		      "%s", lb.text);
+
+	dst = ckptio__asprintf("%s/memtwin.so", dir);
+	copy_file(twin, dst, 0755);
+	path = ckptio__asprintf("%s:%s", dir, search);
+	setenv("CKPTIO_PLUGIN_PATH", path, 1);
+	ckptio_ctx_free(ctx);
+	ck_assert_int_eq(ckptio_ctx_new(&ctx, NULL), CKPTIO_OK);
+	ck_assert_msg(ckptio__loc_resolve(ctx, "mem://b/x", NULL, &loc) ==
+			      CKPTIO_OK,
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert_str_eq(loc.store_plugin->desc->name, "memtwin");
+	ck_assert_str_eq(loc.store_plugin->path, dst);
+	ckptio__loc_free(&loc);
+	tu_rmrf(dir);
+	free(path);
+	free(dst);
+	free(twin);
+	free(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Capabilities of one opened store (instance_caps), checked before use.   */
+
+#define NO_IF_ABSENT "cannot put an object only if it is absent"
+/* Backend m (options follow) and backend full, both the test store. */
+#define CAPS_CONF \
+	"[backend \"full\"]\nstore = goodstore\nroot = mem://b\n" \
+	"[backend \"m\"]\nstore = goodstore\nroot = mem://b\n"
+
+/* Without if-absent (drop_caps), a save that does not overwrite still
+ * refuses an existing checkpoint, and warns once per save of the race
+ * that remains. */
+START_TEST(test_caps_no_if_absent_refuses)
+{
+	char *dir;
+	ckptio_ctx *c = ctx_with(CAPS_CONF "drop_caps = if_absent\n", &dir);
+	uint32_t data[100], back[100];
+	logbuf lb = {"", 0};
+
+	ckptio_set_log(c, CKPTIO_LOG_WARN, capture, &lb);
+	tu_fill(data, sizeof(data), 1);
+	ck_assert_msg(save_u32(c, "m:noif", data, 0) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(c));
+	ck_assert_int_eq(count_of(lb.text, NO_IF_ABSENT), 1);
+	ck_assert_msg(strstr(lb.text, "m:noif: store 'goodstore' "
+			     NO_IF_ABSENT) != NULL, "%s", lb.text);
+	ck_assert_ptr_nonnull(strstr(lb.text, "become debris for `ckptio rm "
+					      "--gc`"));
+	tu_fill(data, sizeof(data), 2);
+	ck_assert_int_eq(save_u32(c, "m:noif", data, 0), CKPTIO_EEXIST);
+	ck_assert_msg(strstr(ckptio_errmsg(c), "already exists"), "%s",
+		      ckptio_errmsg(c));
+	ck_assert_int_eq(count_of(lb.text, NO_IF_ABSENT), 2);
+	ck_assert_int_eq(load_u32(c, "m:noif", back), CKPTIO_OK);
+	tu_fill(data, sizeof(data), 1);
+	ck_assert(memcmp(data, back, sizeof(data)) == 0);
+	/* Overwriting relies on no if-absent: no warning. */
+	tu_fill(data, sizeof(data), 3);
+	ck_assert_int_eq(save_u32(c, "m:noif", data,
+				  CKPTIO_SAVE_OVERWRITE), CKPTIO_OK);
+	ck_assert_int_eq(count_of(lb.text, NO_IF_ABSENT), 2);
+	ck_assert_int_eq(ckptio_remove(c, "m:noif", 0), CKPTIO_OK);
+	/* With the capability, no warning. */
+	ck_assert_int_eq(save_u32(c, "full:noif", data, 0), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_remove(c, "full:noif", 0), CKPTIO_OK);
+	ckptio_ctx_free(c);
+	ck_assert_int_eq(count_of(lb.text, NO_IF_ABSENT), 2);
+	tu_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
+/* A pull source that, the first time it is read, lets another save of the
+ * same id commit first: the race of two first saves, made certain. */
+typedef struct racer {
+	const char *config;
+	const char *location;
+	int done;
+	ckptio_status inner;
+	uint32_t data[100];
+} racer;
+
+static ckptio_status racing_read(void *user, uint64_t offset, void *buf,
+				 size_t len)
+{
+	racer *r = user;
+	char *dir;
+
+	if (!r->done) {
+		ckptio_ctx *c = ctx_with(r->config, &dir);
+
+		ckptio_set_log(c, CKPTIO_LOG_ERROR, quiet, NULL);
+		r->done = 1;
+		r->inner = save_u32(c, r->location, r->data, 0);
+		ckptio_ctx_free(c);
+		tu_rmrf(dir);
+		free(dir);
+	}
+	memset(buf, (int)(offset & 0x7f), len);
+	return CKPTIO_OK;
+}
+
+static void race(const char *config, const char *location)
+{
+	char *dir;
+	ckptio_ctx *c = ctx_with(config, &dir);
+	racer r = {config, location, 0, CKPTIO_EIO, {0}};
+	ckptio_rm_report rep = {.struct_size = sizeof(rep)};
+	ckptio_rm_opts ro = CKPTIO_RM_OPTS_INIT;
+	uint32_t back[100];
+	ckptio_sd *sd;
+	ckptio_status st;
+
+	ckptio_set_log(c, CKPTIO_LOG_ERROR, quiet, NULL);
+	tu_fill(r.data, sizeof(r.data), 9);
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_bytes_fn(sd, "blob", 4096, racing_read,
+						&r), CKPTIO_OK);
+	st = ckptio_save(c, location, sd, NULL);
+	ckptio_sd_free(sd);
+	ck_assert(r.done);
+	ck_assert_int_eq(r.inner, CKPTIO_OK);
+	ck_assert_msg(st == CKPTIO_EEXIST, "%s: %s", ckptio_strerror(st),
+		      ckptio_errmsg(c));
+	ck_assert_msg(strstr(ckptio_errmsg(c), "already exists"), "%s",
+		      ckptio_errmsg(c));
+	/* The first commit stays, and the loser left nothing behind. */
+	ck_assert_msg(load_u32(c, location, back) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(c));
+	ck_assert(memcmp(r.data, back, sizeof(back)) == 0);
+	ro.flags = CKPTIO_RM_GC_ONLY | CKPTIO_RM_DRY_RUN;
+	ro.report = &rep;
+	ck_assert_int_eq(ckptio_remove_ex(c, location, &ro), CKPTIO_OK);
+	ck_assert_uint_eq(rep.debris + rep.kept_young, 0);
+	ck_assert_int_eq(ckptio_remove(c, location, 0), CKPTIO_OK);
+	ckptio_ctx_free(c);
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* A first save whose id another save committed while it wrote its data:
+ * refused at its commit, with or without if-absent (without it, the core
+ * looks just before the commit). */
+START_TEST(test_caps_first_save_race)
+{
+	race(CAPS_CONF, "full:race1");
+	race(CAPS_CONF "drop_caps = if_absent\n", "m:race2");
+}
+END_TEST
+
+/* Each operation checks the capabilities of the store as opened (the test
+ * store aborts the process when a method it lacks is called). */
+START_TEST(test_caps_checked_before_use)
+{
+	static const char *const drops[] = {"write", "read", "list", "delete"};
+	uint32_t data[100], back[100];
+	char conf[256], *dir;
+	ckptio_ctx *c = ctx_with(CAPS_CONF, &dir), *full = c;
+	char *fdir = dir;
+
+	tu_fill(data, sizeof(data), 4);
+	ck_assert_int_eq(save_u32(full, "m:capck", data, 0), CKPTIO_OK);
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		snprintf(conf, sizeof(conf), CAPS_CONF "drop_caps = %s\n",
+			 drops[i]);
+		c = ctx_with(conf, &dir);
+		ckptio_set_log(c, CKPTIO_LOG_ERROR, quiet, NULL);
+		if (strcmp(drops[i], "write") == 0) {
+			ck_assert_int_eq(save_u32(c, "m:capck2", data, 0),
+					 CKPTIO_EUNSUPPORTED);
+			ck_assert_msg(strstr(ckptio_errmsg(c),
+					     "store 'goodstore' at 'mem://b' "
+					     "cannot write (what it can do as "
+					     "configured: read, range, list, "
+					     "delete, atomic-put, if-absent)"),
+				      "%s", ckptio_errmsg(c));
+			ck_assert_int_eq(load_u32(c, "m:capck", back),
+					 CKPTIO_OK);
+		} else if (strcmp(drops[i], "read") == 0) {
+			ck_assert_int_eq(load_u32(c, "m:capck", back),
+					 CKPTIO_EUNSUPPORTED);
+			ck_assert_msg(strstr(ckptio_errmsg(c), "cannot read ("),
+				      "%s", ckptio_errmsg(c));
+			ck_assert_int_eq(ckptio_verify(c, "m:capck", NULL),
+					 CKPTIO_EUNSUPPORTED);
+		} else if (strcmp(drops[i], "list") == 0) {
+			ck_assert_int_eq(ckptio_list(c, "m:", find_id, NULL),
+					 CKPTIO_EUNSUPPORTED);
+			ck_assert_msg(strstr(ckptio_errmsg(c),
+					     "cannot list objects ("),
+				      "%s", ckptio_errmsg(c));
+			ck_assert_int_eq(ckptio_remove(c, "m:capck", 0),
+					 CKPTIO_EUNSUPPORTED);
+		} else {
+			ck_assert_int_eq(ckptio_remove(c, "m:capck", 0),
+					 CKPTIO_EUNSUPPORTED);
+			ck_assert_msg(strstr(ckptio_errmsg(c),
+					     "cannot delete objects ("),
+				      "%s", ckptio_errmsg(c));
+			/* Replacing it cannot remove the old objects: they
+			 * stay, and the save succeeds. */
+			ck_assert_int_eq(save_u32(c, "m:capck", data,
+						  CKPTIO_SAVE_OVERWRITE),
+					 CKPTIO_OK);
+		}
+		ckptio_ctx_free(c);
+		tu_rmrf(dir);
+		free(dir);
+	}
+	ck_assert_int_eq(load_u32(full, "m:capck", back), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_remove(full, "m:capck", 0), CKPTIO_OK);
+	ckptio_ctx_free(full);
+	tu_rmrf(fdir);
+	free(fdir);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("loader");
@@ -567,6 +1025,13 @@ int main(void)
 	tcase_add_test(tc, test_refused_file_never_runs);
 	tcase_add_test(tc, test_relative_plugin_path_ignores_cwd);
 	tcase_add_test(tc, test_layout_metadata_is_sealed);
+	tcase_add_test(tc, test_scheme_served_by_plugin);
+	tcase_add_test(tc, test_scheme_named_plugin);
+	tcase_add_test(tc, test_unknown_scheme);
+	tcase_add_test(tc, test_scheme_first_in_search_order);
+	tcase_add_test(tc, test_caps_no_if_absent_refuses);
+	tcase_add_test(tc, test_caps_first_save_race);
+	tcase_add_test(tc, test_caps_checked_before_use);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -11,6 +11,7 @@
  */
 #include <check.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,8 +289,10 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Whole saves through the public API against the in-memory mode           */
 
-/* A context whose backend "h" is the hostile server under prefix. */
-static ckptio_ctx *mem_ctx(const char *prefix, char **tmpdir)
+/* A context whose backend "h" is the hostile server under prefix, with
+ * the backend options in extra ("" for none). */
+static ckptio_ctx *mem_ctx_with(const char *prefix, const char *extra,
+				char **tmpdir)
 {
 	char *conf, *text;
 	ckptio_ctx *c;
@@ -300,8 +303,9 @@ static ckptio_ctx *mem_ctx(const char *prefix, char **tmpdir)
 				  "[backend \"h\"]\nstore = s3\nendpoint = %s\n"
 				  "bucket = hostile\nprefix = %s\n"
 				  "access_key_id = AK\nsecret_access_key = SK\n"
-				  "region = us-east-1\nretries = 2\n",
-				  getenv("CKPTIO_HOSTILE_ENDPOINT"), prefix),
+				  "region = us-east-1\nretries = 2\n%s",
+				  getenv("CKPTIO_HOSTILE_ENDPOINT"), prefix,
+				  extra),
 			 0);
 	ck_assert_int_eq(tu_write_file(conf, text, strlen(text)), 0);
 	ck_assert_msg(ckptio_ctx_new(&c, conf) == CKPTIO_OK, "%s",
@@ -309,6 +313,11 @@ static ckptio_ctx *mem_ctx(const char *prefix, char **tmpdir)
 	free(conf);
 	free(text);
 	return c;
+}
+
+static ckptio_ctx *mem_ctx(const char *prefix, char **tmpdir)
+{
+	return mem_ctx_with(prefix, "", tmpdir);
 }
 
 static ckptio_sd *two_tensors(float *a, float *b)
@@ -388,6 +397,132 @@ START_TEST(test_commit_in_doubt)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* conditional_put = false: no if-absent capability (ABI 1.3 instance_caps) */
+
+/* The store's capabilities follow its configuration. */
+START_TEST(test_instance_caps)
+{
+	ckptio_host_ctx hc2;
+	ckptio__section sec2 = sec;
+	ckptio__opt opts2[17];
+	ckptio_store *st2;
+
+	ck_assert_ptr_nonnull(ops->instance_caps);
+	ck_assert_uint_eq(ops->instance_caps(st), ops->caps);
+	ck_assert(ops->caps & CKPTIO_STORE_CAP_IF_ABSENT);
+	memcpy(opts2, opts, sec.nopts * sizeof(*opts));
+	opts2[sec.nopts] = (ckptio__opt){"conditional_put", "false", NULL, 1};
+	sec2.opts = opts2;
+	sec2.nopts = sec.nopts + 1;
+	ckptio__hc_init(&hc2, NULL, &sec2, NULL);
+	ck_assert_msg(ops->open(&ckptio__host, &hc2, "", 1, &st2) == CKPTIO_OK,
+		      "%s", hc2.msg);
+	ck_assert_uint_eq(ops->instance_caps(st2),
+			  ops->caps & ~CKPTIO_STORE_CAP_IF_ABSENT);
+	ops->close(st2);
+	ckptio__hc_destroy(&hc2);
+}
+END_TEST
+
+typedef struct warnings {
+	pthread_mutex_t mu;
+	int if_absent;
+} warnings;
+
+static void count_warnings(void *user, ckptio_log_level level,
+			   const char *msg)
+{
+	warnings *w = user;
+
+	pthread_mutex_lock(&w->mu);
+	w->if_absent += level == CKPTIO_LOG_WARN &&
+			strstr(msg, "store 's3' cannot put an object only if "
+				    "it is absent") != NULL;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Reading "c" the first time commits another save of h:ck first. */
+typedef struct racer {
+	int done;
+	ckptio_status inner;
+	float a[1000], b[1000];
+} racer;
+
+static ckptio_status racing_read(void *user, uint64_t offset, void *buf,
+				 size_t len)
+{
+	racer *r = user;
+
+	if (!r->done) {
+		char *tmp;
+		ckptio_ctx *c = mem_ctx_with("memnocond/",
+					     "conditional_put = false\n", &tmp);
+		ckptio_sd *sd = two_tensors(r->a, r->b);
+
+		ckptio_set_log(c, CKPTIO_LOG_ERROR, NULL, NULL);
+		r->done = 1;
+		r->inner = ckptio_save(c, "h:ck", sd, NULL);
+		ckptio_sd_free(sd);
+		ckptio_ctx_free(c);
+		tu_rmrf(tmp);
+		free(tmp);
+	}
+	memset(buf, (int)(offset & 0x7f), len);
+	return CKPTIO_OK;
+}
+
+/* Without If-None-Match a save still refuses to replace a checkpoint:
+ * one that exists when it starts (warning once per save that two first
+ * saves could both succeed), and one that another save committed while
+ * it wrote its data. */
+START_TEST(test_no_conditional_put)
+{
+	static float a[1000], b[1000];
+	static racer r;
+	char *tmp;
+	ckptio_ctx *c = mem_ctx_with("memnocond/", "conditional_put = false\n",
+				     &tmp);
+	warnings w = {PTHREAD_MUTEX_INITIALIZER, 0};
+	ckptio_sd *sd;
+	ckptio_status rc;
+
+	ckptio_set_log(c, CKPTIO_LOG_WARN, count_warnings, &w);
+	tu_fill(a, sizeof(a), 5);
+	tu_fill(b, sizeof(b), 6);
+	sd = two_tensors(a, b);
+	ck_assert_msg(ckptio_save(c, "h:ck", sd, NULL) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(c));
+	ck_assert_int_eq(w.if_absent, 1);
+	rc = ckptio_save(c, "h:ck", sd, NULL);
+	ck_assert_msg(rc == CKPTIO_EEXIST, "%s: %s", ckptio_strerror(rc),
+		      ckptio_errmsg(c));
+	ck_assert_ptr_nonnull(strstr(ckptio_errmsg(c), "already exists"));
+	ck_assert_int_eq(w.if_absent, 2);
+	ckptio_sd_free(sd);
+	loads_back(c, a, b);
+	ck_assert_int_eq(ckptio_remove(c, "h:ck", 0), CKPTIO_OK);
+
+	tu_fill(r.a, sizeof(r.a), 7);
+	tu_fill(r.b, sizeof(r.b), 8);
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_bytes_fn(sd, "c", 4096, racing_read, &r),
+			 CKPTIO_OK);
+	rc = ckptio_save(c, "h:ck", sd, NULL);
+	ckptio_sd_free(sd);
+	ck_assert(r.done);
+	ck_assert_int_eq(r.inner, CKPTIO_OK);
+	ck_assert_msg(rc == CKPTIO_EEXIST, "%s: %s", ckptio_strerror(rc),
+		      ckptio_errmsg(c));
+	loads_back(c, r.a, r.b);
+	ck_assert_int_eq(ckptio_remove(c, "h:ck", 0), CKPTIO_OK);
+	ckptio_ctx_free(c);
+	pthread_mutex_destroy(&w.mu);
+	tu_rmrf(tmp);
+	free(tmp);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("s3hostile");
@@ -414,6 +549,8 @@ int main(void)
 	tcase_add_test(tc, test_fault_table_refused);
 	tcase_add_test(tc, test_lost_commit_answer);
 	tcase_add_test(tc, test_commit_in_doubt);
+	tcase_add_test(tc, test_instance_caps);
+	tcase_add_test(tc, test_no_conditional_put);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -161,7 +161,8 @@ struct ckptio_host {
 /* ======================================================================== */
 /* Store ABI: objects named by keys under a root.                           */
 
-/* What a store can do. */
+/* What a store can do.  A plugin's `caps` (below) are the most any store
+ * it opens can do; one opened store may have fewer (instance_caps). */
 #define CKPTIO_STORE_CAP_WRITE (1ull << 0)     /* put_* */
 #define CKPTIO_STORE_CAP_READ (1ull << 1)      /* read */
 #define CKPTIO_STORE_CAP_RANGE (1ull << 2)     /* read at any offset */
@@ -218,7 +219,7 @@ enum {
  * CKPTIO_EINVAL. */
 struct ckptio_store_ops {
 	uint32_t struct_size; /* sizeof(struct ckptio_store_ops) */
-	uint64_t caps;        /* CKPTIO_STORE_CAP_* */
+	uint64_t caps;        /* CKPTIO_STORE_CAP_*: at most (instance_caps) */
 
 	/* Open the store at root: for file:// locations and plain paths a
 	 * directory (no scheme); for other schemes the URI itself
@@ -296,6 +297,20 @@ struct ckptio_store_ops {
 	 * the key. */
 	int (*put_target)(ckptio_store *st, const char *key, char *target,
 			  size_t size);
+
+	/* (ABI 1.3, optional: NULL or beyond struct_size means every store
+	 * the plugin opens has the static `caps`.)  The CKPTIO_STORE_CAP_*
+	 * of this opened store, when its configuration takes some away: the
+	 * S3 store with conditional_put = false has no
+	 * CKPTIO_STORE_CAP_IF_ABSENT.  Bits not in the static `caps` are
+	 * ignored (the loader checked the methods against those).  Must be
+	 * cheap and give the same value for the store's whole life.  The
+	 * core reads it after open and never relies on a capability the
+	 * store lacks: it passes CKPTIO_PUT_IF_ABSENT only to stores with
+	 * CAP_IF_ABSENT, and refuses to write, read, list or delete through
+	 * a store without the matching bit.  A layout that uses a capability
+	 * checks it the same way (struct_size, then the method). */
+	uint64_t (*instance_caps)(ckptio_store *st);
 };
 
 /* ======================================================================== */
@@ -483,7 +498,12 @@ typedef struct ckptio_plugin {
 	 * terminated (NULL: none).  Other keys in a backend using it are
 	 * configuration errors. */
 	const char *const *options;
-	/* Stores: URI schemes served ("file", "s3"), NULL-terminated. */
+	/* Stores: URI schemes served ("file", "s3"), NULL-terminated (NULL:
+	 * none).  A URI SCHEME://... goes to the plugin named SCHEME when it
+	 * lists SCHEME here, else to the first store plugin of the search
+	 * path that lists it (docs/configuration.md, "Which store plugin
+	 * serves a URI"); "file" is always the posix plugin's, as plain
+	 * paths are. */
 	const char *const *schemes;
 	/* Option names whose values are secrets (never logged or printed). */
 	const char *const *secret_options;

@@ -2527,6 +2527,16 @@ static void s3_close(ckptio_store *st)
 	free(s);
 }
 
+/* Without conditional_put no PUT carries If-None-Match: *, so this store
+ * cannot refuse to replace an object. */
+static uint64_t s3_instance_caps(ckptio_store *st)
+{
+	const s3store *s = (const s3store *)st;
+
+	return st->ops->caps &
+	       ~(s->conditional_put ? 0 : CKPTIO_STORE_CAP_IF_ABSENT);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Descriptor                                                               */
 
@@ -2547,6 +2557,7 @@ static const struct ckptio_store_ops s3_ops = {
 	.list = s3_list,
 	.remove = s3_remove,
 	.remove_many = s3_remove_many,
+	.instance_caps = s3_instance_caps,
 };
 
 static const char *const s3_options[] = {

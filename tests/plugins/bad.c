@@ -9,6 +9,17 @@
  *   -DBAD_NAME     wrongname.so    says it is "someothername"
  *   -DBAD_NOENTRY  noentry.so      no ckptio_plugin_entry symbol at all
  *   -DGOOD         goodstore.so    a correct, complete in-memory store
+ *   -DGOOD_TWIN    memtwin.so      the same store under another name
+ *
+ * goodstore and memtwin serve the URI scheme mem:// (mem://anything/id),
+ * which no plugin is named after: the core finds them by their `schemes`,
+ * and goodstore, first by name in one directory, wins.  Their option
+ * drop_caps ("if_absent,delete", any of write read list delete
+ * if_absent) takes capabilities away from one opened store
+ * (instance_caps); the store then also ignores CKPTIO_PUT_IF_ABSENT, as
+ * an S3 store with conditional_put = false does, and a call of a method
+ * whose capability it lacks aborts the process: the core must never
+ * make one.
  *
  * The store (every build but BAD_NOENTRY) keeps its objects in one list
  * for the whole process (every store object sees the same objects, as
@@ -19,6 +30,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,8 +38,9 @@
 #include <ckptio/plugin.h>
 
 #if defined(BAD_ABI) + defined(BAD_SHORT) + defined(BAD_METHODS) + \
-	defined(BAD_NAME) + defined(BAD_NOENTRY) + defined(GOOD) != 1
-#error "define exactly one of BAD_ABI BAD_SHORT BAD_METHODS BAD_NAME BAD_NOENTRY GOOD"
+	defined(BAD_NAME) + defined(BAD_NOENTRY) + defined(GOOD) + \
+	defined(GOOD_TWIN) != 1
+#error "define exactly one of BAD_ABI BAD_SHORT BAD_METHODS BAD_NAME BAD_NOENTRY GOOD GOOD_TWIN"
 #endif
 
 #ifdef BAD_NOENTRY
@@ -54,6 +67,8 @@ const void *noentry_plugin_entry(void)
 #define MEM_NAME "nomethods"
 #elif defined(BAD_NAME)
 #define MEM_NAME "someothername" /* the file is wrongname.so */
+#elif defined(GOOD_TWIN)
+#define MEM_NAME "memtwin"
 #else
 #define MEM_NAME "goodstore"
 #endif
@@ -85,9 +100,16 @@ static mem_object *mem_objects;
 
 typedef struct mem_store {
 	ckptio_store base; /* first: the core sees a ckptio_store */
+	uint64_t caps;     /* of this store: the static caps minus drop_caps */
 } mem_store;
 
 static const struct ckptio_store_ops mem_ops;
+
+#define MEM_CAPS \
+	(CKPTIO_STORE_CAP_WRITE | CKPTIO_STORE_CAP_READ | \
+	 CKPTIO_STORE_CAP_RANGE | CKPTIO_STORE_CAP_LIST | \
+	 CKPTIO_STORE_CAP_DELETE | CKPTIO_STORE_CAP_ATOMIC_PUT | \
+	 CKPTIO_STORE_CAP_IF_ABSENT)
 
 struct ckptio_put {
 	mem_store *ms;
@@ -168,18 +190,70 @@ static int64_t now_seconds(void)
 	return (int64_t)time(NULL);
 }
 
+/* The core called method although this store lacks cap: a broken promise
+ * of the ABI that a test must see, whatever the method would return. */
+static void need_cap(mem_store *ms, uint64_t cap, const char *method)
+{
+	if (ms->caps & cap)
+		return;
+	fprintf(stderr, MEM_NAME ": the core called %s on a store without "
+		"that capability\n", method);
+	abort();
+}
+
 /* ------------------------------------------------------------------------ */
 /* Methods                                                                  */
 
 #ifndef BAD_METHODS
+/* drop_caps: capability words separated by commas. */
+static ckptio_status parse_drop(const ckptio_host *host, ckptio_host_ctx *hc,
+				const char *v, uint64_t *drop)
+{
+	static const struct {
+		const char *word;
+		uint64_t bit;
+	} words[] = {
+		{"write", CKPTIO_STORE_CAP_WRITE},
+		{"read", CKPTIO_STORE_CAP_READ},
+		{"list", CKPTIO_STORE_CAP_LIST},
+		{"delete", CKPTIO_STORE_CAP_DELETE},
+		{"if_absent", CKPTIO_STORE_CAP_IF_ABSENT},
+	};
+	size_t nwords = sizeof(words) / sizeof(words[0]);
+
+	*drop = 0;
+	while (v && *v) {
+		size_t n = strcspn(v, ","), i;
+
+		for (i = 0; i < nwords; i++)
+			if (strlen(words[i].word) == n &&
+			    strncmp(v, words[i].word, n) == 0)
+				break;
+		if (i == nwords)
+			return host->error(hc, CKPTIO_ECONFIG,
+					   MEM_NAME ": drop_caps: unknown "
+					   "capability '%.*s'",
+					   (int)n, v);
+		*drop |= words[i].bit;
+		v += n + (v[n] == ',');
+	}
+	return CKPTIO_OK;
+}
+
 static ckptio_status mem_open(const ckptio_host *host, ckptio_host_ctx *hc,
 			      const char *root, int create, ckptio_store **out)
 {
-	mem_store *ms = calloc(1, sizeof(*ms));
+	mem_store *ms;
+	uint64_t drop;
+	ckptio_status st = parse_drop(host, hc,
+				      host->config_get(hc, "drop_caps"), &drop);
 
 	(void)create; /* memory is always writable */
-	if (!ms)
+	if (st != CKPTIO_OK)
+		return st;
+	if (!(ms = calloc(1, sizeof(*ms))))
 		return host->error(hc, CKPTIO_ENOMEM, MEM_NAME ": out of memory");
+	ms->caps = MEM_CAPS & ~drop;
 	ms->base.ops = &mem_ops;
 	ms->base.host = host;
 	ms->base.hc = hc;
@@ -202,6 +276,7 @@ static ckptio_status mem_put_open(ckptio_store *st, const char *key,
 	mem_store *ms = mem_of(st);
 	ckptio_put *p;
 
+	need_cap(ms, CKPTIO_STORE_CAP_WRITE, "put_open");
 	if (!key_valid(key))
 		return mem_error(ms, CKPTIO_EINVAL, "invalid key", key ? key : "");
 	p = calloc(1, sizeof(*p));
@@ -264,7 +339,8 @@ static ckptio_status mem_put_commit(ckptio_put *p)
 	pthread_mutex_lock(&mem_mu);
 	pp = find_locked(o->key);
 	old = *pp;
-	if (old && (p->flags & CKPTIO_PUT_IF_ABSENT)) {
+	if (old && (p->flags & CKPTIO_PUT_IF_ABSENT) &&
+	    (ms->caps & CKPTIO_STORE_CAP_IF_ABSENT)) {
 		st = CKPTIO_EEXIST;
 	} else {
 		o->next = old ? old->next : NULL;
@@ -316,6 +392,7 @@ static ckptio_status mem_read(ckptio_store *st, const ckptio_range *ranges,
 	mem_store *ms = mem_of(st);
 	ckptio_status s = CKPTIO_OK;
 
+	need_cap(ms, CKPTIO_STORE_CAP_READ, "read");
 	pthread_mutex_lock(&mem_mu);
 	for (size_t i = 0; i < n && s == CKPTIO_OK; i++)
 		s = read_one_locked(ms, &ranges[i]);
@@ -354,6 +431,7 @@ static ckptio_status mem_list(ckptio_store *st, const char *prefix,
 	ckptio_status s = CKPTIO_OK;
 	mem_object *o;
 
+	need_cap(ms, CKPTIO_STORE_CAP_LIST, "list");
 	pthread_mutex_lock(&mem_mu);
 	for (o = mem_objects; o; o = o->next)
 		n += strncmp(o->key, prefix ? prefix : "", plen) == 0;
@@ -389,6 +467,7 @@ static ckptio_status mem_remove(ckptio_store *st, const char *key)
 	mem_store *ms = mem_of(st);
 	mem_object **pp, *o;
 
+	need_cap(ms, CKPTIO_STORE_CAP_DELETE, "remove");
 	if (!key_valid(key))
 		return mem_error(ms, CKPTIO_EINVAL, "invalid key", key ? key : "");
 	pthread_mutex_lock(&mem_mu);
@@ -403,15 +482,18 @@ static ckptio_status mem_remove(ckptio_store *st, const char *key)
 	return CKPTIO_OK;
 }
 
+static uint64_t mem_instance_caps(ckptio_store *st)
+{
+	return mem_of(st)->caps;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Descriptor                                                               */
 
 static const struct ckptio_store_ops mem_ops = {
 	.struct_size = sizeof(struct ckptio_store_ops),
 	/* nomethods.so claims READ without a read method (and has no open). */
-	.caps = CKPTIO_STORE_CAP_WRITE | CKPTIO_STORE_CAP_READ |
-		CKPTIO_STORE_CAP_RANGE | CKPTIO_STORE_CAP_LIST |
-		CKPTIO_STORE_CAP_DELETE | CKPTIO_STORE_CAP_ATOMIC_PUT,
+	.caps = MEM_CAPS,
 #ifndef BAD_METHODS
 	.open = mem_open,
 	.read = mem_read,
@@ -424,13 +506,19 @@ static const struct ckptio_store_ops mem_ops = {
 	.stat = mem_stat,
 	.list = mem_list,
 	.remove = mem_remove,
+	.instance_caps = mem_instance_caps,
 };
 
-/* No URI scheme: reached through a configured backend (store = NAME). */
+#if defined(GOOD) || defined(GOOD_TWIN)
+static const char *const mem_schemes[] = {"mem", NULL};
+#else /* never loaded: no scheme */
 static const char *const mem_schemes[] = {NULL};
-/* Options it accepts and ignores.  "opaque" is declared secret although
- * its name does not say so: `ckptio config` must still hide it. */
-static const char *const mem_options[] = {"opaque", "label", NULL};
+#endif
+/* drop_caps, and options it accepts and ignores.  "opaque" is declared
+ * secret although its name does not say so: `ckptio config` must still
+ * hide it. */
+static const char *const mem_options[] = {"opaque", "label", "drop_caps",
+					  NULL};
 static const char *const mem_secrets[] = {"opaque", NULL};
 
 static const ckptio_plugin mem_plugin = {
