@@ -13,7 +13,8 @@
 
 #include "httpreq.h"
 
-/* One rule "OP:N[-M]:KIND" into *f.  0, or -1: malformed. */
+/* One rule "OP:N[-M]:KIND" into *op, *first, *last and *kind.  0, or
+ * -1: malformed. */
 static int rule_parse(const char *t, const httpreq_op *ops, unsigned nops,
 		      unsigned *op, unsigned long *first, unsigned long *last,
 		      httpreq_fault_kind *kind)

@@ -21,9 +21,10 @@
  *    attempt's own time (the S3 store signs with SigV4 there).  A store
  *    without signing writes the URL and the request's headers.
  *  - hooks.target: what a request is about, for messages ("s3://b/key").
- *    The library never puts a URL, a header or a body in a message or a
- *    log line; a store that names objects by URL passes them through
- *    httpreq_redact_url, so that no password or signed query leaks.
+ *    The library itself never puts a URL or a header (where signatures,
+ *    tokens and passwords travel) in a message or a log line; a store
+ *    that names objects by URL passes them through httpreq_redact_url,
+ *    so that no password or signed query leaks.
  *  - optionally hooks.error_detail (reads an error body, such as S3's
  *    <Error><Code>) and hooks.error_verdict (amends the status, message
  *    or retry decision of an error answer: S3 retries a 400 SlowDown).
@@ -44,6 +45,13 @@
  * Thread safety: any thread may submit, run and wait; the hooks and the
  * done callbacks run on the I/O thread.  The client's lock (httpreq_lock)
  * may be shared by the store for its own state that done callbacks touch.
+ *
+ * Return codes: functions returning ckptio_status record the detail on
+ * the config's hc; those returning int give 0, or -1 when out of memory
+ * (or past a stated limit).  A request's own outcome is r->st and r->msg.
+ *
+ * Not here yet, for the http store to add when it needs them: following
+ * redirects (curl does not by default) and honouring Retry-After.
  */
 #ifndef CKPTIO_NET_HTTPREQ_H
 #define CKPTIO_NET_HTTPREQ_H
