@@ -595,6 +595,22 @@ START_TEST(test_bad_fault_spec)
 }
 END_TEST
 
+START_TEST(test_too_many_ops)
+{
+	httpreq_op many[HTTPREQ_MAX_OPS + 1];
+	httpreq_config cfg = config();
+	httpreq_client *c = NULL;
+
+	for (size_t i = 0; i < HTTPREQ_MAX_OPS + 1; i++)
+		many[i] = (httpreq_op){"get", "GET"};
+	cfg.ops = many;
+	cfg.nops = HTTPREQ_MAX_OPS + 1;
+	ck_assert_int_eq(httpreq_client_open(&cfg, &c), CKPTIO_EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "17 kinds of request"));
+}
+END_TEST
+
 START_TEST(test_options)
 {
 	ckptio__opt o[] = {{"concurrency", "3", NULL, 1},
@@ -648,6 +664,7 @@ int main(void)
 	tcase_add_test(c, test_injected_status);
 	tcase_add_test(c, test_injected_cuts);
 	tcase_add_test(c, test_bad_fault_spec);
+	tcase_add_test(c, test_too_many_ops);
 	tcase_add_test(c, test_options);
 	suite_add_tcase(s, c);
 	return tu_run_suite(s);

@@ -360,6 +360,13 @@ ckptio_status httpreq_client_open(const httpreq_config *cfg,
 	httpreq_client *c = calloc(1, sizeof(*c));
 	ckptio_status st;
 
+	if (cfg->nops > HTTPREQ_MAX_OPS) { /* the fault counters' size */
+		free(c);
+		return cfg->host->error(cfg->hc, CKPTIO_EINVAL, "%s: %u kinds "
+					"of request, more than the %d the "
+					"request layer counts", cfg->name,
+					cfg->nops, HTTPREQ_MAX_OPS);
+	}
 	if (!c)
 		return cfg->host->error(cfg->hc, CKPTIO_ENOMEM,
 					"out of memory");
