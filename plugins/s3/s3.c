@@ -321,7 +321,8 @@ static int list_key(void *u, const char *key, uint64_t size, int64_t mtime)
 	ckptio_stat sb = {.size = size, .mtime = mtime};
 
 	/* Keys outside the store's prefix, and "directory" markers. */
-	if (strncmp(key, l->s->prefix, plen) != 0 || !s3_key_valid(l->s, key + plen))
+	if (strncmp(key, l->s->prefix, plen) != 0 ||
+	    !s3_key_valid(l->s, key + plen))
 		return 0;
 	if (l->fn(l->user, key + plen, &sb))
 		l->stopped = 1;
@@ -380,11 +381,13 @@ static ckptio_status list_page(list_ctx *l, int uploads, char **m1, char **m2,
 	if (!r)
 		return s3_oom(s);
 	if (uploads)
-		bad = s3_req_q(r, "uploads", NULL) || s3_req_q(r, "prefix", l->prefix) ||
+		bad = s3_req_q(r, "uploads", NULL) ||
+		      s3_req_q(r, "prefix", l->prefix) ||
 		      (*m1 && (s3_req_q(r, "key-marker", *m1) ||
 			       s3_req_q(r, "upload-id-marker", *m2)));
 	else
-		bad = s3_req_q(r, "list-type", "2") || s3_req_q(r, "prefix", l->prefix) ||
+		bad = s3_req_q(r, "list-type", "2") ||
+		      s3_req_q(r, "prefix", l->prefix) ||
 		      (*m1 && s3_req_q(r, "continuation-token", *m1));
 	if (!bad && s->list_page != 1000) {
 		char num[16];
@@ -402,10 +405,11 @@ static ckptio_status list_page(list_ctx *l, int uploads, char **m1, char **m2,
 		s3_req_free(r);
 		return rc;
 	}
-	bad = uploads ? s3xml_uploads(r->base.resp, r->base.resp_len, list_upload, l,
-				      more, &n1, &n2, err, sizeof(err))
-		      : s3xml_list(r->base.resp, r->base.resp_len, list_key, l, more,
-				   &n1, err, sizeof(err));
+	bad = uploads ? s3xml_uploads(r->base.resp, r->base.resp_len,
+				      list_upload, l, more, &n1, &n2, err,
+				      sizeof(err))
+		      : s3xml_list(r->base.resp, r->base.resp_len, list_key, l,
+				   more, &n1, err, sizeof(err));
 	s3_req_free(r);
 	free(*m1);
 	free(*m2);
@@ -545,8 +549,8 @@ static ckptio_status delete_batch(s3store *s, const char *const *keys,
 	st = s3_run(r);
 	if (st != CKPTIO_OK) {
 		s3_fail_req(s, r);
-	} else if ((nerr = s3xml_delete_result(r->base.resp, r->base.resp_len, bad,
-					       sizeof(bad), &e, err,
+	} else if ((nerr = s3xml_delete_result(r->base.resp, r->base.resp_len,
+					       bad, sizeof(bad), &e, err,
 					       sizeof(err))) < 0) {
 		st = s->base.host->error(s->base.hc, CKPTIO_EIO, "s3://%s/%s: %s",
 					 s->bucket, s->prefix, err);
