@@ -15,7 +15,11 @@
 #  - cluster addr = 127.0.0.1: otherwise the OSD's cluster and heartbeat
 #    ports listen on 0.0.0.0;
 #  - rgw gc obj min wait = 0: otherwise deleted objects stay in the
-#    memstore for hours.
+#    memstore for hours;
+#  - tcp_nodelay=1 in rgw frontends: beast leaves Nagle on, so the body of
+#    a small GET waits for the client's delayed ACK of the headers: 200
+#    GETs of 1 KiB on one connection took 9.1 s (45 ms each), 0.12-0.19 s
+#    with it (radosgw 16 logs "framework conf key: tcp_nodelay, val: 1").
 #
 # Why msgr2 (issue 7: the OSD failed to start about one time in four).
 # Every ceph client (the ceph CLI, ceph-osd, radosgw) first fetches the
@@ -94,7 +98,7 @@ osd objectstore = memstore
 memstore device bytes = ${RGW_MEMSTORE_BYTES:-4294967296}
 osd max object size = 134217728
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$port
+rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw dns name = localhost
 rgw thread pool size = 64
 rgw gc obj min wait = 0

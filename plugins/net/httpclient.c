@@ -1,0 +1,425 @@
+/*
+ * httpclient.c - the client of the request layer: its options, its I/O
+ * thread and the queues that feed it, the retry policy, and the waiting
+ * of the threads that submit requests (httpreq.h).
+ *
+ * One I/O thread per client drives a curl multi handle with at most
+ * `concurrency` transfers (and connections) at once.  Submitted requests
+ * go to an inbox under the lock; the I/O thread moves them to its ready
+ * list in submission order, starts what the connection limit allows and
+ * classifies each finished attempt: done, or retried after a backoff on a
+ * short list of delayed requests.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* open_memstream */
+#endif
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "httpint.h"
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                  */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Backoff before retry `attempt` (1-based): exponential from 100 ms, capped
+ * at 5 s, half of it random ("equal jitter"), so that many clients that
+ * failed together do not come back together. */
+static uint64_t backoff_ms(unsigned attempt)
+{
+	uint64_t cap = 5000, base = 100, d;
+	uint32_t rnd = 0;
+
+	d = attempt >= 7 ? cap : base << (attempt - 1);
+	if (d > cap)
+		d = cap;
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (uint32_t)now_ms() * 2654435761u;
+	return d / 2 + rnd % (d / 2 + 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The I/O thread                                                           */
+
+static void req_finish(httpreq_client *c, httpreq *r)
+{
+	pthread_mutex_lock(&c->mu);
+	if (r->done)
+		r->done(r); /* with c->mu held; it may free r */
+	else if (r->grp)
+		r->grp->pending--;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Start r, or answer it at once (an injected status, out of memory).
+ * Returns 1 when started. */
+static int req_start(httpreq_client *c, httpreq *r)
+{
+	httpreq_fault_kind k;
+
+	httpreq_reset_answer(r);
+	r->attempt++;
+	c->requests++;
+	k = httpreq_faults_next(&c->faults, r->op);
+	r->injected = k;
+	if (k == HTTPREQ_F_500 || k == HTTPREQ_F_503 || k == HTTPREQ_F_429 ||
+	    k == HTTPREQ_F_403) {
+		httpreq_inject_status(r, k);
+		return 0;
+	}
+	if (httpreq_prepare(r) != 0 ||
+	    curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
+		r->cc = CURLE_OUT_OF_MEMORY;
+		return 0;
+	}
+	c->active++;
+	return 1;
+}
+
+/* After an attempt: retry it later or finish it. */
+static void req_after(httpreq_client *c, httpreq *r)
+{
+	const httpreq_config *cfg = &c->cfg;
+
+	if (httpreq_classify(r) && r->attempt <= cfg->opt.retries) {
+		uint64_t wait = backoff_ms(r->attempt);
+
+		/* A blip is news for -v; a run of failures is for everyone. */
+		cfg->host->log(cfg->hc, r->attempt >= 3 ? CKPTIO_LOG_WARN
+							: CKPTIO_LOG_INFO,
+			       "%s; retry %u of %u in %" PRIu64 " ms", r->msg,
+			       r->attempt, cfg->opt.retries, wait);
+		r->retries++;
+		c->retried++;
+		r->not_before = now_ms() + wait;
+		r->next = c->delayed;
+		c->delayed = r;
+		return;
+	}
+	if (r->st != CKPTIO_OK && r->attempt > 1)
+		snprintf(r->msg + strlen(r->msg),
+			 sizeof(r->msg) - strlen(r->msg), " (after %u attempts)",
+			 r->attempt);
+	req_finish(c, r);
+}
+
+/* Start what may start: retries whose backoff is over (first: they are
+ * the oldest), then ready requests in order, while there are free
+ * connections.  *next_wake: when the next retry is due.  Constant work per
+ * request started; only the (few) delayed retries are scanned. */
+static void start_waiting(httpreq_client *c, uint64_t *next_wake)
+{
+	uint64_t now = now_ms();
+	httpreq **pp = &c->delayed;
+
+	while (*pp) {
+		httpreq *r = *pp;
+
+		if (r->not_before > now) {
+			if (r->not_before < *next_wake)
+				*next_wake = r->not_before;
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		r->next = c->ready;
+		c->ready = r;
+		if (c->ready_tail == &c->ready)
+			c->ready_tail = &r->next;
+	}
+	while (c->ready && c->active < c->cfg.opt.concurrency) {
+		httpreq *r = c->ready;
+
+		c->ready = r->next;
+		if (!c->ready)
+			c->ready_tail = &c->ready;
+		if (!req_start(c, r))
+			req_after(c, r);
+	}
+}
+
+static void collect_done(httpreq_client *c)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(c->multi, &left))) {
+		httpreq *r = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&r);
+		httpreq_collect(r, m->data.result);
+		curl_multi_remove_handle(c->multi, r->easy);
+		c->active--;
+		req_after(c, r);
+	}
+}
+
+/* Move the inbox to the end of the ready list, in submission order. */
+static int take_inbox(httpreq_client *c)
+{
+	httpreq *in, *rev = NULL;
+	int stop;
+
+	pthread_mutex_lock(&c->mu);
+	in = c->inbox;
+	c->inbox = NULL;
+	stop = c->stop;
+	pthread_mutex_unlock(&c->mu);
+	while (in) { /* the inbox is last-in first */
+		httpreq *n = in->next;
+
+		in->next = rev;
+		rev = in;
+		in = n;
+	}
+	for (; rev; rev = rev->next) {
+		*c->ready_tail = rev;
+		c->ready_tail = &rev->next;
+	}
+	*c->ready_tail = NULL;
+	return stop;
+}
+
+static void *io_thread(void *arg)
+{
+	httpreq_client *c = arg;
+
+	for (;;) {
+		uint64_t wake = UINT64_MAX, now;
+		int running = 0, timeout = 1000;
+
+		if (take_inbox(c) && !c->ready && !c->delayed && c->active == 0)
+			break;
+		start_waiting(c, &wake);
+		curl_multi_perform(c->multi, &running);
+		collect_done(c);
+		start_waiting(c, &wake);
+		now = now_ms();
+		if (wake != UINT64_MAX)
+			timeout = wake <= now ? 0 : wake - now < 1000
+							    ? (int)(wake - now)
+							    : 1000;
+		curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Submitting and waiting                                                   */
+
+void httpreq_submit(httpreq *r)
+{
+	httpreq_client *c = r->c;
+
+	pthread_mutex_lock(&c->mu);
+	if (r->grp)
+		r->grp->pending++;
+	r->next = c->inbox;
+	c->inbox = r;
+	pthread_mutex_unlock(&c->mu);
+	curl_multi_wakeup(c->multi);
+}
+
+void httpreq_wait(httpreq_client *c, httpreq_group *g, unsigned upto)
+{
+	pthread_mutex_lock(&c->mu);
+	while (g->pending > upto)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+}
+
+ckptio_status httpreq_run(httpreq *r)
+{
+	httpreq_group g = {0};
+
+	r->grp = &g;
+	httpreq_submit(r);
+	httpreq_wait(r->c, &g, 0);
+	return r->st;
+}
+
+void httpreq_lock(httpreq_client *c)
+{
+	pthread_mutex_lock(&c->mu);
+}
+
+void httpreq_unlock(httpreq_client *c)
+{
+	pthread_mutex_unlock(&c->mu);
+}
+
+void httpreq_cond_wait(httpreq_client *c)
+{
+	pthread_cond_wait(&c->cv, &c->mu);
+}
+
+void httpreq_broadcast(httpreq_client *c)
+{
+	pthread_cond_broadcast(&c->cv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Options, open and close                                                  */
+
+ckptio_status httpreq_options_read(const ckptio_host *h, ckptio_host_ctx *hc,
+				   httpreq_options *o)
+{
+	const char *ca;
+	uint64_t v;
+	ckptio_status st;
+
+	if ((st = h->config_uint(hc, "concurrency", 16, 1, 256, &v)) !=
+	    CKPTIO_OK)
+		return st;
+	o->concurrency = (unsigned)v;
+	if ((st = h->config_uint(hc, "retries", 8, 0, 30, &v)) != CKPTIO_OK)
+		return st;
+	o->retries = (unsigned)v;
+	if ((st = h->config_uint(hc, "connect_timeout", 10, 1, 600, &v)) !=
+	    CKPTIO_OK)
+		return st;
+	o->connect_timeout = (long)v;
+	if ((st = h->config_uint(hc, "stall_timeout", 60, 1, 3600, &v)) !=
+	    CKPTIO_OK)
+		return st;
+	o->stall_timeout = (long)v;
+	if ((st = h->config_bool(hc, "verify_tls", 1, &o->verify_tls)) !=
+	    CKPTIO_OK)
+		return st;
+	ca = h->config_get(hc, "ca_file");
+	if (ca && *ca && !(o->ca_file = strdup(ca)))
+		return CKPTIO_ENOMEM;
+	return CKPTIO_OK;
+}
+
+void httpreq_options_free(httpreq_options *o)
+{
+	free(o->ca_file);
+	o->ca_file = NULL;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* The fault table from the store's variable; its error names the op and
+ * kind words, so a test cannot silently run without its faults. */
+static ckptio_status faults_setup(httpreq_client *c)
+{
+	const httpreq_config *cfg = &c->cfg;
+	const char *spec = getenv(cfg->faults_env);
+	char *words = NULL;
+	size_t wlen = 0;
+	FILE *f;
+	ckptio_status st;
+
+	if (!spec || !*spec ||
+	    httpreq_faults_parse(&c->faults, spec, cfg->ops, cfg->nops) == 0)
+		return CKPTIO_OK;
+	if ((f = open_memstream(&words, &wlen))) {
+		for (unsigned i = 0; i < cfg->nops; i++)
+			fprintf(f, "%s%s", i ? " " : "", cfg->ops[i].name);
+		if (fclose(f) != 0) {
+			free(words);
+			words = NULL;
+		}
+	}
+	st = cfg->host->error(cfg->hc, CKPTIO_ECONFIG,
+			      "%s: expected OP:N[-M]:KIND,... (at most %d, "
+			      "N <= M) (OP: %s; KIND: 500 503 429 403 reset "
+			      "short)",
+			      cfg->faults_env, HTTPREQ_MAX_FAULTS,
+			      words ? words : "...");
+	free(words);
+	return st;
+}
+
+ckptio_status httpreq_client_open(const httpreq_config *cfg,
+				  httpreq_client **out)
+{
+	httpreq_client *c = calloc(1, sizeof(*c));
+	ckptio_status st;
+
+	if (cfg->nops > HTTPREQ_MAX_OPS) { /* the fault counters' size */
+		free(c);
+		return cfg->host->error(cfg->hc, CKPTIO_EINVAL, "%s: %u kinds "
+					"of request, more than the %d the "
+					"request layer counts", cfg->name,
+					cfg->nops, HTTPREQ_MAX_OPS);
+	}
+	if (!c)
+		return cfg->host->error(cfg->hc, CKPTIO_ENOMEM,
+					"out of memory");
+	c->cfg = *cfg;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	c->ready_tail = &c->ready;
+	st = faults_setup(c);
+	if (st == CKPTIO_OK) {
+		pthread_once(&curl_once, curl_init);
+		if (curl_init_rc != CURLE_OK || !(c->multi = curl_multi_init()))
+			st = cfg->host->error(cfg->hc, CKPTIO_ENOMEM,
+					      "%s: cannot initialise libcurl",
+					      cfg->name);
+	}
+	if (st == CKPTIO_OK) {
+		long n = (long)cfg->opt.concurrency;
+
+		curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
+		curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n);
+		curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, n);
+		if (pthread_create(&c->thread, NULL, io_thread, c) != 0)
+			st = cfg->host->error(cfg->hc, CKPTIO_ENOMEM,
+					      "%s: cannot start the I/O thread",
+					      cfg->name);
+		else
+			c->thread_started = 1;
+	}
+	if (st != CKPTIO_OK) {
+		httpreq_client_close(c);
+		return st;
+	}
+	*out = c;
+	return CKPTIO_OK;
+}
+
+void httpreq_client_close(httpreq_client *c)
+{
+	if (!c)
+		return;
+	if (c->thread_started) {
+		pthread_mutex_lock(&c->mu);
+		c->stop = 1;
+		pthread_mutex_unlock(&c->mu);
+		curl_multi_wakeup(c->multi);
+		pthread_join(c->thread, NULL);
+		c->cfg.host->log(c->cfg.hc, CKPTIO_LOG_DEBUG,
+				 "%s: %lu requests, %lu retried", c->cfg.name,
+				 c->requests, c->retried);
+	}
+	if (c->multi)
+		curl_multi_cleanup(c->multi);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}

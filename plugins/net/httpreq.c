@@ -1,0 +1,529 @@
+/*
+ * httpreq.c - one request of the request layer: its headers, the curl
+ * easy handle of an attempt, the callbacks that move its body and its
+ * answer between the network and the caller's segments, and what an
+ * answer means (a ckptio status and message, and whether to retry).
+ *
+ * The I/O thread that runs the attempts is httpclient.c; httpreq.h says
+ * what a store provides.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf */
+#endif
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "httpint.h"
+
+/* ------------------------------------------------------------------------ */
+/* Segments                                                                 */
+
+/* Copy n bytes between ext and the segments v, from segment *i at offset
+ * *off, and advance them: into the segments when in (a NULL segment
+ * buffer drops its bytes), else out of them.  The caller checks that the
+ * segments hold n more bytes. */
+static void seg_copy(httpreq_seg *v, size_t *i, uint64_t *off,
+		     unsigned char *ext, size_t n, int in)
+{
+	for (size_t done = 0; done < n;) {
+		httpreq_seg *sg = &v[*i];
+		uint64_t left = sg->len - *off;
+		size_t k = n - done < left ? n - done : (size_t)left;
+
+		if (in && sg->buf)
+			memcpy(sg->buf + *off, ext + done, k);
+		else if (!in)
+			memcpy(ext + done, sg->buf + *off, k);
+		done += k;
+		*off += k;
+		if (*off == sg->len) {
+			++*i;
+			*off = 0;
+		}
+	}
+}
+
+static void body_rewind(httpreq *r)
+{
+	r->body_pos = 0;
+	r->body_seg = 0;
+	r->body_seg_off = 0;
+}
+
+/* Keep n bytes of the answer in r->resp, up to limit in all. */
+static int keep_resp(httpreq *r, const char *p, size_t n, size_t limit)
+{
+	if (r->resp_len + n > limit) {
+		r->overflow = 1;
+		return -1;
+	}
+	if (r->resp_len + n + 1 > r->resp_cap) {
+		size_t cap = r->resp_cap ? r->resp_cap : 4096;
+		char *v;
+
+		while (cap < r->resp_len + n + 1)
+			cap *= 2;
+		v = realloc(r->resp, cap);
+		if (!v)
+			return -1;
+		r->resp = v;
+		r->resp_cap = cap;
+	}
+	memcpy(r->resp + r->resp_len, p, n);
+	r->resp_len += n;
+	r->resp[r->resp_len] = '\0';
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* curl callbacks                                                           */
+
+static size_t on_read(char *out, size_t size, size_t nmemb, void *u)
+{
+	httpreq *r = u;
+	uint64_t left = r->body_len - r->body_pos;
+	size_t n = size * nmemb < left ? size * nmemb : (size_t)left;
+
+	if (r->injected == HTTPREQ_F_RESET && r->body_pos >= r->body_len / 2)
+		return CURL_READFUNC_ABORT;
+	seg_copy(r->body, &r->body_seg, &r->body_seg_off, (unsigned char *)out,
+		 n, 0);
+	r->body_pos += n;
+	return n;
+}
+
+/* curl rewinds the body when it must resend it (a redirect, a reused
+ * connection that turned out closed). */
+static int on_seek(void *u, curl_off_t off, int origin)
+{
+	httpreq *r = u;
+	uint64_t left;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	body_rewind(r);
+	left = (uint64_t)off;
+	while (left > 0) {
+		uint64_t k = r->body[r->body_seg].len;
+
+		if (left < k) {
+			r->body_seg_off = left;
+			break;
+		}
+		left -= k;
+		r->body_seg++;
+	}
+	r->body_pos = (uint64_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *u)
+{
+	httpreq *r = u;
+	size_t n = size * nmemb;
+	long status;
+
+	if (!r->wstatus) /* once per answer, not per block */
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->wstatus);
+	status = r->wstatus;
+	if (status < 200 || status > 299 || !r->dst)
+		return keep_resp(r, p, n, r->dst || status < 200 || status > 299
+						  ? HTTPREQ_MAX_ERROR_BODY
+						  : r->c->cfg.max_body) == 0
+			       ? n : 0;
+	if ((r->injected == HTTPREQ_F_SHORT ||
+	     r->injected == HTTPREQ_F_RESET) && r->got + n > r->dst_len / 2)
+		return 0; /* httpreq_classify maps the abort to the fault */
+	if (r->got + n > r->dst_len) {
+		r->overflow = 1; /* more than the range asked for */
+		return 0;
+	}
+	seg_copy(r->dst, &r->dst_seg, &r->dst_seg_off, (unsigned char *)p, n,
+		 1);
+	r->got += n;
+	return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *u)
+{
+	httpreq *r = u;
+	size_t n = size * nmemb;
+
+	if (n > 5 && strncasecmp(p, "ETag:", 5) == 0) {
+		const char *v = p + 5;
+		size_t len = n - 5;
+
+		while (len && (*v == ' ' || *v == '\t'))
+			v++, len--;
+		while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
+			       v[len - 1] == ' '))
+			len--;
+		if (len < sizeof(r->etag)) {
+			memcpy(r->etag, v, len);
+			r->etag[len] = '\0';
+		}
+	}
+	if (n > 14 && strncasecmp(p, "Content-Range:", 14) == 0) {
+		const char *slash = memchr(p, '/', n);
+		char num[24];
+		size_t len = slash ? n - (size_t)(slash + 1 - p) : 0;
+
+		if (slash && len < sizeof(num)) {
+			memcpy(num, slash + 1, len);
+			num[len] = '\0';
+			if (sscanf(num, "%" SCNu64, &r->obj_size) != 1)
+				r->obj_size = UINT64_MAX;
+		}
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Building a request                                                       */
+
+void httpreq_init(httpreq *r, httpreq_client *c, unsigned op,
+		  const char *method)
+{
+	r->c = c;
+	r->op = op;
+	r->method = method;
+}
+
+void httpreq_release(httpreq *r)
+{
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	curl_slist_free_all(r->hdrs);
+	for (size_t i = 0; i < r->nh; i++) {
+		free(r->hname[i]);
+		free(r->hval[i]);
+	}
+	free(r->resp);
+	free(r->body);
+	free(r->dst);
+}
+
+int httpreq_header(httpreq *r, const char *name, const char *value)
+{
+	if (r->nh == HTTPREQ_MAX_HEADERS)
+		return -1;
+	r->hname[r->nh] = strdup(name);
+	r->hval[r->nh] = strdup(value);
+	if (!r->hname[r->nh] || !r->hval[r->nh]) {
+		free(r->hname[r->nh]);
+		free(r->hval[r->nh]);
+		return -1;
+	}
+	r->nh++;
+	return 0;
+}
+
+int httpreq_range(httpreq *r, uint64_t off, uint64_t len)
+{
+	char v[64];
+
+	snprintf(v, sizeof(v), "bytes=%" PRIu64 "-%" PRIu64, off,
+		 off + len - 1);
+	r->range_off = off;
+	return httpreq_header(r, "range", v);
+}
+
+int httpreq_header_line(struct curl_slist **l, const char *name,
+			const char *value)
+{
+	/* No fixed buffer: STS session tokens run to kilobytes. */
+	char *line = NULL;
+	struct curl_slist *n;
+
+	if (asprintf(&line, "%s: %s", name, value) < 0)
+		return -1;
+	n = curl_slist_append(*l, line);
+	free(line);
+	if (!n)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+void httpreq_redact_url(const char *url, char *out, size_t len)
+{
+	const char *sep = strstr(url, "://");
+	const char *auth, *host, *path;
+	size_t alen, hlen;
+
+	if (!len)
+		return;
+	if (sep && strcspn(url, "/?#@") < (size_t)(sep - url))
+		sep = NULL; /* a "://" in the path or query */
+	auth = sep ? sep + 3 : url;
+	/* The user info ends at the last '@' before the path: a password
+	 * may hold any other character. */
+	alen = strcspn(auth, "/");
+	host = auth;
+	for (const char *c = auth; c < auth + alen; c++)
+		if (*c == '@')
+			host = c + 1;
+	hlen = strcspn(host, "/?#");
+	/* A query or fragment before any '/' leaves no path. */
+	path = host + hlen == auth + alen ? auth + alen : "";
+	snprintf(out, len, "%.*s%.*s%.*s", (int)(auth - url), url, (int)hlen,
+		 host, (int)strcspn(path, "?#"), path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* An attempt                                                               */
+
+int httpreq_prepare(httpreq *r)
+{
+	const httpreq_config *cfg = &r->c->cfg;
+	char *url = NULL;
+	int rc = -1;
+
+	r->hdrs = NULL;
+	if (cfg->hooks.prepare(cfg->ctx, r, &url, &r->hdrs) != 0)
+		goto out;
+	{
+		/* No "Expect: 100-continue" round trip before each part. */
+		struct curl_slist *l = curl_slist_append(r->hdrs, "Expect:");
+
+		if (!l)
+			goto out;
+		r->hdrs = l;
+	}
+
+	if (!r->easy && !(r->easy = curl_easy_init()))
+		goto out;
+	curl_easy_reset(r->easy);
+	curl_easy_setopt(r->easy, CURLOPT_URL, url);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_err);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT,
+			 cfg->opt.connect_timeout);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME,
+			 cfg->opt.stall_timeout);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER,
+			 (long)cfg->opt.verify_tls);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST,
+			 cfg->opt.verify_tls ? 2L : 0L);
+	if (cfg->opt.ca_file)
+		curl_easy_setopt(r->easy, CURLOPT_CAINFO, cfg->opt.ca_file);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, cfg->user_agent);
+	if (strcmp(r->method, "HEAD") == 0) {
+		curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_FILETIME, 1L);
+	} else if (r->body) {
+		curl_easy_setopt(r->easy, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE,
+				 2L * 1024 * 1024);
+		curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
+		curl_easy_setopt(r->easy, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(r->easy, CURLOPT_SEEKDATA, r);
+		curl_easy_setopt(r->easy, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)r->body_len);
+		if (strcmp(r->method, "PUT") != 0)
+			curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST,
+					 r->method);
+	} else if (strcmp(r->method, "POST") == 0) {
+		curl_easy_setopt(r->easy, CURLOPT_POST, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, "");
+	} else if (strcmp(r->method, "GET") != 0) {
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, r->method);
+	}
+	rc = 0;
+out:
+	free(url);
+	return rc;
+}
+
+void httpreq_reset_answer(httpreq *r)
+{
+	body_rewind(r);
+	r->got = 0;
+	r->dst_seg = 0;
+	r->dst_seg_off = 0;
+	r->resp_len = 0;
+	if (r->resp)
+		r->resp[0] = '\0';
+	r->overflow = 0;
+	r->wstatus = 0;
+	r->status = 0;
+	r->cc = CURLE_OK;
+	r->curl_err[0] = '\0';
+	r->etag[0] = '\0';
+	r->length = 0;
+	r->obj_size = UINT64_MAX;
+	r->mtime = 0;
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+}
+
+void httpreq_inject_status(httpreq *r, httpreq_fault_kind k)
+{
+	static const long status[HTTPREQ_NFAULTS] = {
+		[HTTPREQ_F_500] = 500, [HTTPREQ_F_503] = 503,
+		[HTTPREQ_F_429] = 429, [HTTPREQ_F_403] = 403};
+	const char *const *bodies = r->c->cfg.fault_body;
+
+	r->status = status[k];
+	if (bodies && bodies[k])
+		keep_resp(r, bodies[k], strlen(bodies[k]),
+			  HTTPREQ_MAX_ERROR_BODY);
+}
+
+void httpreq_collect(httpreq *r, CURLcode cc)
+{
+	r->cc = cc;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (strcmp(r->method, "HEAD") == 0) {
+		curl_off_t cl = -1;
+		long ft = -1;
+
+		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+				  &cl);
+		curl_easy_getinfo(r->easy, CURLINFO_FILETIME, &ft);
+		r->length = cl >= 0 ? (int64_t)cl : -1;
+		r->mtime = ft > 0 ? ft : 0;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* What an answer means                                                     */
+
+/* A transfer that curl could not finish: 1 when another attempt may
+ * succeed. */
+static int classify_curl(httpreq *r, const char *target, const char *what)
+{
+	int retry;
+
+	if (r->overflow && r->dst) {
+		r->st = CKPTIO_ECORRUPT;
+		snprintf(r->msg, sizeof(r->msg), "%s: %s: the server sent "
+			 "more than the %" PRIu64 " bytes asked for", target,
+			 what, r->dst_len);
+		return 0;
+	}
+	if (r->overflow) {
+		r->st = CKPTIO_ECORRUPT;
+		snprintf(r->msg, sizeof(r->msg), "%s: %s: answer over the "
+			 "%zu-byte limit", target, what,
+			 r->dst ? (size_t)HTTPREQ_MAX_ERROR_BODY
+				: r->c->cfg.max_body);
+		return 0;
+	}
+	switch (r->cc) {
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_OUT_OF_MEMORY:
+	case CURLE_ABORTED_BY_CALLBACK:
+		retry = 0;
+		break;
+	default:
+		retry = 1;
+	}
+	r->st = r->cc == CURLE_OUT_OF_MEMORY ? CKPTIO_ENOMEM : CKPTIO_ENET;
+	snprintf(r->msg, sizeof(r->msg), "%s: %s: %s%s%s", target, what,
+		 curl_easy_strerror(r->cc), r->curl_err[0] ? ": " : "",
+		 r->curl_err);
+	return retry;
+}
+
+/* A 2xx answer: into dst, it must have filled it. */
+static int classify_ok(httpreq *r, const char *target, const char *what)
+{
+	if (r->dst && r->got != r->dst_len && r->obj_size != UINT64_MAX &&
+	    r->range_off + r->dst_len > r->obj_size) {
+		r->st = CKPTIO_ECORRUPT;
+		snprintf(r->msg, sizeof(r->msg), "%s: bytes %" PRIu64
+			 "-%" PRIu64 " are past the end of the object (%" PRIu64
+			 " bytes)", target, r->range_off,
+			 r->range_off + r->dst_len - 1, r->obj_size);
+		return 0;
+	}
+	if (r->dst && r->got != r->dst_len) {
+		r->st = CKPTIO_ENET;
+		snprintf(r->msg, sizeof(r->msg), "%s: %s: the answer ended "
+			 "after %" PRIu64 " of %" PRIu64 " bytes", target, what,
+			 r->got, r->dst_len);
+		return 1;
+	}
+	return 0;
+}
+
+/* An error status; the store's hooks read its body and may amend the
+ * verdict. */
+static int classify_error(httpreq *r, const char *target, const char *what)
+{
+	const httpreq_config *cfg = &r->c->cfg;
+	char detail[300] = "";
+	int retry = 0;
+
+	if (cfg->hooks.error_detail)
+		cfg->hooks.error_detail(cfg->ctx, r, detail, sizeof(detail));
+	snprintf(r->msg, sizeof(r->msg), "%s: %s: HTTP %ld%s", target, what,
+		 r->status, detail);
+	switch (r->status) {
+	case 404:
+		r->st = CKPTIO_ENOTFOUND;
+		break;
+	case 401:
+	case 403:
+		r->st = CKPTIO_EAUTH;
+		break;
+	case 412:
+		r->st = CKPTIO_EEXIST;
+		break;
+	case 416:
+		r->st = CKPTIO_ECORRUPT;
+		break;
+	case 429:
+	case 500:
+	case 502:
+	case 503:
+	case 504:
+		r->st = CKPTIO_ENET;
+		retry = 1;
+		break;
+	default:
+		r->st = CKPTIO_EIO;
+	}
+	if (cfg->hooks.error_verdict)
+		retry = cfg->hooks.error_verdict(cfg->ctx, r, retry);
+	return retry;
+}
+
+int httpreq_classify(httpreq *r)
+{
+	const httpreq_config *cfg = &r->c->cfg;
+	const char *what = cfg->ops[r->op].what;
+	char target[480];
+
+	r->st = CKPTIO_OK;
+	if (r->injected == HTTPREQ_F_RESET && r->cc != CURLE_OK)
+		r->cc = CURLE_RECV_ERROR;
+	if (r->injected == HTTPREQ_F_SHORT && r->cc != CURLE_OK)
+		r->cc = CURLE_PARTIAL_FILE;
+	cfg->hooks.target(cfg->ctx, r, target, sizeof(target));
+	if (r->cc != CURLE_OK)
+		return classify_curl(r, target, what);
+	if (r->status >= 200 && r->status <= 299)
+		return classify_ok(r, target, what);
+	return classify_error(r, target, what);
+}

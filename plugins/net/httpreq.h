@@ -1,0 +1,285 @@
+/*
+ * httpreq.h - the request layer of the stores that speak HTTP (s3, and
+ * the http store to come): a small internal library linked into each of
+ * those plugins, never installed, its symbols hidden in each .so.
+ *
+ * A client runs one I/O thread that drives a libcurl multi handle with at
+ * most `concurrency` transfers and connections at once (kept alive and
+ * reused); other threads submit requests and wait for them.  A request
+ * sends its body from segments of the caller's memory and receives a
+ * successful answer straight into the caller's segments (a ranged GET)
+ * or into a growing buffer (an XML or JSON answer).  Each attempt is
+ * classified (curl error, HTTP status, a body that ended early or ran
+ * long) into a ckptio status and a message; what may pass is retried up
+ * to `retries` times after a backoff with jitter.  Tests inject faults
+ * through a table read from an environment variable that each store names
+ * (CKPTIO_S3_FAULTS), consulted before each attempt.
+ *
+ * What a store provides to use it (httpreq_config):
+ *  - hooks.prepare: the URL and header lines of one attempt, called on
+ *    the I/O thread before every attempt, so that a signature carries the
+ *    attempt's own time (the S3 store signs with SigV4 there).  A store
+ *    without signing writes the URL and the request's headers.
+ *  - hooks.target: what a request is about, for messages ("s3://b/key").
+ *    The library itself never puts a URL or a header (where signatures,
+ *    tokens and passwords travel) in a message or a log line; a store
+ *    that names objects by URL passes them through httpreq_redact_url,
+ *    so that no password or signed query leaks.
+ *  - optionally hooks.error_detail (reads an error body, such as S3's
+ *    <Error><Code>) and hooks.error_verdict (amends the status, message
+ *    or retry decision of an error answer: S3 retries a 400 SlowDown).
+ *  - its ops: one entry per kind of request, with the name that the
+ *    fault table uses and the name that messages use.
+ *  - the options read by httpreq_options_read (concurrency, retries,
+ *    connect_timeout, stall_timeout, verify_tls, ca_file), which the
+ *    plugin lists in its `options`.
+ *  - the host table and context, for logging and errors.
+ *
+ * Ownership: the caller allocates each request (usually inside its own
+ * struct, the httpreq first), fills it and hands it to httpreq_submit or
+ * httpreq_run; from then until it is done the request belongs to the I/O
+ * thread.  httpreq_release frees what the library allocated and the body
+ * and dst segment arrays (not the bytes they point to), never the
+ * request itself.  Strings in the config must outlive the client.
+ *
+ * Thread safety: any thread may submit, run and wait; the hooks and the
+ * done callbacks run on the I/O thread.  The client's lock (httpreq_lock)
+ * may be shared by the store for its own state that done callbacks touch.
+ *
+ * Return codes: functions returning ckptio_status record the detail on
+ * the config's hc; those returning int give 0, or -1 when out of memory
+ * (or past a stated limit).  A request's own outcome is r->st and r->msg.
+ *
+ * Not here yet, for the http store to add when it needs them: following
+ * redirects (curl does not by default) and honouring Retry-After.
+ */
+#ifndef CKPTIO_NET_HTTPREQ_H
+#define CKPTIO_NET_HTTPREQ_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckptio/plugin.h"
+
+#define HTTPREQ_MAX_HEADERS 4  /* headers a request adds */
+#define HTTPREQ_MAX_OPS 16     /* kinds of request of one store */
+#define HTTPREQ_MAX_FAULTS 16  /* rules in a fault table */
+#define HTTPREQ_MAX_ERROR_BODY (64u << 10) /* error bodies kept */
+
+typedef struct httpreq_client httpreq_client;
+typedef struct httpreq httpreq;
+
+/* A piece of a request body or of an answer's destination.  buf NULL in a
+ * destination: bytes to skip (the gap between two coalesced ranges). */
+typedef struct httpreq_seg {
+	unsigned char *buf;
+	uint64_t len;
+} httpreq_seg;
+
+/* Requests a thread waits for together. */
+typedef struct httpreq_group {
+	unsigned pending;
+} httpreq_group;
+
+/* ------------------------------------------------------------------------ */
+/* Fault table (tests only)                                                 */
+
+/* "OP:N[-M]:KIND,...": requests N to M (1-based, counted per client and
+ * op) of OP get KIND: 500, 503, 429, 403, reset (the connection drops
+ * mid-transfer) or short (the body ends early).  The status faults answer
+ * without reaching the server (with the store's fault_body), the others
+ * cut a real transfer short; either way the answer goes through the same
+ * classification and retry code as a real one. */
+typedef enum httpreq_fault_kind {
+	HTTPREQ_F_NONE, HTTPREQ_F_500, HTTPREQ_F_503, HTTPREQ_F_429,
+	HTTPREQ_F_RESET, HTTPREQ_F_SHORT, HTTPREQ_F_403, HTTPREQ_NFAULTS
+} httpreq_fault_kind;
+
+typedef struct httpreq_faults {
+	struct {
+		unsigned op;
+		unsigned long first, last;
+		httpreq_fault_kind kind;
+	} rule[HTTPREQ_MAX_FAULTS];
+	size_t n;
+	unsigned long count[HTTPREQ_MAX_OPS]; /* requests seen per op */
+} httpreq_faults;
+
+/* A kind of request: its name in a fault rule ("part") and in messages
+ * ("UploadPart"). */
+typedef struct httpreq_op {
+	const char *name;
+	const char *what;
+} httpreq_op;
+
+/* Parse spec into t (zeroed first) with the op names ops[0..nops).
+ * 0, or -1: malformed, more than HTTPREQ_MAX_FAULTS rules, M < N, an
+ * unknown op or kind, or out of memory. */
+int httpreq_faults_parse(httpreq_faults *t, const char *spec,
+			 const httpreq_op *ops, unsigned nops);
+
+/* Count one more request of op and return its fault (HTTPREQ_F_NONE). */
+httpreq_fault_kind httpreq_faults_next(httpreq_faults *t, unsigned op);
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+
+struct httpreq {
+	/* Set by httpreq_init. */
+	httpreq_client *c;
+	unsigned op;            /* index into the config's ops */
+	const char *method;     /* "GET", "HEAD", "PUT", "POST", "DELETE" */
+	/* Set by the caller before submitting. */
+	char *hname[HTTPREQ_MAX_HEADERS], *hval[HTTPREQ_MAX_HEADERS];
+	size_t nh;              /* headers added by httpreq_header */
+	httpreq_seg *body;      /* malloc'd array; NULL: no body */
+	size_t nbody;
+	uint64_t body_len;      /* sum of the body's segments */
+	httpreq_seg *dst;       /* malloc'd array: a 2xx body goes there;
+				 * NULL: into resp */
+	size_t ndst;
+	uint64_t dst_len;       /* sum of dst's segments: exactly expected */
+	uint64_t range_off;     /* the first byte asked for (httpreq_range) */
+	httpreq_group *grp;     /* pending-- when done, if no done callback */
+	void (*done)(httpreq *r); /* on the I/O thread with the client's
+				   * lock held, instead of grp->pending--:
+				   * it does that, and may free r */
+	void *user;
+	/* The answer of the last attempt. */
+	long status;            /* HTTP status; 0: none */
+	CURLcode cc;
+	char curl_err[CURL_ERROR_SIZE];
+	char *resp;             /* an error body, or a 2xx body without dst,
+				 * NUL-terminated */
+	size_t resp_len;
+	char etag[128];         /* ETag header, quotes kept; "": none */
+	int64_t length;         /* Content-Length of a HEAD, -1: none */
+	uint64_t obj_size;      /* size in Content-Range, UINT64_MAX: none */
+	int64_t mtime;          /* Last-Modified of a HEAD, 0: none */
+	unsigned attempt;       /* attempts made, 1 for the first */
+	unsigned retries;       /* attempts that were retried */
+	/* Done: ok, or the ckptio status and message of the failure. */
+	ckptio_status st;
+	char msg[1024];
+	/* The library's own. */
+	uint64_t body_pos, body_seg_off, got, dst_seg_off;
+	size_t body_seg, dst_seg, resp_cap;
+	int overflow;           /* the answer was bigger than it may be */
+	long wstatus;           /* HTTP status seen by the write callback */
+	httpreq_fault_kind injected;
+	uint64_t not_before;    /* monotonic ms; a retry waits for it */
+	CURL *easy;
+	struct curl_slist *hdrs;
+	httpreq *next;
+};
+
+/* Start a request of kind op on c.  r must be zeroed (calloc). */
+void httpreq_init(httpreq *r, httpreq_client *c, unsigned op,
+		  const char *method);
+
+/* Free what the library and the caller's body/dst arrays hold; r itself
+ * stays the caller's. */
+void httpreq_release(httpreq *r);
+
+/* Add the header "name: value" (copied).  0, or -1: out of memory or
+ * more than HTTPREQ_MAX_HEADERS. */
+int httpreq_header(httpreq *r, const char *name, const char *value);
+
+/* Ask for len bytes at off (a "range: bytes=FIRST-LAST" header). */
+int httpreq_range(httpreq *r, uint64_t off, uint64_t len);
+
+/* For prepare hooks: append the line "name: value" to *l.  0, or -1: out
+ * of memory (*l keeps what it had). */
+int httpreq_header_line(struct curl_slist **l, const char *name,
+			const char *value);
+
+/* url without its user info, query and fragment, into out (truncated to
+ * len), for messages about URLs that may carry a password or a signed
+ * query string. */
+void httpreq_redact_url(const char *url, char *out, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Clients                                                                  */
+
+typedef struct httpreq_hooks {
+	/* The URL (*url, malloc'd; the library frees it) and the header
+	 * lines (appended to *hdrs, which the library frees) of one attempt
+	 * of r, the request's own headers (r->hname) included.  0, or -1: out
+	 * of memory.  Required. */
+	int (*prepare)(void *ctx, httpreq *r, char **url,
+		       struct curl_slist **hdrs);
+	/* What r is about, for messages.  Required. */
+	void (*target)(void *ctx, const httpreq *r, char *out, size_t len);
+	/* Every error answer (r->status not 2xx; r->resp_len may be 0): a
+	 * detail for the message from its body, " CODE: text", or nothing
+	 * (out is ""); a store keeps what it reads for its callers.
+	 * Optional. */
+	void (*error_detail)(void *ctx, httpreq *r, char *out, size_t len);
+	/* An error answer, after the library set r->st and r->msg from the
+	 * status: amend them, and return whether to retry (retry: the
+	 * library's decision).  Optional. */
+	int (*error_verdict)(void *ctx, httpreq *r, int retry);
+} httpreq_hooks;
+
+/* The options a store reads with httpreq_options_read. */
+typedef struct httpreq_options {
+	unsigned concurrency;  /* transfers and connections at once */
+	unsigned retries;      /* retries of a failed request */
+	long connect_timeout;  /* seconds */
+	long stall_timeout;    /* seconds without a byte */
+	int verify_tls;
+	char *ca_file;         /* malloc'd; NULL: the system's */
+} httpreq_options;
+
+/* Read concurrency (16, 1-256), retries (8, 0-30), connect_timeout (10,
+ * 1-600), stall_timeout (60, 1-3600), verify_tls (true) and ca_file from
+ * the store's options.  On failure the error is recorded on hc (ENOMEM
+ * without a message: the caller reports it). */
+ckptio_status httpreq_options_read(const ckptio_host *h, ckptio_host_ctx *hc,
+				   httpreq_options *o);
+void httpreq_options_free(httpreq_options *o);
+
+typedef struct httpreq_config {
+	const char *name;         /* "s3": starts the client's messages */
+	const char *user_agent;   /* "ckptio-s3/1" */
+	const char *faults_env;   /* "CKPTIO_S3_FAULTS" */
+	const httpreq_op *ops;    /* nops <= HTTPREQ_MAX_OPS */
+	unsigned nops;
+	/* The body of an injected status fault, per kind; NULL: none. */
+	const char *const *fault_body;
+	size_t max_body;          /* most bytes of a 2xx answer into resp */
+	httpreq_options opt;      /* ca_file borrowed */
+	httpreq_hooks hooks;
+	void *ctx;                /* passed to the hooks */
+	const ckptio_host *host;
+	ckptio_host_ctx *hc;
+} httpreq_config;
+
+/* Read the fault table, set up libcurl and start the I/O thread.  On
+ * failure the error is recorded on cfg->hc and nothing is left. */
+ckptio_status httpreq_client_open(const httpreq_config *cfg,
+				  httpreq_client **out);
+
+/* Stop the I/O thread once every submitted request is done, and free c
+ * (NULL: nothing). */
+void httpreq_client_close(httpreq_client *c);
+
+/* Hand r to the I/O thread (r->grp->pending++ first). */
+void httpreq_submit(httpreq *r);
+
+/* Submit r and wait for it; its status (r->st, r->msg). */
+ckptio_status httpreq_run(httpreq *r);
+
+/* Wait until at most `upto` requests of g are pending. */
+void httpreq_wait(httpreq_client *c, httpreq_group *g, unsigned upto);
+
+/* The client's lock, held by done callbacks, and its condition, broadcast
+ * whenever a request is done: a store's state that those callbacks touch
+ * (buffers given back, a failure recorded) is guarded by them. */
+void httpreq_lock(httpreq_client *c);
+void httpreq_unlock(httpreq_client *c);
+void httpreq_cond_wait(httpreq_client *c); /* lock held */
+void httpreq_broadcast(httpreq_client *c); /* lock held */
+
+#endif /* CKPTIO_NET_HTTPREQ_H */

@@ -1,0 +1,671 @@
+/*
+ * check_httpreq.c - the request layer of the HTTP stores
+ * (plugins/net/httpreq.h) on its own, as a store other than S3 uses it:
+ * the fault table's grammar and counting, the redaction of URLs, and a
+ * client against a small HTTP/1.1 server on loopback run by this suite
+ * (ranged GETs into segments with a skipped gap, PUT bodies from
+ * segments, retries of 503 and of what a store's hook says, errors not
+ * retried, injected faults, an answer longer than asked, a body that
+ * ends early).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf, strcasestr */
+#endif
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpreq.h"
+#include "internal.h"
+#include "testutil.h"
+
+#define FAULTS_ENV "CKPTIO_HTTPREQ_TEST_FAULTS"
+
+enum { T_GET, T_PUT, T_HEAD, T_NOPS };
+static const httpreq_op t_ops[T_NOPS] = {
+	[T_GET] = {"get", "GET"}, [T_PUT] = {"put", "PUT"},
+	[T_HEAD] = {"head", "HEAD"}};
+
+/* ------------------------------------------------------------------------ */
+/* A loopback HTTP/1.1 server answering from a script                       */
+
+typedef struct canned {
+	int status;
+	const char *body;
+	size_t cut;          /* nonzero: send this many body bytes, close */
+} canned;
+
+#define MAX_SCRIPT 8
+
+static struct {
+	int lfd, port;
+	pthread_t th;
+	pthread_mutex_t mu;
+	canned script[MAX_SCRIPT];
+	size_t nscript;
+	size_t served;                 /* requests read */
+	char head[MAX_SCRIPT][2048];   /* each request's head */
+	char body[MAX_SCRIPT][64];     /* and body */
+	size_t blen[MAX_SCRIPT];
+} srv;
+
+/* One request from fd (buffer buf of *have bytes, kept across keep-alive
+ * requests) into slot i.  0, or -1: the connection ended. */
+static int read_request(int fd, char *buf, size_t cap, size_t *have, size_t i)
+{
+	char *end, *cl;
+	size_t hlen, blen = 0;
+	ssize_t n;
+
+	while (!(end = memmem(buf, *have, "\r\n\r\n", 4))) {
+		if (*have == cap || (n = read(fd, buf + *have, cap - *have)) <= 0)
+			return -1;
+		*have += (size_t)n;
+	}
+	hlen = (size_t)(end + 4 - buf);
+	if (i < MAX_SCRIPT)
+		snprintf(srv.head[i], sizeof(srv.head[i]), "%.*s", (int)hlen,
+			 buf);
+	buf[hlen - 1] = '\0';
+	if ((cl = strcasestr(buf, "\ncontent-length:")))
+		blen = strtoul(cl + 16, NULL, 10);
+	while (*have < hlen + blen) {
+		if (*have == cap || (n = read(fd, buf + *have, cap - *have)) <= 0)
+			return -1;
+		*have += (size_t)n;
+	}
+	if (i < MAX_SCRIPT) {
+		srv.blen[i] = blen < sizeof(srv.body[i]) ? blen : 0;
+		memcpy(srv.body[i], buf + hlen, srv.blen[i]);
+	}
+	memmove(buf, buf + hlen + blen, *have - hlen - blen);
+	*have -= hlen + blen;
+	return 0;
+}
+
+/* Answer the request in slot i; 0, or -1 to close the connection. */
+static int answer(int fd, size_t i, int head)
+{
+	canned c = i < srv.nscript ? srv.script[i]
+				   : (canned){500, "script ended", 0};
+	size_t blen = strlen(c.body), send_len = c.cut ? c.cut : blen;
+	char *out = NULL;
+	int n = asprintf(&out, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n\r\n"
+			 "%.*s", c.status, blen, head ? 0 : (int)send_len,
+			 c.body);
+	int rc = n > 0 && write(fd, out, (size_t)n) == n && !c.cut ? 0 : -1;
+
+	free(out);
+	return rc;
+}
+
+static void *serve(void *arg)
+{
+	static char buf[16384];
+	int fd;
+
+	(void)arg;
+	while ((fd = accept(srv.lfd, NULL, NULL)) >= 0) {
+		size_t have = 0, i;
+
+		for (;;) {
+			pthread_mutex_lock(&srv.mu);
+			i = srv.served;
+			pthread_mutex_unlock(&srv.mu);
+			if (read_request(fd, buf, sizeof(buf), &have, i) != 0)
+				break;
+			pthread_mutex_lock(&srv.mu);
+			srv.served++;
+			pthread_mutex_unlock(&srv.mu);
+			if (answer(fd, i, i < MAX_SCRIPT &&
+					      strncmp(srv.head[i], "HEAD", 4) ==
+						      0) != 0)
+				break;
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+static void server_start(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(srv.lfd, 0);
+	ck_assert_int_eq(bind(srv.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(srv.lfd, 8), 0);
+	ck_assert_int_eq(getsockname(srv.lfd, (struct sockaddr *)&a, &alen),
+			 0);
+	srv.port = ntohs(a.sin_port);
+	pthread_mutex_init(&srv.mu, NULL);
+	ck_assert_int_eq(pthread_create(&srv.th, NULL, serve, NULL), 0);
+}
+
+static void server_stop(void)
+{
+	shutdown(srv.lfd, SHUT_RDWR); /* accept() returns */
+	pthread_join(srv.th, NULL);
+	close(srv.lfd);
+	pthread_mutex_destroy(&srv.mu);
+	memset(&srv, 0, sizeof(srv));
+}
+
+static size_t served(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&srv.mu);
+	n = srv.served;
+	pthread_mutex_unlock(&srv.mu);
+	return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A store of the test: hooks and a client                                  */
+
+static ckptio_host_ctx hc;
+static ckptio__section sec;
+static httpreq_client *client;
+static unsigned prepared; /* prepare hook calls */
+
+static int t_prepare(void *ctx, httpreq *r, char **url,
+		     struct curl_slist **hdrs)
+{
+	(void)ctx;
+	prepared++;
+	if (asprintf(url, "http://127.0.0.1:%d/obj", srv.port) < 0)
+		return -1;
+	for (size_t i = 0; i < r->nh; i++)
+		if (httpreq_header_line(hdrs, r->hname[i], r->hval[i]) != 0)
+			return -1;
+	return 0;
+}
+
+/* Messages name the object by a URL that carries secrets. */
+static void t_target(void *ctx, const httpreq *r, char *out, size_t len)
+{
+	char url[128];
+
+	(void)ctx;
+	(void)r;
+	snprintf(url, sizeof(url), "http://me:pw-SECRET@127.0.0.1:%d/obj?"
+		 "sig=SECRET", srv.port);
+	httpreq_redact_url(url, out, len);
+}
+
+static void t_detail(void *ctx, httpreq *r, char *out, size_t len)
+{
+	(void)ctx;
+	if (r->resp_len)
+		snprintf(out, len, " [%s]", r->resp);
+}
+
+/* The store's own rule: a 400 whose body says "again" may pass. */
+static int t_verdict(void *ctx, httpreq *r, int retry)
+{
+	(void)ctx;
+	return retry || (r->status == 400 && r->resp_len &&
+			 strcmp(r->resp, "again") == 0);
+}
+
+static const char *const t_fault_body[HTTPREQ_NFAULTS] = {
+	[HTTPREQ_F_503] = "injected"};
+
+static httpreq_config config(void)
+{
+	return (httpreq_config){
+		.name = "t", .user_agent = "ckptio-test/1",
+		.faults_env = FAULTS_ENV, .ops = t_ops, .nops = T_NOPS,
+		.fault_body = t_fault_body, .max_body = 64,
+		.opt = {.concurrency = 2, .retries = 2, .connect_timeout = 5,
+			.stall_timeout = 10, .verify_tls = 1},
+		.hooks = {.prepare = t_prepare, .target = t_target,
+			  .error_detail = t_detail, .error_verdict = t_verdict},
+		.host = &ckptio__host, .hc = &hc};
+}
+
+static void setup(void)
+{
+	httpreq_config cfg;
+
+	unsetenv(FAULTS_ENV);
+	prepared = 0;
+	sec = (ckptio__section){.kind = CKPTIO__SEC_BACKEND, .name = "t",
+				.file = "test.conf"};
+	ckptio__hc_init(&hc, NULL, &sec, NULL);
+	server_start();
+	cfg = config();
+	ck_assert_msg(httpreq_client_open(&cfg, &client) == CKPTIO_OK, "%s",
+		      hc.msg);
+}
+
+static void teardown(void)
+{
+	httpreq_client_close(client); /* closes its connections first */
+	client = NULL;
+	server_stop();
+	ckptio__hc_destroy(&hc);
+}
+
+static void script(const canned *c, size_t n)
+{
+	pthread_mutex_lock(&srv.mu);
+	memcpy(srv.script, c, n * sizeof(*c));
+	srv.nscript = n;
+	pthread_mutex_unlock(&srv.mu);
+}
+
+static httpreq *req_new(unsigned op, const char *method)
+{
+	httpreq *r = calloc(1, sizeof(*r));
+
+	ck_assert_ptr_nonnull(r);
+	httpreq_init(r, client, op, method);
+	return r;
+}
+
+static void req_free(httpreq *r)
+{
+	httpreq_release(r);
+	free(r);
+}
+
+/* A GET of len bytes at off into one destination segment. */
+static httpreq *get_into(unsigned char *buf, uint64_t off, uint64_t len)
+{
+	httpreq *r = req_new(T_GET, "GET");
+
+	ck_assert_int_eq(httpreq_range(r, off, len), 0);
+	r->dst = malloc(sizeof(*r->dst));
+	ck_assert_ptr_nonnull(r->dst);
+	r->dst[0] = (httpreq_seg){buf, len};
+	r->ndst = 1;
+	r->dst_len = len;
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fault table and redaction                                                */
+
+START_TEST(test_faults_grammar)
+{
+	static const char *const good[] = {
+		"get:1:500", "put:2-5:reset,head:1:short",
+		"get:1:503,get:2:429,get:3:403", "get:4-4:500"};
+	static const char *const bad[] = {
+		"get", "get:1", "get:x:500", "get:1:nope", "post:1:500",
+		"get:3-2:500", "get:1:500x", "GET:1:500", "get:1-:500",
+		"get:1:500,put", ":1:500"};
+	httpreq_faults t;
+	char many[1024] = "";
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(httpreq_faults_parse(&t, good[i], t_ops,
+						   T_NOPS) == 0, "%s", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(httpreq_faults_parse(&t, bad[i], t_ops,
+						   T_NOPS) != 0, "%s", bad[i]);
+	/* Sixteen rules fit; a seventeenth is refused, not dropped. */
+	for (int i = 1; i <= HTTPREQ_MAX_FAULTS; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many),
+			 "%sget:%d:500", i > 1 ? "," : "", i);
+	ck_assert_int_eq(httpreq_faults_parse(&t, many, t_ops, T_NOPS), 0);
+	ck_assert_uint_eq(t.n, HTTPREQ_MAX_FAULTS);
+	strcat(many, ",put:1:500");
+	ck_assert_int_ne(httpreq_faults_parse(&t, many, t_ops, T_NOPS), 0);
+}
+END_TEST
+
+START_TEST(test_faults_counting)
+{
+	httpreq_faults t;
+
+	ck_assert_int_eq(httpreq_faults_parse(&t, "get:2-3:reset,put:1:503",
+					      t_ops, T_NOPS), 0);
+	/* Each op counts its own requests. */
+	ck_assert_int_eq(httpreq_faults_next(&t, T_PUT), HTTPREQ_F_503);
+	ck_assert_int_eq(httpreq_faults_next(&t, T_GET), HTTPREQ_F_NONE);
+	ck_assert_int_eq(httpreq_faults_next(&t, T_PUT), HTTPREQ_F_NONE);
+	ck_assert_int_eq(httpreq_faults_next(&t, T_GET), HTTPREQ_F_RESET);
+	ck_assert_int_eq(httpreq_faults_next(&t, T_HEAD), HTTPREQ_F_NONE);
+	ck_assert_int_eq(httpreq_faults_next(&t, T_GET), HTTPREQ_F_RESET);
+	ck_assert_int_eq(httpreq_faults_next(&t, T_GET), HTTPREQ_F_NONE);
+}
+END_TEST
+
+START_TEST(test_redact_url)
+{
+	static const char *const cases[][2] = {
+		{"https://h.example/a/b", "https://h.example/a/b"},
+		{"https://u:p@h.example:8443/a?X-Amz-Signature=s#f",
+		 "https://h.example:8443/a"},
+		{"http://u:p?w#x@h/a", "http://h/a"},  /* odd password */
+		{"http://u@h@k/a@b", "http://k/a@b"},  /* last '@' wins */
+		{"http://h?token=s/x", "http://h"},     /* no path */
+		{"h/p?u=http://x", "h/p"},             /* no scheme */
+		{"http://h", "http://h"},
+		{"", ""},
+	};
+	char out[64], small[8];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		httpreq_redact_url(cases[i][0], out, sizeof(out));
+		ck_assert_str_eq(out, cases[i][1]);
+	}
+	httpreq_redact_url("https://u:p@host.example/x", small, sizeof(small));
+	ck_assert_str_eq(small, "https:/");
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* The client against the loopback server                                   */
+
+START_TEST(test_get_segments)
+{
+	httpreq *r = req_new(T_GET, "GET");
+	unsigned char a[3], b[5];
+
+	script((canned[]){{206, "0123456789", 0}}, 1);
+	ck_assert_int_eq(httpreq_range(r, 100, 10), 0);
+	r->dst = malloc(3 * sizeof(*r->dst));
+	ck_assert_ptr_nonnull(r->dst);
+	r->dst[0] = (httpreq_seg){a, 3};
+	r->dst[1] = (httpreq_seg){NULL, 2}; /* a gap, dropped */
+	r->dst[2] = (httpreq_seg){b, 5};
+	r->ndst = 3;
+	r->dst_len = 10;
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_mem_eq(a, "012", 3);
+	ck_assert_mem_eq(b, "56789", 5);
+	ck_assert_uint_eq(r->attempt, 1);
+	ck_assert_ptr_nonnull(strstr(srv.head[0], "GET /obj HTTP/1.1\r\n"));
+	ck_assert_ptr_nonnull(strstr(srv.head[0], "range: bytes=100-109\r\n"));
+	ck_assert_ptr_nonnull(strstr(srv.head[0], "ckptio-test/1"));
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_put_segments)
+{
+	httpreq *r = req_new(T_PUT, "PUT");
+	static unsigned char x[] = "abc", y[] = "defg";
+
+	script((canned[]){{200, "", 0}}, 1);
+	r->body = malloc(3 * sizeof(*r->body));
+	ck_assert_ptr_nonnull(r->body);
+	r->body[0] = (httpreq_seg){x, 3};
+	r->body[1] = (httpreq_seg){y, 0};
+	r->body[2] = (httpreq_seg){y, 4};
+	r->nbody = 3;
+	r->body_len = 7;
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(served(), 1);
+	ck_assert_uint_eq(srv.blen[0], 7);
+	ck_assert_mem_eq(srv.body[0], "abcdefg", 7);
+	ck_assert_ptr_nonnull(strstr(srv.head[0], "PUT /obj HTTP/1.1\r\n"));
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_head_and_answer_buffer)
+{
+	httpreq *h = req_new(T_HEAD, "HEAD"), *g = req_new(T_GET, "GET");
+
+	script((canned[]){{200, "12345", 0}, {200, "<doc/>", 0}}, 2);
+	ck_assert_int_eq(httpreq_run(h), CKPTIO_OK);
+	ck_assert_int_eq(h->length, 5);
+	ck_assert_int_eq(httpreq_run(g), CKPTIO_OK); /* no dst: into resp */
+	ck_assert_uint_eq(g->resp_len, 6);
+	ck_assert_str_eq(g->resp, "<doc/>");
+	req_free(h);
+	req_free(g);
+}
+END_TEST
+
+START_TEST(test_retry_503)
+{
+	unsigned char buf[4];
+	httpreq *r = get_into(buf, 0, 4);
+
+	script((canned[]){{503, "busy", 0}, {206, "abcd", 0}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(r->attempt, 2);
+	ck_assert_uint_eq(r->retries, 1);
+	ck_assert_uint_eq(served(), 2);
+	ck_assert_uint_eq(prepared, 2); /* prepared (signed) anew */
+	ck_assert_mem_eq(buf, "abcd", 4);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_not_found_not_retried)
+{
+	unsigned char buf[4];
+	httpreq *r = get_into(buf, 0, 4);
+
+	script((canned[]){{404, "gone", 0}}, 1);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ENOTFOUND);
+	ck_assert_uint_eq(served(), 1);
+	ck_assert_msg(strncmp(r->msg, "http://127.0.0.1:", 17) == 0 &&
+		      strstr(r->msg, "/obj: GET: HTTP 404 [gone]"), "%s",
+		      r->msg);
+	ck_assert_ptr_null(strstr(r->msg, "SECRET"));
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_store_verdict)
+{
+	unsigned char buf[2];
+	httpreq *r = get_into(buf, 0, 2), *q = get_into(buf, 0, 2);
+
+	/* The hook makes a 400 "again" pass; another 400 stays an error. */
+	script((canned[]){{400, "again", 0}, {206, "ok", 0},
+			  {400, "bad", 0}}, 3);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(r->attempt, 2);
+	ck_assert_int_eq(httpreq_run(q), CKPTIO_EIO);
+	ck_assert_uint_eq(q->attempt, 1);
+	ck_assert_ptr_nonnull(strstr(q->msg, "HTTP 400 [bad]"));
+	req_free(r);
+	req_free(q);
+}
+END_TEST
+
+START_TEST(test_retries_exhausted)
+{
+	unsigned char buf[2];
+	httpreq *r = get_into(buf, 0, 2);
+
+	script((canned[]){{500, "a", 0}, {502, "b", 0}, {503, "c", 0}}, 3);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ENET);
+	ck_assert_uint_eq(served(), 3); /* 1 + retries (2) */
+	ck_assert_ptr_nonnull(strstr(r->msg, "HTTP 503 [c] (after 3 attempts)"));
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_longer_than_asked)
+{
+	unsigned char buf[4];
+	httpreq *r = get_into(buf, 0, 4);
+
+	script((canned[]){{206, "0123456789", 0}}, 1);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT);
+	ck_assert_uint_eq(served(), 1);
+	ck_assert_ptr_nonnull(strstr(r->msg, "more than the 4 bytes asked"));
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_body_ends_early)
+{
+	unsigned char buf[10];
+	httpreq *r = get_into(buf, 0, 10);
+
+	/* The first answer stops after 4 of its 10 bytes: retried. */
+	script((canned[]){{206, "0123456789", 4}, {206, "0123456789", 0}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(r->attempt, 2);
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_answer_over_limit)
+{
+	httpreq *r = req_new(T_GET, "GET");
+	char big[100];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	script((canned[]){{200, big, 0}}, 1);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT); /* max_body 64 */
+	ck_assert_ptr_nonnull(strstr(r->msg, "answer over the 64-byte limit"));
+	req_free(r);
+}
+END_TEST
+
+/* A client opened with faults in the environment. */
+static void reopen_with_faults(const char *spec)
+{
+	httpreq_config cfg = config();
+
+	httpreq_client_close(client);
+	client = NULL;
+	setenv(FAULTS_ENV, spec, 1);
+	ck_assert_msg(httpreq_client_open(&cfg, &client) == CKPTIO_OK, "%s",
+		      hc.msg);
+}
+
+START_TEST(test_injected_status)
+{
+	unsigned char buf[2];
+	httpreq *r;
+
+	reopen_with_faults("get:1-3:503");
+	r = get_into(buf, 0, 2);
+	/* Answered without the server, with the store's fault body. */
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ENET);
+	ck_assert_uint_eq(served(), 0);
+	ck_assert_ptr_nonnull(strstr(r->msg,
+				     "HTTP 503 [injected] (after 3 attempts)"));
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_injected_cuts)
+{
+	unsigned char buf[10];
+	httpreq *r;
+
+	/* Real answers, cut short on our side: retried like real cuts. */
+	reopen_with_faults("get:1:short,get:2:reset");
+	script((canned[]){{206, "0123456789", 0}, {206, "0123456789", 0},
+			  {206, "0123456789", 0}}, 3);
+	r = get_into(buf, 0, 10);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(r->attempt, 3);
+	ck_assert_uint_eq(served(), 3);
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_bad_fault_spec)
+{
+	httpreq_config cfg = config();
+	httpreq_client *c = NULL;
+
+	setenv(FAULTS_ENV, "get:x:500", 1);
+	ck_assert_int_eq(httpreq_client_open(&cfg, &c), CKPTIO_ECONFIG);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(hc.msg, FAULTS_ENV ": expected OP:N[-M]:KIND") &&
+		      strstr(hc.msg, "(OP: get put head; KIND:"), "%s",
+		      hc.msg);
+}
+END_TEST
+
+START_TEST(test_too_many_ops)
+{
+	httpreq_op many[HTTPREQ_MAX_OPS + 1];
+	httpreq_config cfg = config();
+	httpreq_client *c = NULL;
+
+	for (size_t i = 0; i < HTTPREQ_MAX_OPS + 1; i++)
+		many[i] = (httpreq_op){"get", "GET"};
+	cfg.ops = many;
+	cfg.nops = HTTPREQ_MAX_OPS + 1;
+	ck_assert_int_eq(httpreq_client_open(&cfg, &c), CKPTIO_EINVAL);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "17 kinds of request"));
+}
+END_TEST
+
+START_TEST(test_options)
+{
+	ckptio__opt o[] = {{"concurrency", "3", NULL, 1},
+			   {"ca_file", "/etc/x.pem", NULL, 2}};
+	httpreq_options opt = {0};
+
+	ck_assert_int_eq(httpreq_options_read(&ckptio__host, &hc, &opt),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(opt.concurrency, 16);
+	ck_assert_uint_eq(opt.retries, 8);
+	ck_assert_int_eq(opt.connect_timeout, 10);
+	ck_assert_int_eq(opt.stall_timeout, 60);
+	ck_assert_int_eq(opt.verify_tls, 1);
+	ck_assert_ptr_null(opt.ca_file);
+	sec.opts = o;
+	sec.nopts = 2;
+	ck_assert_int_eq(httpreq_options_read(&ckptio__host, &hc, &opt),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(opt.concurrency, 3);
+	ck_assert_str_eq(opt.ca_file, "/etc/x.pem");
+	httpreq_options_free(&opt);
+	o[0].value = "0";
+	ck_assert_int_eq(httpreq_options_read(&ckptio__host, &hc, &opt),
+			 CKPTIO_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "concurrency"));
+	sec.nopts = 0;
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("httpreq");
+	TCase *t = tcase_create("pure");
+	TCase *c = tcase_create("client");
+
+	tcase_add_test(t, test_faults_grammar);
+	tcase_add_test(t, test_faults_counting);
+	tcase_add_test(t, test_redact_url);
+	suite_add_tcase(s, t);
+	tcase_add_checked_fixture(c, setup, teardown);
+	tcase_add_test(c, test_get_segments);
+	tcase_add_test(c, test_put_segments);
+	tcase_add_test(c, test_head_and_answer_buffer);
+	tcase_add_test(c, test_retry_503);
+	tcase_add_test(c, test_not_found_not_retried);
+	tcase_add_test(c, test_store_verdict);
+	tcase_add_test(c, test_retries_exhausted);
+	tcase_add_test(c, test_longer_than_asked);
+	tcase_add_test(c, test_body_ends_early);
+	tcase_add_test(c, test_answer_over_limit);
+	tcase_add_test(c, test_injected_status);
+	tcase_add_test(c, test_injected_cuts);
+	tcase_add_test(c, test_bad_fault_spec);
+	tcase_add_test(c, test_too_many_ops);
+	tcase_add_test(c, test_options);
+	suite_add_tcase(s, c);
+	return tu_run_suite(s);
+}
