@@ -813,23 +813,57 @@ ckptio_status ckptio_ckpt_debris(ckptio_ckpt *ck, uint64_t min_age,
 
 /* Source of one item: streamed straight from its single saved chunk, or,
  * for an item saved in several chunks, assembled once in memory (bounded by
- * that item's size) and served from there. */
-typedef struct csrc {
+ * that item's size) and served from there.
+ *
+ * Small single-chunk items (up to COPY_SMALL) are read in batches of
+ * neighbours in the source (up to COPY_BATCH bytes), one read_data call
+ * each, as a load does: a checkpoint of 20,000 small tensors in a bucket
+ * is then a few hundred requests, not 20,000.  The items are handed to the
+ * save in the source's order, so the writer's threads, which keep that
+ * order, pull neighbours at about the same time; a batch is freed when
+ * its last item is served, and at most COPY_CACHE unfinished batches are
+ * kept (a batch evicted early is read again if need be: memory stays
+ * bounded whatever the order). */
+#define COPY_SMALL (4u << 20)
+#define COPY_BATCH (16u << 20)
+#define COPY_CACHE 16
+
+typedef struct cbatch {
+	size_t first, n;   /* copier.order[first, first + n) */
+	uint64_t bytes;
+	unsigned char *buf; /* loaded, or NULL */
+	size_t left;       /* items of it not yet served */
+	int users, loading;
+} cbatch;
+
+typedef struct copier {
 	ckptio__rd *rd;
+	struct csrc **order; /* the sources in the source's byte order */
+	cbatch *batches;
+	size_t nbatches, cached;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} copier;
+
+typedef struct csrc {
+	copier *cp;
 	const ckptio_item_meta *im;
 	unsigned char *whole;
 	uint32_t crc;
+	size_t batch;  /* (size_t)-1: not batched */
+	uint64_t at;   /* its bytes' offset in the batch buffer */
 } csrc;
 
 static ckptio_status assemble(csrc *c)
 {
-	const struct ckptio_layout_ops *lo = c->rd->loc.layout_plugin->desc->layout;
+	ckptio__rd *rd = c->cp->rd;
+	const struct ckptio_layout_ops *lo = rd->loc.layout_plugin->desc->layout;
 	size_t esz = ckptio_dtype_size(c->im->dtype);
 	ckptio_status st = CKPTIO_OK;
 
 	c->whole = malloc(c->im->nbytes ? c->im->nbytes : 1);
 	if (!c->whole)
-		return ckptio__hc_error(&c->rd->hc, CKPTIO_ENOMEM,
+		return ckptio__hc_error(&rd->hc, CKPTIO_ENOMEM,
 					"item '%.200s': out of memory "
 					"assembling %llu bytes",
 					c->im->name,
@@ -840,13 +874,13 @@ static ckptio_status assemble(csrc *c)
 		ckptio_range rg = {cm->object, cm->offset, cm->length, tmp};
 		uint64_t zero[CKPTIO_MAX_NDIM] = {0};
 
-		st = tmp ? lo->read_data(c->rd->reader, &rg, 1) : CKPTIO_ENOMEM;
+		st = tmp ? lo->read_data(rd->reader, &rg, 1) : CKPTIO_ENOMEM;
 		if (st == CKPTIO_OK)
-			st = ckptio__chunk_crc(&c->rd->hc, c->im, cm,
+			st = ckptio__chunk_crc(&rd->hc, c->im, cm,
 					       ckptio__crc32c(0, tmp,
 							      cm->length));
 		else if (tmp)
-			ckptio__hc_item_context(&c->rd->hc, c->im->name,
+			ckptio__hc_item_context(&rd->hc, c->im->name,
 						cm->object);
 		if (st == CKPTIO_OK)
 			ckptio__copy_overlap(c->im->ndim, esz, cm->offsets,
@@ -857,14 +891,104 @@ static ckptio_status assemble(csrc *c)
 	return st;
 }
 
+/* Read batch b into a buffer (without the lock). */
+static ckptio_status batch_read(copier *cp, cbatch *b, unsigned char **out)
+{
+	ckptio__rd *rd = cp->rd;
+	const struct ckptio_layout_ops *lo = rd->loc.layout_plugin->desc->layout;
+	unsigned char *buf = malloc(b->bytes ? b->bytes : 1);
+	ckptio_range *rgs = malloc(b->n * sizeof(*rgs));
+	ckptio_status st;
+
+	if (!buf || !rgs) {
+		free(buf);
+		free(rgs);
+		return ckptio__hc_error(&rd->hc, CKPTIO_ENOMEM,
+					"out of memory");
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const csrc *c = cp->order[b->first + i];
+		const ckptio_chunk_meta *cm = &c->im->chunks[0];
+
+		rgs[i] = (ckptio_range){cm->object, cm->offset, cm->length,
+					buf + c->at};
+	}
+	st = lo->read_data(rd->reader, rgs, b->n);
+	for (size_t i = 0; st != CKPTIO_OK && i < b->n; i++)
+		ckptio__hc_item_context(&rd->hc, cp->order[b->first + i]->im->name,
+					rgs[i].key);
+	free(rgs);
+	if (st != CKPTIO_OK) {
+		free(buf);
+		return st;
+	}
+	*out = buf;
+	return CKPTIO_OK;
+}
+
+/* A small item from its batch: loaded once (by whichever thread asks
+ * first), served, its CRC checked, freed after its last item. */
+static ckptio_status copy_batched(csrc *c, void *dst, size_t len)
+{
+	copier *cp = c->cp;
+	cbatch *b = &cp->batches[c->batch];
+	const ckptio_chunk_meta *cm = &c->im->chunks[0];
+	ckptio_status st = CKPTIO_OK;
+
+	pthread_mutex_lock(&cp->mu);
+	while (b->loading)
+		pthread_cond_wait(&cp->cv, &cp->mu);
+	if (!b->buf) {
+		unsigned char *buf = NULL;
+
+		/* Too many batches half served: drop an idle one (it is
+		 * read again if its other items are asked for). */
+		for (size_t i = 0; cp->cached >= COPY_CACHE && i < cp->nbatches;
+		     i++)
+			if (cp->batches[i].buf && !cp->batches[i].users &&
+			    &cp->batches[i] != b) {
+				free(cp->batches[i].buf);
+				cp->batches[i].buf = NULL;
+				cp->cached--;
+			}
+		b->loading = 1;
+		pthread_mutex_unlock(&cp->mu);
+		st = batch_read(cp, b, &buf);
+		pthread_mutex_lock(&cp->mu);
+		b->loading = 0;
+		b->buf = buf;
+		cp->cached += buf != NULL;
+		pthread_cond_broadcast(&cp->cv);
+	}
+	if (st == CKPTIO_OK) {
+		b->users++;
+		pthread_mutex_unlock(&cp->mu);
+		memcpy(dst, b->buf + c->at, len);
+		st = ckptio__chunk_crc(&cp->rd->hc, c->im, cm,
+				       ckptio__crc32c(0, dst, len));
+		pthread_mutex_lock(&cp->mu);
+		b->users--;
+		if (--b->left == 0 && !b->users) {
+			free(b->buf);
+			b->buf = NULL;
+			cp->cached--;
+		}
+	}
+	pthread_mutex_unlock(&cp->mu);
+	return st;
+}
+
 static ckptio_status copy_read(void *user, uint64_t offset, void *buf,
 			       size_t len)
 {
 	csrc *c = user;
+	ckptio__rd *rd = c->cp->rd;
 	const ckptio_chunk_meta *cm = &c->im->chunks[0];
 	ckptio_range rg = {cm->object, cm->offset + offset, len, buf};
 	ckptio_status st;
 
+	if (c->batch != (size_t)-1 && offset == 0 && len == cm->length)
+		return copy_batched(c, buf, len);
 	if (c->im->nchunks > 1) {
 		if (!c->whole && (st = assemble(c)) != CKPTIO_OK)
 			return st;
@@ -875,15 +999,62 @@ static ckptio_status copy_read(void *user, uint64_t offset, void *buf,
 		}
 		return CKPTIO_OK;
 	}
-	st = c->rd->loc.layout_plugin->desc->layout->read_data(c->rd->reader,
-							      &rg, 1);
+	st = rd->loc.layout_plugin->desc->layout->read_data(rd->reader, &rg, 1);
 	if (st != CKPTIO_OK) {
-		ckptio__hc_item_context(&c->rd->hc, c->im->name, cm->object);
+		ckptio__hc_item_context(&rd->hc, c->im->name, cm->object);
 		return st;
 	}
 	c->crc = ckptio__crc32c(offset ? c->crc : 0, buf, len);
 	if (offset + len == cm->length)
-		return ckptio__chunk_crc(&c->rd->hc, c->im, cm, c->crc);
+		return ckptio__chunk_crc(&rd->hc, c->im, cm, c->crc);
+	return CKPTIO_OK;
+}
+
+/* Sources in the source's byte order: object, then offset of their
+ * first chunk. */
+static int by_source_place(const void *a, const void *b)
+{
+	const csrc *x = *(const csrc *const *)a, *y = *(const csrc *const *)b;
+	const ckptio_chunk_meta *p = &x->im->chunks[0], *q = &y->im->chunks[0];
+	int c = strcmp(p->object, q->object);
+
+	if (c)
+		return c;
+	return p->offset < q->offset ? -1 : p->offset > q->offset;
+}
+
+/* Order the sources and group the small single-chunk ones into batches
+ * of neighbours. */
+static ckptio_status copier_plan(copier *cp, csrc *srcs, size_t n)
+{
+	cp->order = malloc((n ? n : 1) * sizeof(*cp->order));
+	cp->batches = malloc((n ? n : 1) * sizeof(*cp->batches));
+	if (!cp->order || !cp->batches)
+		return CKPTIO_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		cp->order[i] = &srcs[i];
+	qsort(cp->order, n, sizeof(*cp->order), by_source_place);
+	for (size_t i = 0; i < n; i++) {
+		csrc *c = cp->order[i];
+		uint64_t len = c->im->chunks[0].length;
+		cbatch *last = cp->nbatches ? &cp->batches[cp->nbatches - 1]
+					    : NULL;
+
+		c->batch = (size_t)-1;
+		/* (An empty item is never pulled: no batch would free.) */
+		if (c->im->nchunks != 1 || len > COPY_SMALL || len == 0)
+			continue;
+		if (!last || last->first + last->n != i ||
+		    last->bytes + len > COPY_BATCH) {
+			cp->batches[cp->nbatches++] = (cbatch){.first = i};
+			last = &cp->batches[cp->nbatches - 1];
+		}
+		c->batch = cp->nbatches - 1;
+		c->at = last->bytes;
+		last->n++;
+		last->left++;
+		last->bytes += len;
+	}
 	return CKPTIO_OK;
 }
 
@@ -891,6 +1062,7 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 			  const ckptio_opts *opts)
 {
 	ckptio__rd rd;
+	copier cp = {0};
 	ckptio_sd *sd = NULL;
 	csrc *srcs = NULL;
 	ckptio_status st;
@@ -909,21 +1081,30 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 	st = ckptio__rd_open(ctx, src, opts->threads, &rd);
 	if (st != CKPTIO_OK)
 		return st;
+	cp.rd = &rd;
+	pthread_mutex_init(&cp.mu, NULL);
+	pthread_cond_init(&cp.cv, NULL);
 	st = ckptio_sd_new(&sd);
 	if (st == CKPTIO_OK &&
 	    !(srcs = calloc(rd.md->nitems ? rd.md->nitems : 1, sizeof(*srcs))))
 		st = CKPTIO_ENOMEM;
+	for (size_t i = 0; st == CKPTIO_OK && i < rd.md->nitems; i++)
+		srcs[i] = (csrc){.cp = &cp, .im = &rd.md->items[i]};
+	if (st == CKPTIO_OK)
+		st = copier_plan(&cp, srcs, rd.md->nitems);
+	if (st == CKPTIO_ENOMEM)
+		ckptio__error(ctx, st, "out of memory");
+	/* In the source's order: see "Source of one item" above. */
 	for (size_t i = 0; st == CKPTIO_OK && i < rd.md->nitems; i++) {
-		const ckptio_item_meta *im = &rd.md->items[i];
+		const ckptio_item_meta *im = cp.order[i]->im;
+		csrc *c = cp.order[i];
 
-		srcs[i] = (csrc){.rd = &rd, .im = im};
 		st = im->kind == CKPTIO_ITEM_BYTES
 			     ? ckptio_sd_add_bytes_fn(sd, im->name, im->nbytes,
-						      copy_read, &srcs[i])
+						      copy_read, c)
 			     : ckptio_sd_add_tensor_fn(sd, im->name, im->dtype,
 						       im->ndim, im->shape, NULL,
-						       NULL, copy_read,
-						       &srcs[i]);
+						       NULL, copy_read, c);
 		if (st != CKPTIO_OK)
 			ckptio__error(ctx, st, "%s", ckptio_last_error());
 	}
@@ -934,7 +1115,13 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 		ckptio__error(ctx, st, "%s: %s", src, rd.hc.msg);
 	for (size_t i = 0; srcs && i < rd.md->nitems; i++)
 		free(srcs[i].whole);
+	for (size_t i = 0; i < cp.nbatches; i++)
+		free(cp.batches[i].buf);
+	free(cp.batches);
+	free(cp.order);
 	free(srcs);
+	pthread_cond_destroy(&cp.cv);
+	pthread_mutex_destroy(&cp.mu);
 	ckptio_sd_free(sd);
 	ckptio__rd_close(&rd);
 	return st;
