@@ -324,7 +324,7 @@ void ckptio__loc_free(ckptio__loc *loc);
 /* ------------------------------------------------------------------------ */
 /* metadata.c                                                               */
 
-#define CKPTIO__MD_VERSION 1
+#define CKPTIO__MD_VERSION 2
 #define CKPTIO__MD_KEY ".metadata.json"
 #define CKPTIO__MD_MAX (256u << 20) /* refuse larger metadata objects */
 
