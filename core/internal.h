@@ -371,7 +371,7 @@ ckptio_status ckptio__store_require(ckptio_host_ctx *hc,
 /* ------------------------------------------------------------------------ */
 /* metadata.c                                                               */
 
-#define CKPTIO__MD_VERSION 1
+#define CKPTIO__MD_VERSION 2
 #define CKPTIO__MD_KEY ".metadata.json"
 #define CKPTIO__MD_MAX (256u << 20) /* refuse larger metadata objects */
 

@@ -106,6 +106,12 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+/* For trees of structs that start with a string pointer. */
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void keep_node(void *p)
 {
 	(void)p; /* the strings live in the arena */
@@ -303,19 +309,68 @@ static ckptio_chunk_meta *chunk_slot(md_impl *m, ckptio_item_meta *it)
 	return &v[n];
 }
 
+/* md_add_chunk once the item is known and the object name checked; the
+ * name is interned here unless it already is (`interned`: the JSON
+ * reader's table of objects, checked as md_add_chunk checks names). */
+static ckptio_status add_chunk(ckptio_host_ctx *hc, md_impl *m,
+			       ckptio_item_meta *it, const uint64_t *offsets,
+			       const uint64_t *shape, const char *object,
+			       int interned, uint64_t offset, uint64_t length,
+			       int has_crc, uint32_t crc32c)
+{
+	static const uint64_t zeros[CKPTIO_MAX_NDIM];
+	size_t size = it->ndim * sizeof(*offsets);
+	const uint64_t *o = zeros, *s = it->ndim ? it->shape : zeros;
+	ckptio_chunk_meta *c;
+	const char *obj = object;
+	uint64_t end, *dims;
+	ckptio_status st;
+
+	/* Below 2^63, as every number of the JSON form. */
+	if (__builtin_add_overflow(offset, length, &end) || end > INT64_MAX)
+		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
+					"item '%.200s': chunk offset plus "
+					"length reaches 2^63",
+					it->name);
+	st = check_chunk(hc, it, offsets, shape, length);
+	if (st != CKPTIO_OK)
+		return st;
+	/* A chunk of the whole tensor, the usual case, shares its dims. */
+	if (it->kind == CKPTIO_ITEM_TENSOR && size &&
+	    (memcmp(offsets, zeros, size) != 0 ||
+	     memcmp(shape, it->shape, size) != 0)) {
+		if (!(dims = arena_alloc(m, 2 * size)))
+			return ckptio__hc_error(hc, CKPTIO_ENOMEM,
+						"out of memory");
+		memcpy(dims, offsets, size);
+		memcpy(dims + it->ndim, shape, size);
+		o = dims;
+		s = dims + it->ndim;
+	}
+	if ((!interned && !(obj = intern(m, object))) ||
+	    !(c = chunk_slot(m, it)))
+		return ckptio__hc_error(hc, CKPTIO_ENOMEM, "out of memory");
+	memset(c, 0, sizeof(*c));
+	c->offsets = o;
+	c->shape = s;
+	c->object = obj;
+	c->offset = offset;
+	c->length = length;
+	c->has_crc = has_crc;
+	c->crc32c = crc32c;
+	it->nchunks++;
+	m->sealed = 0;
+	return CKPTIO_OK;
+}
+
 ckptio_status ckptio__md_add_chunk(ckptio_host_ctx *hc, ckptio_metadata *md,
 				   size_t item, const uint64_t *offsets,
 				   const uint64_t *shape, const char *object,
 				   uint64_t offset, uint64_t length,
 				   int has_crc, uint32_t crc32c)
 {
-	static const uint64_t no_dims[1];
 	md_impl *m = IMPL(md);
 	ckptio_item_meta *it;
-	ckptio_chunk_meta *c;
-	const char *obj;
-	uint64_t end, *dims = NULL;
-	ckptio_status st;
 
 	if (item >= md->nitems)
 		return ckptio__hc_error(hc, CKPTIO_EINVAL, "no item %zu", item);
@@ -326,33 +381,8 @@ ckptio_status ckptio__md_add_chunk(ckptio_host_ctx *hc, ckptio_metadata *md,
 					"item '%.200s': invalid object name "
 					"'%.200s'",
 					it->name, object ? object : "(null)");
-	/* Below 2^63, as every number of the JSON form. */
-	if (__builtin_add_overflow(offset, length, &end) || end > INT64_MAX)
-		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
-					"item '%.200s': chunk offset plus "
-					"length reaches 2^63",
-					it->name);
-	st = check_chunk(hc, it, offsets, shape, length);
-	if (st != CKPTIO_OK)
-		return st;
-	if (it->ndim && (dims = arena_alloc(m, 2 * it->ndim * sizeof(*dims)))) {
-		memcpy(dims, offsets, it->ndim * sizeof(*dims));
-		memcpy(dims + it->ndim, shape, it->ndim * sizeof(*dims));
-	}
-	if ((it->ndim && !dims) || !(obj = intern(m, object)) ||
-	    !(c = chunk_slot(m, it)))
-		return ckptio__hc_error(hc, CKPTIO_ENOMEM, "out of memory");
-	memset(c, 0, sizeof(*c));
-	c->offsets = dims ? dims : no_dims;
-	c->shape = dims ? dims + it->ndim : no_dims;
-	c->object = obj;
-	c->offset = offset;
-	c->length = length;
-	c->has_crc = has_crc;
-	c->crc32c = crc32c;
-	it->nchunks++;
-	m->sealed = 0;
-	return CKPTIO_OK;
+	return add_chunk(hc, m, it, offsets, shape, object, 0, offset, length,
+			 has_crc, crc32c);
 }
 
 ckptio_status ckptio__md_set_location(ckptio_host_ctx *hc, ckptio_metadata *md,
@@ -1007,59 +1037,143 @@ static unsigned put_int(yajl_gen g, const char *key, long long value)
 	return bad | yajl_gen_integer(g, value);
 }
 
-static unsigned put_dims(yajl_gen g, const char *key, const uint64_t *v,
-			 unsigned n)
+static unsigned gen_dims(yajl_gen g, const uint64_t *v, unsigned n)
 {
-	unsigned bad = gen_str(g, key);
+	unsigned bad = yajl_gen_array_open(g);
 
-	bad |= yajl_gen_array_open(g);
 	for (unsigned i = 0; i < n; i++)
 		bad |= yajl_gen_integer(g, (long long)v[i]);
 	return bad | yajl_gen_array_close(g);
 }
 
-static unsigned put_chunk(yajl_gen g, const ckptio_item_meta *it,
+/* The objects table: each distinct object name once, in the order of
+ * first use, found again by name (the builder interns names, but a
+ * location set after a seal may be a second copy of a name). */
+typedef struct objent {
+	const char *name; /* first: the tree compares entries as strings */
+	size_t index;
+} objent;
+
+typedef struct objtab {
+	void *tree;         /* tsearch tree of objent */
+	const char **names; /* by index */
+	size_t n, cap;
+	const char *last;   /* the last name looked up, and its index */
+	size_t last_index;
+} objtab;
+
+static void objtab_free(objtab *t)
+{
+	tdestroy(t->tree, free);
+	free(t->names);
+}
+
+/* The index of name, added when new; -1 when out of memory. */
+static int objtab_index(objtab *t, const char *name, size_t *index)
+{
+	objent *e, **node;
+	const char **v;
+
+	if (t->last && (t->last == name || strcmp(t->last, name) == 0)) {
+		*index = t->last_index;
+		return 0;
+	}
+	node = tfind(&name, &t->tree, cmp_str_ptr);
+	if (!node) {
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? 2 * t->cap : 16;
+
+			if (!(v = realloc(t->names, cap * sizeof(*v))))
+				return -1;
+			t->names = v;
+			t->cap = cap;
+		}
+		if (!(e = malloc(sizeof(*e))))
+			return -1;
+		*e = (objent){name, t->n};
+		if (!(node = tsearch(e, &t->tree, cmp_str_ptr))) {
+			free(e);
+			return -1;
+		}
+		t->names[t->n++] = name;
+	}
+	t->last = (*node)->name;
+	*index = t->last_index = (*node)->index;
+	return 0;
+}
+
+/* Does the chunk hold the whole tensor (every offset 0, its shape the
+ * tensor's)?  Then version 2 leaves out its offsets and shape. */
+static int chunk_whole(const ckptio_item_meta *it, const ckptio_chunk_meta *c)
+{
+	for (unsigned d = 0; d < it->ndim; d++)
+		if (c->offsets[d] != 0 || c->shape[d] != it->shape[d])
+			return 0;
+	return 1;
+}
+
+/* [object, offset, length, crc32c] with, for a part of a tensor,
+ * offsets and shape after them; crc32c null when the chunk has none. */
+static unsigned put_chunk(yajl_gen g, objtab *t, const ckptio_item_meta *it,
 			  const ckptio_chunk_meta *c)
 {
-	unsigned bad = yajl_gen_map_open(g);
+	size_t obj;
+	unsigned bad;
 
-	bad |= put_str(g, "object", c->object);
-	bad |= put_int(g, "offset", (long long)c->offset);
-	bad |= put_int(g, "length", (long long)c->length);
-	if (c->has_crc)
-		bad |= put_int(g, "crc32c", c->crc32c);
-	if (it->kind == CKPTIO_ITEM_TENSOR) {
-		bad |= put_dims(g, "offsets", c->offsets, it->ndim);
-		bad |= put_dims(g, "shape", c->shape, it->ndim);
+	if (objtab_index(t, c->object, &obj) != 0)
+		return 1;
+	bad = yajl_gen_array_open(g);
+	bad |= yajl_gen_integer(g, (long long)obj);
+	bad |= yajl_gen_integer(g, (long long)c->offset);
+	bad |= yajl_gen_integer(g, (long long)c->length);
+	bad |= c->has_crc ? yajl_gen_integer(g, c->crc32c) : yajl_gen_null(g);
+	if (it->kind == CKPTIO_ITEM_TENSOR && !chunk_whole(it, c)) {
+		bad |= gen_dims(g, c->offsets, it->ndim);
+		bad |= gen_dims(g, c->shape, it->ndim);
 	}
-	return bad | yajl_gen_map_close(g);
+	return bad | yajl_gen_array_close(g);
 }
 
-static unsigned put_item(yajl_gen g, const ckptio_item_meta *it)
+/* [name, dtype, shape, chunks]; a bytes item: [name, "bytes", null,
+ * chunks]. */
+static unsigned put_item(yajl_gen g, objtab *t, const ckptio_item_meta *it)
 {
 	int tensor = it->kind == CKPTIO_ITEM_TENSOR;
-	unsigned bad = yajl_gen_map_open(g);
+	unsigned bad = yajl_gen_array_open(g);
 
-	bad |= put_str(g, "name", it->name);
-	bad |= put_str(g, "kind", tensor ? "tensor" : "bytes");
-	if (tensor) {
-		bad |= put_str(g, "dtype", ckptio_dtype_name(it->dtype));
-		bad |= put_dims(g, "shape", it->shape, it->ndim);
-	}
-	bad |= gen_str(g, "chunks");
+	bad |= gen_str(g, it->name);
+	bad |= gen_str(g, tensor ? ckptio_dtype_name(it->dtype) : "bytes");
+	bad |= tensor ? gen_dims(g, it->shape, it->ndim) : yajl_gen_null(g);
 	bad |= yajl_gen_array_open(g);
 	for (size_t c = 0; c < it->nchunks && !bad; c++)
-		bad |= put_chunk(g, it, &it->chunks[c]);
+		bad |= put_chunk(g, t, it, &it->chunks[c]);
 	bad |= yajl_gen_array_close(g);
-	return bad | yajl_gen_map_close(g);
+	return bad | yajl_gen_array_close(g);
 }
 
-/* Streamed by yajl_gen into one buffer, compact, keys in a fixed order,
- * UTF-8 as it is (yajl_gen has no ASCII-only mode; RFC 8259 asks for
- * UTF-8) and checked by yajl_gen. */
+/* The objects table, in the order the items' chunks first use them. */
+static unsigned put_objects(yajl_gen g, objtab *t, const ckptio_metadata *md)
+{
+	unsigned bad = gen_str(g, "objects");
+	size_t index;
+
+	for (size_t i = 0; i < md->nitems && !bad; i++)
+		for (size_t c = 0; c < md->items[i].nchunks && !bad; c++)
+			bad |= objtab_index(t, md->items[i].chunks[c].object,
+					    &index) != 0;
+	bad |= yajl_gen_array_open(g);
+	for (size_t i = 0; i < t->n && !bad; i++)
+		bad |= gen_str(g, t->names[i]);
+	return bad | yajl_gen_array_close(g);
+}
+
+/* Version 2 (docs/metadata.md), streamed by yajl_gen into one buffer,
+ * compact, members in a fixed order, UTF-8 as it is (yajl_gen has no
+ * ASCII-only mode; RFC 8259 asks for UTF-8) and checked by yajl_gen. */
 char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
 {
 	outbuf o = {0};
+	objtab t = {0};
 	yajl_gen g = yajl_gen_alloc(NULL);
 	unsigned bad = !g;
 	char *s;
@@ -1071,7 +1185,7 @@ char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
 	if (!bad) {
 		bad |= yajl_gen_map_open(g);
 		bad |= put_str(g, "format", "ckptio");
-		bad |= put_int(g, "version", md->version);
+		bad |= put_int(g, "version", CKPTIO__MD_VERSION);
 		bad |= put_str(g, "layout", md->layout);
 		bad |= put_int(g, "world", md->world);
 		bad |= gen_str(g, "attrs");
@@ -1079,15 +1193,17 @@ char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
 		for (size_t i = 0; i < md->nattrs; i++)
 			bad |= put_str(g, md->attr_keys[i], md->attr_values[i]);
 		bad |= yajl_gen_map_close(g);
+		bad |= put_objects(g, &t, md);
 		bad |= gen_str(g, "items");
 		bad |= yajl_gen_array_open(g);
 		for (size_t i = 0; i < md->nitems && !bad; i++)
-			bad |= put_item(g, &md->items[i]);
+			bad |= put_item(g, &t, &md->items[i]);
 		bad |= yajl_gen_array_close(g);
 		bad |= yajl_gen_map_close(g);
 	}
 	if (g)
 		yajl_gen_free(g);
+	objtab_free(&t);
 	out_print(&o, "", 1); /* a NUL after the text, not counted */
 	if (bad || o.failed) {
 		free(o.s);
@@ -1106,16 +1222,22 @@ char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
  * comments, one value, nothing after it, UTF-8 checked) and hands each
  * token to the callbacks below, which feed the builder as the document
  * streams by: nothing like a tree is built, so memory stays near the
- * metadata's own.  A stack of frames (the root object, attrs, items, an
- * item, its chunks, a chunk, an array of dims) says where the next value
- * goes; unknown members are skipped, at any depth.
+ * metadata's own.  A stack of frames (the root object, attrs, the objects
+ * table, items, an item, its chunks, a chunk, an array of dims) says
+ * where the next value goes; unknown members are skipped, at any depth.
+ *
+ * Two versions are read (docs/metadata.md).  In version 1 items and
+ * chunks are objects with named members; in version 2 they are arrays of
+ * a fixed arity whose elements go by position, and chunks name their
+ * data object by its index in the root's "objects" table.
  *
  * Members may come in any order.  An item's chunks need the item (its
- * name, kind, dtype and shape), and attrs and items need the header
- * (format, version, world), so that a newer version is said so before
- * its items are read.  When those come later, a look-ahead runs a second
- * yajl parser over the rest of that object for them first (the files
- * ckptio writes never need it).  A known key given twice is an error.
+ * name, kind, dtype and shape), attrs and items need the header (format,
+ * version, world), so that a newer version is said so before its items
+ * are read, and version 2's items need the objects table.  When those
+ * come later, a look-ahead runs a second yajl parser over the rest of
+ * that object for them first (the files ckptio writes never need it).  A
+ * known key given twice is an error.
  *
  * yajl checks UTF-8 only loosely and decodes a \u escape of an unpaired
  * UTF-16 surrogate into '?' or into bytes that are not UTF-8: every
@@ -1123,7 +1245,8 @@ char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
  * as jansson (the coordinator's messages) refuses it.
  *
  * A JSON error gives the line, column and byte; a content error names the
- * member's path (items[3].chunks[0].offset).
+ * member's path: items[3].chunks[0].offset in version 1, and in version
+ * 2 the element's, with the field's name: items[3][3][0][1] (offset).
  */
 #define JSON_DEPTH 2048 /* nesting, as jansson's limit */
 
@@ -1131,14 +1254,37 @@ char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
 enum {
 	S_SKIP, /* unknown: checked by yajl, then ignored */
 	S_ROOT, S_FORMAT, S_VERSION, S_LAYOUT, S_WORLD, S_ATTRS, S_ITEMS,
+	S_OBJECTS,
 	S_ATTR, /* a value in attrs */
 	S_ITEM, S_NAME, S_KIND, S_DTYPE, S_SHAPE, S_CHUNKS,
 	S_CHUNK, S_OBJECT, S_OFFSET, S_LENGTH, S_CRC, S_OFFSETS, S_CSHAPE,
 	S_DIM, /* an element of a shape or offsets array */
+	/* Version 2 only: an entry of objects, an item, its dtype (or
+	 * "bytes"), a chunk, its object index, and an element past the
+	 * arity of an item or chunk. */
+	S_OBJ, S_ITEM2, S_TYPE2, S_CHUNK2, S_OBJIDX, S_EXTRA,
 };
 
 /* The containers the schema knows; F_TOP stands before the document. */
-enum { F_TOP, F_ROOT, F_ATTRS, F_ITEMS, F_ITEM, F_CHUNKS, F_CHUNK, F_DIMS };
+enum {
+	F_TOP, F_ROOT, F_ATTRS, F_ITEMS, F_ITEM, F_CHUNKS, F_CHUNK, F_DIMS,
+	F_OBJECTS, F_ITEM2, F_CHUNK2, /* version 2 */
+};
+
+/* Version 2: the slots of the elements of an item and of a chunk, by
+ * position, and the names their paths give them. */
+static const unsigned char item2_slots[] = {S_NAME, S_TYPE2, S_SHAPE,
+					    S_CHUNKS, S_EXTRA};
+static const unsigned char chunk2_slots[] = {S_OBJIDX, S_OFFSET, S_LENGTH,
+					     S_CRC,    S_OFFSETS, S_CSHAPE,
+					     S_EXTRA};
+static const char *const item2_names[] = {"name", "dtype", "shape",
+					  "chunks"};
+static const char *const chunk2_names[] = {"object", "offset",  "length",
+					   "crc32c", "offsets", "shape"};
+#define ITEM2_ARITY 4
+#define CHUNK2_ARITY 4 /* or 6, with offsets and shape */
+#define CHUNK2_PART 6
 
 /* The keys of each object, in the order of their slots from the first:
  * key i goes to slot first + i, and is bit i of the frame's seen.  Each
@@ -1149,8 +1295,8 @@ typedef struct jkeys {
 	unsigned char first;
 } jkeys;
 
-static const char root_names[][8] = {"format", "version", "layout",
-				     "world",  "attrs",   "items"};
+static const char root_names[][8] = {"format", "version", "layout", "world",
+				     "attrs",  "items",   "objects"};
 static const char item_names[][8] = {"name", "kind", "dtype", "shape",
 				     "chunks"};
 static const char chunk_names[][8] = {"object", "offset",  "length",
@@ -1174,8 +1320,9 @@ typedef struct frame {
 } frame;
 
 /* A member as read: absent, of the wrong type, or there (V_NEG: dims
- * with an element that is not a non-negative integer). */
-enum { V_ABSENT, V_WRONG, V_OK, V_NEG };
+ * with an element that is not a non-negative integer; V_NULL: null, a
+ * bytes item's shape in version 2). */
+enum { V_ABSENT, V_WRONG, V_OK, V_NEG, V_NULL };
 
 typedef struct jtext {
 	char *s; /* NUL-terminated */
@@ -1210,9 +1357,19 @@ typedef struct jitem {
 
 typedef struct jchunk {
 	jtext object;
-	uint64_t offset, length, crc;
+	uint64_t obj, offset, length, crc; /* obj: version 2's index */
+	int has_crc;                       /* version 2 */
 	jdims offsets, shape;
 } jchunk;
+
+/* Version 2's objects table: names interned in the metadata, and which
+ * a chunk used (every one must be). */
+typedef struct jobjects {
+	const char **names;
+	unsigned char *used;
+	size_t n, cap;
+	int done; /* read whole */
+} jobjects;
 
 typedef struct parser {
 	ckptio_host_ctx *hc;
@@ -1222,35 +1379,59 @@ typedef struct parser {
 	size_t base;       /* where yajl started in buf */
 	yajl_handle h;
 	int look;          /* a look-ahead: read the header of the object */
+	int v2;            /* the document is version 2 (known at root_open) */
 	int done;          /* at stack[1], and stop at its end (done) */
 	ckptio_status st;  /* why a callback stopped the parse */
 	frame stack[8];
 	int top;
 	size_t depth;      /* JSON nesting */
 	size_t skip;       /* > 0: this deep in a value passed over */
-	int where;         /* 0, 1 in items[item], 2 in its chunks[chunk] */
-	size_t item, chunk;
+	int where;         /* 0, 1 in items[item], 2 in its chunks[chunk],
+			    * 3 in objects[obj] */
+	size_t item, chunk, obj;
 	size_t end;        /* past the document's closing brace */
 	ckptio_metadata *md;
 	jheader hd;
 	jitem it;
 	jchunk ck;
+	jobjects objs;     /* version 2 */
 	jdims *dims;       /* the dims array being read */
 	jtext akey, value; /* an attribute's key and value */
 } parser;
 
-/* The member path of the value being read: items[3].chunks[0].field. */
+/* Version 2: field's position in an item (where 1) or a chunk (2), or
+ * -1. */
+static int field_pos(int where, const char *field)
+{
+	const char *const *names = where == 1 ? item2_names : chunk2_names;
+	int n = where == 1 ? ITEM2_ARITY : CHUNK2_PART;
+
+	for (int i = 0; (where == 1 || where == 2) && i < n; i++)
+		if (strcmp(names[i], field) == 0)
+			return i;
+	return -1;
+}
+
+/* The member path of the value being read: items[3].chunks[0].field in
+ * version 1, items[3][3][0][k] (field) in version 2, objects[2]. */
 static void json_path(const parser *p, const char *field, char *buf,
 		      size_t len)
 {
 	size_t n = 0;
+	int pos = p->v2 && field ? field_pos(p->where, field) : -1;
 
 	buf[0] = '\0';
-	if (p->where >= 1)
+	if (p->where == 3)
+		n = (size_t)snprintf(buf, len, "objects[%zu]", p->obj);
+	if (p->where == 1 || p->where == 2)
 		n = (size_t)snprintf(buf, len, "items[%zu]", p->item);
-	if (p->where >= 2 && n < len)
-		n += (size_t)snprintf(buf + n, len - n, ".chunks[%zu]", p->chunk);
-	if (field && n < len)
+	if (p->where == 2 && n < len)
+		n += (size_t)snprintf(buf + n, len - n,
+				      p->v2 ? "[3][%zu]" : ".chunks[%zu]",
+				      p->chunk);
+	if (pos >= 0 && n < len)
+		snprintf(buf + n, len - n, "[%d] (%s)", pos, field);
+	else if (field && n < len)
 		snprintf(buf + n, len - n, "%s%s", n ? "." : "", field);
 }
 
@@ -1413,7 +1594,7 @@ static int string_ok(parser *p, const unsigned char *s, size_t n)
 }
 
 /* A scalar as yajl handed it over. */
-enum { J_STRING, J_INT, J_OTHER };
+enum { J_STRING, J_INT, J_NULL, J_OTHER };
 typedef struct jval {
 	int type;
 	const char *s;
@@ -1462,6 +1643,88 @@ static void set_dim(jdims *d, const jval *v)
 		d->v[d->n++] = (uint64_t)v->i;
 }
 
+/* Version 2: an entry of the objects table, a valid key given once. */
+static int add_object(parser *p, const jval *v)
+{
+	md_impl *m = IMPL(p->md);
+	jobjects *o = &p->objs;
+	const char *name, **node;
+
+	if (v->type != J_STRING)
+		return stop(p, perr(p, NULL, "expected a string"));
+	if (!text_set(p, &p->value, v->s, v->n))
+		return 0;
+	if (!ckptio__key_valid(p->value.s))
+		return stop(p, perr(p, NULL, "invalid object name '%.200s'",
+				    p->value.s));
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 16;
+		const char **names = realloc(o->names, cap * sizeof(*names));
+
+		if (!names)
+			return stop(p, ckptio__hc_error(p->hc, CKPTIO_ENOMEM,
+							"out of memory"));
+		o->names = names;
+		o->cap = cap;
+	}
+	/* Interned: the tree holds the table's names, and nothing else yet. */
+	if (!(name = arena_strdup(m, p->value.s)) ||
+	    !(node = tsearch(name, &m->objects, cmp_str)))
+		return stop(p, ckptio__hc_error(p->hc, CKPTIO_ENOMEM,
+						"out of memory"));
+	if (*node != name)
+		return stop(p, perr(p, NULL, "object '%.200s' appears twice",
+				    p->value.s));
+	o->names[o->n++] = name;
+	return 1;
+}
+
+/* Version 2: an item's dtype, or "bytes". */
+static void set_type(jitem *it, const jval *v)
+{
+	char name[16] = "";
+
+	it->dtype_st = v->type == J_STRING ? V_OK : V_WRONG;
+	if (v->type == J_STRING && JVAL_IS(v, "bytes")) {
+		it->kind = CKPTIO_ITEM_BYTES;
+		return;
+	}
+	if (v->type == J_STRING && v->n < sizeof(name))
+		memcpy(name, v->s, v->n);
+	it->kind = CKPTIO_ITEM_TENSOR;
+	it->dtype = ckptio_dtype_from_name(name);
+}
+
+/* Version 2: a chunk's object, an index into the table. */
+static int set_objidx(parser *p, const jval *v)
+{
+	if (!set_u64(p, "object", &p->ck.obj, v))
+		return 0;
+	if (p->ck.obj >= p->objs.n)
+		return stop(p, perr(p, "object", "object index %llu is out of "
+					      "range (%zu objects)",
+				    (unsigned long long)p->ck.obj, p->objs.n));
+	return 1;
+}
+
+/* A CRC32C: below 2^32; in version 2, null for none. */
+static int set_crc(parser *p, const jval *v)
+{
+	if (p->v2 && v->type == J_NULL) {
+		p->ck.has_crc = 0;
+		return 1;
+	}
+	if (p->v2 && v->type != J_INT)
+		return stop(p, perr(p, "crc32c", "expected a non-negative "
+						 "integer or null"));
+	if (!set_u64(p, "crc32c", &p->ck.crc, v))
+		return 0;
+	if (p->ck.crc > UINT32_MAX)
+		return stop(p, perr(p, "crc32c", "larger than 32 bits"));
+	p->ck.has_crc = 1;
+	return 1;
+}
+
 static int add_attr(parser *p, const jval *v)
 {
 	if (v->type != J_STRING)
@@ -1506,7 +1769,7 @@ static int store(parser *p, unsigned char slot, const jval *v)
 		return 1;
 	}
 	case S_SHAPE:
-		p->it.shape.st = V_WRONG;
+		p->it.shape.st = p->v2 && v->type == J_NULL ? V_NULL : V_WRONG;
 		return 1;
 	case S_OBJECT:
 		return set_text(p, &p->ck.object, v);
@@ -1515,11 +1778,7 @@ static int store(parser *p, unsigned char slot, const jval *v)
 	case S_LENGTH:
 		return set_u64(p, "length", &p->ck.length, v);
 	case S_CRC:
-		if (!set_u64(p, "crc32c", &p->ck.crc, v))
-			return 0;
-		if (p->ck.crc > UINT32_MAX)
-			return stop(p, perr(p, "crc32c", "larger than 32 bits"));
-		return 1;
+		return set_crc(p, v);
 	case S_OFFSETS:
 		p->ck.offsets.st = V_WRONG;
 		return 1;
@@ -1543,19 +1802,52 @@ static int store(parser *p, unsigned char slot, const jval *v)
 	case S_CHUNK:
 		p->where = 2;
 		return stop(p, perr(p, NULL, "expected an object"));
+	case S_OBJECTS:
+		return 1; /* in version 2, missing: said before the items */
+	case S_OBJ:
+		return add_object(p, v);
+	case S_TYPE2:
+		set_type(&p->it, v);
+		return 1;
+	case S_OBJIDX:
+		return set_objidx(p, v);
+	case S_ITEM2:
+		p->where = 1;
+		return stop(p, perr(p, NULL, "expected an array [name, dtype, "
+					     "shape, chunks]"));
+	case S_CHUNK2:
+		p->where = 2;
+		return stop(p, perr(p, NULL, "expected an array [object, offset, "
+					     "length, crc32c] or [object, "
+					     "offset, length, crc32c, offsets, "
+					     "shape]"));
+	case S_EXTRA:
+		return stop(p, perr(p, NULL, "more than %d elements",
+				    p->where == 1 ? ITEM2_ARITY : CHUNK2_PART));
 	}
 	return 1; /* S_SKIP */
 }
 
-/* The slot of the value that starts now; an array counts it. */
+/* The slot of the value that starts now; an array counts it, and in
+ * version 2's items and chunks, its position says what it is. */
 static unsigned char next_value(parser *p)
 {
 	frame *f = &p->stack[p->top];
+	size_t k;
 
-	if (f->type == F_ITEMS)
+	if (f->type == F_ITEMS) {
 		p->item = f->n++;
-	else if (f->type == F_CHUNKS)
+	} else if (f->type == F_CHUNKS) {
 		p->chunk = f->n++;
+	} else if (f->type == F_OBJECTS) {
+		p->obj = f->n++;
+	} else if (f->type == F_ITEM2) {
+		k = f->n++;
+		return item2_slots[k < ITEM2_ARITY ? k : ITEM2_ARITY];
+	} else if (f->type == F_CHUNK2) {
+		k = f->n++;
+		return chunk2_slots[k < CHUNK2_PART ? k : CHUNK2_PART];
+	}
 	return f->slot;
 }
 
@@ -1598,6 +1890,48 @@ static int root_open(parser *p, const frame *f, int ahead)
 	if ((st = ckptio__md_new(p->hc, "native", &p->md)) != CKPTIO_OK)
 		return stop(p, st);
 	p->md->world = (int)p->hd.world;
+	p->v2 = p->hd.version >= 2;
+	return 1;
+}
+
+/* Version 2's items are about to start: the objects table must be read,
+ * ahead when it comes later. */
+static int objects_ready(parser *p, const frame *f)
+{
+	ckptio_status st;
+
+	if (!p->objs.done && (st = look_ahead(p, f)) != CKPTIO_OK)
+		return stop(p, st);
+	if (!p->objs.done)
+		return stop(p, perr(p, "objects", "expected an array of object "
+						  "names"));
+	return 1;
+}
+
+static int objects_close(parser *p)
+{
+	jobjects *o = &p->objs;
+
+	if (!(o->used = calloc(o->n ? o->n : 1, 1)))
+		return stop(p, ckptio__hc_error(p->hc, CKPTIO_ENOMEM,
+						"out of memory"));
+	o->done = 1;
+	p->where = 0;
+	return 1;
+}
+
+/* Version 2: the table names no object that no chunk uses, so that
+ * "the objects the metadata names" has one meaning. */
+static int objects_all_used(parser *p)
+{
+	for (size_t i = 0; i < p->objs.n; i++)
+		if (!p->objs.used[i]) {
+			p->where = 3;
+			p->obj = i;
+			return stop(p, perr(p, NULL, "object '%.200s' is used by "
+						     "no chunk",
+					    p->objs.names[i]));
+		}
 	return 1;
 }
 
@@ -1610,6 +1944,8 @@ static int root_close(parser *p, const frame *f)
 		return 0;
 	if (!(f->seen & ROOT_BIT(S_ITEMS)))
 		return stop(p, perr(p, "items", "expected an array"));
+	if (p->v2 && !objects_all_used(p))
+		return 0;
 	if (p->hd.layout.st == V_WRONG)
 		return stop(p, perr(p, "layout", "expected a string"));
 	if (p->hd.layout.st == V_OK) {
@@ -1630,12 +1966,17 @@ static int item_add(parser *p)
 
 	if (it->name.st != V_OK)
 		return stop(p, perr(p, "name", "expected a string"));
-	if (!it->kind)
+	if (!p->v2 && !it->kind)
 		return stop(p, perr(p, "kind", "expected \"tensor\" or \"bytes\""));
-	if (tensor && it->dtype_st != V_OK)
+	if ((tensor || p->v2) && it->dtype_st != V_OK)
 		return stop(p, perr(p, "dtype", "expected a string"));
 	if (tensor && it->dtype == CKPTIO_DTYPE_INVALID)
-		return stop(p, perr(p, "dtype", "unknown dtype"));
+		return stop(p, perr(p, "dtype", p->v2 ? "unknown dtype (nor "
+							"\"bytes\")"
+						      : "unknown dtype"));
+	if (p->v2 && !tensor && it->shape.st != V_NULL)
+		return stop(p, perr(p, "shape", "expected null: a bytes item has "
+					      "no shape"));
 	if (tensor && it->shape.st == V_NEG)
 		return stop(p, perr(p, "shape", "expected non-negative integers"));
 	if (tensor && it->shape.st != V_OK)
@@ -1709,11 +2050,57 @@ static int chunk_close(parser *p, const frame *f)
 	return p->st == CKPTIO_OK;
 }
 
+/* Version 2: [name, dtype, shape, chunks], the item added when its
+ * chunks started. */
+static int item2_close(parser *p, const frame *f)
+{
+	if (f->n < ITEM2_ARITY)
+		return stop(p, perr(p, NULL, "expected an array [name, dtype, "
+					     "shape, chunks], not %zu "
+					     "element%s",
+				    f->n, f->n == 1 ? "" : "s"));
+	p->where = 0;
+	return 1;
+}
+
+/* Version 2: [object, offset, length, crc32c], the whole tensor (or a
+ * bytes item), or with offsets and shape after them, a part of it. */
+static int chunk2_close(parser *p, const frame *f)
+{
+	static const uint64_t zeros[CKPTIO_MAX_NDIM];
+	ckptio_item_meta *it = &IMPL(p->md)->items[p->it.idx];
+	const jchunk *c = &p->ck;
+	const uint64_t *offsets = zeros, *shape = it->shape;
+
+	if (f->n != CHUNK2_ARITY && f->n != CHUNK2_PART)
+		return stop(p, perr(p, NULL, "expected an array [object, offset, "
+					     "length, crc32c] or [object, "
+					     "offset, length, crc32c, offsets, "
+					     "shape], not %zu element%s",
+				    f->n, f->n == 1 ? "" : "s"));
+	if (f->n == CHUNK2_PART && it->kind != CKPTIO_ITEM_TENSOR)
+		return stop(p, perr(p, NULL, "a chunk of a bytes item has no "
+					     "offsets or shape"));
+	if (f->n == CHUNK2_PART) {
+		if (!dims_ok(p, "offsets", &c->offsets, it->ndim) ||
+		    !dims_ok(p, "shape", &c->shape, it->ndim))
+			return 0;
+		offsets = c->offsets.v;
+		shape = c->shape.v;
+	}
+	p->st = built(p, add_chunk(p->hc, IMPL(p->md), it, offsets, shape,
+				   p->objs.names[c->obj], 1, c->offset,
+				   c->length, c->has_crc, (uint32_t)c->crc));
+	p->objs.used[c->obj] = 1;
+	p->where = 1;
+	return p->st == CKPTIO_OK;
+}
+
 /* ---- yajl's callbacks ------------------------------------------------ */
 
 static int on_null(void *ctx)
 {
-	return scalar(ctx, &(jval){.type = J_OTHER});
+	return scalar(ctx, &(jval){.type = J_NULL});
 }
 
 static int on_bool(void *ctx, int b)
@@ -1803,7 +2190,8 @@ static void item_reset(jitem *it)
 static void chunk_reset(jchunk *c)
 {
 	c->object.st = V_ABSENT;
-	c->offset = c->length = c->crc = 0;
+	c->obj = c->offset = c->length = c->crc = 0;
+	c->has_crc = 0;
 	c->offsets.n = c->shape.n = 0;
 	c->offsets.st = c->shape.st = V_ABSENT;
 }
@@ -1832,8 +2220,10 @@ static int on_open(parser *p, int object)
 		return 1;
 	}
 	slot = next_value(p);
-	/* A look-ahead reads only its object's own scalars and dims. */
-	if (p->look && (slot == S_ATTRS || slot == S_ITEMS || slot == S_CHUNKS))
+	/* A look-ahead reads only its object's own scalars and dims, and
+	 * once the header is known, the objects table. */
+	if (p->look && (slot == S_ATTRS || slot == S_ITEMS || slot == S_CHUNKS ||
+			(slot == S_OBJECTS && !p->md)))
 		slot = S_SKIP;
 	if (object && slot == S_ROOT) {
 		push(p, F_ROOT, S_SKIP);
@@ -1841,10 +2231,34 @@ static int on_open(parser *p, int object)
 		if (!root_open(p, &p->stack[p->top], 1))
 			return 0;
 		push(p, F_ATTRS, S_SKIP);
-	} else if (!object && slot == S_ITEMS) {
+	} else if (!object && slot == S_OBJECTS) {
 		if (!root_open(p, &p->stack[p->top], 1))
 			return 0;
-		push(p, F_ITEMS, S_ITEM);
+		/* Version 1 has no table; one read ahead is not read again. */
+		if (!p->v2 || p->objs.done) {
+			p->skip = 1;
+		} else {
+			p->where = 3;
+			push(p, F_OBJECTS, S_OBJ);
+		}
+	} else if (!object && slot == S_ITEMS) {
+		if (!root_open(p, &p->stack[p->top], 1) ||
+		    (p->v2 && !objects_ready(p, &p->stack[p->top])))
+			return 0;
+		push(p, F_ITEMS, p->v2 ? S_ITEM2 : S_ITEM);
+	} else if (!object && slot == S_ITEM2) {
+		item_reset(&p->it);
+		p->where = 1;
+		push(p, F_ITEM2, S_SKIP);
+	} else if (!object && slot == S_CHUNKS && p->v2) {
+		/* Version 2: the item's name, dtype and shape came first. */
+		if (!(p->it.added = item_add(p)))
+			return 0;
+		push(p, F_CHUNKS, S_CHUNK2);
+	} else if (!object && slot == S_CHUNK2) {
+		chunk_reset(&p->ck);
+		p->where = 2;
+		push(p, F_CHUNK2, S_SKIP);
 	} else if (object && slot == S_ITEM) {
 		item_reset(&p->it);
 		p->where = 1;
@@ -1905,6 +2319,12 @@ static int on_close(void *ctx)
 		return item_close(p, &f);
 	case F_CHUNK:
 		return chunk_close(p, &f);
+	case F_OBJECTS:
+		return objects_close(p);
+	case F_ITEM2:
+		return item2_close(p, &f);
+	case F_CHUNK2:
+		return chunk2_close(p, &f);
 	}
 	return 1;
 }
@@ -1918,6 +2338,9 @@ static void parser_free(parser *p)
 	text_free(&p->ck.object);
 	text_free(&p->akey);
 	text_free(&p->value);
+	free(p->objs.names);
+	free(p->objs.used);
+	p->objs = (jobjects){0};
 }
 
 /* Parse buf from p->base: the whole document, or for a look-ahead the
@@ -1981,12 +2404,14 @@ static ckptio_status run(parser *p)
 
 /* The header of the object at f (the root, or an item), read to its
  * end by a second parser, so that what comes inside it can be checked
- * against it. */
+ * against it; once the metadata is made (the header known), the root's
+ * objects table. */
 static ckptio_status look_ahead(parser *p, const frame *f)
 {
 	parser q = {.hc = p->hc, .what = p->what, .buf = p->buf,
 		    .len = p->len, .base = f->start, .look = 1,
-		    .depth = f->depth - 1, .item = p->item};
+		    .depth = f->depth - 1, .item = p->item, .md = p->md,
+		    .v2 = p->v2};
 	ckptio_status st;
 
 	q.stack[0] = f->type == F_ROOT
@@ -1996,9 +2421,12 @@ static ckptio_status look_ahead(parser *p, const frame *f)
 	st = run(&q);
 	if (st == CKPTIO_OK && f->type == F_ROOT) {
 		jheader h = p->hd;
+		jobjects o = p->objs;
 
 		p->hd = q.hd;
 		q.hd = h;
+		p->objs = q.objs;
+		q.objs = o;
 	} else if (st == CKPTIO_OK) {
 		jitem it = p->it;
 

@@ -253,6 +253,12 @@ static void edit_metadata(void (*fn)(json_t *root, void *arg), void *arg)
 	json_decref(root);
 }
 
+/* The elements of an item and of a chunk in the metadata (version 2,
+ * docs/metadata.md): [name, dtype, shape, chunks] and [object, offset,
+ * length, crc32c (, offsets, shape)]. */
+enum { MD_NAME = 0, MD_CHUNKS = 3 };
+enum { MD_OBJECT = 0, MD_OFFSET = 1, MD_LENGTH = 2, MD_CRC = 3 };
+
 /* Item `name` of the parsed metadata. */
 static json_t *md_item(json_t *root, const char *name)
 {
@@ -260,7 +266,7 @@ static json_t *md_item(json_t *root, const char *name)
 	size_t i;
 
 	json_array_foreach(items, i, it) {
-		if (strcmp(json_string_value(json_object_get(it, "name")),
+		if (strcmp(json_string_value(json_array_get(it, MD_NAME)),
 			   name) == 0)
 			return it;
 	}
@@ -270,7 +276,18 @@ static json_t *md_item(json_t *root, const char *name)
 
 static json_t *md_chunk0(json_t *root, const char *name)
 {
-	return json_array_get(json_object_get(md_item(root, name), "chunks"), 0);
+	return json_array_get(json_array_get(md_item(root, name), MD_CHUNKS),
+			      0);
+}
+
+/* The name of the object that item `name`'s first chunk is in. */
+static const char *md_object0(json_t *root, const char *name)
+{
+	json_t *index = json_array_get(md_chunk0(root, name), MD_OBJECT);
+
+	return json_string_value(
+		json_array_get(json_object_get(root, "objects"),
+			       (size_t)json_integer_value(index)));
 }
 
 /* Replace every occurrence of from by to in the file at path. */
@@ -581,7 +598,7 @@ END_TEST
 
 static void drop_crc(json_t *root, void *arg)
 {
-	json_object_del(md_chunk0(root, arg), "crc32c");
+	json_array_set_new(md_chunk0(root, arg), MD_CRC, json_null());
 }
 
 static void set_attr(json_t *root, void *arg)
@@ -635,7 +652,7 @@ END_TEST
 
 static void set_crc(json_t *root, void *arg)
 {
-	json_object_set_new(md_chunk0(root, arg), "crc32c", json_integer(1));
+	json_array_set_new(md_chunk0(root, arg), MD_CRC, json_integer(1));
 }
 
 /* An empty chunk's CRC32C is that of no bytes, 0: verify refused another
@@ -711,10 +728,8 @@ static char *two_objects(char **obj_a, char **obj_b)
 	ckptio_sd_free(sd);
 	root = json_load_file(md, 0, &jerr);
 	ck_assert_ptr_nonnull(root);
-	*obj_a = strdup(json_string_value(
-		json_object_get(md_chunk0(root, "alpha"), "object")));
-	*obj_b = strdup(json_string_value(
-		json_object_get(md_chunk0(root, "beta"), "object")));
+	*obj_a = strdup(md_object0(root, "alpha"));
+	*obj_b = strdup(md_object0(root, "beta"));
 	json_decref(root);
 	ck_assert_str_ne(*obj_a, *obj_b);
 	free(md);
@@ -955,8 +970,8 @@ END_TEST
 static void set_name_with_nul(json_t *root, void *arg)
 {
 	(void)arg;
-	json_object_set_new(md_item(root, "step"), "name",
-			    json_stringn("st\0ep", 5));
+	json_array_set_new(md_item(root, "step"), MD_NAME,
+			   json_stringn("st\0ep", 5));
 }
 
 START_TEST(test_metadata_name_with_nul)
@@ -1009,16 +1024,16 @@ END_TEST
 static void grow_step(json_t *root, void *arg)
 {
 	(void)arg;
-	json_object_set_new(md_chunk0(root, "step"), "length",
-			    json_integer(1 << 20));
+	json_array_set_new(md_chunk0(root, "step"), MD_LENGTH,
+			   json_integer(1 << 20));
 }
 
 /* A tensor chunk that starts past the end of its object. */
 static void move_ids(json_t *root, void *arg)
 {
 	(void)arg;
-	json_object_set_new(md_chunk0(root, "ids"), "offset",
-			    json_integer(1 << 20));
+	json_array_set_new(md_chunk0(root, "ids"), MD_OFFSET,
+			   json_integer(1 << 20));
 }
 
 START_TEST(test_chunk_past_object_end)
@@ -1042,8 +1057,8 @@ END_TEST
 static void shrink_w(json_t *root, void *arg)
 {
 	(void)arg;
-	json_object_set_new(md_chunk0(root, "model.w"), "length",
-			    json_integer(4));
+	json_array_set_new(md_chunk0(root, "model.w"), MD_LENGTH,
+			   json_integer(4));
 }
 
 START_TEST(test_chunk_length_mismatch)

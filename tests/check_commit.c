@@ -164,30 +164,29 @@ static int count_entries(const char *d)
 }
 
 /* Every object in the checkpoint directory is its metadata or an object
- * the metadata names (nothing left behind, nothing missing). */
+ * the metadata names (nothing left behind, nothing missing).  The
+ * metadata's "objects" table lists each object its chunks are in, once
+ * (the reader refuses one that no chunk uses). */
 static void only_named_objects(const char *where)
 {
 	char *mdpath = at(where, ".metadata.json");
-	json_t *md = json_load_file(mdpath, 0, NULL), *items, *it, *c;
-	size_t i, k, named = 0;
+	json_t *md = json_load_file(mdpath, 0, NULL), *objects, *o;
+	size_t i, named = 0;
 	struct dirent *de;
 	DIR *d = opendir(where);
 
 	ck_assert_msg(md != NULL, "%s: unreadable", mdpath);
 	ck_assert_ptr_nonnull(d);
-	items = json_object_get(md, "items");
+	objects = json_object_get(md, "objects");
 	while ((de = readdir(d))) {
 		int found = 0;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    !strcmp(de->d_name, ".metadata.json"))
 			continue;
-		json_array_foreach(items, i, it)
-			json_array_foreach(json_object_get(it, "chunks"), k, c)
-				if (!strcmp(json_string_value(json_object_get(
-						    c, "object")),
-					    de->d_name))
-					found = 1;
+		json_array_foreach(objects, i, o)
+			if (!strcmp(json_string_value(o), de->d_name))
+				found = 1;
 		ck_assert_msg(found, "%s/%s is not named by the metadata",
 			      where, de->d_name);
 		named++;

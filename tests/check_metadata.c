@@ -48,6 +48,24 @@ static ckptio_metadata *sample(void)
 	return md;
 }
 
+/* sample() as versions 1 and 2 write it. */
+static const char sample_v1[] =
+	"{\"format\":\"ckptio\",\"version\":1,\"layout\":\"native\",\"world\":2,"
+	"\"attrs\":{\"note\":\"x\\\"y\"},\"items\":[{\"name\":\"step\",\"kind\":"
+	"\"bytes\",\"chunks\":[{\"object\":\"__0_0.t.ckd\",\"offset\":0,"
+	"\"length\":8,\"crc32c\":3}]},{\"name\":\"w\",\"kind\":\"tensor\","
+	"\"dtype\":\"F32\",\"shape\":[4,3],\"chunks\":[{\"object\":"
+	"\"__1_0.t.ckd\",\"offset\":0,\"length\":24,\"crc32c\":7,\"offsets\":"
+	"[2,0],\"shape\":[2,3]},{\"object\":\"__0_0.t.ckd\",\"offset\":8,"
+	"\"length\":24,\"crc32c\":3735928559,\"offsets\":[0,0],\"shape\":"
+	"[2,3]}]}]}";
+static const char sample_v2[] =
+	"{\"format\":\"ckptio\",\"version\":2,\"layout\":\"native\",\"world\":2,"
+	"\"attrs\":{\"note\":\"x\\\"y\"},\"objects\":[\"__0_0.t.ckd\","
+	"\"__1_0.t.ckd\"],\"items\":[[\"step\",\"bytes\",null,[[0,0,8,3]]],"
+	"[\"w\",\"F32\",[4,3],[[1,0,24,7,[2,0],[2,3]],"
+	"[0,8,24,3735928559,[0,0],[2,3]]]]]}";
+
 START_TEST(test_round_trip)
 {
 	ckptio_metadata *md = sample(), *back;
@@ -186,12 +204,10 @@ START_TEST(test_hostile_names)
 }
 END_TEST
 
-START_TEST(test_truncations)
+/* Every prefix of a valid document is rejected, never accepted. */
+static void expect_prefixes_bad(const char *json, size_t len)
 {
-	/* Every prefix of a valid document is rejected, never accepted. */
-	ckptio_metadata *md = sample(), *back;
-	size_t len;
-	char *json = ckptio__md_to_json(md, &len);
+	ckptio_metadata *back;
 
 	for (size_t cut = 0; cut < len; cut++) {
 		hc.status = CKPTIO_OK;
@@ -200,6 +216,16 @@ START_TEST(test_truncations)
 				 CKPTIO_OK);
 		ck_assert_ptr_null(back);
 	}
+}
+
+START_TEST(test_truncations)
+{
+	ckptio_metadata *md = sample();
+	size_t len;
+	char *json = ckptio__md_to_json(md, &len);
+
+	expect_prefixes_bad(json, len);
+	expect_prefixes_bad(sample_v1, strlen(sample_v1));
 	free(json);
 	ckptio__md_free(md);
 }
@@ -545,6 +571,66 @@ START_TEST(test_json_any_order)
 }
 END_TEST
 
+/* Version 2 with its members out of order: items before the objects
+ * table and the header, unknown members, escapes, chunks without a
+ * CRC32C, a whole tensor in a chunk written as a part of it. */
+static const char any_order_v2[] =
+		"{\"items\":[[\"caf\\u00e9\",\"F32\",[4],[[1,8,8,null,[2],[2]],"
+		"[0,0,8,4294967295,[0],[2]]]],"
+		" [\"b\",\"bytes\",null,[[1,0,1000000000000000000,null]]],"
+		"[\"s\",\"F64\",[],[[0,16,8,5]]],"
+		"[\"w\",\"U8\",[2,2],[[0,0,4,1,[0,0],[2,2]]]]],"
+		"\"extra\":{\"objects\":[7]},\"objects\":[\"__0_0.\\u0074.ckd\","
+		"\"o\"],\"world\":3,\"attrs\":{\"\\u0061\":\"\\n\"},"
+		"\"layout\":\"native\",\"version\":2,\"format\":\"ckptio\"}\n";
+
+START_TEST(test_json_any_order_v2)
+{
+	ckptio_metadata *md = parse_ok(any_order_v2);
+	const ckptio_item_meta *t;
+	size_t len;
+	char *json;
+
+	ck_assert_uint_eq(md->nitems, 4);
+	ck_assert_int_eq(md->world, 3);
+	ck_assert_str_eq(md->attr_keys[0], "a");
+	ck_assert_str_eq(md->attr_values[0], "\n");
+	ck_assert_str_eq(md->items[0].name, "b");
+	ck_assert_int_eq(md->items[0].kind, CKPTIO_ITEM_BYTES);
+	ck_assert_uint_eq(md->items[0].nbytes, 1000000000000000000ull);
+	ck_assert_int_eq(md->items[0].chunks[0].has_crc, 0);
+	t = &md->items[1];
+	ck_assert_str_eq(t->name, "caf\xc3\xa9");
+	ck_assert_uint_eq(t->nchunks, 2);
+	ck_assert_uint_eq(t->chunks[0].offsets[0], 2);
+	ck_assert_int_eq(t->chunks[0].has_crc, 0);
+	ck_assert_int_eq(t->chunks[1].has_crc, 1);
+	ck_assert_uint_eq(t->chunks[1].crc32c, 4294967295u);
+	ck_assert_str_eq(t->chunks[1].object, "__0_0.t.ckd");
+	/* One copy of each object name. */
+	ck_assert_ptr_eq(t->chunks[0].object, md->items[0].chunks[0].object);
+	ck_assert_uint_eq(md->items[2].nbytes, 8);
+	ck_assert_uint_eq(md->items[2].ndim, 0);
+	t = &md->items[3];
+	ck_assert_uint_eq(t->chunks[0].offsets[1], 0);
+	ck_assert_uint_eq(t->chunks[0].shape[1], 2);
+	/* Written back in order, each object once, in the order of first use,
+	 * whole chunks without offsets and shape. */
+	json = ckptio__md_to_json(md, &len);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_str_eq(json,
+			 "{\"format\":\"ckptio\",\"version\":2,\"layout\":"
+			 "\"native\",\"world\":3,\"attrs\":{\"a\":\"\\n\"},"
+			 "\"objects\":[\"o\",\"__0_0.t.ckd\"],\"items\":["
+			 "[\"b\",\"bytes\",null,[[0,0,1000000000000000000,"
+			 "null]]],[\"caf\xc3\xa9\",\"F32\",[4],[[0,8,8,null,[2],"
+			 "[2]],[1,0,8,4294967295,[0],[2]]]],[\"s\",\"F64\",[],"
+			 "[[1,16,8,5]]],[\"w\",\"U8\",[2,2],[[1,0,4,1]]]]}");
+	free(json);
+	ckptio__md_free(md);
+}
+END_TEST
+
 START_TEST(test_json_duplicates)
 {
 	expect_bad("{\"format\":\"ckptio\",\"\\u0066ormat\":\"ckptio\"}",
@@ -684,8 +770,10 @@ START_TEST(test_json_only_valid)
 	char *json = ckptio__md_to_json(md, &len);
 
 	ck_assert_uint_gt(only_valid(json, len), 0);
+	ck_assert_uint_gt(only_valid(sample_v1, strlen(sample_v1)), 0);
 	/* Members out of order: the look-aheads too. */
 	ck_assert_uint_gt(only_valid(any_order, strlen(any_order)), 0);
+	ck_assert_uint_gt(only_valid(any_order_v2, strlen(any_order_v2)), 0);
 	free(json);
 	ckptio__md_free(md);
 }
@@ -858,8 +946,9 @@ START_TEST(test_json_look_ahead)
 
 	/* A newer version is said so, whatever its items hold. */
 	expect_bad("{\"items\":[{\"name\":\"a\",\"kind\":\"sparse\"}],"
-		   "\"world\":1,\"version\":2,\"format\":\"ckptio\"}",
-		   CKPTIO_EUNSUPPORTED, "version 2 is newer");
+		   "\"world\":1,\"version\":3,\"format\":\"ckptio\"}",
+		   CKPTIO_EUNSUPPORTED, "version 3 is newer than this ckptio "
+					"understands (2)");
 	expect_bad("{\"attrs\":{\"a\":7},\"version\":1,\"world\":1,"
 		   "\"items\":[],\"format\":\"zip\"}",
 		   CKPTIO_ECORRUPT, "format: expected \"ckptio\"");
@@ -952,10 +1041,10 @@ START_TEST(test_json_round_trip)
 	const uint64_t zero[2] = {0, 0}, none[1] = {0};
 	const char *names[] = {"caf\xc3\xa9/\xf0\x9d\x84\x9e", "a\"b\\c\n\x01\x7f/",
 			       "s"};
-	const char *head = "{\"format\":\"ckptio\",\"version\":1,\"layout\":"
+	const char *head = "{\"format\":\"ckptio\",\"version\":2,\"layout\":"
 			   "\"native\",\"world\":16777216,\"attrs\":{\"\":\"\","
 			   "\"\xe2\x82\xac\\t\\\"\":\"\\\\u0041 </script>\"},"
-			   "\"items\":[{";
+			   "\"objects\":[\"d/x\",\"\xc3\xa9t\xc3\xa9\"],\"items\":[[";
 	ckptio_metadata *md, *back;
 	size_t i, len, len2;
 	char *json, *json2;
@@ -985,10 +1074,13 @@ START_TEST(test_json_round_trip)
 	ck_assert_ptr_nonnull(json);
 	ck_assert_uint_eq(strlen(json), len);
 	/* Compact, UTF-8 as it is, '/' not escaped. */
-	ck_assert_ptr_nonnull(strstr(json, "\"name\":\"caf\xc3\xa9/\xf0\x9d\x84"
-					   "\x9e\",\"kind\":\"bytes\",\"chunks\""));
-	ck_assert_ptr_nonnull(strstr(json, "\"a\\\"b\\\\c\\n\\u0001\x7f/\""));
-	ck_assert_ptr_nonnull(strstr(json, "\"offset\":9223372036854775806,"));
+	ck_assert_ptr_nonnull(strstr(json, "[\"caf\xc3\xa9/\xf0\x9d\x84\x9e\","
+					   "\"bytes\",null,[[1,"
+					   "9223372036854775806,1,null]]]"));
+	ck_assert_ptr_nonnull(strstr(json, "[\"a\\\"b\\\\c\\n\\u0001\x7f/\","
+					   "\"BF16\",[],[[0,2,2,0]]]"));
+	ck_assert_ptr_nonnull(strstr(json, "[\"empty\",\"U8\",[9223372036854775807,"
+					   "0],[[0,0,0,4294967295]]]"));
 	ck_assert_int_eq(strncmp(json, head, strlen(head)), 0);
 	back = parse_ok(json);
 	md_assert_equal(md, back);
@@ -1030,6 +1122,356 @@ START_TEST(test_builder_json_range)
 					      0, 1, 0, 0),
 			 CKPTIO_ECORRUPT);
 	ck_assert_ptr_nonnull(strstr(hc.msg, "invalid object name"));
+	ckptio__md_free(md);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Version 2: items and chunks as arrays, objects by index                  */
+
+/* What version 2 writes, exactly; version 1 reads as the same metadata
+ * and is written back as version 2. */
+START_TEST(test_v2_format)
+{
+	ckptio_metadata *md = sample(), *back;
+	size_t len;
+	char *json = ckptio__md_to_json(md, &len);
+
+	ck_assert_ptr_nonnull(json);
+	ck_assert_str_eq(json, sample_v2);
+	ck_assert_uint_eq(len, strlen(sample_v2));
+	free(json);
+	back = parse_ok(sample_v1);
+	md_assert_equal(md, back);
+	json = ckptio__md_to_json(back, &len);
+	ck_assert_str_eq(json, sample_v2);
+	free(json);
+	ckptio__md_free(back);
+	back = parse_ok(sample_v2);
+	md_assert_equal(md, back);
+	ckptio__md_free(back);
+	ckptio__md_free(md);
+}
+END_TEST
+
+#define HEAD2 "{\"format\":\"ckptio\",\"version\":2,\"layout\":\"native\"," \
+	"\"world\":1,"
+/* A F32 [4] tensor "t" with the given chunks, objects "a" and "b" (and
+ * a bytes item "u" in "b"). */
+#define T2(chunks) HEAD2 "\"objects\":[\"a\",\"b\"],\"items\":[[\"t\"," \
+	"\"F32\",[4],[" chunks "]],[\"u\",\"bytes\",null,[[1,0,1,null]]]]}"
+/* An item, objects "a" and "b". */
+#define I2(item) HEAD2 "\"objects\":[\"a\",\"b\"],\"items\":[" item "]}"
+/* A bytes item in object "a", and the objects table given. */
+#define O2(objects) HEAD2 "\"objects\":" objects ",\"items\":[[\"s\"," \
+	"\"bytes\",null,[[0,0,1,null]]]]}"
+
+/* Every malformed variant is refused, naming the file and the path. */
+START_TEST(test_v2_hostile)
+{
+	static const struct {
+		const char *json, *want;
+	} bad[] = {
+		/* The objects table. */
+		{HEAD2 "\"items\":[]}",
+		 "ck/.metadata.json: objects: expected an array of object names"},
+		{O2("\"a\""), "objects: expected an array of object names"},
+		{O2("{}"), "objects: expected an array of object names"},
+		{O2("[7]"), "objects[0]: expected a string"},
+		{O2("[\"a\",[]]"), "objects[1]: expected a string"},
+		{O2("[\"a\",null]"), "objects[1]: expected a string"},
+		{O2("[\"../x\"]"), "objects[0]: invalid object name '../x'"},
+		{O2("[\"a\",\"/etc/passwd\"]"),
+		 "objects[1]: invalid object name '/etc/passwd'"},
+		{O2("[\"a\",\"b//c\"]"), "objects[1]: invalid object name"},
+		{O2("[\"\"]"), "objects[0]: invalid object name ''"},
+		{O2("[\"a\",\"b\",\"\\u0061\"]"),
+		 "objects[2]: object 'a' appears twice"},
+		{O2("[\"a\",\"b\"]"), "objects[1]: object 'b' is used by no chunk"},
+		{HEAD2 "\"objects\":[\"a\"],\"items\":[],\"objects\":[\"a\"]}",
+		 "key 'objects' appears twice"},
+		{HEAD2 "\"items\":[],\"objects\":[\"a\"],\"objects\":[]}",
+		 "key 'objects' appears twice"},
+		/* Items. */
+		{HEAD2 "\"objects\":[],\"items\":{}}", "items: expected an array"},
+		{I2("{\"name\":\"t\"}"),
+		 "items[0]: expected an array [name, dtype, shape, chunks]"},
+		{I2("7"), "items[0]: expected an array [name, dtype, shape, "
+			  "chunks]"},
+		{I2("[]"), "items[0]: expected an array [name, dtype, shape, "
+			   "chunks], not 0 elements"},
+		{I2("[\"s\",\"bytes\",null]"),
+		 "items[0]: expected an array [name, dtype, shape, chunks], "
+		 "not 3 elements"},
+		{I2("[\"s\",\"bytes\",null,[[0,0,1,null]],7]"),
+		 "items[0]: more than 4 elements"},
+		{I2("[\"s\",\"bytes\",null,[[0,0,1,null]],[]]"),
+		 "items[0]: more than 4 elements"},
+		{I2("[7,\"bytes\",null,[]]"), "items[0][0] (name): expected a "
+					      "string"},
+		{I2("[null,\"bytes\",null,[]]"), "items[0][0] (name): expected a "
+						 "string"},
+		{I2("[[\"s\"],\"bytes\",null,[]]"),
+		 "items[0][0] (name): expected a string"},
+		{I2("[\"\",\"bytes\",null,[[0,0,1,null]]]"),
+		 "items[0]: item name is 0 bytes"},
+		{I2("[\"t\",\"F31\",[4],[]]"),
+		 "items[0][1] (dtype): unknown dtype"},
+		{I2("[\"t\",\"Bytes\",null,[]]"),
+		 "items[0][1] (dtype): unknown dtype"},
+		{I2("[\"t\",\"tensor\",[4],[]]"),
+		 "items[0][1] (dtype): unknown dtype"},
+		{I2("[\"t\",null,[4],[]]"), "items[0][1] (dtype): expected a "
+					    "string"},
+		{I2("[\"t\",4,[4],[]]"), "items[0][1] (dtype): expected a "
+					 "string"},
+		{I2("[\"s\",\"bytes\",[1],[[0,0,1,null]]]"),
+		 "items[0][2] (shape): expected null: a bytes item has no "
+		 "shape"},
+		{I2("[\"s\",\"bytes\",[],[[0,0,1,null]]]"),
+		 "items[0][2] (shape): expected null"},
+		{I2("[\"t\",\"F32\",null,[[0,0,4,null]]]"),
+		 "items[0][2] (shape): expected an array of at most 32 "
+		 "integers"},
+		{I2("[\"t\",\"F32\",4,[]]"),
+		 "items[0][2] (shape): expected an array of at most 32 "
+		 "integers"},
+		{I2("[\"t\",\"F32\",[-4],[]]"),
+		 "items[0][2] (shape): expected non-negative integers"},
+		{I2("[\"t\",\"F32\",[4.0],[]]"),
+		 "items[0][2] (shape): expected non-negative integers"},
+		{I2("[\"t\",\"F32\",[4294967296,4294967296,4294967296],[]]"),
+		 "items[0]: item 't': bad dtype, rank (3) or shape (too large)"},
+		{I2("[\"t\",\"F32\",[4],{}]"),
+		 "items[0][3] (chunks): expected an array"},
+		{I2("[\"t\",\"F32\",[4],null]"),
+		 "items[0][3] (chunks): expected an array"},
+		{HEAD2 "\"objects\":[],\"items\":[[\"t\",\"F32\",[4],[]]]}",
+		 "item 't' has no chunks"},
+		{I2("[\"a\",\"bytes\",null,[[0,0,1,null]]],"
+		    "[\"a\",\"bytes\",null,[[1,0,1,null]]]"),
+		 "item 'a' appears twice"},
+		/* Chunks. */
+		{T2("{\"object\":0}"),
+		 "items[0][3][0]: expected an array [object, offset, length, "
+		 "crc32c] or [object, offset, length, crc32c, offsets, "
+		 "shape]"},
+		{T2("0"), "items[0][3][0]: expected an array"},
+		{T2("[0,0,16]"), "items[0][3][0]: expected an array [object, "
+				 "offset, length, crc32c] or [object, offset, "
+				 "length, crc32c, offsets, shape], not 3 "
+				 "elements"},
+		{T2("[0,0,16,1,[0]]"), "items[0][3][0]: expected an array "
+				       "[object, offset, length, crc32c] or "
+				       "[object, offset, length, crc32c, "
+				       "offsets, shape], not 5 elements"},
+		{T2("[0,0,16,1,[0],[4],[]]"), "items[0][3][0]: more than 6 "
+					      "elements"},
+		{T2("[0,0,16,1,[0],[4],0]"), "items[0][3][0]: more than 6 "
+					     "elements"},
+		{T2("[2,0,16,1]"), "items[0][3][0][0] (object): object index 2 "
+				   "is out of range (2 objects)"},
+		{T2("[9223372036854775807,0,16,1]"),
+		 "items[0][3][0][0] (object): object index "
+		 "9223372036854775807 is out of range"},
+		{T2("[-1,0,16,1]"), "items[0][3][0][0] (object): expected a "
+				    "non-negative integer"},
+		{T2("[\"a\",0,16,1]"), "items[0][3][0][0] (object): expected a "
+				       "non-negative integer"},
+		{T2("[0.0,0,16,1]"), "items[0][3][0][0] (object): expected a "
+				     "non-negative integer"},
+		{T2("[null,0,16,1]"), "items[0][3][0][0] (object): expected a "
+				      "non-negative integer"},
+		{T2("[[0],0,16,1]"), "items[0][3][0][0] (object): expected a "
+				     "non-negative integer"},
+		{T2("[0,-1,16,1]"), "items[0][3][0][1] (offset): expected a "
+				    "non-negative integer"},
+		{T2("[0,null,16,1]"), "items[0][3][0][1] (offset): expected a "
+				      "non-negative integer"},
+		{T2("[0,0,-16,1]"), "items[0][3][0][2] (length): expected a "
+				    "non-negative integer"},
+		{T2("[0,0,16e0,1]"), "items[0][3][0][2] (length): expected a "
+				     "non-negative integer"},
+		{T2("[0,0,16,4294967296]"), "items[0][3][0][3] (crc32c): larger "
+					    "than 32 bits"},
+		{T2("[0,0,16,-1]"), "items[0][3][0][3] (crc32c): expected a "
+				    "non-negative integer"},
+		{T2("[0,0,16,true]"), "items[0][3][0][3] (crc32c): expected a "
+				      "non-negative integer or null"},
+		{T2("[0,0,16,\"1\"]"), "items[0][3][0][3] (crc32c): expected a "
+				       "non-negative integer or null"},
+		{T2("[0,0,16,[]]"), "items[0][3][0][3] (crc32c): expected a "
+				    "non-negative integer or null"},
+		{T2("[0,0,16,1,[0],[4,1]]"),
+		 "items[0][3][0][5] (shape): expected an array of one integer "
+		 "per dimension"},
+		{T2("[0,0,16,1,[],[4]]"),
+		 "items[0][3][0][4] (offsets): expected an array of one integer "
+		 "per dimension"},
+		{T2("[0,0,16,1,null,[4]]"),
+		 "items[0][3][0][4] (offsets): expected an array of one integer "
+		 "per dimension"},
+		{T2("[0,0,16,1,[-1],[4]]"),
+		 "items[0][3][0][4] (offsets): expected non-negative integers"},
+		{T2("[0,0,16,1,[0],[-4]]"),
+		 "items[0][3][0][5] (shape): expected non-negative integers"},
+		{I2("[\"s\",\"bytes\",null,[[0,0,1,null,[],[]]]]"),
+		 "items[0][3][0]: a chunk of a bytes item has no offsets or "
+		 "shape"},
+		{I2("[\"s\",\"bytes\",null,[[0,0,1,null],[1,0,1,null]]]"),
+		 "items[0][3][1]: item 's': a bytes item has exactly one chunk"},
+		{T2("[0,0,12,1]"), "items[0][3][0]: item 't': chunk length 12 "
+				   "does not match its shape and dtype"},
+		{T2("[0,0,12,1,[0],[3]],[1,0,8,1,[3],[1]]"),
+		 "items[0][3][1]: item 't': chunk length 8 does not match"},
+		{T2("[0,0,8,1,[3],[2]]"),
+		 "items[0][3][0]: item 't': chunk out of bounds in dimension 0"},
+		{T2("[0,0,8,1,[0],[2]]"), "item 't': chunks cover 2 of 4 "
+					  "elements"},
+		{T2("[0,0,12,1,[0],[3]],[1,0,8,1,[2],[2]]"),
+		 "item 't': chunks overlap"},
+		{T2("[0,0,16,1],[1,0,16,1]"), "item 't': chunks overlap"},
+		{T2("[0,9223372036854775800,16,1]"), "chunk offset plus length "
+						     "reaches 2^63"},
+		{T2("[0,0,16,1]") ",", "malformed JSON"},
+		{T2("[0,0,16,1,]"), "malformed JSON"},
+		{T2("[0,0,16,01]"), "malformed JSON"},
+		{T2("[0,0,16,9223372036854775808]"), "integer overflow"},
+		{"{\"format\":\"ckptio\",\"version\":3,\"world\":1,\"objects\":"
+		 "[],\"items\":[]}", "version 3 is newer"},
+		{"{\"format\":\"ckptio\",\"version\":2,\"world\":1,\"objects\":"
+		 "[\"../x\"]}", "objects[0]: invalid object name '../x'"},
+		{"{\"format\":\"ckptio\",\"version\":2,\"world\":1,\"objects\":"
+		 "[]}", "items: expected an array"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_bad(bad[i].json,
+			   strstr(bad[i].want, "newer") ? CKPTIO_EUNSUPPORTED
+							: CKPTIO_ECORRUPT,
+			   bad[i].want);
+}
+END_TEST
+
+/* The objects table and the header may come after the items: read
+ * ahead, and checked as when in order. */
+START_TEST(test_v2_look_ahead)
+{
+	ckptio_metadata *md;
+
+	md = parse_ok("{\"items\":[[\"s\",\"bytes\",null,[[1,0,3,null]]],"
+		      "[\"t\",\"bytes\",null,[[0,0,3,null]]]],"
+		      "\"objects\":[\"a\",\"b\"],\"world\":2,\"version\":2,"
+		      "\"format\":\"ckptio\",\"attrs\":{}}");
+	ck_assert_str_eq(md->items[0].chunks[0].object, "b");
+	ck_assert_str_eq(md->items[1].chunks[0].object, "a");
+	ck_assert_int_eq(md->world, 2);
+	ckptio__md_free(md);
+	/* The header last, the table between attrs and items. */
+	md = parse_ok("{\"attrs\":{\"k\":\"v\"},\"objects\":[\"a\"],\"items\":"
+		      "[[\"s\",\"bytes\",null,[[0,0,3,7]]]],\"world\":1,"
+		      "\"version\":2,\"format\":\"ckptio\"}");
+	ck_assert_uint_eq(md->items[0].chunks[0].crc32c, 7);
+	ck_assert_str_eq(md->attr_values[0], "v");
+	ckptio__md_free(md);
+	/* Found ahead: refused as when in order. */
+	expect_bad(HEAD2 "\"items\":[[\"s\",\"bytes\",null,[[0,0,1,null]]]],"
+		   "\"objects\":[\"../x\"]}", CKPTIO_ECORRUPT,
+		   "objects[0]: invalid object name '../x'");
+	expect_bad(HEAD2 "\"items\":[[\"s\",\"bytes\",null,[[0,0,1,null]]]],"
+		   "\"objects\":\"a\"}", CKPTIO_ECORRUPT,
+		   "objects: expected an array of object names");
+	expect_bad(HEAD2 "\"items\":[[\"s\",\"bytes\",null,[[1,0,1,null]]]],"
+		   "\"objects\":[\"a\"]}", CKPTIO_ECORRUPT,
+		   "items[0][3][0][0] (object): object index 1 is out of range "
+		   "(1 objects)");
+	expect_bad(HEAD2 "\"items\":[],\"objects\":[\"a\"],\"x\":[1 2]}",
+		   CKPTIO_ECORRUPT, "malformed JSON");
+	expect_bad("{\"items\":[],\"objects\":[],\"version\":3,\"world\":1,"
+		   "\"format\":\"ckptio\"}", CKPTIO_EUNSUPPORTED,
+		   "version 3 is newer");
+	/* Version 1 has no objects table: one is an unknown member. */
+	ckptio__md_free(parse_ok(HEAD "\"objects\":7,\"items\":[]}"));
+	ckptio__md_free(parse_ok(HEAD "\"objects\":[\"../x\",{}],\"items\":[]}"));
+	ckptio__md_free(parse_ok("{\"objects\":[\"../x\"],\"items\":[],"
+				 "\"world\":1,\"version\":1,\"format\":"
+				 "\"ckptio\"}"));
+	/* Every prefix of an out-of-order document is refused. */
+	expect_prefixes_bad(any_order_v2, sizeof(any_order_v2) - 2);
+}
+END_TEST
+
+/* Strings in version 2's places are held to the same rules. */
+START_TEST(test_v2_strings)
+{
+	static const char *const bad[] = {
+		"\\uD800", "\\u0000", "\xc0\x80", "\xed\xa0\x80", "\xff",
+	};
+	static const char *const where[][2] = {
+		{HEAD2 "\"objects\":[\"o\"],\"items\":[[\"",
+		 "\",\"bytes\",null,[[0,0,1,null]]]]}"},
+		{HEAD2 "\"objects\":[\"", "\"],\"items\":[[\"a\",\"bytes\",null,"
+					  "[[0,0,1,null]]]]}"},
+		{HEAD2 "\"objects\":[\"o\"],\"items\":[[\"a\",\"",
+		 "\",null,[[0,0,1,null]]]]}"},
+	};
+	char *json;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		for (size_t w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
+			json = ckptio__asprintf("%s%s%s", where[w][0], bad[i],
+						where[w][1]);
+			expect_bad(json, CKPTIO_ECORRUPT, "malformed JSON");
+			free(json);
+		}
+}
+END_TEST
+
+/* The issue 8 target: a model of many small tensors, the metadata at
+ * most 100 bytes an item.  64,000 F32 tensors of 1,024 elements with
+ * 40-byte names, in one object (offsets up to 2^28), every CRC32C of
+ * ten digits: a bound on the format, not on a clock. */
+START_TEST(test_v2_size)
+{
+	const size_t n = 64000;
+	const uint64_t shape[1] = {1024}, zero[1] = {0};
+	ckptio_metadata *md, *back;
+	char name[64], *json, *again;
+	size_t i, t, len, len2;
+	ckptio_status st = CKPTIO_OK;
+
+	reset_error();
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	for (i = 0; st == CKPTIO_OK && i < n; i++) {
+		snprintf(name, sizeof(name),
+			 "model.layers.%03zu.experts.%04zu.w%zu.weights", i / 640,
+			 i / 3 % 1000, i % 3 + 1);
+		if (strlen(name) != 40)
+			break;
+		st = ckptio__md_add_item(&hc, md, name, CKPTIO_ITEM_TENSOR,
+					 CKPTIO_F32, 1, shape, &t);
+		if (st == CKPTIO_OK)
+			st = ckptio__md_add_chunk(&hc, md, t, zero, shape,
+						  "__0_0.5f1e2a9c.ckd", 4096 * i,
+						  4096, 1, 4000000000u + i);
+	}
+	ck_assert_uint_eq(i, n);
+	ck_assert_int_eq(st, CKPTIO_OK);
+	ck_assert_int_eq(ckptio__md_seal(&hc, "test", md), CKPTIO_OK);
+	json = ckptio__md_to_json(md, &len);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_msg(len <= 100 * n, "%zu bytes for %zu items: %.1f an item",
+		      len, n, (double)len / (double)n);
+	/* And it reads back, and is written again the same. */
+	back = parse_ok(json);
+	md_assert_equal(md, back);
+	again = ckptio__md_to_json(back, &len2);
+	ck_assert_ptr_nonnull(again);
+	ck_assert_uint_eq(len, len2);
+	ck_assert_int_eq(memcmp(json, again, len), 0);
+	free(again);
+	free(json);
+	ckptio__md_free(back);
 	ckptio__md_free(md);
 }
 END_TEST
@@ -1184,6 +1626,54 @@ START_TEST(test_scale_items)
 }
 END_TEST
 
+/* The same in version 2: a million items, in reverse order, each a
+ * whole-tensor chunk or (every third) a tensor in two parts. */
+START_TEST(test_scale_items_v2)
+{
+	size_t n = scale(), cap = 96 * n + 256, len, i;
+	char *text = malloc(cap), name[32], *json;
+	ckptio_metadata *md;
+
+	ck_assert_ptr_nonnull(text);
+	len = (size_t)sprintf(text, HEAD2 "\"objects\":[\"__0_0.ckd\","
+			      "\"__1_0.ckd\",\"__2_0.ckd\",\"__3_0.ckd\"],"
+			      "\"items\":[");
+	for (i = n; i-- > 0;)
+		len += (size_t)sprintf(text + len,
+				       i % 3 ? "%s[\"w%07zu\",\"F32\",[2],"
+					       "[[%zu,%zu,8,%zu]]]"
+					     : "%s[\"w%07zu\",\"F32\",[2],"
+					       "[[%zu,%zu,4,%zu,[0],[1]],"
+					       "[0,0,4,null,[1],[1]]]]",
+				       i + 1 < n ? "," : "", i, i % 4, 8 * i, i);
+	len += (size_t)sprintf(text + len, "]}");
+	ck_assert_uint_lt(len, cap);
+	md = parse_ok(text);
+	ck_assert_uint_eq(md->nitems, n);
+	snprintf(name, sizeof(name), "w%07zu", n / 2);
+	ck_assert_uint_eq(ckptio__md_find(md, name), n / 2);
+	ck_assert_uint_eq(md->items[n - 1].chunks[0].offset, 8 * (n - 1));
+	ck_assert_uint_eq(md->items[n - 1].chunks[0].crc32c, n - 1);
+	/* Four data objects, four strings. */
+	for (i = 4; i < n; i++)
+		if (md->items[i].chunks[0].object !=
+		    md->items[i % 4].chunks[0].object)
+			break;
+	ck_assert_uint_eq(i, n);
+	/* Written in order, and read again to the same. */
+	json = ckptio__md_to_json(md, &len);
+	ck_assert_ptr_nonnull(json);
+	ckptio__md_free(md);
+	md = parse_ok(json);
+	ck_assert_uint_eq(md->nitems, n);
+	ck_assert_uint_eq(md->items[0].nchunks, 2);
+	ck_assert_int_eq(md->items[0].chunks[1].has_crc, 0);
+	free(json);
+	free(text);
+	ckptio__md_free(md);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("metadata");
@@ -1204,6 +1694,7 @@ int main(void)
 	tcase_add_test(tc, test_bytes_and_scalars);
 	tcase_add_test(tc, test_attrs);
 	tcase_add_test(tc, test_json_any_order);
+	tcase_add_test(tc, test_json_any_order_v2);
 	tcase_add_test(tc, test_json_duplicates);
 	tcase_add_test(tc, test_json_syntax);
 	tcase_add_test(tc, test_json_deep);
@@ -1213,10 +1704,16 @@ int main(void)
 	tcase_add_test(tc, test_json_look_ahead);
 	tcase_add_test(tc, test_json_round_trip);
 	tcase_add_test(tc, test_builder_json_range);
+	tcase_add_test(tc, test_v2_format);
+	tcase_add_test(tc, test_v2_hostile);
+	tcase_add_test(tc, test_v2_look_ahead);
+	tcase_add_test(tc, test_v2_strings);
+	tcase_add_test(tc, test_v2_size);
 	tcase_add_test(tc, test_scale_chunks);
 	tcase_add_test(tc, test_scale_grid);
 	tcase_add_test(tc, test_scale_bricks);
 	tcase_add_test(tc, test_scale_items);
+	tcase_add_test(tc, test_scale_items_v2);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -473,18 +473,27 @@ static int parse_object(const char *name, int *rank, int *n, char *token,
 	return 0;
 }
 
-/* The object holding item `name`'s only chunk, from .metadata.json. */
+/* The object of a chunk, from .metadata.json (version 2: items are
+ * [name, dtype, shape, chunks], a chunk starts with its object's index
+ * in "objects"). */
+static const char *object_of(json_t *md, json_t *chunk)
+{
+	return json_string_value(
+		json_array_get(json_object_get(md, "objects"),
+			       (size_t)json_integer_value(
+				       json_array_get(chunk, 0))));
+}
+
+/* The object holding item `name`'s only chunk. */
 static const char *chunk_object(json_t *md, const char *name)
 {
 	json_t *items = json_object_get(md, "items"), *it;
 	size_t i;
 
 	json_array_foreach(items, i, it) {
-		if (strcmp(json_string_value(json_object_get(it, "name")),
-			   name) == 0)
-			return json_string_value(json_object_get(
-				json_array_get(json_object_get(it, "chunks"), 0),
-				"object"));
+		if (strcmp(json_string_value(json_array_get(it, 0)), name) == 0)
+			return object_of(md, json_array_get(
+						     json_array_get(it, 3), 0));
 	}
 	return NULL;
 }
@@ -544,9 +553,8 @@ static void check_objects(void)
 	items = json_object_get(md, "items");
 	referenced = calloc(1, 1);
 	json_array_foreach(items, i, it) {
-		json_array_foreach(json_object_get(it, "chunks"), k, chunk) {
-			const char *obj = json_string_value(
-				json_object_get(chunk, "object"));
+		json_array_foreach(json_array_get(it, 3), k, chunk) {
+			const char *obj = object_of(md, chunk);
 			char *p;
 			struct stat sb;
 

@@ -195,7 +195,9 @@ test_corruption() {
 
 # ------------------------------------------------------------- checksums
 # edit_md FILE EXPR: rewrite the JSON metadata FILE with the Python
-# statement EXPR applied to it as `d`.
+# statement EXPR applied to it as `d` (version 2, docs/metadata.md: an
+# item is [name, dtype, shape, chunks], a chunk [object, offset, length,
+# crc32c, ...]).
 edit_md() {
 	"$PY" - "$1" "$2" <<'PYEOF'
 import json, sys
@@ -214,7 +216,7 @@ test_checksums() {
 
 	[ -n "$PY" ] || return 0
 	expect_exit 0 ck cp "$CK" "$ck" || return
-	edit_md "$ck/.metadata.json" 'del d["items"][0]["chunks"][0]["crc32c"]'
+	edit_md "$ck/.metadata.json" 'd["items"][0][3][0][3] = None'
 	expect_exit 4 ck verify "$ck" &&
 		expect_stderr_contains "has no crc32c"
 	edit_md "$ck/.metadata.json" 'd["attrs"]["ckptio.checksum"] = "none"'
@@ -534,8 +536,8 @@ p = sys.argv[1]
 md = json.load(open(p))
 md["layout"] = "native\x1b]0;owned\x07\x1b[2J"
 for it in md["items"]:
-    if it["name"] == "rng_state":
-        it["name"] = "rng\x1b[31m_state\u009b\n"
+    if it[0] == "rng_state":
+        it[0] = "rng\x1b[31m_state\u009b\n"
 json.dump(md, open(p, "w"))
 PYEOF
 	expect_exit 0 ck ls "$e/ck" && expect_no_controls
@@ -553,7 +555,7 @@ PYEOF
 import json, sys
 p = sys.argv[1]
 md = json.load(open(p))
-md["items"][0]["chunks"][0]["object"] = "a/../\x1b[2J"
+md["objects"][md["items"][0][3][0][0]] = "a/../\x1b[2J"
 json.dump(md, open(p, "w"))
 PYEOF
 	expect_exit 4 ck ls "$e/ck" && expect_no_controls &&

@@ -272,8 +272,9 @@ fi
 # ------------------------------------------------------ garbage collection
 debris=$(find "$DATA/ck" -type f | wc -l)
 expect_exit 0 ck rm --gc "$DATA/ck"
-refs=$(grep -o '"object":"[^"]*"' "$DATA/ck/.metadata.json" |
-	sed 's/"object":"\(.*\)"/\1/' | sort -u)
+# The metadata's table of objects (version 2: "objects":["__0_0.x.ckd",...]).
+refs=$(sed -n 's/.*"objects":\[\([^]]*\)\].*/\1/p' "$DATA/ck/.metadata.json" |
+	tr ',' '\n' | tr -d '"' | sort -u)
 want=$( (echo .metadata.json; echo "$refs") | sort)
 have=$(find "$DATA/ck" -type f -printf '%P\n' | sort)
 say "gc: $debris files before, $(echo "$have" | wc -l) after"
