@@ -566,6 +566,15 @@ static ckptio_status nw_finish(ckptio_writer *wr, const ckptio_metadata *md,
 		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
 		goto out;
 	}
+	/* Readers refuse larger metadata: never commit what cannot load. */
+	if (len > MD_MAX) {
+		st = w->host->error(w->hc, CKPTIO_EUNSUPPORTED,
+				    "%s: the metadata would be %zu bytes, over "
+				    "the %u-byte limit readers accept; save "
+				    "fewer items per checkpoint",
+				    key, len, MD_MAX);
+		goto out;
+	}
 	/* Without CAP_IF_ABSENT the put cannot refuse: look just before it
 	 * (the core warned of the race that remains). */
 	if_absent = !overwrite && (store_caps(w->store) &
