@@ -103,11 +103,23 @@ if [ ! -d "$WORK" ]; then
 	CREATED_WORK=1
 fi
 WORK=$(cd "$WORK" && pwd)
+IFS=, read -ra RS <<<"$RANKS"
+for mode in "${MODES[@]}"; do
+	for r in "${RS[@]}"; do
+		for p in "$WORK/ranks-$mode-$r" "$WORK/ranks-$mode-$r.log"; do
+			# Never removed unless this run made it.
+			[ ! -e "$p" ] ||
+				die "$p exists (from an earlier --keep?): remove it or pick another --dir"
+		done
+	done
+done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ckptio-ranks.XXXXXX")
 cleanup() {
 	rm -rf "$TMP"
 	[ "$KEEP" = 1 ] && return
-	rm -rf "$WORK"/ck-*
+	for mode in "${MODES[@]}"; do
+		for r in "${RS[@]}"; do rm -rf "$WORK/ranks-$mode-$r"; done
+	done
 	if [ "$CREATED_WORK" = 1 ]; then rmdir "$WORK" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
@@ -124,17 +136,15 @@ echo
 
 RES=$TMP/results # one JSON object per line, with "mode", or a cap record
 : >"$RES"
-IFS=, read -ra RS <<<"$RANKS"
 for mode in "${MODES[@]}"; do
 	for r in "${RS[@]}"; do
-		ck=$WORK/ck-$mode-$r
-		rm -rf "$ck"
+		ck=$WORK/ranks-$mode-$r
 		sync
 		l0=$(cut -d' ' -f1 /proc/loadavg)
 		echo "$mode, $r ranks: saving ($(date +%T), load average $l0)" >&2
 		args=("$ck" --ranks "$r" --items "$ITEMS" --bytes "$BYTES" --mode "$mode"
 			--stack-kib "$STACK_KIB" --threads "$THREADS")
-		[ "$LOG" = 1 ] && args+=(--log "$WORK/log-$mode-$r.txt")
+		[ "$LOG" = 1 ] && args+=(--log "$ck.log")
 		rc=0
 		t0=$(date +%s.%N)
 		timeout -k 10 "$CAP" "$RANKSBIN" "${args[@]}" >"$TMP/out" 2>"$TMP/err" || rc=$?

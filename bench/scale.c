@@ -6,6 +6,7 @@
  *
  *   scale save|load DIR --tensors N --size BYTES
  *   scale save|load DIR --tensors N --min-bytes A --max-bytes B [--seed S]
+ *   scale size - --tensors N ...   (prints the payload's bytes only)
  *
  * Tensor i is named "model.layers.<i>.weight", 1-D float32, element j
  * holding (float)(j + i % 4096).  With --size every tensor has
@@ -47,6 +48,7 @@ static void usage(FILE *f)
 		"Usage: scale save|load DIR --tensors N --size BYTES\n"
 		"       scale save|load DIR --tensors N --min-bytes A "
 		"--max-bytes B [--seed S]\n"
+		"       scale size - --tensors N ... (the payload's bytes)\n"
 		"Options: --threads T (I/O threads; default: the backend's)\n");
 }
 
@@ -122,7 +124,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return -1;
 	a->op = argv[1];
 	a->dir = argv[2];
-	if (strcmp(a->op, "save") != 0 && strcmp(a->op, "load") != 0)
+	if (strcmp(a->op, "save") != 0 && strcmp(a->op, "load") != 0 &&
+	    strcmp(a->op, "size") != 0)
 		return -1;
 	for (i = 3; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
@@ -179,6 +182,12 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &a) != 0) {
 		usage(stderr);
 		return 2;
+	}
+	if (!strcmp(a.op, "size")) {
+		for (uint64_t i = 0; i < a.ntensors; i++)
+			bytes += tensor_elems(&a, i) * 4;
+		printf("%" PRIu64 "\n", bytes);
+		return 0;
 	}
 	load = !strcmp(a.op, "load");
 	t0 = now();

@@ -28,7 +28,7 @@
 #
 # Usage: bench/scale.sh [options]
 #   --dir DIR          work directory (default ./scale-work; created, and
-#                      removed at the end when it was created, unless --keep)
+#                      removed at the end when it was created)
 #   --quick            smaller cases: 1,000, 4,000 and 16,000 tensors in
 #                      64 MiB, 100,000 of 256 B, 16,000 of 1-4 KiB; 1 run
 #                      (the options below still apply)
@@ -49,8 +49,8 @@
 #                      libckptio is taken from its .libs directory
 #   --plugin-path DIR  plugin directory (default $CKPTIO_PLUGIN_PATH or
 #                      ./plugins/posix/.libs)
-#   --keep             keep the work directory
 #   -h, --help         this text
+# PyTorch runs under $TORCH_PYTHON (default /usr/bin/python3, Debian's).
 # Run from the top of a built tree (`make`); it compiles bench/scale.c
 # against that tree, and installs python3-torch and time with apt-get when
 # missing (as root or with sudo; otherwise run
@@ -72,7 +72,6 @@ CAP=300
 DCP=1
 DCP_FILES=()
 RESULTS_OUT=""
-KEEP=0
 TORCH_PY=${TORCH_PYTHON:-/usr/bin/python3}
 SEED=1
 
@@ -94,7 +93,6 @@ while [ $# -gt 0 ]; do
 	--results) RESULTS_OUT=${2:?--results needs a file}; shift 2 ;;
 	--ckptio) CKPTIO=${2:?--ckptio needs a path}; shift 2 ;;
 	--plugin-path) PLUGIN_PATH=${2:?--plugin-path needs a directory}; shift 2 ;;
-	--keep) KEEP=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
 	esac
@@ -150,11 +148,16 @@ if [ ! -d "$WORK" ]; then
 	CREATED_WORK=1
 fi
 WORK=$(cd "$WORK" && pwd)
+CK=$WORK/scale-ckptio
+DCPD=$WORK/scale-dcp
+TPT=$WORK/scale-torch.pt
+for p in "$CK" "$DCPD" "$TPT"; do
+	# Never removed unless this run made it.
+	[ ! -e "$p" ] || die "$p exists: remove it or pick another --dir"
+done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ckptio-scale.XXXXXX")
 cleanup() {
-	rm -rf "$TMP"
-	[ "$KEEP" = 1 ] && return
-	rm -rf "$WORK/ck" "$WORK/dcp" "$WORK/torch.pt"
+	rm -rf "$TMP" "$CK" "$DCPD" "$TPT"
 	if [ "$CREATED_WORK" = 1 ]; then rmdir "$WORK" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
@@ -172,7 +175,7 @@ ${CC:-cc} -O2 -Wall -Wextra -Werror -pthread -I"$SRC/include" "$SRC/bench/scale.
 # case tool op run status seconds cpu_seconds maxrss_kb maxrss_before_kb bytes
 RES=$TMP/results
 DISKF=$TMP/disk  # case tool apparent_bytes du_bytes
-CASES=$TMP/cases # case tensors label loadavg-before loadavg-after (tabs)
+CASES=$TMP/cases # case tensors label loadavg-before loadavg-after bytes (tabs)
 : >"$RES"
 : >"$DISKF"
 : >"$CASES"
@@ -260,36 +263,36 @@ run_case() {
 	l0=$(cut -d' ' -f1 /proc/loadavg)
 	echo "case $id: $label" >&2
 	for r in $(seq 1 "$RUNS"); do
-		rm -rf "$WORK/ck" "$WORK/dcp" "$WORK/torch.pt"
+		rm -rf "$CK" "$DCPD" "$TPT" # this run's, checked above
 		sync
-		if run_driver "$id" ckptio save "$r" "$SCALE" save "$WORK/ck" "$@"; then
-			disk_use "$id" ckptio "$WORK/ck"
-			run_cli "$id" ls "$r" ls "$WORK/ck"
-			run_cli "$id" verify "$r" verify "$WORK/ck"
-			run_driver "$id" ckptio load "$r" "$SCALE" load "$WORK/ck" "$@" || true
+		if run_driver "$id" ckptio save "$r" "$SCALE" save "$CK" "$@"; then
+			disk_use "$id" ckptio "$CK"
+			run_cli "$id" ls "$r" ls "$CK"
+			run_cli "$id" verify "$r" verify "$CK"
+			run_driver "$id" ckptio load "$r" "$SCALE" load "$CK" "$@" || true
 		fi
-		rm -rf "$WORK/ck"
+		rm -rf "$CK"
 		[ "$DCP" = 1 ] || continue
 		sync
 		if run_driver "$id" dcp save "$r" "$TORCH_PY" "$SRC/bench/dcp.py" save \
-			"$WORK/dcp" "$@" "${DCP_FILES[@]}"; then
-			disk_use "$id" dcp "$WORK/dcp"
+			"$DCPD" "$@" "${DCP_FILES[@]}"; then
+			disk_use "$id" dcp "$DCPD"
 			run_driver "$id" dcp load "$r" "$TORCH_PY" "$SRC/bench/dcp.py" load \
-				"$WORK/dcp" "$@" || true
+				"$DCPD" "$@" || true
 		fi
-		rm -rf "$WORK/dcp"
+		rm -rf "$DCPD"
 		[ "$id" = disk ] || continue
 		sync
 		if run_driver "$id" torch.save save "$r" "$TORCH_PY" "$SRC/bench/dcp.py" \
-			torchsave "$WORK/torch.pt" "$@"; then
-			disk_use "$id" torch.save "$WORK/torch.pt"
+			torchsave "$TPT" "$@"; then
+			disk_use "$id" torch.save "$TPT"
 			run_driver "$id" torch.save load "$r" "$TORCH_PY" "$SRC/bench/dcp.py" \
-				torchload "$WORK/torch.pt" "$@" || true
+				torchload "$TPT" "$@" || true
 		fi
-		rm -f "$WORK/torch.pt"
+		rm -f "$TPT"
 	done
-	printf '%s\t%s\t%s\t%s\t%s\n' "$id" "$n_tensors" "$label" "$l0" \
-		"$(cut -d' ' -f1 /proc/loadavg)" >>"$CASES"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$n_tensors" "$label" "$l0" \
+		"$(cut -d' ' -f1 /proc/loadavg)" "$("$SCALE" size - "$@")" >>"$CASES"
 }
 
 IFS=, read -ra NS <<<"$COUNTS"
@@ -316,15 +319,16 @@ res_f, disk_f, cases_f, runs, cap, dcp_on = sys.argv[1:]
 cap = float(cap)
 cases = [l.rstrip("\n").split("\t") for l in open(cases_f)]
 rows = [l.split() for l in open(res_f)]
-best, status, payload = {}, {}, {}
+best, status = {}, {}
+payload = {c[0]: int(c[5]) for c in cases}
 for c, t, o, r, st, sec, cpu, rss, before, nbytes in rows:
     k = (c, t, o)
     if st != "ok":
         status.setdefault(k, st)
         continue
     status[k] = "ok"
-    if nbytes != "-":
-        payload[c] = int(nbytes)
+    if nbytes != "-" and int(nbytes) != payload[c]:
+        sys.exit("scale.sh: %s %s %s saved %s bytes, not %d" % (c, t, o, nbytes, payload[c]))
     v = {"s": float(sec), "cpu": float(cpu), "rss": int(rss),
          "rise": int(rss) - int(before) if before != "-" else None}
     if k not in best or v["s"] < best[k]["s"]:
@@ -377,7 +381,8 @@ label = {c[0]: c[2] for c in cases}
 dcp = dcp_on == "1"
 
 print("Save and load, seconds (best of %s; only the call is timed; loads are warm)." % runs)
-print("ratio = ckptio / DCP: below 1, ckptio is faster.")
+if dcp:
+    print("ratio = ckptio / DCP: below 1, ckptio is faster.")
 body = []
 for c in ids:
     pl = "%.1f" % mib(payload[c]) if c in payload else "?"
@@ -474,7 +479,7 @@ if ("disk", "ckptio") in disk and "disk" in payload:
     print()
 
 print("Load average (1 min) at the start and end of each case:")
-print(", ".join("%s %s -> %s" % (label[c], c0, c1) for c, _, _, c0, c1 in cases))
+print(", ".join("%s %s -> %s" % (label[c], c0, c1) for c, _, _, c0, c1, _ in cases))
 capped = sorted({"%s %s %s" % (label[k[0]], k[1], k[2])
                  for k, v in status.items() if v == "capped"})
 failed = sorted({"%s %s %s" % (label[k[0]], k[1], k[2])
