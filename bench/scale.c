@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	uint64_t bytes = 0;
 	double t0, t1, c0, c1, setup;
 	long rss0;
-	int load;
+	int load, rc = 0;
 
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
@@ -227,26 +227,29 @@ int main(int argc, char **argv)
 	t1 = now();
 	c1 = cpu_now();
 	if (st != CKPTIO_OK)
-		return die(a.op, ckptio_errmsg(ctx));
-	for (uint64_t i = 0; load && i < a.ntensors; i++) {
+		rc = die(a.op, ckptio_errmsg(ctx));
+	for (uint64_t i = 0; !rc && load && i < a.ntensors; i++) {
 		uint64_t n = tensor_elems(&a, i);
 
 		for (uint64_t j = 0; j < n; j++)
 			if (bufs[i][j] != (float)(j + i % 4096)) {
 				fprintf(stderr, "scale: load: tensor %" PRIu64
 					" differs at element %" PRIu64 "\n", i, j);
-				return 4;
+				rc = 4;
+				break;
 			}
 	}
-	printf("{\"op\": \"%s\", \"tensors\": %" PRIu64 ", \"bytes\": %" PRIu64
-	       ", \"seconds\": %.6f, \"cpu_seconds\": %.3f, \"setup_seconds\": "
-	       "%.3f, \"maxrss_before_kb\": %ld, \"maxrss_kb\": %ld}\n",
-	       a.op, a.ntensors, bytes, t1 - t0, c1 - c0, setup, rss0,
-	       maxrss_kb());
+	if (!rc)
+		printf("{\"op\": \"%s\", \"tensors\": %" PRIu64
+		       ", \"bytes\": %" PRIu64 ", \"seconds\": %.6f, "
+		       "\"cpu_seconds\": %.3f, \"setup_seconds\": %.3f, "
+		       "\"maxrss_before_kb\": %ld, \"maxrss_kb\": %ld}\n",
+		       a.op, a.ntensors, bytes, t1 - t0, c1 - c0, setup, rss0,
+		       maxrss_kb());
 	ckptio_sd_free(sd);
 	ckptio_ctx_free(ctx);
 	for (uint64_t i = 0; i < a.ntensors; i++)
 		free(bufs[i]);
 	free(bufs);
-	return 0;
+	return rc;
 }
