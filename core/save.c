@@ -93,40 +93,68 @@ static ckptio_status status_from_json(json_t *o, const char **msg)
 }
 
 /* Gather a JSON object from every rank; rank 0 gets world of them. */
-static ckptio_status gather_json(const ckptio_coord *co, json_t *mine,
-				 json_t ***all)
+/* The messages of every rank, as rank 0 gathered them: kept as text and
+ * parsed one at a time (msgs_take), so that rank 0 never holds every
+ * rank's message as a JSON tree at once (a thousand ranks' plans are
+ * hundreds of MiB of them). */
+typedef struct msgs {
+	int world;
+	void **bufs; /* NULL on ranks other than 0, or when gathering failed */
+	size_t *lens;
+} msgs;
+
+static ckptio_status gather_msgs(const ckptio_coord *co, json_t *mine,
+				 msgs *all)
 {
 	char *s = mine ? json_dumps(mine, JSON_COMPACT) : NULL;
-	void **bufs = NULL;
-	size_t *lens = NULL;
 	ckptio_status st;
 
-	*all = NULL;
-	st = co->gather(co->self, s ? s : "null", s ? strlen(s) : 4, &bufs,
-			&lens);
+	*all = (msgs){.world = co->world};
+	st = co->gather(co->self, s ? s : "null", s ? strlen(s) : 4,
+			&all->bufs, &all->lens);
 	free(s);
-	if (st != CKPTIO_OK)
+	if (st != CKPTIO_OK) {
+		all->bufs = NULL;
+		all->lens = NULL;
 		return CKPTIO_ECOORD;
-	if (co->rank == 0) {
-		*all = calloc((size_t)co->world, sizeof(**all));
-		for (int r = 0; r < co->world; r++) {
-			if (*all)
-				(*all)[r] = json_loadb(bufs[r], lens[r], 0, NULL);
-			free(bufs[r]);
-		}
-		if (!*all)
-			st = CKPTIO_ENOMEM;
 	}
-	free(bufs);
-	free(lens);
-	return st;
+	return CKPTIO_OK;
 }
 
-static void json_vec_free(json_t **v, int n)
+/* Rank r's message, parsed; its text is freed.  NULL when lost. */
+static json_t *msgs_take(msgs *all, int r)
 {
-	for (int i = 0; v && i < n; i++)
-		json_decref(v[i]);
-	free(v);
+	json_t *m;
+
+	if (!all->bufs || !all->bufs[r])
+		return NULL;
+	m = json_loadb(all->bufs[r], all->lens[r], 0, NULL);
+	free(all->bufs[r]);
+	all->bufs[r] = NULL;
+	return m;
+}
+
+static void msgs_free(msgs *all)
+{
+	for (int r = 0; all->bufs && r < all->world; r++)
+		free(all->bufs[r]);
+	free(all->bufs);
+	free(all->lens);
+	memset(all, 0, sizeof(*all));
+}
+
+/* Rank r's status in its message m; the first failing rank's goes to
+ * *st and err as "rank R: why". */
+static void rank_status(json_t *m, int r, ckptio_status *st, char *err,
+			size_t errlen)
+{
+	const char *why = "its message was lost";
+	ckptio_status rs = m ? status_from_json(m, &why) : CKPTIO_ECOORD;
+
+	if (*st == CKPTIO_OK && rs != CKPTIO_OK) {
+		*st = rs;
+		snprintf(err, errlen, "rank %d: %s", r, why);
+	}
 }
 
 /* Rank 0 passes *obj; the others receive it.  When rank 0 cannot encode
@@ -224,7 +252,7 @@ typedef struct gplan {
 	int world;
 	ckptio_plan *plans;       /* [0] is rank 0's own plan, borrowed */
 	ckptio_plan_item **items; /* items parsed for ranks > 0 ([0] NULL) */
-	uint64_t *dims; /* backing store for every item's three dim arrays */
+	uint64_t **dims; /* per rank: its items' three dim arrays */
 	where **at;     /* per rank, per plan item */
 	ckptio_metadata *md;
 } gplan;
@@ -240,6 +268,8 @@ static void gplan_free(gplan *g)
 			free(g->items[r]);
 		if (g->at)
 			free(g->at[r]);
+		if (g->dims)
+			free(g->dims[r]);
 	}
 	free(g->plans);
 	free(g->items);
@@ -250,14 +280,19 @@ static void gplan_free(gplan *g)
 }
 
 static ckptio_status gplan_parse_rank(gplan *g, int r, json_t *msg,
-				      uint64_t **dims, char *err, size_t errlen)
+				      char *err, size_t errlen)
 {
 	json_t *items = json_object_get(msg, "items"), *it;
 	json_t *storage = json_object_get(msg, "storage");
-	size_t i, n = json_array_size(items);
+	size_t i, n = json_array_size(items), ndims = 0;
+	uint64_t *dims;
 
+	json_array_foreach(items, i, it)
+		ndims += 3 * json_array_size(json_object_get(it, "g"));
 	g->items[r] = calloc(n ? n : 1, sizeof(ckptio_plan_item));
-	if (!g->items[r])
+	g->at[r] = calloc(n ? n : 1, sizeof(where));
+	g->dims[r] = dims = calloc(ndims ? ndims : 1, sizeof(*dims));
+	if (!g->items[r] || !g->at[r] || !dims)
 		return CKPTIO_ENOMEM;
 	g->plans[r].rank = r;
 	g->plans[r].nitems = n;
@@ -269,7 +304,7 @@ static ckptio_status gplan_parse_rank(gplan *g, int r, json_t *msg,
 		ckptio_plan_item *pi = &g->items[r][i];
 		json_t *nd = json_object_get(it, "g");
 
-		/* Names are copied: the messages are freed after this round. */
+		/* Names are copied: the message is freed after this. */
 		pi->name = ckptio__strdup(json_string_value(json_object_get(it, "n")));
 		pi->kind = (ckptio_item_kind)json_integer_value(
 			json_object_get(it, "k"));
@@ -278,57 +313,53 @@ static ckptio_status gplan_parse_rank(gplan *g, int r, json_t *msg,
 		pi->ndim = (unsigned)json_array_size(nd);
 		pi->nbytes = (uint64_t)json_integer_value(
 			json_object_get(it, "b"));
-		pi->global_shape = *dims;
-		pi->offsets = *dims + pi->ndim;
-		pi->shape = *dims + 2 * pi->ndim;
+		pi->global_shape = dims;
+		pi->offsets = dims + pi->ndim;
+		pi->shape = dims + 2 * pi->ndim;
 		if (!pi->name || pi->ndim > CKPTIO_MAX_NDIM ||
-		    dims_from_json(nd, pi->ndim, *dims) ||
+		    dims_from_json(nd, pi->ndim, dims) ||
 		    dims_from_json(json_object_get(it, "o"), pi->ndim,
-				   *dims + pi->ndim) ||
+				   dims + pi->ndim) ||
 		    dims_from_json(json_object_get(it, "s"), pi->ndim,
-				   *dims + 2 * pi->ndim)) {
+				   dims + 2 * pi->ndim)) {
 			snprintf(err, errlen, "rank %d sent a malformed plan", r);
 			return CKPTIO_ECOORD;
 		}
-		*dims += 3 * pi->ndim;
+		dims += 3 * pi->ndim;
 	}
 	return CKPTIO_OK;
 }
 
 /* Rank 0's plan as it is (its storage annotation moves into g, and back
- * in apply_own), the others' from their messages. */
-static ckptio_status gplan_parse(gplan *g, ckptio_plan *own, json_t **msgs,
-				 int world, char *err, size_t errlen)
+ * in apply_own), the others' from their messages, parsed one at a time;
+ * the first failing rank's status wins. */
+static ckptio_status gplan_parse(gplan *g, ckptio_plan *own, msgs *all,
+				 ckptio_status st, char *err, size_t errlen)
 {
-	size_t ndims = 0;
-	uint64_t *dims;
-	ckptio_status st = CKPTIO_OK;
+	int world = all->world;
 
 	g->world = world;
-	for (int r = 1; r < world; r++) {
-		json_t *items = json_object_get(msgs[r], "items"), *it;
-		size_t i;
-
-		json_array_foreach(items, i, it)
-			ndims += 3 * json_array_size(json_object_get(it, "g"));
-	}
 	g->plans = calloc((size_t)world, sizeof(*g->plans));
 	g->items = calloc((size_t)world, sizeof(*g->items));
 	g->at = calloc((size_t)world, sizeof(*g->at));
-	g->dims = calloc(ndims ? ndims : 1, sizeof(*g->dims));
-	if (!g->plans || !g->items || !g->at || !g->dims)
-		return CKPTIO_ENOMEM;
+	g->dims = calloc((size_t)world, sizeof(*g->dims));
+	if ((!g->plans || !g->items || !g->at || !g->dims) && st == CKPTIO_OK)
+		st = CKPTIO_ENOMEM;
+	for (int r = 0; r < world; r++) {
+		json_t *m = msgs_take(all, r);
+
+		rank_status(m, r, &st, err, errlen);
+		if (st == CKPTIO_OK && r > 0)
+			st = gplan_parse_rank(g, r, m, err, errlen);
+		json_decref(m);
+	}
+	if (st != CKPTIO_OK)
+		return st;
 	g->plans[0] = *own;
 	own->storage = NULL;
-	dims = g->dims;
-	for (int r = 1; r < world && st == CKPTIO_OK; r++)
-		st = gplan_parse_rank(g, r, msgs[r], &dims, err, errlen);
-	for (int r = 0; r < world && st == CKPTIO_OK; r++)
-		if (!(g->at[r] = calloc(g->plans[r].nitems ? g->plans[r].nitems
-							   : 1,
-					sizeof(where))))
-			st = CKPTIO_ENOMEM;
-	return st;
+	if (!(g->at[0] = calloc(own->nitems ? own->nitems : 1, sizeof(where))))
+		return CKPTIO_ENOMEM;
+	return CKPTIO_OK;
 }
 
 typedef struct ref {
@@ -471,42 +502,54 @@ static ckptio_status result_get(ckptio_host_ctx *hc, int r, json_t *e,
 	return CKPTIO_OK;
 }
 
-/* Where each chunk went: rank 0's results as they are (res, in the order
- * of its compacted plan), the others' from their messages. */
-static ckptio_status gplan_locate(gplan *g, ckptio_host_ctx *hc,
-				  const ckptio_write_result *res,
-				  json_t **msgs)
+/* Where rank r's chunks went: rank 0's results as they are (res, in the
+ * order of its compacted plan), another rank's from its message m. */
+static ckptio_status locate_rank(gplan *g, ckptio_host_ctx *hc, int r,
+				 const ckptio_write_result *res, json_t *m)
 {
+	json_t *jr = r ? json_object_get(m, "r") : NULL;
 	ckptio_status st = CKPTIO_OK;
+	size_t k = 0;
 
-	for (int r = 0; st == CKPTIO_OK && r < g->world; r++) {
-		json_t *jr = r ? json_object_get(msgs[r], "r") : NULL;
-		size_t k = 0;
+	for (size_t i = 0; st == CKPTIO_OK && i < g->plans[r].nitems; i++) {
+		const where *w = &g->at[r][i];
+		ckptio_write_result one = {0};
 
-		for (size_t i = 0; st == CKPTIO_OK && i < g->plans[r].nitems;
-		     i++) {
-			const where *w = &g->at[r][i];
-			ckptio_write_result one = {0};
+		if (w->item == (size_t)-1)
+			continue;
+		if (r == 0)
+			one = res[k];
+		else
+			st = result_get(hc, r, json_array_get(jr, k),
+					&g->plans[r].items[i], &one);
+		k++;
+		if (st == CKPTIO_OK)
+			st = ckptio__md_set_location(hc, g->md, w->item,
+						     w->chunk, one.object,
+						     one.offset, one.length,
+						     one.crc32c);
+	}
+	if (st == CKPTIO_OK && r > 0 && json_array_size(jr) != k)
+		st = ckptio__hc_error(hc, CKPTIO_ECOORD,
+				      "rank %d sent %zu write results for %zu "
+				      "items",
+				      r, json_array_size(jr), k);
+	return st;
+}
 
-			if (w->item == (size_t)-1)
-				continue;
-			if (r == 0)
-				one = res[k];
-			else
-				st = result_get(hc, r, json_array_get(jr, k),
-						&g->plans[r].items[i], &one);
-			k++;
-			if (st == CKPTIO_OK)
-				st = ckptio__md_set_location(
-					hc, g->md, w->item, w->chunk,
-					one.object, one.offset, one.length,
-					one.crc32c);
-		}
-		if (st == CKPTIO_OK && r > 0 && json_array_size(jr) != k)
-			st = ckptio__hc_error(hc, CKPTIO_ECOORD,
-					      "rank %d sent %zu write results "
-					      "for %zu items",
-					      r, json_array_size(jr), k);
+/* Every rank's write results, one message at a time; the first failing
+ * rank's status wins. */
+static ckptio_status gplan_locate(gplan *g, ckptio_host_ctx *hc,
+				  const ckptio_write_result *res, msgs *all,
+				  ckptio_status st, char *err, size_t errlen)
+{
+	for (int r = 0; r < all->world; r++) {
+		json_t *m = msgs_take(all, r);
+
+		rank_status(m, r, &st, err, errlen);
+		if (st == CKPTIO_OK)
+			st = locate_rank(g, hc, r, res, m);
+		json_decref(m);
 	}
 	return st;
 }
@@ -621,31 +664,14 @@ static ckptio_status check_absent(saver *s)
 	return st;
 }
 
-/* Rank 0: the first rank that reported a failure, as "rank R: why". */
-static ckptio_status ranks_status(saver *s, json_t **msgs, ckptio_status st,
-				  char *err, size_t errlen)
-{
-	for (int r = 0; r < s->co->world && st == CKPTIO_OK; r++) {
-		const char *m = "its message was lost";
-
-		st = msgs[r] ? status_from_json(msgs[r], &m) : CKPTIO_ECOORD;
-		if (st != CKPTIO_OK)
-			snprintf(err, errlen, "rank %d: %s", r, m);
-	}
-	return st;
-}
-
 /* Rank 0: verdict on the gathered plans, with each rank's new storage and
  * the items it must skip (rank 0 takes its own from s->g: apply_own). */
-static json_t *global_step(saver *s, json_t **msgs, ckptio_status st)
+static json_t *global_step(saver *s, msgs *all, ckptio_status st)
 {
 	char err[CKPTIO__ERRMSG] = "";
 	json_t *reply, *plans;
 
-	st = ranks_status(s, msgs, st, err, sizeof(err));
-	if (st == CKPTIO_OK)
-		st = gplan_parse(&s->g, &s->plan, msgs, s->co->world, err,
-				 sizeof(err));
+	st = gplan_parse(&s->g, &s->plan, all, st, err, sizeof(err));
 	if (st == CKPTIO_OK)
 		st = gplan_build(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
 				 err, sizeof(err));
@@ -850,16 +876,14 @@ static char **replaced_keys(saver *s, const ckptio_metadata *md, size_t *n)
 
 /* Rank 0: metadata from every rank's results, then the layout commits,
  * then (overwriting) the replaced checkpoint's objects go. */
-static json_t *commit_step(saver *s, json_t **msgs, ckptio_status st)
+static json_t *commit_step(saver *s, msgs *all, ckptio_status st)
 {
 	char err[CKPTIO__ERRMSG] = "";
 	ckptio_metadata *md = NULL;
 	char **old = NULL;
 	size_t nold = 0;
 
-	st = ranks_status(s, msgs, st, err, sizeof(err));
-	if (st == CKPTIO_OK)
-		st = gplan_locate(&s->g, &s->hc, s->res, msgs);
+	st = gplan_locate(&s->g, &s->hc, s->res, all, st, err, sizeof(err));
 	md = s->g.md;
 	if (st == CKPTIO_OK && s->overwrite)
 		old = replaced_keys(s, md, &nold);
@@ -891,23 +915,22 @@ static json_t *commit_step(saver *s, json_t **msgs, ckptio_status st)
  * with step() (which also sets s->step_st), everyone receives it.  Returns
  * the verdict's status; *lost is set on a rank that did not hear it. */
 static ckptio_status round_trip(saver *s, json_t *mine, ckptio_status st,
-				json_t *(*step)(saver *, json_t **, ckptio_status),
+				json_t *(*step)(saver *, msgs *, ckptio_status),
 				json_t **verdict, int *lost)
 {
-	json_t **all = NULL;
+	msgs all;
 	ckptio_status cst, bst;
 	const char *msg = NULL;
 
 	*lost = 0;
-	cst = gather_json(s->co, mine, &all);
+	cst = gather_msgs(s->co, mine, &all);
 	json_decref(mine);
 	*verdict = NULL;
 	if (s->co->rank == 0) {
 		s->step_st = CKPTIO_ENOMEM;
-		*verdict = step(s, all ? all : NULL,
-				cst != CKPTIO_OK ? CKPTIO_ECOORD : st);
+		*verdict = step(s, &all, cst != CKPTIO_OK ? CKPTIO_ECOORD : st);
 	}
-	json_vec_free(all, s->co->rank == 0 ? s->co->world : 0);
+	msgs_free(&all);
 	bst = bcast_json(s->co, verdict, s->step_st);
 	if (s->co->rank == 0) {
 		/* Rank 0 knows the outcome whether or not the others heard. */
