@@ -89,14 +89,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int in_list(const char *const *list, const char *s)
-{
-	for (; list && *list; list++)
-		if (strcmp(*list, s) == 0)
-			return 1;
-	return 0;
-}
-
 static int in_list_nocase(const char *const *list, const char *s)
 {
 	for (; *list; list++)
@@ -420,7 +412,7 @@ static int check_key(parser *p, const ckptio__section *sec, const char *key)
 	if (!sec)
 		return fail(p, CKPTIO_ECONFIG, key, "key outside of any "
 			    "section");
-	if (sec->kind == CKPTIO__SEC_MAIN && !in_list(main_keys, key))
+	if (sec->kind == CKPTIO__SEC_MAIN && !ckptio__in_list(main_keys, key))
 		return fail(p, CKPTIO_ECONFIG, key, "unknown key in [ckptio] "
 			    "(known: default, plugin_path, log_level, "
 			    "threads)");
@@ -937,8 +929,8 @@ ckptio_status ckptio__config_check_plugin(const ckptio__section *sec,
 		const ckptio__opt *o = &sec->opts[i];
 
 		if ((sec->kind == CKPTIO__SEC_BACKEND &&
-		     in_list(ckptio__backend_core_keys, o->key)) ||
-		    in_list(plugin->options, o->key))
+		     ckptio__in_list(ckptio__backend_core_keys, o->key)) ||
+		    ckptio__in_list(plugin->options, o->key))
 			continue;
 		join_names(plugin->options, known, sizeof(known));
 		set_err(err, errlen, "%s:%d: %s: unknown option for store '%s' "
@@ -1071,7 +1063,7 @@ int ckptio__is_secret_key(const char *key, const ckptio_plugin *plugin)
 					    "passphrase", "authorization",
 					    NULL};
 
-	if (plugin && in_list(plugin->secret_options, key))
+	if (plugin && ckptio__in_list(plugin->secret_options, key))
 		return 1;
 	for (int i = 0; words[i]; i++)
 		if (strcasestr(key, words[i]))
@@ -1093,16 +1085,16 @@ static int printable(const ckptio__section *s, const ckptio__dump_info *info,
 		return 0;
 	if (s->kind == CKPTIO__SEC_MAIN ||
 	    (s->kind == CKPTIO__SEC_BACKEND &&
-	     in_list(ckptio__backend_core_keys, key)))
+	     ckptio__in_list(ckptio__backend_core_keys, key)))
 		return 1;
 	if (!info || info->unloaded)
 		return 0;
 	for (int i = 0; i < 2; i++) {
 		const ckptio_plugin *p = info->plugins[i];
 
-		if (p && in_list(p->secret_options, key))
+		if (p && ckptio__in_list(p->secret_options, key))
 			return 0;
-		known |= p && in_list(p->options, key);
+		known |= p && ckptio__in_list(p->options, key);
 	}
 	return known;
 }

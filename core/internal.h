@@ -50,8 +50,8 @@ int ckptio__strset_add(ckptio__strset *set, const char *s);
 int ckptio__strset_has(const ckptio__strset *set, const char *s);
 void ckptio__strset_free(ckptio__strset *set);
 
-/* Monotonic time in seconds. */
-double ckptio__now(void);
+/* s is one of the strings of the NULL-terminated list (NULL: none). */
+int ckptio__in_list(const char *const *list, const char *s);
 
 /* Length of the longest prefix of s[0..len) that is well-formed UTF-8
  * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF); len

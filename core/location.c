@@ -20,14 +20,6 @@
 
 #define DEFAULT_THREADS 4
 
-static int in_list(const char *const *list, const char *s)
-{
-	for (; list && *list; list++)
-		if (strcmp(*list, s) == 0)
-			return 1;
-	return 0;
-}
-
 /* Keys of a backend section must be core keys or options of its store or
  * layout plugin. */
 static ckptio_status check_backend_keys(ckptio_ctx *ctx,
@@ -38,8 +30,8 @@ static ckptio_status check_backend_keys(ckptio_ctx *ctx,
 	for (size_t i = 0; sec && i < sec->nopts; i++) {
 		const char *k = sec->opts[i].key;
 
-		if (in_list(ckptio__backend_core_keys, k) ||
-		    in_list(store->options, k) || in_list(layout->options, k))
+		if (ckptio__in_list(ckptio__backend_core_keys, k) ||
+		    ckptio__in_list(store->options, k) || ckptio__in_list(layout->options, k))
 			continue;
 		return ckptio__error(ctx, CKPTIO_ECONFIG,
 				     "%s:%d: %s: unknown option for store "

@@ -8,7 +8,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -220,12 +219,12 @@ void ckptio__strset_free(ckptio__strset *set)
 	memset(set, 0, sizeof(*set));
 }
 
-double ckptio__now(void)
+int ckptio__in_list(const char *const *list, const char *s)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	for (; list && *list; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
