@@ -2,6 +2,7 @@
  * s3xml.c - S3 response parsing (see s3xml.h).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdio.h>
@@ -18,6 +19,17 @@ static void quiet(void *ctx, const char *msg, ...)
 	(void)msg;
 }
 
+/* libxml2 (2.9) initialises its globals on first use, and two threads
+ * doing that at once race: one global mutex is allocated twice and one is
+ * lost (LeakSanitizer saw it in a multipart save).  Its documentation asks
+ * multithreaded programs to call xmlInitParser() once first. */
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init(void)
+{
+	xmlInitParser();
+}
+
 /* Parse with every network and entity feature off.  NULL with err set. */
 static xmlDocPtr parse(const char *what, const char *body, size_t len,
 		       const char *root, char *err, size_t errlen)
@@ -27,6 +39,7 @@ static xmlDocPtr parse(const char *what, const char *body, size_t len,
 	xmlDocPtr doc;
 	xmlNodePtr top;
 
+	pthread_once(&xml_once, xml_init);
 	if (!body || len == 0) {
 		snprintf(err, errlen, "%s: empty body", what);
 		return NULL;
