@@ -74,7 +74,7 @@ ckptio_status ckptio__coord_check(ckptio_ctx *ctx, const char *fn,
 
 	if (!co)
 		return CKPTIO_OK;
-	if (co->struct_size < CKPTIO__END_OF(ckptio_coord, barrier))
+	if (co->struct_size < CKPTIO__END_OF(ckptio_coord, broadcast))
 		return ckptio__error(ctx, CKPTIO_EINVAL,
 				     "%s: opts->coord->struct_size is %u, "
 				     "smaller than a ckptio_coord (%zu bytes); "
@@ -82,7 +82,7 @@ ckptio_status ckptio__coord_check(ckptio_ctx *ctx, const char *fn,
 				     "the coordinator with "
 				     "ckptio_coord_threads_get()",
 				     fn, (unsigned)co->struct_size,
-				     CKPTIO__END_OF(ckptio_coord, barrier));
+				     CKPTIO__END_OF(ckptio_coord, broadcast));
 	if (co->world < 1)
 		return ckptio__error(ctx, CKPTIO_EINVAL,
 				     "%s: opts->coord: world size %d is not "
@@ -92,8 +92,8 @@ ckptio_status ckptio__coord_check(ckptio_ctx *ctx, const char *fn,
 				     "%s: opts->coord: rank %d is outside "
 				     "0..%d (world size %d)",
 				     fn, co->rank, co->world - 1, co->world);
-	missing = !co->gather ? "gather" : !co->broadcast ? "broadcast"
-			   : !co->barrier ? "barrier" : NULL;
+	/* barrier is optional: ckptio never calls it. */
+	missing = !co->gather ? "gather" : !co->broadcast ? "broadcast" : NULL;
 	if (missing)
 		return ckptio__error(ctx, CKPTIO_EINVAL,
 				     "%s: opts->coord has no %s method", fn,

@@ -286,6 +286,25 @@ static ckptio_status host_parallel_for(ckptio_host_ctx *hc, size_t n,
 	return ckptio__pool_for(ckptio__hc_pool(hc), n, fn, arg);
 }
 
+static ckptio_status host_plan_bins(ckptio_host_ctx *hc,
+				     const ckptio_plan *plan, unsigned max_bins,
+				     unsigned *nbins, uint32_t *bin_of)
+{
+	ckptio_status st;
+
+	if (!plan || !nbins || (plan->nitems && (!plan->items || !bin_of)))
+		return ckptio__hc_error(hc, CKPTIO_EINVAL,
+					"plan_bins: NULL plan, nbins or "
+					"bin_of");
+	st = ckptio__plan_bins(plan, max_bins ? max_bins : hc->threads,
+			       nbins, bin_of);
+	if (st != CKPTIO_OK)
+		return ckptio__hc_error(hc, st,
+					"out of memory planning %zu items",
+					plan->nitems);
+	return CKPTIO_OK;
+}
+
 const ckptio_host ckptio__host = {
 	.abi_version = CKPTIO_ABI_VERSION,
 	.struct_size = sizeof(ckptio_host),
@@ -306,4 +325,5 @@ const ckptio_host ckptio__host = {
 	.md_to_json = ckptio__md_to_json,
 	.md_from_json = ckptio__md_from_json,
 	.remove_many = ckptio__store_remove_many,
+	.plan_bins = host_plan_bins,
 };

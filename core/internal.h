@@ -228,6 +228,29 @@ ckptio_status ckptio__pool_for(ckptio__pool *p, size_t n,
 			       void *arg);
 void ckptio__pool_free(ckptio__pool *p);
 
+/* ------------------------------------------------------------------------ */
+/* planner.c - who writes what (host->plan_bins; replicas across ranks).   */
+
+/* How many bins a plan of nitems items gets: one per item, at most
+ * max_bins (0 counts as 1). */
+unsigned ckptio__plan_nbins(size_t nitems, unsigned max_bins);
+/* Spread the plan's items over *nbins bins (ckptio__plan_nbins), largest
+ * first into the lightest; bin_of[i] receives item i's bin.  O(n log n). */
+ckptio_status ckptio__plan_bins(const ckptio_plan *plan, unsigned max_bins,
+				unsigned *nbins, uint32_t *bin_of);
+/* A chunk held by several ranks (ranks ascending, nranks >= 1). */
+typedef struct ckptio__replica {
+	uint64_t bytes;
+	const int *ranks;
+	size_t nranks;
+} ckptio__replica;
+/* writer[i] receives the rank that writes reps[i]: the least loaded of
+ * its holders, largest chunk first, ties to the lowest rank; base[r]
+ * (or NULL: 0) is what rank r writes anyway. */
+ckptio_status ckptio__plan_replicas(const ckptio__replica *reps, size_t n,
+				    const uint64_t *base, int world,
+				    int *writer);
+
 /* Per-operation context handed to plugins as ckptio_host_ctx. */
 struct ckptio_host_ctx {
 	ckptio_ctx *ctx;

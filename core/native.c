@@ -354,63 +354,72 @@ static ckptio_status par_for(native_writer *w, size_t n,
 	return st;
 }
 
-/* Greedy balance: biggest item first into the lightest bin. */
-static int by_size_desc(const void *a, const void *b, void *arg)
+/* The core's planner (host->plan_bins, ABI 1.4) decides which items go
+ * into which object; a core without it gets everything in one. */
+static ckptio_status assign_bins(native_writer *w, const ckptio_plan *plan,
+				 unsigned *nbins, uint32_t *bin_of)
 {
-	const ckptio_plan *plan = arg;
-	uint64_t x = plan->items[*(const size_t *)a].nbytes;
-	uint64_t y = plan->items[*(const size_t *)b].nbytes;
+	const ckptio_host *h = w->host;
 
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int by_index(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-
-	return x < y ? -1 : x > y;
+	if (h->struct_size > offsetof(ckptio_host, plan_bins) && h->plan_bins)
+		return h->plan_bins(w->hc, plan, w->threads, nbins, bin_of);
+	*nbins = plan->nitems ? 1 : 0;
+	for (size_t i = 0; i < plan->nitems; i++)
+		bin_of[i] = 0;
+	return CKPTIO_OK;
 }
 
 static ckptio_status plan_bins(native_writer *w, const ckptio_plan *plan,
-			       bin *bins, size_t nbins, size_t *order)
+			       bin **out, unsigned *out_n)
 {
-	for (size_t i = 0; i < plan->nitems; i++)
-		order[i] = i;
-	qsort_r(order, plan->nitems, sizeof(*order), by_size_desc,
-		(void *)plan);
+	uint32_t *bin_of = malloc((plan->nitems ? plan->nitems : 1) *
+				  sizeof(*bin_of));
+	ckptio_status st = CKPTIO_OK;
+	unsigned nbins = 0;
+	bin *bins = NULL;
+
 	/* Without the save's token, objects could collide with those of
 	 * another save (nw_global_plan always sets it). */
 	if (!token_valid(plan->storage))
-		return w->host->error(w->hc, CKPTIO_ECOORD,
-				      "rank %d: the plan has no valid save "
-				      "token",
-				      w->rank);
-	for (size_t i = 0; i < nbins; i++) {
-		bins[i].idx = malloc((plan->nitems ? plan->nitems : 1) *
-				     sizeof(size_t));
-		bins[i].object = fmt("__%d_%zu.%s" DATA_SUFFIX,
-						  w->rank, i, plan->storage);
-		bins[i].key = bins[i].object
-				      ? join(w->id, bins[i].object)
-				      : NULL;
-		if (!bins[i].idx || !bins[i].key)
-			return w->host->error(w->hc, CKPTIO_ENOMEM,
-					      "out of memory");
-	}
-	for (size_t i = 0; i < plan->nitems; i++) {
-		size_t best = 0;
+		st = w->host->error(w->hc, CKPTIO_ECOORD,
+				    "rank %d: the plan has no valid save token",
+				    w->rank);
+	else if (!bin_of)
+		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
+	if (st == CKPTIO_OK)
+		st = assign_bins(w, plan, &nbins, bin_of);
+	if (st == CKPTIO_OK && !(bins = calloc(nbins ? nbins : 1, sizeof(*bins))))
+		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
+	*out = bins;
+	*out_n = bins ? nbins : 0;
+	/* Sizes first, then the items of each bin in plan order (reads of
+	 * an object then go forward). */
+	for (size_t i = 0; st == CKPTIO_OK && i < plan->nitems; i++) {
+		bin *b = &bins[bin_of[i]];
 
-		for (size_t j = 1; j < nbins; j++)
-			if (bins[j].bytes < bins[best].bytes)
-				best = j;
-		bins[best].idx[bins[best].n++] = order[i];
+		b->n++;
 		/* With its alignment gap: the size hint of the object. */
-		bins[best].bytes += padded(plan->items[order[i]].nbytes);
+		b->bytes += padded(plan->items[i].nbytes);
 	}
-	/* Within an object keep the caller's order: reads then go forward. */
-	for (size_t i = 0; i < nbins; i++)
-		qsort(bins[i].idx, bins[i].n, sizeof(size_t), by_index);
-	return CKPTIO_OK;
+	for (unsigned i = 0; st == CKPTIO_OK && i < nbins; i++) {
+		bins[i].idx = malloc((bins[i].n ? bins[i].n : 1) *
+				     sizeof(size_t));
+		bins[i].n = 0;
+		bins[i].object = fmt("__%d_%u.%s" DATA_SUFFIX, w->rank, i,
+				     plan->storage);
+		bins[i].key = bins[i].object ? join(w->id, bins[i].object)
+					     : NULL;
+		if (!bins[i].idx || !bins[i].key)
+			st = w->host->error(w->hc, CKPTIO_ENOMEM,
+					    "out of memory");
+	}
+	for (size_t i = 0; st == CKPTIO_OK && i < plan->nitems; i++) {
+		bin *b = &bins[bin_of[i]];
+
+		b->idx[b->n++] = i;
+	}
+	free(bin_of);
+	return st;
 }
 
 static ckptio_status nw_write_data(ckptio_writer *wr, const ckptio_plan *plan,
@@ -419,33 +428,28 @@ static ckptio_status nw_write_data(ckptio_writer *wr, const ckptio_plan *plan,
 				   void *pu)
 {
 	native_writer *w = (native_writer *)wr;
-	size_t nbins = plan->nitems < w->threads ? plan->nitems : w->threads;
-	bin *bins = calloc(nbins ? nbins : 1, sizeof(*bins));
-	size_t *order = malloc((plan->nitems ? plan->nitems : 1) * sizeof(*order));
-	ckptio_status st = CKPTIO_OK;
+	unsigned nbins = 0;
+	bin *bins = NULL;
+	ckptio_status st;
 
-	if (!bins || !order)
-		st = w->host->error(w->hc, CKPTIO_ENOMEM, "out of memory");
-	if (st == CKPTIO_OK)
-		st = plan_bins(w, plan, bins, nbins, order);
-	for (size_t i = 0; st == CKPTIO_OK && i < nbins; i++) {
-		bins[i] = (bin){.w = w, .plan = plan, .results = results,
-				.idx = bins[i].idx, .n = bins[i].n,
-				.bytes = bins[i].bytes, .key = bins[i].key,
-				.object = bins[i].object, .progress = progress,
-				.pu = pu};
+	st = plan_bins(w, plan, &bins, &nbins);
+	for (unsigned i = 0; st == CKPTIO_OK && i < nbins; i++) {
+		bins[i].w = w;
+		bins[i].plan = plan;
+		bins[i].results = results;
+		bins[i].progress = progress;
+		bins[i].pu = pu;
 	}
 	/* The bins on the operation's worker threads (one at a time on a
 	 * core whose host table predates the pool). */
 	if (st == CKPTIO_OK)
 		st = par_for(w, nbins, bin_task, bins);
-	for (size_t i = 0; bins && i < nbins; i++) {
+	for (unsigned i = 0; i < nbins; i++) {
 		free(bins[i].idx);
 		free(bins[i].key);
 		free(bins[i].object);
 	}
 	free(bins);
-	free(order);
 	return st;
 }
 

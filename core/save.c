@@ -235,14 +235,15 @@ static json_t *plan_to_json(ckptio_status st, const char *msg,
 
 /* ------------------------------------------------------------------------ */
 /* Rank 0: the global plan and the metadata, built once                     */
-/*                                                                          */
-/* Rank 0 uses its own plan and results where they are, and only the other  */
-/* ranks' arrive as JSON: one rank sends no plan through JSON at all.  The  */
-/* plans are sorted once by (name, box, rank): a name's entries are then   */
-/* adjacent (checked to agree), replicas of a chunk too (the lowest rank    */
-/* writes it), and the metadata's items come in name order, so building it */
-/* is linear after the sort and its seal does not reorder.  Each plan entry */
-/* remembers its chunk in the metadata; the commit fills in where it went.  */
+
+/* Rank 0 uses its own plan and results where they are, and only the other
+ * ranks' arrive as JSON: one rank sends no plan through JSON at all.  The
+ * plans are sorted once by (name, box, rank): a name's entries are then
+ * adjacent (checked to agree), replicas of a chunk too (the least loaded
+ * of its holders writes it: planner.c), and the metadata's items come in
+ * name order, so building it is linear after the sort and its seal does
+ * not reorder.  Each plan entry remembers its chunk in the metadata; the
+ * commit fills in where it went. */
 
 typedef struct where {
 	size_t item, chunk; /* in g->md; item (size_t)-1: skipped */
@@ -412,9 +413,95 @@ static int same_chunk(const ckptio_plan_item *a, const ckptio_plan_item *b)
 		cmp_dims(a->shape, b->shape, a->ndim) == 0);
 }
 
+/* A tensor chunk that several ranks hold: written by the least loaded of
+ * them (planner.c), so that a replicated model (data parallelism) is
+ * written by every rank, not by rank 0 alone.  A bytes item is written by
+ * the lowest rank that has it, as before: its copies may differ (a rank's
+ * own counters), and the lowest rank's is the one documented. */
+static ckptio_status balance_replicas(gplan *g, const ref *refs, size_t n)
+{
+	size_t nruns = 0, nheld = 0, k = 0, h = 0;
+	ckptio__replica *reps = NULL;
+	uint64_t *base = calloc((size_t)g->world, sizeof(*base));
+	size_t *start = NULL;
+	int *holders = NULL, *writer = NULL;
+	ckptio_status st = CKPTIO_ENOMEM;
+
+	/* Runs of one chunk are adjacent; their first entry holds it. */
+	for (size_t i = 0; i < n; i++) {
+		const where *w = &g->at[refs[i].rank][refs[i].idx];
+
+		if (w->item == (size_t)-1)
+			continue;
+		if (i + 1 < n && refs[i].pi->kind == CKPTIO_ITEM_TENSOR &&
+		    g->at[refs[i + 1].rank][refs[i + 1].idx].item ==
+			    (size_t)-1) {
+			nruns++;
+		} else if (base) {
+			base[refs[i].rank] += refs[i].pi->nbytes;
+		}
+	}
+	if (!base)
+		goto out;
+	if (nruns == 0) {
+		st = CKPTIO_OK;
+		goto out;
+	}
+	nheld = n; /* an upper bound */
+	reps = malloc(nruns * sizeof(*reps));
+	start = malloc(nruns * sizeof(*start));
+	holders = malloc(nheld * sizeof(*holders));
+	writer = malloc(nruns * sizeof(*writer));
+	if (!reps || !start || !holders || !writer)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = i + 1;
+
+		if (g->at[refs[i].rank][refs[i].idx].item == (size_t)-1 ||
+		    refs[i].pi->kind != CKPTIO_ITEM_TENSOR)
+			continue;
+		while (j < n && g->at[refs[j].rank][refs[j].idx].item ==
+					(size_t)-1)
+			j++;
+		if (j == i + 1)
+			continue;
+		start[k] = i;
+		reps[k] = (ckptio__replica){refs[i].pi->nbytes, &holders[h],
+					    j - i};
+		for (size_t m = i; m < j; m++)
+			holders[h++] = refs[m].rank;
+		k++;
+		i = j - 1;
+	}
+	st = ckptio__plan_replicas(reps, nruns, base, g->world, writer);
+	/* Hand each chunk's place in the metadata to its writer. */
+	for (size_t r = 0; st == CKPTIO_OK && r < nruns; r++) {
+		const ref *first = &refs[start[r]];
+		where *from = &g->at[first->rank][first->idx];
+
+		for (size_t m = 0; m < reps[r].nranks; m++) {
+			const ref *e = &refs[start[r] + m];
+
+			if (e->rank == writer[r] && e != first) {
+				g->at[e->rank][e->idx] = *from;
+				from->item = (size_t)-1;
+				break;
+			}
+		}
+	}
+out:
+	free(base);
+	free(reps);
+	free(start);
+	free(holders);
+	free(writer);
+	return st;
+}
+
 /* Check the plans across ranks, mark replicas, and build the metadata
  * with placeholder locations; its seal checks that chunks tile every
- * tensor. */
+ * tensor.  Then spread the replicated chunks over the ranks that hold
+ * them. */
 static ckptio_status gplan_build(gplan *g, ckptio_host_ctx *hc,
 				 const char *layout, char *err, size_t errlen)
 {
@@ -462,15 +549,14 @@ static ckptio_status gplan_build(gplan *g, ckptio_host_ctx *hc,
 						  pi->nbytes, 0, 0);
 		*w = (where){item, g->md->items[item].nchunks - 1};
 	}
+	if (st == CKPTIO_OK && g->world > 1)
+		st = balance_replicas(g, refs, n);
 	free(refs);
 	if (st == CKPTIO_OK)
 		st = ckptio__md_seal(hc, "save plan", g->md);
 	return st;
 }
 
-/* Rank r's write result e for plan item pi: [name, object, offset, length,
- * crc32c].  It must name pi and match its length: a result is never
- * paired with an item by position alone. */
 static ckptio_status result_get(ckptio_host_ctx *hc, int r, json_t *e,
 				const ckptio_plan_item *pi,
 				ckptio_write_result *out)

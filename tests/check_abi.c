@@ -213,7 +213,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_plugin_info, description, 32, 8),
 	FIELD(ckptio_plugin_info, abi_version, 40, 4),
 	FIELD(ckptio_plugin_info, caps, 48, 8),
-	SIZE(ckptio_host, 144),
+	SIZE(ckptio_host, 152),
 	FIELD(ckptio_host, abi_version, 0, 4),
 	FIELD(ckptio_host, struct_size, 4, 4),
 	FIELD(ckptio_host, log, 8, 8),
@@ -233,6 +233,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_host, md_to_json, 120, 8),
 	FIELD(ckptio_host, md_from_json, 128, 8),
 	FIELD(ckptio_host, remove_many, 136, 8),
+	FIELD(ckptio_host, plan_bins, 144, 8), /* ABI 1.4 */
 	SIZE(ckptio_store, 24),
 	FIELD(ckptio_store, ops, 0, 8),
 	FIELD(ckptio_store, host, 8, 8),
@@ -413,8 +414,8 @@ static const value values[] = {
 
 	V(CKPTIO_MAX_NAME, 4096), V(CKPTIO_MAX_NDIM, 32),
 
-	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 3),
-	V(CKPTIO_ABI_VERSION, 0x10003),
+	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 4),
+	V(CKPTIO_ABI_VERSION, 0x10004),
 };
 
 START_TEST(test_values)

@@ -916,13 +916,6 @@ static ckptio_status no_broadcast(void *self, void **buf, size_t *len)
 	return CKPTIO_ECOORD;
 }
 
-static ckptio_status no_barrier(void *self)
-{
-	(void)self;
-	ck_abort_msg("a refused coordinator was called");
-	return CKPTIO_ECOORD;
-}
-
 /* Hand-made coordinators that cannot work are refused before any of their
  * methods is called, by save and async_save alike. */
 START_TEST(test_coord_invalid)
@@ -930,7 +923,7 @@ START_TEST(test_coord_invalid)
 	static const struct {
 		uint32_t struct_size;
 		int rank, world;
-		int drop; /* 1: gather, 2: broadcast, 3: barrier is NULL */
+		int drop; /* 1: gather, 2: broadcast is NULL */
 		const char *words;
 	} bad[] = {
 		{sizeof(ckptio_coord), 0, 0, 0, "world size 0 is not positive"},
@@ -943,9 +936,8 @@ START_TEST(test_coord_invalid)
 		 "opts->coord has no gather method"},
 		{sizeof(ckptio_coord), 0, 2, 2,
 		 "opts->coord has no broadcast method"},
-		{sizeof(ckptio_coord), 0, 2, 3,
-		 "opts->coord has no barrier method"},
-		{sizeof(ckptio_coord) - sizeof(void *), 0, 2, 0,
+		/* Up to gather only: no room for broadcast. */
+		{sizeof(ckptio_coord) - 2 * sizeof(void *), 0, 2, 0,
 		 "opts->coord->struct_size is"},
 	};
 	ckptio_opts o = CKPTIO_OPTS_INIT;
@@ -959,7 +951,6 @@ START_TEST(test_coord_invalid)
 			.world = bad[i].world,
 			.gather = bad[i].drop == 1 ? NULL : no_gather,
 			.broadcast = bad[i].drop == 2 ? NULL : no_broadcast,
-			.barrier = bad[i].drop == 3 ? NULL : no_barrier,
 		};
 
 		o.coord = &co;
@@ -970,6 +961,32 @@ START_TEST(test_coord_invalid)
 		ck_assert_ptr_null(f);
 	}
 	ck_assert_int_eq(ckptio_open(ctx, loc2, &c2), CKPTIO_ENOTFOUND);
+}
+END_TEST
+
+/* barrier is optional (ckptio never calls it), and a coordinator made
+ * before it existed -- struct_size ending at broadcast -- still works. */
+START_TEST(test_coord_without_barrier)
+{
+	ckptio_coord_group *g;
+	ckptio_coord co;
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_ckpt *c2 = NULL;
+
+	ck_assert_int_eq(ckptio_coord_threads_new(&g, 1), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_coord_threads_get(g, 0, &co), CKPTIO_OK);
+	co.barrier = NULL;
+	o.coord = &co;
+	ck_assert_msg(ckptio_save(ctx, loc2, sd, &o) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	co.struct_size = (uint32_t)(offsetof(ckptio_coord, broadcast) +
+				    sizeof(co.broadcast));
+	o.flags = CKPTIO_SAVE_OVERWRITE;
+	ck_assert_msg(ckptio_save(ctx, loc2, sd, &o) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_int_eq(ckptio_open(ctx, loc2, &c2), CKPTIO_OK);
+	ckptio_ckpt_close(c2);
+	ckptio_coord_threads_free(g);
 }
 END_TEST
 
@@ -1201,6 +1218,7 @@ int main(void)
 	tcase_add_checked_fixture(coord, setup, teardown);
 	tcase_add_test(coord, test_coord_threads_bounds);
 	tcase_add_test(coord, test_coord_invalid);
+	tcase_add_test(coord, test_coord_without_barrier);
 	tcase_add_test(coord, test_save_args_reach_every_rank);
 	suite_add_tcase(s, coord);
 	tcase_add_checked_fixture(future, setup, teardown);

@@ -499,15 +499,19 @@ static const char *chunk_object(json_t *md, const char *name)
 }
 
 /* The checkpoint directory holds .metadata.json and exactly one data
- * object per rank and writer thread that had something to write:
- * rank 0 writes A, B, C, step and rank0.only (C and step are replicated
- * elsewhere but written once, by rank 0), so min(5, SAVE_THREADS)
- * objects; ranks 1-3 write A and B, so 2 each.  No temporary file stays,
- * and the metadata references exactly the objects present. */
+ * object per rank and writer thread that had something to write.  C and
+ * step are on every rank but written once: step (bytes) by the lowest
+ * rank, C (a tensor) by the least loaded rank that holds it (the
+ * planner), which is rank 1: rank 0 already writes step and rank0.only.
+ * So rank 0 writes A, B, step and rank0.only: min(4, SAVE_THREADS)
+ * objects; rank 1 A, B and C: min(3, SAVE_THREADS); ranks 2-3 A and B.
+ * No temporary file stays, and the metadata references exactly the
+ * objects present. */
 static void check_objects(void)
 {
-	const int want[SAVE_WORLD] = {5 < SAVE_THREADS ? 5 : SAVE_THREADS, 2,
-				      2, 2};
+	const int want[SAVE_WORLD] = {4 < SAVE_THREADS ? 4 : SAVE_THREADS,
+				      3 < SAVE_THREADS ? 3 : SAVE_THREADS, 2,
+				      2};
 	int seen[SAVE_WORLD][8] = {{0}};
 	char token[64] = "", tok[64], *names = list_ck(), *save = NULL;
 	char *mdpath, *referenced = NULL;
@@ -578,8 +582,9 @@ static void check_objects(void)
 		ck_assert_uint_eq(nref, nobjects);
 	}
 	free(referenced);
-	/* Replicated items were written by rank 0, once. */
-	ck_assert_int_eq(strncmp(chunk_object(md, "C"), "__0_", 4), 0);
+	/* Replicated items were written once: the tensor by the least
+	 * loaded rank, the bytes item by the lowest. */
+	ck_assert_int_eq(strncmp(chunk_object(md, "C"), "__1_", 4), 0);
 	ck_assert_int_eq(strncmp(chunk_object(md, "step"), "__0_", 4), 0);
 	ck_assert_int_eq(strncmp(chunk_object(md, "rank0.only"), "__0_", 4), 0);
 	ck_assert_int_eq(json_integer_value(json_object_get(md, "world")),
@@ -612,6 +617,117 @@ static void expect_all_fail(save_mode mode, ckptio_status st,
 
 /* ------------------------------------------------------------------------ */
 /* Tests                                                                    */
+
+/* ------------------------------------------------------------------------ */
+/* Replicated tensors (data parallelism) are written by every rank          */
+
+#define REP_N 8       /* tensors, each on every rank */
+#define REP_LEN 1000  /* floats each */
+
+static float rep_w[REP_N][REP_LEN]; /* every rank saves these bytes */
+
+static float rep_val(unsigned t, unsigned i)
+{
+	return (float)(t * 100000 + i);
+}
+
+static void *save_replicated_rank(void *arg)
+{
+	rank_job *j = arg;
+	const uint64_t shape[1] = {REP_LEN};
+	ckptio_opts opts = CKPTIO_OPTS_INIT;
+	ckptio_coord coord;
+	ckptio_ctx *ctx = NULL;
+	ckptio_sd *sd = NULL;
+	ckptio_status st;
+
+	ckptio_coord_threads_get(j->group, j->rank, &coord);
+	opts.coord = &coord;
+	opts.threads = 1;
+	st = ckptio_ctx_new(&ctx, NULL);
+	if (st == CKPTIO_OK)
+		st = ckptio_sd_new(&sd);
+	for (unsigned t = 0; st == CKPTIO_OK && t < REP_N; t++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "w%u", t);
+		st = ckptio_sd_add_tensor(sd, name, CKPTIO_F32, 1, shape, NULL,
+					  NULL, rep_w[t]);
+	}
+	if (st != CKPTIO_OK) /* the save must still run: the others wait */
+		job_fail(j, st, "building the state dict", ckptio_last_error());
+	st = ckptio_save(ctx, loc, sd, &opts);
+	if (st != CKPTIO_OK)
+		job_fail(j, st, "ckptio_save", ckptio_errmsg(ctx));
+	ckptio_sd_free(sd);
+	ckptio_ctx_free(ctx);
+	return NULL;
+}
+
+/* Every rank holds the whole model: the planner spreads the writing over
+ * all of them (2 tensors each), not rank 0 alone, and one process loads
+ * every value back. */
+START_TEST(test_replicated_spread_over_ranks)
+{
+	rank_job jobs[SAVE_WORLD];
+	int per_rank[SAVE_WORLD] = {0};
+	static float back[REP_LEN];
+	const uint64_t shape[1] = {REP_LEN};
+	char *mdpath;
+	json_error_t jerr;
+	json_t *md;
+	ckptio_ctx *ctx;
+	ckptio_sd *sd;
+
+	for (unsigned t = 0; t < REP_N; t++)
+		for (unsigned i = 0; i < REP_LEN; i++)
+			rep_w[t][i] = rep_val(t, i);
+	run_ranks(SAVE_WORLD, save_replicated_rank, SAVE_GOOD, jobs);
+	for (int r = 0; r < SAVE_WORLD; r++)
+		ck_assert_msg(jobs[r].st == CKPTIO_OK, "rank %d: %s", r,
+			      jobs[r].msg);
+	ck_assert_int_gt(asprintf(&mdpath, "%s/.metadata.json", loc), 0);
+	md = json_load_file(mdpath, 0, &jerr);
+	ck_assert_msg(md != NULL, "%s: %s", mdpath, jerr.text);
+	free(mdpath);
+	for (unsigned t = 0; t < REP_N; t++) {
+		char name[16];
+		const char *obj;
+		int r;
+
+		snprintf(name, sizeof(name), "w%u", t);
+		obj = chunk_object(md, name);
+		ck_assert_ptr_nonnull(obj);
+		ck_assert_int_eq(sscanf(obj, "__%d_", &r), 1);
+		ck_assert_int_ge(r, 0);
+		ck_assert_int_lt(r, SAVE_WORLD);
+		per_rank[r]++;
+	}
+	json_decref(md);
+	for (int r = 0; r < SAVE_WORLD; r++)
+		ck_assert_msg(per_rank[r] == REP_N / SAVE_WORLD,
+			      "rank %d wrote %d of the %d replicated tensors",
+			      r, per_rank[r], REP_N);
+
+	ck_assert_int_eq(ckptio_ctx_new(&ctx, NULL), CKPTIO_OK);
+	for (unsigned t = 0; t < REP_N; t++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "w%u", t);
+		memset(back, 0, sizeof(back));
+		ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+		ck_assert_int_eq(ckptio_sd_add_tensor(sd, name, CKPTIO_F32, 1,
+						      shape, NULL, NULL, back),
+				 CKPTIO_OK);
+		ck_assert_msg(ckptio_load(ctx, loc, sd, NULL) == CKPTIO_OK,
+			      "%s", ckptio_errmsg(ctx));
+		ckptio_sd_free(sd);
+		ck_assert_msg(memcmp(back, rep_w[t], sizeof(back)) == 0,
+			      "tensor %s loaded wrong values", name);
+	}
+	ckptio_ctx_free(ctx);
+}
+END_TEST
 
 START_TEST(test_four_ranks_save_two_load)
 {
@@ -680,6 +796,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_four_ranks_save_two_load);
 	tcase_add_test(tc, test_async_per_rank);
+	tcase_add_test(tc, test_replicated_spread_over_ranks);
 	tcase_add_test(tc, test_dtype_disagreement_fails_everywhere);
 	tcase_add_test(tc, test_chunks_must_tile);
 	tcase_add_test(tc, test_bytes_replicas_must_agree);

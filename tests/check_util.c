@@ -258,6 +258,86 @@ START_TEST(test_pool)
 }
 END_TEST
 
+/* The planner: every item in a bin, bins balanced to within the largest
+ * item (largest first into the lightest), the same answer every time. */
+START_TEST(test_plan_bins)
+{
+	enum { N = 1000 };
+	static ckptio_plan_item items[N];
+	static uint32_t bin_of[N], again[N];
+	uint64_t load[7] = {0}, biggest = 0, lo = UINT64_MAX, hi = 0;
+	ckptio_plan plan = {.nitems = N, .items = items};
+	unsigned nbins = 99;
+
+	for (size_t i = 0; i < N; i++) {
+		/* sizes from 1 byte to 4 MiB, in no order */
+		items[i].nbytes = 1 + (i * 2654435761u) % (4u << 20);
+		if (items[i].nbytes > biggest)
+			biggest = items[i].nbytes;
+	}
+	ck_assert_int_eq(ckptio__plan_bins(&plan, 7, &nbins, bin_of),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(nbins, 7);
+	for (size_t i = 0; i < N; i++) {
+		ck_assert_uint_lt(bin_of[i], 7);
+		load[bin_of[i]] += items[i].nbytes;
+	}
+	for (int b = 0; b < 7; b++) {
+		lo = load[b] < lo ? load[b] : lo;
+		hi = load[b] > hi ? load[b] : hi;
+	}
+	ck_assert_msg(hi - lo <= biggest, "bins from %llu to %llu bytes",
+		      (unsigned long long)lo, (unsigned long long)hi);
+	ck_assert_int_eq(ckptio__plan_bins(&plan, 7, &nbins, again),
+			 CKPTIO_OK);
+	ck_assert_int_eq(memcmp(bin_of, again, sizeof(again)), 0);
+
+	/* Fewer items than bins: one each.  None: no bins.  0 bins: 1. */
+	plan.nitems = 3;
+	ck_assert_int_eq(ckptio__plan_bins(&plan, 7, &nbins, bin_of),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(nbins, 3);
+	ck_assert(bin_of[0] != bin_of[1] && bin_of[1] != bin_of[2] &&
+		  bin_of[0] != bin_of[2]);
+	plan.nitems = 0;
+	ck_assert_int_eq(ckptio__plan_bins(&plan, 7, &nbins, bin_of),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(nbins, 0);
+	plan.nitems = 5;
+	ck_assert_int_eq(ckptio__plan_bins(&plan, 0, &nbins, bin_of),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(nbins, 1);
+	for (size_t i = 0; i < 5; i++)
+		ck_assert_uint_eq(bin_of[i], 0);
+}
+END_TEST
+
+/* Replicas go to the least loaded holder, largest first, ties to the
+ * first holder listed; a rank that holds no copy never gets one. */
+START_TEST(test_plan_replicas)
+{
+	const int all[4] = {0, 1, 2, 3}, odd[2] = {1, 3};
+	const uint64_t base[4] = {0, 0, 0, 500};
+	ckptio__replica reps[6] = {
+		{100, all, 4}, {100, all, 4}, {100, all, 4},
+		{100, all, 4}, {1000, odd, 2}, {10, all + 2, 2},
+	};
+	int writer[6];
+
+	ck_assert_int_eq(ckptio__plan_replicas(reps, 6, base, 4, writer),
+			 CKPTIO_OK);
+	/* 1000 first: to rank 1 (rank 3 has 500 already).  Then the 100s
+	 * to ranks 0, 2, 0, 2 (loads 0/1000/0/500, then 100/1000/0/500,
+	 * ...), and the 10 of ranks {2, 3} to rank 2 (200 against 500). */
+	ck_assert_int_eq(writer[4], 1);
+	ck_assert_int_eq(writer[0], 0);
+	ck_assert_int_eq(writer[1], 2);
+	ck_assert_int_eq(writer[2], 0);
+	ck_assert_int_eq(writer[3], 2);
+	ck_assert_int_eq(writer[5], 2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("util");
@@ -272,6 +352,8 @@ int main(void)
 	tcase_add_test(tc, test_no_overlap);
 	tcase_add_test(tc, test_coord_threads);
 	tcase_add_test(tc, test_pool);
+	tcase_add_test(tc, test_plan_bins);
+	tcase_add_test(tc, test_plan_replicas);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

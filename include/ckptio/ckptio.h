@@ -251,7 +251,9 @@ ckptio_status ckptio_sd_add_bytes_fn(ckptio_sd *sd, const char *name,
  *              *out_lens receive world entries (index = rank); other ranks get NULL.
  *   broadcast: rank 0 passes *buf and *len; on the others *buf receives a
  *              malloc'd copy and *len its size.
- *   barrier:   returns when every rank has called it.
+ *   barrier:   optional, may be NULL (and struct_size may end before
+ *              it): ckptio does not call it.  The threads coordinator
+ *              fills it, for callers that want one.
  * Any failure makes the operation fail with CKPTIO_ECOORD on every rank
  * that sees it; the implementation must not deadlock the others (an
  * MPI job typically aborts). */

@@ -43,7 +43,7 @@ extern "C" {
 
 /* major << 16 | minor.  Minor bumps add fields at the end of structs. */
 #define CKPTIO_ABI_MAJOR 1
-#define CKPTIO_ABI_MINOR 3
+#define CKPTIO_ABI_MINOR 4
 #define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
 
 #if defined(__GNUC__)
@@ -60,6 +60,7 @@ typedef struct ckptio_host ckptio_host;
 typedef struct ckptio_host_ctx ckptio_host_ctx;
 typedef struct ckptio_store ckptio_store;
 typedef struct ckptio_metadata ckptio_metadata;
+typedef struct ckptio_plan ckptio_plan;
 typedef struct ckptio_store_ops ckptio_store_ops;
 typedef struct ckptio_layout_ops ckptio_layout_ops;
 
@@ -156,6 +157,21 @@ struct ckptio_host {
 	 * remove_many, else remove per key); missing keys are not errors. */
 	ckptio_status (*remove_many)(ckptio_store *st, const char *const *keys,
 				     size_t n);
+
+	/* Members below are ABI 1.4. */
+
+	/* The core's planner, for layout writers: spread this rank's plan
+	 * over the objects it writes in parallel ("bins"), balancing their
+	 * bytes (largest item first into the lightest bin).  *nbins receives
+	 * the number of bins: max_bins (0: the operation's `threads`), or
+	 * one per item when there are fewer; 0 for an empty plan.
+	 * bin_of (plan->nitems entries, the caller's) receives each item's
+	 * bin.  The result depends only on the item sizes and max_bins.
+	 * O(n log n) in items.  A layout writes a bin's items in plan order,
+	 * so that reads of them go forward. */
+	ckptio_status (*plan_bins)(ckptio_host_ctx *hc, const ckptio_plan *plan,
+				   unsigned max_bins, unsigned *nbins,
+				   uint32_t *bin_of);
 };
 
 /* ======================================================================== */
@@ -337,12 +353,12 @@ typedef struct ckptio_plan_item {
  * string (or NULL) that prepare_local_plan / prepare_global_plan may set
  * (free the old one first); it travels with the plan to the coordinator and
  * back, and the core frees it. */
-typedef struct ckptio_plan {
+struct ckptio_plan {
 	int rank;
 	size_t nitems;
 	const ckptio_plan_item *items;
 	char *storage;
-} ckptio_plan;
+};
 
 /* Where write_data put one plan item: object key relative to the
  * checkpoint, byte offset and length in it, and its CRC32C.  `object` is a
