@@ -171,6 +171,55 @@ START_TEST(test_direct_aligned_zero_copy)
 }
 END_TEST
 
+/* Buffered puts gather small writes (under 256 KiB) and write them 1 MiB
+ * at a time; a larger write goes straight from the caller's memory after
+ * what was gathered.  Every byte lands at its offset, whatever the mix:
+ * small ones crossing the 1 MiB boundary, a large one in between, a
+ * small tail that only the commit writes. */
+START_TEST(test_small_writes_gathered)
+{
+	static const size_t sizes[] = {100, 4096, 3, (256u << 10) - 1,
+				       256u << 10, 7, (3u << 20) + 5, 1};
+	size_t len = 0, off = 0;
+	unsigned char *a, *b;
+	ckptio_store *st;
+	ckptio_put *p;
+	ckptio_stat sb;
+
+	/* 600 writes of 4099 bytes cross the gathering buffer's end twice. */
+	len = 600 * 4099;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		len += sizes[i];
+	a = malloc(len);
+	b = malloc(len);
+	tu_fill(a, len, 5);
+	set_opt("threads", "2");
+	set_opt("io_size", "64KiB");
+	st = open_store();
+	ck_assert_int_eq(ops->put_open(st, "g/obj", len, 0, &p), CKPTIO_OK);
+	for (size_t i = 0; i < 600; i++, off += 4099)
+		ck_assert_int_eq(ops->put_write(p, a + off, 4099), CKPTIO_OK);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		ck_assert_int_eq(ops->put_write(p, a + off, sizes[i]),
+				 CKPTIO_OK);
+		off += sizes[i];
+	}
+	ck_assert_uint_eq(off, len);
+	ck_assert_int_eq(ops->put_commit(p), CKPTIO_OK);
+	ck_assert_int_eq(ops->stat(st, "g/obj", &sb), CKPTIO_OK);
+	ck_assert_uint_eq(sb.size, len);
+	{
+		ckptio_range rg = {"g/obj", 0, len, b};
+
+		ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
+	}
+	ck_assert(memcmp(a, b, len) == 0);
+	ops->close(st);
+	free(a);
+	free(b);
+}
+END_TEST
+
 START_TEST(test_invisible_until_commit_and_abort)
 {
 	ckptio_store *st = open_store();
@@ -611,6 +660,7 @@ int main(void)
 	tcase_add_test(tc, test_round_trip_threads_4_parallel_write);
 	tcase_add_test(tc, test_round_trip_direct);
 	tcase_add_test(tc, test_direct_aligned_zero_copy);
+	tcase_add_test(tc, test_small_writes_gathered);
 	tcase_add_test(tc, test_invisible_until_commit_and_abort);
 	tcase_add_test(tc, test_if_absent);
 	tcase_add_test(tc, test_invalid_keys);
