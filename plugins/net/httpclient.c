@@ -53,14 +53,20 @@ static uint64_t backoff_ms(unsigned attempt)
 /* ------------------------------------------------------------------------ */
 /* The I/O thread                                                           */
 
+/* r is done: one less pending in its group, and the group's waiter woken
+ * when that is what it waits for.  The group outlives this: its waiter
+ * cannot return before we let go of the lock. */
 static void req_finish(httpreq_client *c, httpreq *r)
 {
+	httpreq_group *g = r->grp; /* done may free r */
+
 	pthread_mutex_lock(&c->mu);
 	if (r->done)
-		r->done(r); /* with c->mu held; it may free r */
-	else if (r->grp)
-		r->grp->pending--;
-	pthread_cond_broadcast(&c->cv);
+		r->done(r); /* with c->mu held; it does g->pending-- */
+	else if (g)
+		g->pending--;
+	if (g && g->waiter && g->pending <= g->upto)
+		pthread_cond_signal(g->waiter);
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -238,9 +244,18 @@ void httpreq_submit(httpreq *r)
 
 void httpreq_wait(httpreq_client *c, httpreq_group *g, unsigned upto)
 {
+	pthread_cond_t cv;
+
 	pthread_mutex_lock(&c->mu);
-	while (g->pending > upto)
-		pthread_cond_wait(&c->cv, &c->mu);
+	if (g->pending > upto) {
+		pthread_cond_init(&cv, NULL);
+		g->waiter = &cv;
+		g->upto = upto;
+		while (g->pending > upto)
+			pthread_cond_wait(&cv, &c->mu);
+		g->waiter = NULL;
+		pthread_cond_destroy(&cv);
+	}
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -17,7 +17,7 @@ struct httpreq_client {
 	pthread_t thread;
 	int thread_started;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;    /* broadcast when a request is done */
+	pthread_cond_t cv;    /* the store's state (httpreq_cond_wait) */
 	CURLM *multi;
 	httpreq *inbox;       /* submitted, not yet seen by the I/O thread */
 	/* I/O thread only: requests to start, in order (appended at the

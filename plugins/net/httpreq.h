@@ -57,6 +57,7 @@
 #define CKPTIO_NET_HTTPREQ_H
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,9 +78,15 @@ typedef struct httpreq_seg {
 	uint64_t len;
 } httpreq_seg;
 
-/* Requests a thread waits for together. */
+/* Requests a thread waits for together.  Zero it before use; one thread
+ * at a time may wait on a group (httpreq_wait). */
 typedef struct httpreq_group {
 	unsigned pending;
+	/* The library's own: the waiting thread's condition, and how few
+	 * pending requests it waits for.  A finished request wakes only the
+	 * waiter of its own group, and only once that many are left. */
+	pthread_cond_t *waiter;
+	unsigned upto;
 } httpreq_group;
 
 /* ------------------------------------------------------------------------ */
@@ -144,7 +151,8 @@ struct httpreq {
 	httpreq_group *grp;     /* pending-- when done, if no done callback */
 	void (*done)(httpreq *r); /* on the I/O thread with the client's
 				   * lock held, instead of grp->pending--:
-				   * it does that, and may free r */
+				   * it does that (on r->grp, which must
+				   * not change), and may free r */
 	void *user;
 	/* The answer of the last attempt. */
 	long status;            /* HTTP status; 0: none */
@@ -271,12 +279,17 @@ void httpreq_submit(httpreq *r);
 /* Submit r and wait for it; its status (r->st, r->msg). */
 ckptio_status httpreq_run(httpreq *r);
 
-/* Wait until at most `upto` requests of g are pending. */
+/* Wait until at most `upto` requests of g are pending.  Only this
+ * thread is woken, and only then: a finished request of another group
+ * wakes nobody here. */
 void httpreq_wait(httpreq_client *c, httpreq_group *g, unsigned upto);
 
-/* The client's lock, held by done callbacks, and its condition, broadcast
- * whenever a request is done: a store's state that those callbacks touch
- * (buffers given back, a failure recorded) is guarded by them. */
+/* The client's lock, held by done callbacks, and a condition for the
+ * store's own state that those callbacks touch (buffers given back): a
+ * store guards that state with the lock, and whoever changes it in a way
+ * a waiter cares for calls httpreq_broadcast.  The library never
+ * broadcasts it itself (a finished request wakes only its group's
+ * waiter, above). */
 void httpreq_lock(httpreq_client *c);
 void httpreq_unlock(httpreq_client *c);
 void httpreq_cond_wait(httpreq_client *c); /* lock held */

@@ -75,7 +75,9 @@ static unsigned char *stage_get(s3store *s)
 	return b;
 }
 
-/* Give a staging buffer back; with the client's lock held. */
+/* Give a staging buffer back and wake the puts waiting for one (the
+ * request layer wakes only a part's own put); with the client's lock
+ * held. */
 static void stage_put_locked(s3store *s, unsigned char *b)
 {
 	s->staged--;
@@ -83,6 +85,7 @@ static void stage_put_locked(s3store *s, unsigned char *b)
 		s->free_bufs[s->nfree++] = b;
 	else
 		free(b);
+	httpreq_broadcast(s->client);
 }
 
 static int seg_add(ckptio_put *p, const void *buf, uint64_t len)
@@ -251,7 +254,6 @@ static ckptio_status submit_part(ckptio_put *p)
 		if (!p->stable && r->base.nbody) {
 			httpreq_lock(s->client);
 			stage_put_locked(s, r->base.body[0].buf);
-			httpreq_broadcast(s->client);
 			httpreq_unlock(s->client);
 		}
 		p->buf = NULL;
@@ -363,7 +365,6 @@ static void put_free(ckptio_put *p)
 	if (p->buf) {
 		httpreq_lock(s->client);
 		stage_put_locked(s, p->buf);
-		httpreq_broadcast(s->client);
 		httpreq_unlock(s->client);
 	}
 	for (unsigned i = 0; p->etags && i < p->nparts; i++)
