@@ -69,24 +69,8 @@ CKPTIO=$(cd "$(dirname "$CKPTIO")" && pwd)/$(basename "$CKPTIO")
 CKPTIO_PLUGIN_PATH=$(cd "$PLUGIN_PATH" && pwd)
 export CKPTIO_PLUGIN_PATH
 
-# python3 -c with the arguments as sys.argv[1:].
-py() {
-	local prog=$1
-	shift
-	python3 -c "import sys, json; a = sys.argv[1:]; $prog" "$@"
-}
-
-# Bytes of a size as ckptio reads it: 2GiB, 512MiB, 4k (powers of 1024),
-# 1.5GB (powers of 1000), 4096.
-size_bytes() {
-	py '
-import re
-m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kKMGT]?)(iB|B)?", a[0])
-if not m: sys.exit("bench.sh: bad size " + a[0])
-p = "KMGT".index(m.group(2).upper()) + 1 if m.group(2) else 0
-base = 1000 if m.group(3) == "B" else 1024
-print(int(float(m.group(1)) * base ** p))' "$1"
-}
+# py, size_bytes
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---------------------------------------------------------------- set-up
 PAYLOAD_EST=$(size_bytes "$SIZE")

@@ -107,12 +107,9 @@ has_peer rclone && PKGS+=(rclone)
 has_peer s3cmd && PKGS+=(s3cmd)
 pkg_install "${PKGS[@]}" || die "cannot install ${PKGS[*]}"
 
-py() { local prog=$1; shift; python3 -c "import sys, json; a = sys.argv[1:]; $prog" "$@"; }
-BYTES=$(py '
-s = a[0]; u = {"k": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mib": 1 << 20,
-  "g": 1 << 30, "gib": 1 << 30, "kb": 10**3, "mb": 10**6, "gb": 10**9, "": 1}
-import re; m = re.fullmatch(r"([0-9.]+)\s*([a-zA-Z]*)", s)
-print(int(float(m.group(1)) * u[m.group(2).lower()]))' "$SIZE")
+# py, size_bytes
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BYTES=$(size_bytes "$SIZE")
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/ckptio-s3bench.XXXXXX")
 SHM=$(mktemp -d /dev/shm/ckptio-s3bench.XXXXXX)

@@ -118,18 +118,8 @@ LIBDIR=$(dirname "$CKPTIO")/.libs
 CKPTIO_PLUGIN_PATH=$(cd "$PLUGIN_PATH" && pwd)
 export CKPTIO_PLUGIN_PATH
 
-py() { local prog=$1; shift; python3 -c "import sys, json, math; a = sys.argv[1:]; $prog" "$@"; }
-
-# Bytes of a size: 256MiB, 4k (powers of 1024), 1.5GB (powers of 1000).
-size_bytes() {
-	py '
-import re
-m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kKMGT]?)(iB|B)?", a[0])
-if not m: sys.exit("scale.sh: bad size " + a[0])
-p = "KMGT".index(m.group(2).upper()) + 1 if m.group(2) else 0
-base = 1000 if m.group(3) == "B" else 1024
-print(int(float(m.group(1)) * base ** p))' "$1"
-}
+# py, size_bytes
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SIZE_BYTES=$(size_bytes "$SIZE")
 
 # ---------------------------------------------------------------- set-up
