@@ -55,6 +55,8 @@
 
 #include <ckptio/ckptio.h>
 
+#include "benchutil.h"
+
 struct args {
 	const char *dir;
 	int ranks;
@@ -100,14 +102,6 @@ static struct rank0 r0;
 static pthread_barrier_t start_barrier;
 static double t_start;
 static FILE *logf;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* A "VmRSS:" or "VmHWM:" line of /proc/self/status, in KiB; -1 when
  * absent. */
@@ -253,17 +247,6 @@ static void *rank_main(void *arg)
 	if (rk->st != CKPTIO_OK)
 		snprintf(rk->msg, sizeof(rk->msg), "%s", ckptio_errmsg(rk->ctx));
 	return NULL;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -1 : 0;
 }
 
 static int parse_args(int argc, char **argv)

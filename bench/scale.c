@@ -31,6 +31,8 @@
 
 #include <ckptio/ckptio.h>
 
+#include "benchutil.h"
+
 struct args {
 	const char *op;
 	const char *dir;
@@ -57,14 +59,6 @@ static int die(const char *what, const char *detail)
 	fprintf(stderr, "scale: %s%s%s\n", what, detail && *detail ? ": " : "",
 		detail ? detail : "");
 	return 1;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static double cpu_now(void)
@@ -103,17 +97,6 @@ static uint64_t tensor_elems(const struct args *a, uint64_t i)
 	lo = (a->min_bytes + 3) / 4;
 	hi = a->max_bytes / 4;
 	return lo + splitmix64(a->seed + i) % (hi - lo + 1);
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -1 : 0;
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
