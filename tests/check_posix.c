@@ -95,22 +95,31 @@ static ckptio_status put(ckptio_store *st, const char *key, const void *buf,
 	return ops->put_commit(p);
 }
 
+/* Object key of st holds exactly the len bytes of want. */
+static void expect_object(ckptio_store *st, const char *key,
+			  const unsigned char *want, size_t len)
+{
+	unsigned char *b = malloc(len ? len : 1);
+	ckptio_range rg = {key, 0, len, b};
+	ckptio_stat sb;
+
+	ck_assert_int_eq(ops->stat(st, key, &sb), CKPTIO_OK);
+	ck_assert_uint_eq(sb.size, len);
+	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
+	ck_assert_msg(memcmp(want, b, len) == 0, "%s: bytes differ", key);
+	free(b);
+}
+
 static void round_trip(size_t len)
 {
 	ckptio_store *st = open_store();
-	unsigned char *a = malloc(len), *b = malloc(len);
-	ckptio_range rg = {"x/y/obj", 0, len, b};
-	ckptio_stat sb;
+	unsigned char *a = malloc(len);
 
 	tu_fill(a, len, len);
 	ck_assert_int_eq(put(st, "x/y/obj", a, len, 0), CKPTIO_OK);
-	ck_assert_int_eq(ops->stat(st, "x/y/obj", &sb), CKPTIO_OK);
-	ck_assert_uint_eq(sb.size, len);
-	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
-	ck_assert(memcmp(a, b, len) == 0);
+	expect_object(st, "x/y/obj", a, len);
 	ops->close(st);
 	free(a);
-	free(b);
 }
 
 START_TEST(test_round_trip_threads_1)
@@ -142,10 +151,9 @@ START_TEST(test_direct_aligned_zero_copy)
 	 * device; an odd piece in between goes through the staging buffer
 	 * and the next aligned piece must still land at the right place. */
 	size_t len = (6u << 20) + 4096 * 3;
-	unsigned char *a, *b = malloc(len);
+	unsigned char *a;
 	ckptio_store *st;
 	ckptio_put *p;
-	ckptio_range rg = {"d", 0, len, b};
 
 	ck_assert_int_eq(posix_memalign((void **)&a, 4096, len), 0);
 	tu_fill(a, len, 99);
@@ -163,11 +171,9 @@ START_TEST(test_direct_aligned_zero_copy)
 			 CKPTIO_OK);
 	ck_assert_int_eq(ops->put_write(p, a + len - 10, 10), CKPTIO_OK);
 	ck_assert_int_eq(ops->put_commit(p), CKPTIO_OK);
-	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
-	ck_assert(memcmp(a, b, len) == 0);
+	expect_object(st, "d", a, len);
 	ops->close(st);
 	free(a);
-	free(b);
 }
 END_TEST
 
@@ -181,17 +187,15 @@ START_TEST(test_small_writes_gathered)
 	static const size_t sizes[] = {100, 4096, 3, (256u << 10) - 1,
 				       256u << 10, 7, (3u << 20) + 5, 1};
 	size_t len = 0, off = 0;
-	unsigned char *a, *b;
+	unsigned char *a;
 	ckptio_store *st;
 	ckptio_put *p;
-	ckptio_stat sb;
 
 	/* 600 writes of 4099 bytes cross the gathering buffer's end twice. */
 	len = 600 * 4099;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		len += sizes[i];
 	a = malloc(len);
-	b = malloc(len);
 	tu_fill(a, len, 5);
 	set_opt("threads", "2");
 	set_opt("io_size", "64KiB");
@@ -206,17 +210,38 @@ START_TEST(test_small_writes_gathered)
 	}
 	ck_assert_uint_eq(off, len);
 	ck_assert_int_eq(ops->put_commit(p), CKPTIO_OK);
-	ck_assert_int_eq(ops->stat(st, "g/obj", &sb), CKPTIO_OK);
-	ck_assert_uint_eq(sb.size, len);
-	{
-		ckptio_range rg = {"g/obj", 0, len, b};
-
-		ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_OK);
-	}
-	ck_assert(memcmp(a, b, len) == 0);
+	expect_object(st, "g/obj", a, len);
 	ops->close(st);
 	free(a);
-	free(b);
+}
+END_TEST
+
+/* A gathered write that fails when the buffer fills (not at the commit)
+ * fails that put_write, and the abort leaves nothing behind. */
+START_TEST(test_gathered_write_fault)
+{
+	static unsigned char chunk[4096];
+	ckptio_status st_w = CKPTIO_OK;
+	ckptio_store *st;
+	ckptio_put *p;
+	size_t i;
+
+	setenv("CKPTIO_POSIX_FAULT", "pwrite:1:ENOSPC", 1);
+	hc.status = CKPTIO_OK;
+	st = open_store();
+	ck_assert_int_eq(ops->put_open(st, "f/obj", UINT64_MAX, 0, &p),
+			 CKPTIO_OK);
+	/* 1 MiB gathered, then the first pwrite fails. */
+	for (i = 0; i < 1024 && st_w == CKPTIO_OK; i++)
+		st_w = ops->put_write(p, chunk, sizeof(chunk));
+	ck_assert_int_eq(st_w, CKPTIO_ENOSPC);
+	ck_assert_uint_eq(i, 256);
+	ck_assert_msg(strstr(hc.msg, "f/obj: write: No space left") != NULL,
+		      "%s", hc.msg);
+	ops->put_abort(p);
+	ck_assert_int_eq(count_files(dir), 0);
+	ops->close(st);
+	unsetenv("CKPTIO_POSIX_FAULT");
 }
 END_TEST
 
@@ -661,6 +686,7 @@ int main(void)
 	tcase_add_test(tc, test_round_trip_direct);
 	tcase_add_test(tc, test_direct_aligned_zero_copy);
 	tcase_add_test(tc, test_small_writes_gathered);
+	tcase_add_test(tc, test_gathered_write_fault);
 	tcase_add_test(tc, test_invisible_until_commit_and_abort);
 	tcase_add_test(tc, test_if_absent);
 	tcase_add_test(tc, test_invalid_keys);
