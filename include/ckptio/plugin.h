@@ -168,7 +168,10 @@ struct ckptio_host {
 	 * bin_of (plan->nitems entries, the caller's) receives each item's
 	 * bin.  The result depends only on the item sizes and max_bins.
 	 * O(n log n) in items.  A layout writes a bin's items in plan order,
-	 * so that reads of them go forward. */
+	 * so that reads of them go forward.  Reads plan, writes only *nbins
+	 * and bin_of, keeps nothing; thread safe.  Errors, recorded on hc:
+	 * CKPTIO_EINVAL for a NULL plan, nbins, or items/bin_of with items,
+	 * CKPTIO_ENOMEM. */
 	ckptio_status (*plan_bins)(ckptio_host_ctx *hc, const ckptio_plan *plan,
 				   unsigned max_bins, unsigned *nbins,
 				   uint32_t *bin_of);
