@@ -312,6 +312,34 @@ START_TEST(test_plan_bins)
 }
 END_TEST
 
+/* Through the host table: 0 bins means the operation's threads, and
+ * NULL arguments are refused with a message, not followed. */
+START_TEST(test_host_plan_bins)
+{
+	static ckptio_plan_item items[10];
+	uint32_t bin_of[10];
+	ckptio_plan plan = {.nitems = 10, .items = items};
+	ckptio_host_ctx hc;
+	unsigned nbins = 0;
+
+	for (size_t i = 0; i < 10; i++)
+		items[i].nbytes = 100 + i;
+	ckptio__hc_init(&hc, NULL, NULL, NULL);
+	hc.threads = 3;
+	ck_assert_int_eq(ckptio__host.plan_bins(&hc, &plan, 0, &nbins, bin_of),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(nbins, 3);
+	ck_assert_int_eq(ckptio__host.plan_bins(&hc, NULL, 0, &nbins, bin_of),
+			 CKPTIO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "plan_bins: NULL"));
+	ck_assert_int_eq(ckptio__host.plan_bins(&hc, &plan, 2, &nbins, NULL),
+			 CKPTIO_EINVAL);
+	ck_assert_int_eq(ckptio__host.plan_bins(&hc, &plan, 2, NULL, bin_of),
+			 CKPTIO_EINVAL);
+	ckptio__hc_destroy(&hc);
+}
+END_TEST
+
 /* Replicas go to the least loaded holder, largest first, ties to the
  * first holder listed; a rank that holds no copy never gets one. */
 START_TEST(test_plan_replicas)
@@ -354,6 +382,7 @@ int main(void)
 	tcase_add_test(tc, test_pool);
 	tcase_add_test(tc, test_plan_bins);
 	tcase_add_test(tc, test_plan_replicas);
+	tcase_add_test(tc, test_host_plan_bins);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }
