@@ -5,6 +5,8 @@
  * (.ci/run's valgrind step runs 20000; make check and the sanitizer build
  * run the full million). */
 #include <check.h>
+#include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +169,95 @@ START_TEST(test_million_items)
 }
 END_TEST
 
+/* Two ranks (threads) that both hold every item, as with data
+ * parallelism: n / 2 items each, so rank 0's global step sorts n plan
+ * entries (10^6) and spreads the replicas over both ranks (the planner),
+ * and every value loads back. */
+typedef struct rep_rank {
+	ckptio_coord_group *g;
+	int rank;
+	const char *loc;
+	const float *data;
+	ckptio_status st;
+	char msg[512];
+} rep_rank;
+
+static void *rep_save(void *arg)
+{
+	rep_rank *r = arg;
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_coord co;
+	ckptio_ctx *c;
+	ckptio_sd *sd;
+
+	ck_assert_int_eq(ckptio_ctx_new(&c, NULL), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_coord_threads_get(r->g, r->rank, &co),
+			 CKPTIO_OK);
+	o.coord = &co;
+	sd = make_sd((float *)r->data);
+	r->st = ckptio_save(c, r->loc, sd, &o);
+	snprintf(r->msg, sizeof(r->msg), "%s", ckptio_errmsg(c));
+	ckptio_sd_free(sd);
+	ckptio_ctx_free(c);
+	return NULL;
+}
+
+START_TEST(test_million_replicated_two_ranks)
+{
+	float *data = malloc(n * ELEMS * sizeof(float));
+	float *back = malloc(n * ELEMS * sizeof(float));
+	rep_rank r[2];
+	pthread_t t[2];
+	ckptio_coord_group *g;
+	int by_rank[2] = {0, 0};
+	struct dirent *e;
+	char *loc = NULL;
+	ckptio_sd *sd;
+	size_t entries = n;
+	DIR *d;
+
+	n = entries / 2; /* items per rank (make_sd, check_values) */
+	ck_assert(data && back);
+	ck_assert_int_gt(asprintf(&loc, "%s/rep", dir), 0);
+	for (size_t i = 0; i < n * ELEMS; i++)
+		data[i] = (float)i;
+	ck_assert_int_eq(ckptio_coord_threads_new(&g, 2), CKPTIO_OK);
+	for (int k = 0; k < 2; k++) {
+		r[k] = (rep_rank){g, k, loc, data, CKPTIO_OK, ""};
+		ck_assert_int_eq(pthread_create(&t[k], NULL, rep_save, &r[k]),
+				 0);
+	}
+	for (int k = 0; k < 2; k++)
+		pthread_join(t[k], NULL);
+	ckptio_coord_threads_free(g);
+	for (int k = 0; k < 2; k++)
+		ck_assert_msg(r[k].st == CKPTIO_OK, "rank %d: %s", k, r[k].msg);
+
+	/* Both ranks wrote data objects (__0_*, __1_*). */
+	d = opendir(loc);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "__", 2) == 0 &&
+		    (e->d_name[2] == '0' || e->d_name[2] == '1'))
+			by_rank[e->d_name[2] - '0']++;
+	closedir(d);
+	ck_assert_msg(by_rank[0] > 0 && by_rank[1] > 0,
+		      "data objects by rank: %d and %d", by_rank[0],
+		      by_rank[1]);
+
+	memset(back, 0, n * ELEMS * sizeof(float));
+	sd = make_sd(back);
+	ck_assert_msg(ckptio_load(ctx, loc, sd, NULL) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ckptio_sd_free(sd);
+	check_values(back);
+	free(loc);
+	free(data);
+	free(back);
+	n = entries;
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("scale");
@@ -174,6 +265,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_million_items);
+	tcase_add_test(tc, test_million_replicated_two_ranks);
 	tcase_set_timeout(tc, 600);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
