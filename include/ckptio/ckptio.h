@@ -112,11 +112,24 @@ typedef enum ckptio_dtype {
 	CKPTIO_F8_E5M2 = 12,
 	CKPTIO_U16 = 13,
 	CKPTIO_U32 = 14,
-	CKPTIO_U64 = 15
+	CKPTIO_U64 = 15,
+	/* The rest of the safetensors specification's dtypes (issue 9). */
+	CKPTIO_F8_E8M0 = 16,
+	CKPTIO_F8_E4M3FNUZ = 17,
+	CKPTIO_F8_E5M2FNUZ = 18,
+	CKPTIO_C64 = 19,     /* complex64: two F32, real then imaginary */
+	CKPTIO_F4 = 20,      /* 4 bits per element (E2M1), two per byte */
+	CKPTIO_F6_E2M3 = 21, /* 6 bits per element, four per three bytes */
+	CKPTIO_F6_E3M2 = 22
 } ckptio_dtype;
 
-/* Bytes per element; 0 for an unknown dtype. */
+/* Bytes per element; 0 for an unknown dtype and for the sub-byte dtypes
+ * (F4, F6_E2M3, F6_E3M2), whose size is given by ckptio_dtype_bits. */
 size_t ckptio_dtype_size(ckptio_dtype dtype);
+/* Bits per element (4, 6, 8, ..., 128); 0 for an unknown dtype.  A tensor
+ * of a sub-byte dtype must hold a whole number of bytes (elements x bits
+ * divisible by 8), in every chunk. */
+unsigned ckptio_dtype_bits(ckptio_dtype dtype);
 /* "F32", "BF16", ...; NULL for an unknown dtype. */
 const char *ckptio_dtype_name(ckptio_dtype dtype);
 /* Inverse of ckptio_dtype_name; CKPTIO_DTYPE_INVALID when unknown or
