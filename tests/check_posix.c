@@ -145,6 +145,75 @@ START_TEST(test_round_trip_direct)
 }
 END_TEST
 
+/* Buffered data through bounce buffers smaller than a write, a piece and
+ * an io_size slice (bounce = 4KiB: many copies per call, odd tails), then
+ * read back through them in ranges that start and end mid-buffer; and
+ * with bounce = 0, straight from and to the caller's memory. */
+static void bounce_round_trip(const char *bounce)
+{
+	enum { LEN = (3u << 20) + 4097 };
+	unsigned char *a = malloc(LEN), *b = malloc(LEN);
+	ckptio_range rg[3];
+	ckptio_store *st;
+
+	set_opt("bounce", bounce);
+	set_opt("threads", "4");
+	set_opt("io_size", "64KiB");
+	st = open_store();
+	tu_fill(a, LEN, 91);
+	ck_assert_int_eq(put(st, "b/obj", a, LEN, 0), CKPTIO_OK);
+	expect_object(st, "b/obj", a, LEN);
+	memset(b, 0, LEN);
+	rg[0] = (ckptio_range){"b/obj", 1, 4095, b + 1};
+	rg[1] = (ckptio_range){"b/obj", 4096, 12289, b + 4096};
+	rg[2] = (ckptio_range){"b/obj", 16385, LEN - 16385, b + 16385};
+	ck_assert_int_eq(ops->read(st, rg, 3), CKPTIO_OK);
+	ck_assert(memcmp(a + 1, b + 1, LEN - 1) == 0);
+	ck_assert_int_eq(b[0], 0);
+	/* A range past the end is reported through the bounce buffer too. */
+	rg[0] = (ckptio_range){"b/obj", LEN - 5000, 5001, b};
+	ck_assert_int_eq(ops->read(st, rg, 1), CKPTIO_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "(truncated?)"));
+	ops->close(st);
+	free(a);
+	free(b);
+}
+
+START_TEST(test_round_trip_bounce_small)
+{
+	bounce_round_trip("4KiB");
+}
+END_TEST
+
+START_TEST(test_round_trip_bounce_off)
+{
+	bounce_round_trip("0");
+}
+END_TEST
+
+/* A pwrite failing in the middle of a bounced write fails the put with
+ * the key, and the object never shows. */
+START_TEST(test_bounce_write_fault)
+{
+	enum { LEN = 1u << 20 };
+	unsigned char *a = malloc(LEN);
+	ckptio_stat sb;
+	ckptio_store *st;
+
+	set_opt("bounce", "64KiB");
+	set_opt("threads", "1");
+	setenv("CKPTIO_POSIX_FAULT", "pwrite:5:ENOSPC", 1);
+	st = open_store();
+	tu_fill(a, LEN, 5);
+	ck_assert_int_eq(put(st, "f/obj", a, LEN, 0), CKPTIO_ENOSPC);
+	ck_assert_ptr_nonnull(strstr(hc.msg, "f/obj: write: No space left"));
+	ck_assert_int_eq(ops->stat(st, "f/obj", &sb), CKPTIO_ENOTFOUND);
+	ops->close(st);
+	unsetenv("CKPTIO_POSIX_FAULT");
+	free(a);
+}
+END_TEST
+
 START_TEST(test_direct_aligned_zero_copy)
 {
 	/* Aligned caller memory at aligned offsets goes straight to the
@@ -663,6 +732,19 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+START_TEST(test_bad_bounce)
+{
+	ckptio_store *st = NULL;
+
+	set_opt("bounce", "1KiB");
+	ck_assert_int_eq(ops->open(&ckptio__host, &hc, dir, 1, &st),
+			 CKPTIO_ECONFIG);
+	ck_assert_ptr_null(st);
+	ck_assert_str_eq(hc.msg, "posix: bounce must be 0 (off) or between "
+				 "4KiB and 64MiB");
+}
+END_TEST
+
 START_TEST(test_missing_root)
 {
 	ckptio_store *st = NULL;
@@ -684,6 +766,10 @@ int main(void)
 	tcase_add_test(tc, test_round_trip_threads_1);
 	tcase_add_test(tc, test_round_trip_threads_4_parallel_write);
 	tcase_add_test(tc, test_round_trip_direct);
+	tcase_add_test(tc, test_round_trip_bounce_small);
+	tcase_add_test(tc, test_round_trip_bounce_off);
+	tcase_add_test(tc, test_bounce_write_fault);
+	tcase_add_test(tc, test_bad_bounce);
 	tcase_add_test(tc, test_direct_aligned_zero_copy);
 	tcase_add_test(tc, test_small_writes_gathered);
 	tcase_add_test(tc, test_gathered_write_fault);
