@@ -137,6 +137,93 @@ ckptio_status ckptio__store_open(ckptio_ctx *ctx, ckptio__loc *loc,
 /* ------------------------------------------------------------------------ */
 /* Opening for reading                                                      */
 
+/* Layout detection: a location whose layout was not named is read with
+ * the native layout when its commit key is there, else with the first
+ * other layout plugin of the search path one of whose commit keys is
+ * (a safetensors model: model.safetensors.index.json or
+ * model.safetensors).  Only a location without a native checkpoint pays
+ * for the scan. */
+typedef struct layouts {
+	char **names;
+	size_t n;
+	int oom;
+} layouts;
+
+static int collect_layout(void *user, const ckptio_plugin_info *info)
+{
+	layouts *l = user;
+	char **v;
+
+	if (strcmp(info->kind, "layout") != 0 ||
+	    strcmp(info->name, "native") == 0)
+		return 0;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->names[i], info->name) == 0)
+			return 0;
+	v = realloc(l->names, (l->n + 1) * sizeof(*v));
+	if (!v || !(v[l->n] = strdup(info->name))) {
+		if (v)
+			l->names = v;
+		l->oom = 1;
+		return 1;
+	}
+	l->names = v;
+	l->n++;
+	return 0;
+}
+
+/* 1 when a commit key of lo exists under id in st. */
+static int has_commit_key(const struct ckptio_layout_ops *lo, ckptio_store *st,
+			  const char *id)
+{
+	for (const char *const *c = lo->commit_keys; *c; c++) {
+		char *key = ckptio__join(id, *c);
+		ckptio_stat sb;
+		int yes = key && st->ops->stat(st, key, &sb) == CKPTIO_OK;
+
+		free(key);
+		if (yes)
+			return 1;
+	}
+	return 0;
+}
+
+static void detect_layout(ckptio_ctx *ctx, ckptio__rd *rd)
+{
+	layouts l = {0};
+
+	if (rd->loc.layout_explicit ||
+	    has_commit_key(rd->loc.layout_plugin->desc->layout, rd->store,
+			   rd->loc.id))
+		return;
+	/* Layouts loaded already (the scan reports only new ones), then
+	 * the search path; plugins that fail to load are logged by the scan,
+	 * not errors. */
+	for (size_t i = 0; i < ctx->nplugins && !l.oom; i++)
+		if (ctx->plugins[i]->desc->kind == CKPTIO_PLUGIN_LAYOUT)
+			collect_layout(&l, &(ckptio_plugin_info){
+						   .name = ctx->plugins[i]->desc->name,
+						   .kind = "layout"});
+	if (!l.oom && ckptio_plugins(ctx, collect_layout, &l) == CKPTIO_OK)
+		for (size_t i = 0; i < l.n; i++) {
+			const ckptio__plugin *p;
+
+			if (ckptio__plugin_get(ctx, l.names[i],
+					       CKPTIO_PLUGIN_LAYOUT,
+					       &p) == CKPTIO_OK &&
+			    has_commit_key(p->desc->layout, rd->store,
+					   rd->loc.id)) {
+				ckptio__log(ctx, CKPTIO_LOG_DEBUG,
+					    "%s: layout '%s' (detected)",
+					    rd->loc.id, p->desc->name);
+				rd->loc.layout_plugin = p;
+				break;
+			}
+		}
+	ctx->errmsg[0] = '\0';
+	ckptio__strv_free(l.names, l.n);
+}
+
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 			      unsigned threads, ckptio__rd *rd)
 {
@@ -150,11 +237,13 @@ ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 	ckptio__hc_init(&rd->hc, ctx, rd->loc.section, rd->loc.defaults);
 	rd->hc.threads = threads ? threads : rd->loc.threads;
 	rd->hc_live = 1;
-	lo = rd->loc.layout_plugin->desc->layout;
 	st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);
 	if (st == CKPTIO_OK)
 		st = ckptio__store_require(&rd->hc, &rd->loc, rd->store,
 					   CKPTIO_STORE_CAP_READ);
+	if (st == CKPTIO_OK)
+		detect_layout(ctx, rd);
+	lo = rd->loc.layout_plugin->desc->layout;
 	if (st == CKPTIO_OK)
 		st = lo->reader_setup(&ckptio__host, &rd->hc, rd->store,
 				      rd->loc.id, &rd->reader);

@@ -379,6 +379,9 @@ typedef struct ckptio__loc {
 	char *root;  /* passed to the store's open */
 	char *id;    /* checkpoint id under root ("" allowed) */
 	unsigned threads;
+	/* The layout was named (override or the backend's `layout`); when
+	 * not, a read detects it (ckptio__rd_open). */
+	int layout_explicit;
 } ckptio__loc;
 
 ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,

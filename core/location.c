@@ -290,6 +290,7 @@ ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,
 	o = ckptio__section_get(loc->section, "layout");
 	layout_name = layout_override ? layout_override
 		      : (o && o->value) ? o->value : "native";
+	loc->layout_explicit = layout_override || (o && o->value);
 	st = ckptio__plugin_get(ctx, layout_name, CKPTIO_PLUGIN_LAYOUT,
 				&loc->layout_plugin);
 	if (st != CKPTIO_OK)

@@ -1107,6 +1107,14 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 						       NULL, copy_read, c);
 		if (st != CKPTIO_OK)
 			ckptio__error(ctx, st, "%s", ckptio_last_error());
+		/* A whole item in one checksummed chunk: its CRC32C is known
+		 * before its bytes (ABI 1.5), for layouts that write
+		 * checksums ahead of the data (safetensors). */
+		else if (im->nchunks == 1 && im->chunks[0].has_crc &&
+			 im->chunks[0].length == im->nbytes) {
+			sd->items[sd->n - 1].pi.has_crc = 1;
+			sd->items[sd->n - 1].pi.crc32c = im->chunks[0].crc32c;
+		}
 	}
 	if (st == CKPTIO_OK)
 		st = ckptio_save(ctx, dst, sd, opts);

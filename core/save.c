@@ -717,12 +717,9 @@ static ckptio_status save_local(saver *s, const ckptio_sd *sd)
 /* Rank 0: is there a committed checkpoint already? */
 static ckptio_status check_absent(saver *s)
 {
-	char *key = ckptio__join(s->loc.id, s->lo->commit_keys[0]);
 	ckptio_stat sb;
-	ckptio_status st;
+	ckptio_status st = CKPTIO_ENOTFOUND;
 
-	if (!key)
-		return CKPTIO_ENOMEM;
 	/* What is left of "never replaces a checkpoint" without it:
 	 * docs/design-notes.md section 1. */
 	if (!(ckptio__store_caps(s->store) & CKPTIO_STORE_CAP_IF_ABSENT))
@@ -737,8 +734,17 @@ static ckptio_status check_absent(saver *s)
 			    "the other's data objects become debris for "
 			    "`ckptio rm --gc`",
 			    s->location, s->loc.store_plugin->desc->name);
-	st = s->store->ops->stat(s->store, key, &sb);
-	free(key);
+	/* Any commit key makes one (safetensors: the index, or the single
+	 * file). */
+	for (const char *const *c = s->lo->commit_keys;
+	     *c && st == CKPTIO_ENOTFOUND; c++) {
+		char *key = ckptio__join(s->loc.id, *c);
+
+		if (!key)
+			return CKPTIO_ENOMEM;
+		st = s->store->ops->stat(s->store, key, &sb);
+		free(key);
+	}
 	if (st == CKPTIO_ENOTFOUND)
 		return CKPTIO_OK;
 	if (st == CKPTIO_OK)

@@ -262,7 +262,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_store_ops, remove_many, 96, 8),
 	FIELD(ckptio_store_ops, put_target, 104, 8), /* ABI 1.2 */
 	FIELD(ckptio_store_ops, instance_caps, 112, 8), /* ABI 1.3 */
-	SIZE(ckptio_plan_item, 80),
+	SIZE(ckptio_plan_item, 88),
 	FIELD(ckptio_plan_item, name, 0, 8),
 	FIELD(ckptio_plan_item, kind, 8, 4),
 	FIELD(ckptio_plan_item, dtype, 12, 4),
@@ -414,7 +414,7 @@ static const value values[] = {
 
 	V(CKPTIO_MAX_NAME, 4096), V(CKPTIO_MAX_NDIM, 32),
 
-	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 4),
+	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 5),
 	V(CKPTIO_ABI_VERSION, 0x10004),
 };
 

@@ -43,7 +43,7 @@ extern "C" {
 
 /* major << 16 | minor.  Minor bumps add fields at the end of structs. */
 #define CKPTIO_ABI_MAJOR 1
-#define CKPTIO_ABI_MINOR 4
+#define CKPTIO_ABI_MINOR 5
 #define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
 
 #if defined(__GNUC__)
@@ -350,6 +350,13 @@ typedef struct ckptio_plan_item {
 	const void *data;             /* the chunk, or NULL */
 	ckptio_read_fn read;          /* pull source when data is NULL */
 	void *read_user;
+	/* (ABI 1.5: read only when host->abi_version is 1.5 or later.)
+	 * has_crc: crc32c is the CRC32C of the chunk's nbytes, known before
+	 * they are read (ckptio_copy of a checksummed source), for layouts
+	 * that record checksums ahead of the data.  A layout that uses it
+	 * still checks the bytes it writes against it. */
+	int has_crc;
+	uint32_t crc32c;
 } ckptio_plan_item;
 
 /* A rank's save plan. `storage` is the layout's annotation: a malloc'd
