@@ -1,6 +1,7 @@
 #!/bin/sh
 # install-deps.sh [--fuzz] - install the Debian packages needed to build and
-# test ckptio (Debian 12 and derivatives); with --fuzz also clang and its
+# test ckptio (Debian 12 and derivatives; python3-numpy is for the safetensors
+# interop test, tests/safetensors/); with --fuzz also clang and its
 # libFuzzer runtime, for `make fuzz` (docs/fuzzing.md), which nothing else
 # needs.  Idempotent: packages already present are left alone, and
 # `apt-get update` runs only when an install fails (e.g. a fresh container
@@ -8,7 +9,7 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
-libjansson-dev libyajl-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 valgrind"
+libjansson-dev libyajl-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 python3-numpy valgrind"
 # libclang-rt-14-dev (libFuzzer, the sanitizer runtimes) is only
 # recommended by clang-14, so it is named.
 FUZZ_PACKAGES="clang libclang-rt-14-dev"

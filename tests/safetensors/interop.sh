@@ -1,0 +1,118 @@
+#!/bin/bash
+# interop.sh - ckptio's safetensors layout against independent
+# implementations: stref.py (Python, written from the specification) and
+# Hugging Face's JavaScript reader (@huggingface/hub, npm_interop.mjs).
+#
+#   1. stref.py selftest (published vectors, hostile files, round trips);
+#   2. stref.py writes A (one file) and B (3 shards, __metadata__); ckptio
+#      converts each to its native layout and back to safetensors, and the
+#      independent reader must find the same tensors, byte for byte;
+#   3. ckptio ls / --json ls / verify on safetensors directories;
+#   4. every hostile file of make_hostile.py, as DIR/model.safetensors:
+#      `ckptio ls DIR` and `ckptio verify DIR` fail naming model.safetensors;
+#   5. npm: a file written by npm_interop.mjs through ckptio; ckptio's
+#      output read by @huggingface/hub gives the same dump as stref.py.
+#
+# Nothing is skipped: a missing safetensors plugin, numpy or node is a
+# failure.  Env (from make check): CKPTIO_BIN, CKPTIO_PLUGIN_PATH,
+# CKPTIO_CONFIG=/dev/null, CKPTIO_SRCDIR.  Installs the pinned npm package
+# into tests/safetensors/node_modules (npm ci) when it is not there.
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+CKPTIO_SRCDIR=${CKPTIO_SRCDIR:-$(cd "$HERE/../.." && pwd)}
+export CKPTIO_CONFIG=${CKPTIO_CONFIG:-/dev/null}
+. "$CKPTIO_SRCDIR/tests/cli/lib.sh"
+
+PY=/usr/bin/python3 # Debian's, which has python3-numpy
+STREF="$PY $HERE/stref.py"
+# ckptio with a time limit: a reader that hangs on a hostile file fails.
+ckt() {
+	timeout 20 ${CKPTIO_TEST_WRAPPER:-} "$CKPTIO_BIN" "$@"
+}
+
+# -- preconditions, failed rather than skipped
+if ! "$PY" -c 'import numpy' 2>/dev/null; then
+	fail "$PY has no numpy (tools/install-deps.sh installs python3-numpy)"
+	finish
+fi
+if ! command -v node >/dev/null 2>&1; then
+	fail "node is not installed"
+	finish
+fi
+if [ ! -d "$HERE/node_modules/@huggingface/hub" ]; then
+	(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) >"$TMP/npm.log" 2>&1 ||
+		{ fail "npm ci in $HERE"; cat "$TMP/npm.log"; finish; }
+fi
+
+# 1. the independent reader against its own vectors first
+expect_exit 0 $STREF selftest
+
+# 2. round trips through ckptio's native layout
+expect_exit 0 $STREF write-sample "$TMP/A"
+expect_exit 0 $STREF write-sample "$TMP/B" --sharded 3 \
+	--metadata format=pt --metadata origin=interop.sh
+for m in A B; do
+	expect_exit 0 ckt cp --layout native "$TMP/$m" "$TMP/N$m"
+	expect_exit 0 ckt cp --layout safetensors "$TMP/N$m" "$TMP/S$m"
+	expect_exit 0 $STREF check "$TMP/S$m"
+	expect_exit 0 $STREF compare "$TMP/$m" "$TMP/S$m"
+	# straight from safetensors to safetensors
+	expect_exit 0 ckt cp --layout safetensors "$TMP/$m" "$TMP/D$m"
+	expect_exit 0 $STREF compare "$TMP/$m" "$TMP/D$m"
+done
+expect_exit 0 $STREF check "$TMP/SA/model.safetensors"
+# B's __metadata__ survives safetensors -> native -> safetensors
+expect_exit 0 $STREF compare --metadata "$TMP/B" "$TMP/SB"
+
+# 3. listing and verifying safetensors directories
+for d in A B SA SB; do
+	expect_exit 0 ckt verify "$TMP/$d"
+	expect_exit 0 ckt ls "$TMP/$d"
+	expect_stdout_contains "model.layers.1.ñorm.weight"
+done
+expect_exit 0 ckt --json ls "$TMP/B"
+expect_json '"model.layers.0.scale" in json.dumps(d, ensure_ascii=False) and "quant.f6_e3m2" in json.dumps(d)'
+
+# 4. hostile files: refused, naming the file
+expect_exit 0 "$PY" "$HERE/make_hostile.py" "$TMP/hostile"
+while IFS="$(printf '\t')" read -r name why; do
+	dir=$TMP/h/$name
+	mkdir -p "$dir"
+	cp "$TMP/hostile/$name.safetensors" "$dir/model.safetensors"
+	for cmd in ls verify; do
+		ckt "$cmd" "$dir" >"$OUT" 2>"$ERR"
+		got=$?
+		if [ "$got" -eq 0 ] || [ "$got" -ge 124 ]; then
+			fail "ckptio $cmd accepted or crashed on $name ($why): exit $got"
+			show_output
+		elif ! grep -qF "model.safetensors" "$ERR"; then
+			fail "ckptio $cmd on $name ($why): message does not name model.safetensors"
+			show_output
+		else
+			pass "ckptio $cmd refuses $name"
+		fi
+	done
+done <"$TMP/hostile/MANIFEST"
+
+# 5. the npm side
+NPM="node $HERE/npm_interop.mjs"
+mkdir -p "$TMP/J"
+expect_exit 0 $NPM write "$TMP/J/model.safetensors"
+expect_exit 0 $STREF check "$TMP/J"
+expect_exit 0 ckt cp --layout native "$TMP/J" "$TMP/NJ"
+expect_exit 0 ckt cp --layout safetensors "$TMP/NJ" "$TMP/SJ"
+expect_exit 0 $STREF compare "$TMP/J" "$TMP/SJ"
+for d in A B SA SB; do
+	$NPM dump "$TMP/$d" >"$TMP/npm.json" 2>"$ERR" ||
+		{ fail "npm reader on $d: $(cat "$ERR")"; continue; }
+	$STREF dump "$TMP/$d" >"$TMP/stref.json" 2>"$ERR" ||
+		{ fail "stref dump $d: $(cat "$ERR")"; continue; }
+	if cmp -s "$TMP/npm.json" "$TMP/stref.json"; then
+		pass "npm and stref dumps of $d agree"
+	else
+		fail "npm and stref dumps of $d differ"
+		diff "$TMP/npm.json" "$TMP/stref.json" | head -20
+	fi
+done
+
+finish
