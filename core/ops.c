@@ -660,9 +660,30 @@ static ckptio_status rm_open(ckptio_ctx *ctx, const char *location,
 	ckptio__hc_init(&rd->hc, ctx, rd->loc.section, rd->loc.defaults);
 	rd->hc_live = 1;
 	st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);
-	if (st != CKPTIO_OK)
+	if (st != CKPTIO_OK) {
 		ckptio__rd_close(rd);
-	return st;
+		return st;
+	}
+	/* What failed to read may be another layout's commit key found by
+	 * detection (a model.safetensors that is not one): without this
+	 * layout's own commit key there is no checkpoint here to remove,
+	 * and the file is not ckptio's. */
+	if (!rd->loc.layout_explicit && *mst == CKPTIO_ECORRUPT) {
+		const char *const *c = rd->loc.layout_plugin->desc->layout->commit_keys;
+		int found = 0;
+
+		for (; *c && !found; c++) {
+			char *key = ckptio__join(rd->loc.id, *c);
+			ckptio_stat sb;
+
+			found = !key || rd->store->ops->stat(rd->store, key, &sb) !=
+						CKPTIO_ENOTFOUND;
+			free(key);
+		}
+		if (!found)
+			*mst = CKPTIO_ENOTFOUND;
+	}
+	return CKPTIO_OK;
 }
 
 ckptio_status ckptio_remove_ex(ckptio_ctx *ctx, const char *location,

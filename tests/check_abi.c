@@ -274,6 +274,8 @@ static const pin layouts[] = {
 	FIELD(ckptio_plan_item, data, 56, 8),
 	FIELD(ckptio_plan_item, read, 64, 8),
 	FIELD(ckptio_plan_item, read_user, 72, 8),
+	FIELD(ckptio_plan_item, has_crc, 80, 4), /* ABI 1.5 */
+	FIELD(ckptio_plan_item, crc32c, 84, 4),
 	SIZE(ckptio_plan, 32),
 	FIELD(ckptio_plan, rank, 0, 4),
 	FIELD(ckptio_plan, nitems, 8, 8),
@@ -415,7 +417,7 @@ static const value values[] = {
 	V(CKPTIO_MAX_NAME, 4096), V(CKPTIO_MAX_NDIM, 32),
 
 	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 5),
-	V(CKPTIO_ABI_VERSION, 0x10004),
+	V(CKPTIO_ABI_VERSION, 0x10005),
 };
 
 START_TEST(test_values)

@@ -830,6 +830,14 @@ START_TEST(test_rm_corrupt_metadata)
 	ck_assert_int_eq(ckptio_remove(ctx, loc, 0), CKPTIO_OK);
 	ck_assert(!exists(loc, ".metadata.json"));
 	user_files_intact(loc);
+	/* The user's model.safetensors (not a valid one) would now be read
+	 * as a broken safetensors model: without it, nothing loads. */
+	{
+		char *p = at(loc, "model.safetensors");
+
+		ck_assert_int_eq(unlink(p), 0);
+		free(p);
+	}
 	ck_assert_int_eq(loads_as(loc, 1, 1), 0);
 }
 END_TEST

@@ -39,9 +39,18 @@ if ! command -v node >/dev/null 2>&1; then
 	fail "node is not installed"
 	finish
 fi
-if [ ! -d "$HERE/node_modules/@huggingface/hub" ]; then
-	(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) >"$TMP/npm.log" 2>&1 ||
-		{ fail "npm ci in $HERE"; cat "$TMP/npm.log"; finish; }
+# The npm side lives in a directory of the build tree (the source may be
+# read-only, as in make distcheck): package files and script copied there,
+# the pinned package installed once.
+NODE_DIR=${CKPTIO_NODE_DIR:-$TMP/node}
+mkdir -p "$NODE_DIR"
+cp "$HERE/package.json" "$HERE/package-lock.json" "$HERE/npm_interop.mjs" \
+	"$NODE_DIR/"
+chmod u+w "$NODE_DIR"/package.json "$NODE_DIR"/package-lock.json \
+	"$NODE_DIR"/npm_interop.mjs
+if [ ! -d "$NODE_DIR/node_modules/@huggingface/hub" ]; then
+	(cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error) >"$TMP/npm.log" 2>&1 ||
+		{ fail "npm ci in $NODE_DIR"; cat "$TMP/npm.log"; finish; }
 fi
 
 # 1. the independent reader against its own vectors first
@@ -95,7 +104,7 @@ while IFS="$(printf '\t')" read -r name why; do
 done <"$TMP/hostile/MANIFEST"
 
 # 5. the npm side
-NPM="node $HERE/npm_interop.mjs"
+NPM="node $NODE_DIR/npm_interop.mjs"
 mkdir -p "$TMP/J"
 expect_exit 0 $NPM write "$TMP/J/model.safetensors"
 expect_exit 0 $STREF check "$TMP/J"
