@@ -14,7 +14,8 @@ static const char ls_help[] =
 	"\n"
 	"When LOC is a complete checkpoint, print its layout, world size, item\n"
 	"count and total bytes, then one line per item: name, kind, dtype,\n"
-	"shape, bytes and number of saved chunks.  Otherwise list the ids of\n"
+	"shape, bytes and number of saved chunks, and for layouts other than\n"
+	"native (safetensors) the file holding it.  Otherwise list the ids of\n"
 	"the committed checkpoints under LOC, one per line (exit 3 when there\n"
 	"is none).\n"
 	"\n"
@@ -68,8 +69,20 @@ static ckptio_status item_at(const ckptio_ckpt *ck, size_t i,
 /* ---------------------------------------------------------------- text */
 
 struct widths {
-	size_t name, shape, bytes;
+	size_t name, shape, bytes, file;
 };
+
+/* Layouts other than native keep items in files a user knows by name
+ * (safetensors shards): ls shows the file of each item. */
+static int show_files(const ckptio_ckpt *ck)
+{
+	return strcmp(ckptio_ckpt_layout(ck), "native") != 0;
+}
+
+static const char *file_text(const ckptio_item_info *it)
+{
+	return it->object ? it->object : "-";
+}
 
 static ckptio_status measure(const ckptio_ckpt *ck, struct widths *w)
 {
@@ -80,6 +93,7 @@ static ckptio_status measure(const ckptio_ckpt *ck, struct widths *w)
 	w->name = 4;
 	w->shape = 5;
 	w->bytes = 5;
+	w->file = 4;
 	for (size_t i = 0; i < ckptio_ckpt_count(ck); i++) {
 		st = item_at(ck, i, &it);
 		if (st != CKPTIO_OK)
@@ -92,6 +106,8 @@ static ckptio_status measure(const ckptio_ckpt *ck, struct widths *w)
 			w->shape = strlen(shape);
 		if (strlen(bytes) > w->bytes)
 			w->bytes = strlen(bytes);
+		if (cli_name_width(file_text(&it)) > w->file)
+			w->file = cli_name_width(file_text(&it));
 	}
 	return CKPTIO_OK;
 }
@@ -134,25 +150,31 @@ static ckptio_status ckpt_text(FILE *f, const char *loc, const ckptio_ckpt *ck,
 		ckptio_ckpt_nbytes(ck), human);
 	debris_text(f, loc, debris);
 	fputc('\n', f);
-	fprintf(f, "%-*s  %-6s  %-8s  %-*s  %*s  %s\n", (int)w.name, "NAME",
+	fprintf(f, "%-*s  %-6s  %-11s  %-*s  %*s  %s%s\n", (int)w.name, "NAME",
 		"KIND", "DTYPE", (int)w.shape, "SHAPE", (int)w.bytes, "BYTES",
-		"CHUNKS");
+		"CHUNKS", show_files(ck) ? "  FILE" : "");
 	for (size_t i = 0; i < ckptio_ckpt_count(ck); i++) {
 		st = item_at(ck, i, &it);
 		if (st != CKPTIO_OK)
 			return st;
 		shape_text(shape, sizeof(shape), &it);
 		cli_print_padded(f, it.name, w.name);
-		fprintf(f, "  %-6s  %-8s  %-*s  %*" PRIu64 "  %zu\n",
+		fprintf(f, "  %-6s  %-11s  %-*s  %*" PRIu64 "  %-*zu",
 			kind_text(it.kind), dtype_text(&it), (int)w.shape,
-			shape, (int)w.bytes, it.nbytes, it.nchunks);
+			shape, (int)w.bytes, it.nbytes, show_files(ck) ? 6 : 0,
+			it.nchunks);
+		if (show_files(ck)) {
+			fputs("  ", f);
+			cli_print_name(f, file_text(&it));
+		}
+		fputc('\n', f);
 	}
 	return CKPTIO_OK;
 }
 
 /* ---------------------------------------------------------------- JSON */
 
-static void item_json(FILE *f, const ckptio_item_info *it)
+static void item_json(FILE *f, const ckptio_item_info *it, int file)
 {
 	fputs("{\"name\": ", f);
 	cli_json_str(f, it->name);
@@ -166,8 +188,13 @@ static void item_json(FILE *f, const ckptio_item_info *it)
 	} else {
 		fputs("null, \"shape\": null", f);
 	}
-	fprintf(f, ", \"bytes\": %" PRIu64 ", \"chunks\": %zu}", it->nbytes,
+	fprintf(f, ", \"bytes\": %" PRIu64 ", \"chunks\": %zu", it->nbytes,
 		it->nchunks);
+	if (file) {
+		fputs(", \"file\": ", f);
+		cli_json_str(f, it->object);
+	}
+	fputc('}', f);
 }
 
 static ckptio_status ckpt_json(FILE *f, const char *loc, const ckptio_ckpt *ck,
@@ -193,7 +220,7 @@ static ckptio_status ckpt_json(FILE *f, const char *loc, const ckptio_ckpt *ck,
 		if (st != CKPTIO_OK)
 			return st;
 		fputs(i ? ",\n  " : "\n  ", f);
-		item_json(f, &it);
+		item_json(f, &it, show_files(ck));
 	}
 	fputs("\n]}\n", f);
 	return CKPTIO_OK;

@@ -91,6 +91,7 @@ ckptio_status ckptio_ckpt_item(const ckptio_ckpt *ck, size_t i,
 		.shape = it->shape,
 		.nbytes = it->nbytes,
 		.nchunks = it->nchunks,
+		.object = it->nchunks ? it->chunks[0].object : NULL,
 	};
 	memcpy(info, &v, n); /* a caller built for a smaller struct gets less */
 	return CKPTIO_OK;

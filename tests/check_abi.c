@@ -196,7 +196,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_rm_report, kept_young, 40, 8),
 	FIELD(ckptio_rm_report, kept_young_bytes, 48, 8),
 	FIELD(ckptio_rm_report, foreign, 56, 8),
-	SIZE(ckptio_item_info, 56),
+	SIZE(ckptio_item_info, 64),
 	FIELD(ckptio_item_info, struct_size, 0, 4),
 	FIELD(ckptio_item_info, name, 8, 8),
 	FIELD(ckptio_item_info, kind, 16, 4),

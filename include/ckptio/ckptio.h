@@ -408,6 +408,10 @@ typedef struct ckptio_item_info {
 	const uint64_t *shape;      /* ndim global extents */
 	uint64_t nbytes;            /* whole item */
 	size_t nchunks;             /* saved chunks */
+	/* The object holding the first chunk, relative to the checkpoint
+	 * (a safetensors shard, a native data object); NULL without chunks.
+	 * Added after 0.1.0: present when struct_size covers it. */
+	const char *object;
 } ckptio_item_info;
 
 /* Open a checkpoint's metadata (it must be complete).  The ckptio_ckpt_*

@@ -70,15 +70,33 @@ for m in A B; do
 	expect_exit 0 $STREF compare "$TMP/$m" "$TMP/D$m"
 done
 expect_exit 0 $STREF check "$TMP/SA/model.safetensors"
-# B's __metadata__ survives safetensors -> native -> safetensors
-expect_exit 0 $STREF compare --metadata "$TMP/B" "$TMP/SB"
+# ckptio's own shards (a backend with a 64 KiB shard_size), read by stref
+printf '[backend "hf"]\nstore = posix\nroot = %s\nlayout = safetensors\nshard_size = 64KiB\n' \
+	"$TMP" >"$TMP/hf.conf"
+expect_exit 0 ckt --config "$TMP/hf.conf" cp "$TMP/NB" hf:SH
+expect_exit 0 $STREF check "$TMP/SH"
+expect_exit 0 $STREF compare "$TMP/B" "$TMP/SH"
 
 # 3. listing and verifying safetensors directories
-for d in A B SA SB; do
+# A and B (written by stref.py) have no checksums: verify reads every byte
+# and checks the structure, then says it cannot vouch for the content
+# (exit 1); SA and SB (written by ckptio) carry CRC32Cs and verify.
+for d in A B; do
+	expect_exit 1 ckt verify "$TMP/$d"
+	expect_stderr_contains "have no checksum"
+done
+for d in SA SB; do
 	expect_exit 0 ckt verify "$TMP/$d"
+done
+for d in A B SA SB; do
 	expect_exit 0 ckt ls "$TMP/$d"
 	expect_stdout_contains "model.layers.1.ñorm.weight"
+	expect_stdout_contains "FILE"
 done
+expect_exit 0 ckt ls "$TMP/SA"
+expect_stdout_contains "  model.safetensors"
+expect_exit 0 ckt --json ls "$TMP/SH"
+expect_json 'len(set(i["file"] for i in d["items"])) > 1 and all(i["file"].endswith(".safetensors") and i["file"].startswith("model-") for i in d["items"])'
 expect_exit 0 ckt --json ls "$TMP/B"
 expect_json '"model.layers.0.scale" in json.dumps(d, ensure_ascii=False) and "quant.f6_e3m2" in json.dumps(d)'
 
