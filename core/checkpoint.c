@@ -188,14 +188,12 @@ static int has_commit_key(const struct ckptio_layout_ops *lo, ckptio_store *st,
 	return 0;
 }
 
-static void detect_layout(ckptio_ctx *ctx, ckptio__rd *rd)
+size_t ckptio__other_layouts(ckptio_ctx *ctx, const ckptio__plugin **out,
+			     size_t max)
 {
 	layouts l = {0};
+	size_t n = 0;
 
-	if (rd->loc.layout_explicit ||
-	    has_commit_key(rd->loc.layout_plugin->desc->layout, rd->store,
-			   rd->loc.id))
-		return;
 	/* Layouts loaded already (the scan reports only new ones), then
 	 * the search path; plugins that fail to load are logged by the scan,
 	 * not errors. */
@@ -205,23 +203,35 @@ static void detect_layout(ckptio_ctx *ctx, ckptio__rd *rd)
 						   .name = ctx->plugins[i]->desc->name,
 						   .kind = "layout"});
 	if (!l.oom && ckptio_plugins(ctx, collect_layout, &l) == CKPTIO_OK)
-		for (size_t i = 0; i < l.n; i++) {
-			const ckptio__plugin *p;
-
+		for (size_t i = 0; i < l.n && n < max; i++)
 			if (ckptio__plugin_get(ctx, l.names[i],
 					       CKPTIO_PLUGIN_LAYOUT,
-					       &p) == CKPTIO_OK &&
-			    has_commit_key(p->desc->layout, rd->store,
-					   rd->loc.id)) {
-				ckptio__log(ctx, CKPTIO_LOG_DEBUG,
-					    "%s: layout '%s' (detected)",
-					    rd->loc.id, p->desc->name);
-				rd->loc.layout_plugin = p;
-				break;
-			}
-		}
+					       &out[n]) == CKPTIO_OK)
+				n++;
 	ctx->errmsg[0] = '\0';
 	ckptio__strv_free(l.names, l.n);
+	return n;
+}
+
+static void detect_layout(ckptio_ctx *ctx, ckptio__rd *rd)
+{
+	const ckptio__plugin *others[CKPTIO__MAX_LAYOUTS];
+	size_t n;
+
+	if (rd->loc.layout_explicit ||
+	    has_commit_key(rd->loc.layout_plugin->desc->layout, rd->store,
+			   rd->loc.id))
+		return;
+	n = ckptio__other_layouts(ctx, others, CKPTIO__MAX_LAYOUTS);
+	for (size_t i = 0; i < n; i++)
+		if (has_commit_key(others[i]->desc->layout, rd->store,
+				   rd->loc.id)) {
+			ckptio__log(ctx, CKPTIO_LOG_DEBUG,
+				    "%s: layout '%s' (detected)", rd->loc.id,
+				    others[i]->desc->name);
+			rd->loc.layout_plugin = others[i];
+			break;
+		}
 }
 
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,

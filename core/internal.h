@@ -386,6 +386,12 @@ typedef struct ckptio__loc {
 
 ckptio_status ckptio__loc_resolve(ckptio_ctx *ctx, const char *location,
 				  const char *layout_override, ckptio__loc *out);
+/* The layout plugins other than native, loaded from the search path (at
+ * most max, in search-path order) into out; their number.  For layout
+ * detection (checkpoint.c) and for rm's view of debris (ops.c). */
+#define CKPTIO__MAX_LAYOUTS 16
+size_t ckptio__other_layouts(ckptio_ctx *ctx, const ckptio__plugin **out,
+			     size_t max);
 void ckptio__loc_free(ckptio__loc *loc);
 /* CKPTIO_OK when the store opened for loc has every CKPTIO_STORE_CAP_* of
  * need (ckptio__store_caps), else CKPTIO_EUNSUPPORTED recorded on hc,

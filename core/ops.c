@@ -456,6 +456,10 @@ typedef struct rmscan {
 	rmobj *v;
 	size_t n, cap;
 	int oom;
+	/* No checkpoint here and no layout named: the debris of a failed
+	 * save with any layout (safetensors shards) is recognised too. */
+	const struct ckptio_layout_ops *others[CKPTIO__MAX_LAYOUTS];
+	size_t nothers;
 } rmscan;
 
 static int is_commit_key(const struct ckptio_layout_ops *lo, const char *name)
@@ -476,12 +480,17 @@ static objkind classify(rmscan *sc, const char *key)
 	if (ckptio__store_put_target(sc->store, key, target, sizeof(target))) {
 		const char *tname = target + sc->plen;
 
+		int ours = 0;
+
 		if (strncmp(target, sc->prefix, sc->plen) == 0 &&
-		    !strchr(tname, '/') &&
-		    (is_commit_key(sc->lo, tname) ||
-		     ckptio__layout_owns(sc->lo, tname)))
-			return OBJ_DEBRIS;
-		return OBJ_FOREIGN;
+		    !strchr(tname, '/')) {
+			ours = is_commit_key(sc->lo, tname) ||
+			       ckptio__layout_owns(sc->lo, tname);
+			for (size_t i = 0; !ours && i < sc->nothers; i++)
+				ours = is_commit_key(sc->others[i], tname) ||
+				       ckptio__layout_owns(sc->others[i], tname);
+		}
+		return ours ? OBJ_DEBRIS : OBJ_FOREIGN;
 	}
 	if (is_commit_key(sc->lo, name))
 		return OBJ_COMMIT;
@@ -489,6 +498,13 @@ static objkind classify(rmscan *sc, const char *key)
 		return OBJ_NAMED;
 	if (ckptio__layout_owns(sc->lo, name))
 		return OBJ_DEBRIS;
+	/* Another layout's data objects, not its commit keys: where that
+	 * layout's commit key is, the location is a (broken) checkpoint of
+	 * it, and a file of that name may be the user's. */
+	for (size_t i = 0; i < sc->nothers; i++)
+		if (!is_commit_key(sc->others[i], name) &&
+		    ckptio__layout_owns(sc->others[i], name))
+			return OBJ_DEBRIS;
 	return OBJ_FOREIGN;
 }
 
@@ -544,6 +560,15 @@ static ckptio_status scan(ckptio__rd *rd, const ckptio_metadata *md,
 	memset(sc, 0, sizeof(*sc));
 	sc->store = rd->store;
 	sc->lo = rd->loc.layout_plugin->desc->layout;
+	if (!md && !rd->loc.layout_explicit) {
+		const ckptio__plugin *p[CKPTIO__MAX_LAYOUTS];
+		size_t n = ckptio__other_layouts(rd->hc.ctx, p,
+						 CKPTIO__MAX_LAYOUTS);
+
+		for (size_t i = 0; i < n; i++)
+			if (p[i]->desc->layout != sc->lo)
+				sc->others[sc->nothers++] = p[i]->desc->layout;
+	}
 	for (size_t i = 0; md && i < md->nitems && !sc->oom; i++)
 		for (size_t c = 0; c < md->items[i].nchunks && !sc->oom; c++)
 			sc->oom = ckptio__strset_add(&sc->named,
