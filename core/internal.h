@@ -62,6 +62,34 @@ size_t ckptio__utf8_prefix(const char *s, size_t len);
  * cut at a byte limit, which may split a character). */
 void ckptio__utf8_scrub(char *s);
 
+/* dtypes.  Every byte count computed from elements goes through these, so
+ * that the sub-byte dtypes (F4, F6_*) follow one rule everywhere: a tensor,
+ * and each of its chunks, holds whole bytes; a chunk other than the whole
+ * tensor starts and ends every row on a byte boundary (its offset and
+ * extent in the last dimension, times the bits, are multiples of 8), so
+ * that its rows are byte ranges of the tensor's rows.  `why` receives the
+ * reason of a failure (without the item's name, for the caller to add),
+ * cut to whylen bytes. */
+#define CKPTIO__WHY 256
+/* Bytes of nelems elements in *out; -1 for an unknown dtype, a count of
+ * bits that is not whole bytes, or more than 2^64 - 1 bytes. */
+int ckptio__dtype_bytes(ckptio_dtype dtype, uint64_t nelems, uint64_t *out,
+			char *why, size_t whylen);
+/* The chunk (offsets/shape in a tensor of global_shape) of a sub-byte
+ * dtype is the whole tensor, empty, or byte-aligned in its last dimension:
+ * 0, else -1.  Always 0 for the other dtypes.  Does not check that the
+ * chunk holds whole bytes (ckptio__dtype_bytes does). */
+int ckptio__chunk_bytes_aligned(ckptio_dtype dtype, unsigned ndim,
+				const uint64_t *global_shape,
+				const uint64_t *offsets, const uint64_t *shape,
+				char *why, size_t whylen);
+/* ckptio__copy_overlap for elements of dtype.  A sub-byte dtype is copied
+ * in bytes along the last dimension, which needs both boxes byte-aligned
+ * there; -1 when they are not (nothing copied) or the dtype is unknown. */
+int ckptio__copy_box(ckptio_dtype dtype, unsigned ndim, const uint64_t *soff,
+		     const uint64_t *sshape, const void *src,
+		     const uint64_t *doff, const uint64_t *dshape, void *dst);
+
 /* ------------------------------------------------------------------------ */
 /* args.c - checks at the entry of public functions.                        */
 

@@ -125,6 +125,16 @@ static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
 					      {cm->object, cm->offset,
 					       cm->length, si->wdata},
 					      pi});
+		else if (ckptio_dtype_bits(im->dtype) % 8 != 0)
+			st = ckptio__error(l->ctx, CKPTIO_EUNSUPPORTED,
+					   "item '%.200s': %s has %u-bit "
+					   "elements, which load only in the "
+					   "chunks they were saved in: the "
+					   "requested chunk is not one of them "
+					   "(resharding a sub-byte tensor is "
+					   "not supported)",
+					   pi->name, ckptio_dtype_name(im->dtype),
+					   ckptio_dtype_bits(im->dtype));
 		else
 			st = push_want(l, &l->reshard, &l->nreshard,
 				       &l->creshard,
@@ -289,16 +299,23 @@ static ckptio_status load_reshard(loader *l)
 						l->reshard[k].cm->object);
 		for (size_t k = i; st == CKPTIO_OK && k < j; k++) {
 			const want *w = &l->reshard[k];
-			size_t esz = ckptio_dtype_size(w->im->dtype);
 
 			if (k == i || w->cm != l->reshard[k - 1].cm)
 				st = check_crc(l, w, w->rg.buf);
-			if (st == CKPTIO_OK)
-				ckptio__copy_overlap(w->im->ndim, esz,
-						     w->cm->offsets, w->cm->shape,
-						     w->rg.buf, w->dst->offsets,
-						     w->dst->shape,
-						     (void *)w->dst->data);
+			/* (plan_item keeps sub-byte tensors out of here.) */
+			if (st == CKPTIO_OK &&
+			    ckptio__copy_box(w->im->dtype, w->im->ndim,
+					     w->cm->offsets, w->cm->shape,
+					     w->rg.buf, w->dst->offsets,
+					     w->dst->shape,
+					     (void *)w->dst->data) != 0)
+				st = ckptio__error(l->ctx, CKPTIO_EUNSUPPORTED,
+						   "item '%.200s': cannot "
+						   "copy %s elements between "
+						   "these chunks",
+						   w->im->name,
+						   ckptio_dtype_name(
+							   w->im->dtype));
 		}
 		for (size_t k = 0; k < nrg; k++)
 			free(rgs[k].buf);

@@ -206,6 +206,7 @@ ckptio_status ckptio__md_add_item(ckptio_host_ctx *hc, ckptio_metadata *md,
 	ckptio_item_meta *it;
 	uint64_t n = 0, *s = NULL;
 	size_t len = name ? strlen(name) : 0;
+	char why[CKPTIO__WHY];
 
 	if (len == 0 || len > CKPTIO_MAX_NAME)
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
@@ -222,13 +223,16 @@ ckptio_status ckptio__md_add_item(ckptio_host_ctx *hc, ckptio_metadata *md,
 					"item '%.200s': unknown kind %d", name,
 					(int)kind);
 	if (kind == CKPTIO_ITEM_TENSOR &&
-	    (ckptio_dtype_size(dtype) == 0 || ndim > CKPTIO_MAX_NDIM ||
-	     elements(ndim, shape, &n) != 0 ||
-	     mul_ok(n, ckptio_dtype_size(dtype), &n) != 0))
+	    (ckptio_dtype_bits(dtype) == 0 || ndim > CKPTIO_MAX_NDIM ||
+	     elements(ndim, shape, &n) != 0))
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
 					"item '%.200s': bad dtype, rank (%u) or "
 					"shape (too large)",
 					name, ndim);
+	if (kind == CKPTIO_ITEM_TENSOR &&
+	    ckptio__dtype_bytes(dtype, n, &n, why, sizeof(why)) != 0)
+		return ckptio__hc_error(hc, CKPTIO_ECORRUPT, "item '%.200s': %s",
+					name, why);
 	if (md->nitems == m->icap) {
 		size_t cap = m->icap ? m->icap * 2 : 16;
 		ckptio_item_meta *items = realloc(m->items, cap * sizeof(*items));
@@ -263,6 +267,7 @@ static ckptio_status check_chunk(ckptio_host_ctx *hc, const ckptio_item_meta *it
 				 uint64_t length)
 {
 	uint64_t n, end;
+	char why[CKPTIO__WHY];
 
 	if (it->kind == CKPTIO_ITEM_BYTES) {
 		if (it->nchunks > 0)
@@ -279,12 +284,24 @@ static ckptio_status check_chunk(ckptio_host_ctx *hc, const ckptio_item_meta *it
 						"item '%.200s': chunk out of "
 						"bounds in dimension %u",
 						it->name, d);
+	/* Within bounds, the chunk has no more elements than the tensor,
+	 * whose byte count fits: only the sub-byte rules can fail here. */
 	if (elements(it->ndim, shape, &n) != 0 ||
-	    mul_ok(n, ckptio_dtype_size(it->dtype), &n) != 0 || n != length)
+	    ckptio__dtype_bytes(it->dtype, n, &n, why, sizeof(why)) != 0 ||
+	    ckptio__chunk_bytes_aligned(it->dtype, it->ndim, it->shape,
+					offsets, shape, why, sizeof(why)) != 0)
+		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
+					"item '%.200s': chunk of length %llu: "
+					"%s",
+					it->name, (unsigned long long)length,
+					why);
+	if (n != length)
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
 					"item '%.200s': chunk length %llu does "
-					"not match its shape and dtype",
-					it->name, (unsigned long long)length);
+					"not match its shape and dtype "
+					"(expected %llu)",
+					it->name, (unsigned long long)length,
+					(unsigned long long)n);
 	return CKPTIO_OK;
 }
 
@@ -889,8 +906,8 @@ static ckptio_status check_tiling(ckptio_host_ctx *hc, const char *what,
 static ckptio_status check_cover(ckptio_host_ctx *hc, const char *what,
 				 const ckptio_item_meta *it)
 {
-	uint64_t total = 0, n;
-	size_t esz, m = 0;
+	uint64_t total = 0, n = 0, c;
+	size_t m = 0;
 	int over = 0;
 
 	if (it->nchunks == 0)
@@ -899,13 +916,13 @@ static ckptio_status check_cover(ckptio_host_ctx *hc, const char *what,
 					it->name);
 	if (it->kind != CKPTIO_ITEM_TENSOR)
 		return CKPTIO_OK;
-	esz = ckptio_dtype_size(it->dtype);
-	n = it->nbytes / esz;
-	for (size_t i = 0; i < it->nchunks; i++) {
+	/* Elements, not bytes: a sub-byte element has no byte count.  Both
+	 * counts fit, as add_item and add_chunk checked. */
+	over = elements(it->ndim, it->shape, &n) != 0;
+	for (size_t i = 0; !over && i < it->nchunks; i++) {
 		m += !chunk_empty(&it->chunks[i]);
-		over |= __builtin_add_overflow(total,
-					       it->chunks[i].length / esz,
-					       &total);
+		over = elements(it->ndim, it->chunks[i].shape, &c) != 0 ||
+		       __builtin_add_overflow(total, c, &total);
 	}
 	if (over || total > n)
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,

@@ -905,7 +905,6 @@ static ckptio_status assemble(csrc *c)
 {
 	ckptio__rd *rd = c->cp->rd;
 	const struct ckptio_layout_ops *lo = rd->loc.layout_plugin->desc->layout;
-	size_t esz = ckptio_dtype_size(c->im->dtype);
 	ckptio_status st = CKPTIO_OK;
 
 	c->whole = malloc(c->im->nbytes ? c->im->nbytes : 1);
@@ -929,10 +928,18 @@ static ckptio_status assemble(csrc *c)
 		else if (tmp)
 			ckptio__hc_item_context(&rd->hc, c->im->name,
 						cm->object);
-		if (st == CKPTIO_OK)
-			ckptio__copy_overlap(c->im->ndim, esz, cm->offsets,
-					     cm->shape, tmp, zero, c->im->shape,
-					     c->whole);
+		/* The metadata keeps the chunks of a sub-byte tensor
+		 * byte-aligned: the copy cannot fail for a checkpoint that
+		 * loaded. */
+		if (st == CKPTIO_OK &&
+		    ckptio__copy_box(c->im->dtype, c->im->ndim, cm->offsets,
+				     cm->shape, tmp, zero, c->im->shape,
+				     c->whole) != 0)
+			st = ckptio__hc_error(&rd->hc, CKPTIO_ECORRUPT,
+					      "item '%.200s': a chunk of %s "
+					      "is not byte-aligned",
+					      c->im->name,
+					      ckptio_dtype_name(c->im->dtype));
 		free(tmp);
 	}
 	return st;

@@ -170,6 +170,8 @@ static ckptio__sd_item *push(ckptio_sd *sd)
 	return &sd->items[sd->n];
 }
 
+static const uint64_t zeros[CKPTIO_MAX_NDIM];
+
 static ckptio_status add_tensor(ckptio_sd *sd, const char *name,
 				ckptio_dtype dtype, unsigned ndim,
 				const uint64_t *global_shape,
@@ -178,11 +180,13 @@ static ckptio_status add_tensor(ckptio_sd *sd, const char *name,
 {
 	ckptio__sd_item *it;
 	ckptio_status st = check_name(sd, name);
-	uint64_t n = ckptio_dtype_size(dtype), end;
+	uint64_t n, end, elems = 1, gelems = 1;
+	char why[CKPTIO__WHY];
+	int big = 0;
 
 	if (st != CKPTIO_OK)
 		return st;
-	if (n == 0)
+	if (ckptio_dtype_bits(dtype) == 0)
 		return ckptio__set_last_error(CKPTIO_EINVAL,
 					      "item '%.200s': unknown dtype %d",
 					      name, (int)dtype);
@@ -203,8 +207,7 @@ static ckptio_status add_tensor(ckptio_sd *sd, const char *name,
 				"item '%.200s': dimension %u is %llu, larger "
 				"than 2^63 - 1",
 				name, d, (unsigned long long)global_shape[d]);
-		if (__builtin_add_overflow(o, s, &end) ||
-		    end > global_shape[d] || __builtin_mul_overflow(n, s, &n))
+		if (__builtin_add_overflow(o, s, &end) || end > global_shape[d])
 			return ckptio__set_last_error(
 				CKPTIO_EINVAL,
 				"item '%.200s': chunk [%llu, +%llu) out of "
@@ -212,7 +215,24 @@ static ckptio_status add_tensor(ckptio_sd *sd, const char *name,
 				name, (unsigned long long)o,
 				(unsigned long long)s, d,
 				(unsigned long long)global_shape[d]);
+		big |= __builtin_mul_overflow(elems, s, &elems);
+		big |= __builtin_mul_overflow(gelems, global_shape[d], &gelems);
 	}
+	/* The whole tensor must be storable too (the metadata holds it), and
+	 * for a sub-byte dtype the chunk must keep its rows byte-aligned. */
+	if (big)
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': more than "
+					      "2^64 - 1 elements",
+					      name);
+	if (ckptio__dtype_bytes(dtype, gelems, &n, why, sizeof(why)) != 0 ||
+	    ckptio__dtype_bytes(dtype, elems, &n, why, sizeof(why)) != 0 ||
+	    (ndim && ckptio__chunk_bytes_aligned(dtype, ndim, global_shape,
+						 offsets ? offsets : zeros,
+						 shape ? shape : global_shape,
+						 why, sizeof(why)) != 0))
+		return ckptio__set_last_error(CKPTIO_EINVAL,
+					      "item '%.200s': %s", name, why);
 	it = push(sd);
 	if (!it)
 		return ckptio__set_last_error(CKPTIO_ENOMEM, "out of memory");

@@ -230,26 +230,50 @@ int ckptio__in_list(const char *const *list, const char *s)
 /* ------------------------------------------------------------------------ */
 /* dtypes                                                                   */
 
+/* Bits per element: a multiple of 8 except for the sub-byte dtypes, which
+ * safetensors packs densely (F4: two elements per byte, F6: four per three
+ * bytes), row-major, with no padding between rows. */
 static const struct {
 	const char *name;
-	size_t size;
+	unsigned bits;
 } dtypes[] = {
-	[CKPTIO_F64] = {"F64", 8},	 [CKPTIO_F32] = {"F32", 4},
-	[CKPTIO_F16] = {"F16", 2},	 [CKPTIO_BF16] = {"BF16", 2},
-	[CKPTIO_I64] = {"I64", 8},	 [CKPTIO_I32] = {"I32", 4},
-	[CKPTIO_I16] = {"I16", 2},	 [CKPTIO_I8] = {"I8", 1},
-	[CKPTIO_U8] = {"U8", 1},	 [CKPTIO_BOOL] = {"BOOL", 1},
-	[CKPTIO_F8_E4M3] = {"F8_E4M3", 1}, [CKPTIO_F8_E5M2] = {"F8_E5M2", 1},
-	[CKPTIO_U16] = {"U16", 2},	 [CKPTIO_U32] = {"U32", 4},
-	[CKPTIO_U64] = {"U64", 8},
+	[CKPTIO_F64] = {"F64", 64},
+	[CKPTIO_F32] = {"F32", 32},
+	[CKPTIO_F16] = {"F16", 16},
+	[CKPTIO_BF16] = {"BF16", 16},
+	[CKPTIO_I64] = {"I64", 64},
+	[CKPTIO_I32] = {"I32", 32},
+	[CKPTIO_I16] = {"I16", 16},
+	[CKPTIO_I8] = {"I8", 8},
+	[CKPTIO_U8] = {"U8", 8},
+	[CKPTIO_BOOL] = {"BOOL", 8},
+	[CKPTIO_F8_E4M3] = {"F8_E4M3", 8},
+	[CKPTIO_F8_E5M2] = {"F8_E5M2", 8},
+	[CKPTIO_U16] = {"U16", 16},
+	[CKPTIO_U32] = {"U32", 32},
+	[CKPTIO_U64] = {"U64", 64},
+	[CKPTIO_F8_E8M0] = {"F8_E8M0", 8},
+	[CKPTIO_F8_E4M3FNUZ] = {"F8_E4M3FNUZ", 8},
+	[CKPTIO_F8_E5M2FNUZ] = {"F8_E5M2FNUZ", 8},
+	[CKPTIO_C64] = {"C64", 64},
+	[CKPTIO_F4] = {"F4", 4},
+	[CKPTIO_F6_E2M3] = {"F6_E2M3", 6},
+	[CKPTIO_F6_E3M2] = {"F6_E3M2", 6},
 };
 #define NDTYPES (sizeof(dtypes) / sizeof(dtypes[0]))
 
-size_t ckptio_dtype_size(ckptio_dtype dtype)
+unsigned ckptio_dtype_bits(ckptio_dtype dtype)
 {
 	if ((unsigned)dtype >= NDTYPES)
 		return 0;
-	return dtypes[dtype].size;
+	return dtypes[dtype].bits;
+}
+
+size_t ckptio_dtype_size(ckptio_dtype dtype)
+{
+	unsigned bits = ckptio_dtype_bits(dtype);
+
+	return bits % 8 ? 0 : bits / 8;
 }
 
 const char *ckptio_dtype_name(ckptio_dtype dtype)
@@ -265,4 +289,113 @@ ckptio_dtype ckptio_dtype_from_name(const char *name)
 		if (dtypes[i].name && strcmp(dtypes[i].name, name) == 0)
 			return (ckptio_dtype)i;
 	return CKPTIO_DTYPE_INVALID;
+}
+
+/* n elements of `bits` bits end on a byte boundary.  (n % 8 first: n x
+ * bits may not fit in 64 bits when the byte count does.) */
+static int whole_bytes(uint64_t n, unsigned bits)
+{
+	return (n % 8) * bits % 8 == 0;
+}
+
+/* Bytes of n elements known to fit (an extent of a validated tensor). */
+static uint64_t bytes_of(uint64_t n, unsigned bits)
+{
+	return n / 8 * bits + n % 8 * bits / 8;
+}
+
+int ckptio__dtype_bytes(ckptio_dtype dtype, uint64_t nelems, uint64_t *out,
+			char *why, size_t whylen)
+{
+	unsigned bits = ckptio_dtype_bits(dtype);
+	uint64_t n, bitcount;
+
+	if (bits == 0) {
+		snprintf(why, whylen, "unknown dtype %d", (int)dtype);
+		return -1;
+	}
+	if (!whole_bytes(nelems, bits)) {
+		if (__builtin_mul_overflow(nelems, (uint64_t)bits, &bitcount))
+			snprintf(why, whylen,
+				 "%llu elements of %s are not whole bytes",
+				 (unsigned long long)nelems, dtypes[dtype].name);
+		else
+			snprintf(why, whylen,
+				 "%llu element%s of %s %s %llu bits, not "
+				 "whole bytes",
+				 (unsigned long long)nelems,
+				 nelems == 1 ? "" : "s", dtypes[dtype].name,
+				 nelems == 1 ? "is" : "are",
+				 (unsigned long long)bitcount);
+		return -1;
+	}
+	if (__builtin_mul_overflow(nelems / 8, (uint64_t)bits, &n) ||
+	    __builtin_add_overflow(n, nelems % 8 * bits / 8, &n)) {
+		snprintf(why, whylen,
+			 "%llu elements of %s are more than 2^64 - 1 bytes",
+			 (unsigned long long)nelems, dtypes[dtype].name);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+int ckptio__chunk_bytes_aligned(ckptio_dtype dtype, unsigned ndim,
+				const uint64_t *global_shape,
+				const uint64_t *offsets, const uint64_t *shape,
+				char *why, size_t whylen)
+{
+	unsigned bits = ckptio_dtype_bits(dtype), last = ndim - 1;
+	int whole = 1, empty = 0;
+
+	if (bits % 8 == 0 || ndim == 0)
+		return 0;
+	for (unsigned d = 0; d < ndim; d++) {
+		whole &= offsets[d] == 0 && shape[d] == global_shape[d];
+		empty |= shape[d] == 0;
+	}
+	if (whole || empty ||
+	    (whole_bytes(offsets[last], bits) && whole_bytes(shape[last], bits)))
+		return 0;
+	snprintf(why, whylen,
+		 "chunk [%llu, +%llu) of the last dimension does not start "
+		 "and end on whole bytes (%s is %u bits per element); a "
+		 "sub-byte tensor may be split only where its rows stay "
+		 "byte-aligned",
+		 (unsigned long long)offsets[last],
+		 (unsigned long long)shape[last], dtypes[dtype].name, bits);
+	return -1;
+}
+
+int ckptio__copy_box(ckptio_dtype dtype, unsigned ndim, const uint64_t *soff,
+		     const uint64_t *sshape, const void *src,
+		     const uint64_t *doff, const uint64_t *dshape, void *dst)
+{
+	uint64_t so[CKPTIO_MAX_NDIM], ss[CKPTIO_MAX_NDIM];
+	uint64_t dof[CKPTIO_MAX_NDIM], ds[CKPTIO_MAX_NDIM];
+	unsigned bits = ckptio_dtype_bits(dtype), last = ndim - 1;
+
+	if (bits == 0)
+		return -1;
+	if (bits % 8 == 0) {
+		ckptio__copy_overlap(ndim, bits / 8, soff, sshape, src, doff,
+				     dshape, dst);
+		return 0;
+	}
+	/* Sub-byte: in byte units along the last dimension, exact only when
+	 * both boxes' rows start and end on whole bytes. */
+	if (ndim == 0 || !whole_bytes(soff[last], bits) ||
+	    !whole_bytes(sshape[last], bits) || !whole_bytes(doff[last], bits) ||
+	    !whole_bytes(dshape[last], bits))
+		return -1;
+	memcpy(so, soff, ndim * sizeof(*so));
+	memcpy(ss, sshape, ndim * sizeof(*ss));
+	memcpy(dof, doff, ndim * sizeof(*dof));
+	memcpy(ds, dshape, ndim * sizeof(*ds));
+	so[last] = bytes_of(soff[last], bits);
+	ss[last] = bytes_of(sshape[last], bits);
+	dof[last] = bytes_of(doff[last], bits);
+	ds[last] = bytes_of(dshape[last], bits);
+	ckptio__copy_overlap(ndim, 1, so, ss, src, dof, ds, dst);
+	return 0;
 }

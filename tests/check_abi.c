@@ -72,6 +72,7 @@ _Static_assert(sizeof(ckptio_log_level) == sizeof(int), "log level size");
 	X(const char *, ckptio_version, (void))                              \
 	X(ckptio_status, ckptio_parse_size, (const char *, uint64_t *))      \
 	X(size_t, ckptio_dtype_size, (ckptio_dtype))                         \
+	X(unsigned, ckptio_dtype_bits, (ckptio_dtype))                       \
 	X(const char *, ckptio_dtype_name, (ckptio_dtype))                   \
 	X(ckptio_dtype, ckptio_dtype_from_name, (const char *))              \
 	X(ckptio_status, ckptio_ctx_new, (ckptio_ctx **, const char *))      \
@@ -398,6 +399,9 @@ static const value values[] = {
 	V(CKPTIO_I32, 6), V(CKPTIO_I16, 7), V(CKPTIO_I8, 8), V(CKPTIO_U8, 9),
 	V(CKPTIO_BOOL, 10), V(CKPTIO_F8_E4M3, 11), V(CKPTIO_F8_E5M2, 12),
 	V(CKPTIO_U16, 13), V(CKPTIO_U32, 14), V(CKPTIO_U64, 15),
+	V(CKPTIO_F8_E8M0, 16), V(CKPTIO_F8_E4M3FNUZ, 17),
+	V(CKPTIO_F8_E5M2FNUZ, 18), V(CKPTIO_C64, 19), V(CKPTIO_F4, 20),
+	V(CKPTIO_F6_E2M3, 21), V(CKPTIO_F6_E3M2, 22),
 
 	V(CKPTIO_LOG_ERROR, 0), V(CKPTIO_LOG_WARN, 1), V(CKPTIO_LOG_INFO, 2),
 	V(CKPTIO_LOG_DEBUG, 3),

@@ -1674,6 +1674,110 @@ START_TEST(test_scale_items_v2)
 }
 END_TEST
 
+/* Every dtype round-trips by name: a [2, 8] tensor in two [1, 8] chunks
+ * (whole bytes and byte-aligned rows for the sub-byte ones too), whose
+ * byte counts follow the bits. */
+START_TEST(test_every_dtype_round_trip)
+{
+	const uint64_t shape[2] = {2, 8}, half[2] = {1, 8};
+	const uint64_t o0[2] = {0, 0}, o1[2] = {1, 0};
+	ckptio_metadata *md, *back;
+	char *json;
+	size_t len, idx;
+	int n = 0;
+
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	for (int d = 1; ckptio_dtype_name((ckptio_dtype)d); d++) {
+		char name[16];
+		uint64_t row = 8 * ckptio_dtype_bits((ckptio_dtype)d) / 8;
+
+		snprintf(name, sizeof(name), "t%02d", d);
+		ck_assert_int_eq(ckptio__md_add_item(&hc, md, name,
+						     CKPTIO_ITEM_TENSOR,
+						     (ckptio_dtype)d, 2, shape,
+						     &idx),
+				 CKPTIO_OK);
+		ck_assert_uint_eq(md->items[idx].nbytes, 2 * row);
+		ck_assert_msg(ckptio__md_add_chunk(&hc, md, idx, o0, half, "a",
+						   0, row, 1, 1) == CKPTIO_OK &&
+				      ckptio__md_add_chunk(&hc, md, idx, o1,
+							   half, "a", row, row,
+							   1, 2) == CKPTIO_OK,
+			      "%s: %s", name, hc.msg);
+		n++;
+	}
+	ck_assert_int_eq(n, 22);
+	ck_assert_int_eq(ckptio__md_seal(&hc, "test", md), CKPTIO_OK);
+	json = ckptio__md_to_json(md, &len);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_ptr_nonnull(strstr(json, "\"F6_E3M2\""));
+	ck_assert_ptr_nonnull(strstr(json, "\"F8_E5M2FNUZ\""));
+	ck_assert_int_eq(ckptio__md_from_json(&hc, "k", json, len, &back),
+			 CKPTIO_OK);
+	ck_assert_uint_eq(back->nitems, 22);
+	for (size_t i = 0; i < back->nitems; i++) {
+		ck_assert_int_eq(back->items[i].dtype, md->items[i].dtype);
+		ck_assert_uint_eq(back->items[i].nbytes, md->items[i].nbytes);
+		ck_assert_uint_eq(back->items[i].chunks[1].length,
+				  md->items[i].chunks[1].length);
+	}
+	ck_assert_uint_eq(back->items[CKPTIO_F4 - 1].nbytes, 8);
+	ck_assert_uint_eq(back->items[CKPTIO_F6_E2M3 - 1].nbytes, 12);
+	ck_assert_uint_eq(back->items[CKPTIO_C64 - 1].nbytes, 128);
+	free(json);
+	ckptio__md_free(md);
+	ckptio__md_free(back);
+}
+END_TEST
+
+/* A sub-byte tensor "w" of the given dtype and shape, with chunks. */
+#define SUB2(dtype, shape, chunks) I2("[\"w\",\"" dtype "\"," shape ",[" \
+	chunks "]]")
+
+/* Hostile metadata for sub-byte tensors: refused, naming the item, never
+ * sized by rounding. */
+START_TEST(test_sub_byte_hostile)
+{
+	ckptio_metadata *md;
+	const char *ok = SUB2("F4", "[2,4]", "[0,0,2,1,[0,0],[1,4]],"
+				"[1,0,2,1,[1,0],[1,4]]");
+
+	ck_assert_msg(ckptio__md_from_json(&hc, "k", ok, strlen(ok), &md) ==
+			      CKPTIO_OK,
+		      "%s", hc.msg);
+	ck_assert_uint_eq(md->items[0].nbytes, 4);
+	ckptio__md_free(md);
+	/* A chunk length that disagrees with the shape (2 bytes). */
+	expect_bad(SUB2("F4", "[4]", "[0,0,3,1,[0],[4]]"), CKPTIO_ECORRUPT,
+		   "item 'w': chunk length 3 does not match its shape and "
+		   "dtype (expected 2)");
+	expect_bad(SUB2("F4", "[4]", "[0,0,1,1,[0],[4]]"), CKPTIO_ECORRUPT,
+		   "item 'w': chunk length 1 does not match");
+	/* Odd element counts: the tensor, then a chunk. */
+	expect_bad(SUB2("F4", "[3]", "[0,0,2,1,[0],[3]]"), CKPTIO_ECORRUPT,
+		   "item 'w': 3 elements of F4 are 12 bits, not whole bytes");
+	expect_bad(SUB2("F6_E2M3", "[5]", "[0,0,4,1,[0],[5]]"),
+		   CKPTIO_ECORRUPT,
+		   "item 'w': 5 elements of F6_E2M3 are 30 bits, not whole "
+		   "bytes");
+	expect_bad(SUB2("F4", "[4]", "[0,0,1,1,[0],[2]],[0,1,1,1,[2],[1]],"
+				     "[0,2,1,1,[3],[1]]"),
+		   CKPTIO_ECORRUPT,
+		   "item 'w': chunk of length 1: 1 element of F4 is 4 bits");
+	/* Whole bytes, but rows that do not start on a byte: [2, 2] F4 split
+	 * into columns. */
+	expect_bad(SUB2("F4", "[2,2]", "[0,0,1,1,[0,0],[2,1]],"
+				       "[0,1,1,1,[0,1],[2,1]]"),
+		   CKPTIO_ECORRUPT,
+		   "item 'w': chunk of length 1: chunk [0, +1) of the last "
+		   "dimension does not start and end on whole bytes");
+	/* Or split into rows whose ends are not bytes. */
+	expect_bad(SUB2("F6_E3M2", "[4,2]", "[0,0,3,1,[0,0],[2,2]],"
+					   "[0,3,3,1,[2,0],[2,2]]"),
+		   CKPTIO_ECORRUPT, "item 'w': chunk of length 3: chunk [0, +2)");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("metadata");
@@ -1684,6 +1788,8 @@ int main(void)
 	tcase_add_test(tc, test_valid_minimal);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_bad_fields);
+	tcase_add_test(tc, test_every_dtype_round_trip);
+	tcase_add_test(tc, test_sub_byte_hostile);
 	tcase_add_test(tc, test_hostile_names);
 	tcase_add_test(tc, test_truncations);
 	tcase_add_test(tc, test_tiling_valid);

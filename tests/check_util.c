@@ -39,18 +39,204 @@ START_TEST(test_join)
 }
 END_TEST
 
+/* Every dtype of the safetensors specification, with its bits. */
+static const struct {
+	ckptio_dtype d;
+	const char *name;
+	unsigned bits;
+} all_dtypes[] = {
+	{CKPTIO_F64, "F64", 64},
+	{CKPTIO_F32, "F32", 32},
+	{CKPTIO_F16, "F16", 16},
+	{CKPTIO_BF16, "BF16", 16},
+	{CKPTIO_I64, "I64", 64},
+	{CKPTIO_I32, "I32", 32},
+	{CKPTIO_I16, "I16", 16},
+	{CKPTIO_I8, "I8", 8},
+	{CKPTIO_U8, "U8", 8},
+	{CKPTIO_BOOL, "BOOL", 8},
+	{CKPTIO_F8_E4M3, "F8_E4M3", 8},
+	{CKPTIO_F8_E5M2, "F8_E5M2", 8},
+	{CKPTIO_U16, "U16", 16},
+	{CKPTIO_U32, "U32", 32},
+	{CKPTIO_U64, "U64", 64},
+	{CKPTIO_F8_E8M0, "F8_E8M0", 8},
+	{CKPTIO_F8_E4M3FNUZ, "F8_E4M3FNUZ", 8},
+	{CKPTIO_F8_E5M2FNUZ, "F8_E5M2FNUZ", 8},
+	{CKPTIO_C64, "C64", 64},
+	{CKPTIO_F4, "F4", 4},
+	{CKPTIO_F6_E2M3, "F6_E2M3", 6},
+	{CKPTIO_F6_E3M2, "F6_E3M2", 6},
+};
+#define NALL (sizeof(all_dtypes) / sizeof(all_dtypes[0]))
+
 START_TEST(test_dtypes)
 {
-	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_BF16), 2);
-	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_F64), 8);
-	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_F8_E5M2), 1);
-	ck_assert_uint_eq(ckptio_dtype_size((ckptio_dtype)99), 0);
-	ck_assert_str_eq(ckptio_dtype_name(CKPTIO_F8_E4M3), "F8_E4M3");
-	ck_assert_ptr_null(ckptio_dtype_name((ckptio_dtype)-1));
-	for (int d = 1; d <= CKPTIO_U64; d++)
-		ck_assert_int_eq(ckptio_dtype_from_name(ckptio_dtype_name(d)), d);
+	ck_assert_uint_eq(NALL, 22);
+	for (size_t i = 0; i < NALL; i++) {
+		ckptio_dtype d = all_dtypes[i].d;
+		unsigned bits = all_dtypes[i].bits;
+
+		ck_assert_str_eq(ckptio_dtype_name(d), all_dtypes[i].name);
+		ck_assert_int_eq(ckptio_dtype_from_name(all_dtypes[i].name), d);
+		ck_assert_uint_eq(ckptio_dtype_bits(d), bits);
+		ck_assert_uint_eq(ckptio_dtype_size(d), bits % 8 ? 0 : bits / 8);
+	}
+	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_C64), 8);
+	ck_assert_uint_eq(ckptio_dtype_size(CKPTIO_F4), 0);
+	for (int d = -1; d <= 99; d += d == 0 ? 23 : 1) {
+		ck_assert_uint_eq(ckptio_dtype_size((ckptio_dtype)d), 0);
+		ck_assert_uint_eq(ckptio_dtype_bits((ckptio_dtype)d), 0);
+		ck_assert_ptr_null(ckptio_dtype_name((ckptio_dtype)d));
+	}
 	ck_assert_int_eq(ckptio_dtype_from_name("f32"), CKPTIO_DTYPE_INVALID);
+	ck_assert_int_eq(ckptio_dtype_from_name("F4 "), CKPTIO_DTYPE_INVALID);
+	ck_assert_int_eq(ckptio_dtype_from_name("F8_E4M3FN"),
+			 CKPTIO_DTYPE_INVALID);
+	ck_assert_int_eq(ckptio_dtype_from_name("C128"), CKPTIO_DTYPE_INVALID);
+	ck_assert_int_eq(ckptio_dtype_from_name(""), CKPTIO_DTYPE_INVALID);
 	ck_assert_int_eq(ckptio_dtype_from_name(NULL), CKPTIO_DTYPE_INVALID);
+}
+END_TEST
+
+/* Expect ckptio__dtype_bytes to fail with a reason containing want. */
+static void bytes_bad(ckptio_dtype d, uint64_t n, const char *want)
+{
+	char why[CKPTIO__WHY] = "";
+	uint64_t out = 12345;
+
+	ck_assert_int_eq(ckptio__dtype_bytes(d, n, &out, why, sizeof(why)), -1);
+	ck_assert_uint_eq(out, 12345);
+	ck_assert_msg(strstr(why, want) != NULL, "'%s' lacks '%s'", why, want);
+}
+
+static uint64_t bytes_ok(ckptio_dtype d, uint64_t n)
+{
+	char why[CKPTIO__WHY] = "";
+	uint64_t out = 12345;
+
+	ck_assert_msg(ckptio__dtype_bytes(d, n, &out, why, sizeof(why)) == 0,
+		      "%s", why);
+	return out;
+}
+
+START_TEST(test_dtype_bytes)
+{
+	for (size_t i = 0; i < NALL; i++) {
+		ck_assert_uint_eq(bytes_ok(all_dtypes[i].d, 0), 0);
+		ck_assert_uint_eq(bytes_ok(all_dtypes[i].d, 24),
+				  24 * all_dtypes[i].bits / 8);
+	}
+	ck_assert_uint_eq(bytes_ok(CKPTIO_F4, 4), 2);
+	ck_assert_uint_eq(bytes_ok(CKPTIO_F6_E2M3, 4), 3);
+	ck_assert_uint_eq(bytes_ok(CKPTIO_F6_E3M2, 12), 9);
+	ck_assert_uint_eq(bytes_ok(CKPTIO_C64, 3), 24);
+	bytes_bad(CKPTIO_F4, 3, "3 elements of F4 are 12 bits, not whole bytes");
+	bytes_bad(CKPTIO_F4, 1, "1 element of F4 is 4 bits, not whole bytes");
+	bytes_bad(CKPTIO_F6_E2M3, 5,
+		  "5 elements of F6_E2M3 are 30 bits, not whole bytes");
+	bytes_bad(CKPTIO_F6_E3M2, 2, "12 bits");
+	bytes_bad((ckptio_dtype)23, 1, "unknown dtype 23");
+	bytes_bad(CKPTIO_DTYPE_INVALID, 1, "unknown dtype 0");
+	/* Near 2^64: byte counts that fit though elements x bits does not,
+	 * and ones that do not fit. */
+	ck_assert_uint_eq(bytes_ok(CKPTIO_F4, UINT64_MAX - 7),
+			  (UINT64_MAX - 7) / 2);
+	ck_assert_uint_eq(bytes_ok(CKPTIO_F6_E2M3, UINT64_MAX - 7),
+			  (UINT64_MAX - 7) / 4 * 3);
+	ck_assert_uint_eq(bytes_ok(CKPTIO_U8, UINT64_MAX), UINT64_MAX);
+	bytes_bad(CKPTIO_F4, UINT64_MAX, "elements of F4 are not whole bytes");
+	bytes_bad(CKPTIO_U16, UINT64_MAX / 2 + 1, "more than 2^64 - 1 bytes");
+	bytes_bad(CKPTIO_C64, UINT64_MAX / 8 + 8, "more than 2^64 - 1 bytes");
+}
+END_TEST
+
+START_TEST(test_chunk_bytes_aligned)
+{
+	const uint64_t g[2] = {4, 6}, z[2] = {0, 0};
+	char why[CKPTIO__WHY] = "";
+
+#define ALIGNED(d, o0, o1, s0, s1)                                            \
+	ckptio__chunk_bytes_aligned(d, 2, g, (const uint64_t[2]){o0, o1},      \
+				    (const uint64_t[2]){s0, s1}, why,          \
+				    sizeof(why))
+	ck_assert_int_eq(ALIGNED(CKPTIO_F4, 0, 2, 4, 2), 0);
+	ck_assert_int_eq(ALIGNED(CKPTIO_F4, 1, 0, 2, 6), 0);
+	ck_assert_int_eq(ALIGNED(CKPTIO_F4, 0, 0, 4, 6), 0); /* whole */
+	ck_assert_int_eq(ALIGNED(CKPTIO_F4, 3, 1, 0, 3), 0); /* empty */
+	ck_assert_int_eq(ALIGNED(CKPTIO_F4, 0, 1, 4, 2), -1);
+	ck_assert_ptr_nonnull(strstr(why, "chunk [1, +2) of the last dimension "
+					  "does not start and end on whole "
+					  "bytes (F4 is 4 bits per element)"));
+	ck_assert_int_eq(ALIGNED(CKPTIO_F4, 0, 0, 4, 3), -1);
+	ck_assert_int_eq(ALIGNED(CKPTIO_F6_E2M3, 0, 0, 4, 4), 0);
+	ck_assert_int_eq(ALIGNED(CKPTIO_F6_E3M2, 0, 4, 4, 2), -1);
+	ck_assert_int_eq(ALIGNED(CKPTIO_F6_E3M2, 0, 0, 2, 6), -1);
+	/* Whole-byte dtypes split anywhere. */
+	ck_assert_int_eq(ALIGNED(CKPTIO_U8, 1, 1, 1, 1), 0);
+	ck_assert_int_eq(ALIGNED(CKPTIO_C64, 1, 1, 1, 1), 0);
+	ck_assert_int_eq(ckptio__chunk_bytes_aligned(CKPTIO_F4, 0, NULL, NULL,
+						     NULL, why, sizeof(why)),
+			 0);
+	ck_assert_int_eq(ckptio__chunk_bytes_aligned(CKPTIO_F4, 2, g, z, g, why,
+						     sizeof(why)),
+			 0);
+#undef ALIGNED
+}
+END_TEST
+
+/* A [2, 8] F4 tensor in four byte-aligned chunks of [1, 4] (two bytes a
+ * row), copied into the whole and back out; an unaligned box is
+ * refused without writing anything. */
+START_TEST(test_copy_box_sub_byte)
+{
+	const uint64_t whole[2] = {2, 8}, zero[2] = {0, 0}, cs[2] = {1, 4};
+	const uint64_t off[4][2] = {{0, 0}, {0, 4}, {1, 0}, {1, 4}};
+	unsigned char src[4][2], dst[8], back[3], want[8];
+	uint16_t s16[2] = {0x1234, 0x5678}, d16[4] = {0, 0, 0, 0};
+
+	for (int c = 0; c < 4; c++) {
+		src[c][0] = (unsigned char)(0x10 * c + 1);
+		src[c][1] = (unsigned char)(0x10 * c + 2);
+	}
+	/* Row-major: row 0 is chunks 0 then 1, row 1 chunks 2 then 3. */
+	memcpy(want, src, sizeof(want));
+	memset(dst, 0xee, sizeof(dst));
+	for (int c = 0; c < 4; c++)
+		ck_assert_int_eq(ckptio__copy_box(CKPTIO_F4, 2, off[c], cs,
+						  src[c], zero, whole, dst),
+				 0);
+	ck_assert(memcmp(dst, want, sizeof(want)) == 0);
+	ck_assert_int_eq(ckptio__copy_box(CKPTIO_F4, 2, zero, whole, dst,
+					  off[3], cs, back),
+			 0);
+	ck_assert(memcmp(back, src[3], 2) == 0);
+	/* F6: [1, 8] is 6 bytes; its columns [4, 8) are bytes [3, 6). */
+	ck_assert_int_eq(ckptio__copy_box(CKPTIO_F6_E2M3, 2, zero,
+					  (const uint64_t[2]){1, 8}, want,
+					  (const uint64_t[2]){0, 4}, cs, back),
+			 0);
+	ck_assert(memcmp(back, want + 3, 3) == 0);
+	memset(back, 0xee, sizeof(back));
+	ck_assert_int_eq(ckptio__copy_box(CKPTIO_F4, 2, zero, whole, dst,
+					  (const uint64_t[2]){0, 1}, cs, back),
+			 -1);
+	ck_assert_int_eq(ckptio__copy_box(CKPTIO_F4, 2, zero,
+					  (const uint64_t[2]){2, 3}, dst, zero,
+					  whole, back),
+			 -1);
+	ck_assert_int_eq(back[0], 0xee);
+	ck_assert_int_eq(ckptio__copy_box((ckptio_dtype)99, 2, zero, whole,
+					  dst, zero, whole, back),
+			 -1);
+	/* A whole-byte dtype is the plain box copy. */
+	ck_assert_int_eq(ckptio__copy_box(CKPTIO_U16, 2,
+					  (const uint64_t[2]){0, 2},
+					  (const uint64_t[2]){1, 2}, s16, zero,
+					  (const uint64_t[2]){1, 4}, d16),
+			 0);
+	ck_assert(d16[0] == 0 && d16[1] == 0 && d16[2] == 0x1234 &&
+		  d16[3] == 0x5678);
 }
 END_TEST
 
@@ -374,6 +560,9 @@ int main(void)
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_join);
 	tcase_add_test(tc, test_dtypes);
+	tcase_add_test(tc, test_dtype_bytes);
+	tcase_add_test(tc, test_chunk_bytes_aligned);
+	tcase_add_test(tc, test_copy_box_sub_byte);
 	tcase_add_test(tc, test_strerror);
 	tcase_add_test(tc, test_copy_overlap_2d);
 	tcase_add_test(tc, test_copy_overlap_whole_rows);
