@@ -227,6 +227,87 @@ test_checksums() {
 		expect_exit 0 ck verify "$TMP/sums/copy"
 }
 
+# ---------------------------------------------------------------- dtypes
+DTYPES="F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL F8_E4M3 F8_E5M2 U16 U32 U64
+F8_E8M0 F8_E4M3FNUZ F8_E5M2FNUZ C64 F4 F6_E2M3 F6_E3M2"
+
+bits_of() {
+	case $1 in
+	F4) echo 4 ;;
+	F6_*) echo 6 ;;
+	*8 | BOOL | F8_*) echo 8 ;;
+	*16) echo 16 ;;
+	*32) echo 32 ;;
+	*64) echo 64 ;;
+	esac
+}
+
+# make_dtypes_ckpt DIR: a native checkpoint written by hand, version 2
+# (docs/metadata.md): "t_<DTYPE>" [3, 8] of each of the 22 dtypes in one
+# chunk, and "split_F4" [4, 6] in two chunks of two rows.
+make_dtypes_ckpt() {
+	"$PY" - "$1" $DTYPES <<'PYEOF'
+import json, os, sys
+BITS = {"F64": 64, "F32": 32, "F16": 16, "BF16": 16, "I64": 64, "I32": 32,
+        "I16": 16, "I8": 8, "U8": 8, "BOOL": 8, "F8_E4M3": 8, "F8_E5M2": 8,
+        "U16": 16, "U32": 32, "U64": 64, "F8_E8M0": 8, "F8_E4M3FNUZ": 8,
+        "F8_E5M2FNUZ": 8, "C64": 64, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6}
+def crc32c(b):
+    crc = 0xFFFFFFFF
+    for x in b:
+        crc ^= x
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+d, names = sys.argv[1], sys.argv[2:]
+assert sorted(names) == sorted(BITS), "the dtype list and BITS differ"
+os.makedirs(d)
+data, items = bytearray(), []
+def chunk(n, extra=()):
+    b = bytes((len(data) + i * 7) % 251 for i in range(n))
+    c = [0, len(data), n, crc32c(b)] + list(extra)
+    data.extend(b)
+    return c
+for name in names:
+    items.append(["t_" + name, name, [3, 8], [chunk(24 * BITS[name] // 8)]])
+items.append(["split_F4", "F4", [4, 6], [chunk(6, ([0, 0], [2, 6])),
+                                         chunk(6, ([2, 0], [2, 6]))]])
+items.sort(key=lambda i: i[0].encode())
+open(os.path.join(d, "__0_0.dtypes.ckd"), "wb").write(data)
+json.dump({"format": "ckptio", "version": 2, "layout": "native", "world": 1,
+           "objects": ["__0_0.dtypes.ckd"], "items": items},
+          open(os.path.join(d, ".metadata.json"), "w"))
+PYEOF
+}
+
+# Every dtype prints by name in ls (text and JSON), verifies and copies;
+# a chunk length that does not match an F4 shape is refused naming it.
+test_dtypes() {
+	local ck=$TMP/dtypes/ck list dt
+
+	[ -n "$PY" ] || return 0
+	list=$(echo $DTYPES)
+	make_dtypes_ckpt "$ck" || { fail "cannot write $ck"; return; }
+	expect_exit 0 ck ls "$ck" || return
+	expect_stdout_line 'items: +23'
+	for dt in $DTYPES; do
+		expect_stdout_line "t_$dt +tensor +$dt +\[3, 8\] +$((24 * $(bits_of "$dt") / 8)) +1"
+	done
+	expect_stdout_line 'split_F4 +tensor +F4 +\[4, 6\] +12 +2'
+	expect_exit 0 ck --json ls "$ck" &&
+		expect_json "{i['dtype'] for i in d['items']} == set('$list'.split()) and len(set('$list'.split())) == 22"
+	expect_exit 0 ck verify "$ck" &&
+		expect_stdout_line 'OK: 23 items, 1500 bytes verified'
+	expect_exit 0 ck cp "$ck" "$TMP/dtypes/copy" || return
+	expect_exit 0 ck verify "$TMP/dtypes/copy"
+	expect_exit 0 ck ls "$TMP/dtypes/copy" &&
+		expect_stdout_line 'split_F4 +tensor +F4 +\[4, 6\] +12 +1'
+	edit_md "$ck/.metadata.json" \
+		'[i for i in d["items"] if i[0] == "t_F4"][0][3][0][2] = 13'
+	expect_exit 4 ck verify "$ck" &&
+		expect_stderr_contains "item 't_F4': chunk length 13 does not match its shape and dtype (expected 12)"
+}
+
 # ------------------------------------------ links and special files
 # ckt ARGS...: ckptio under `timeout 20`, so that a hang (a FIFO used to
 # block verify, cp and the config loader forever) fails instead of
@@ -652,6 +733,7 @@ test_verify
 test_cp
 test_corruption
 test_checksums
+test_dtypes
 test_links_and_fifos
 test_overwrite
 test_rm
