@@ -219,10 +219,17 @@ size_t ckptio_sd_count(const ckptio_sd *sd);
  *                ckptio_async_save for how long); for a load it is written.
  *                Borrowed: it must outlive every save/load using sd.
  *                NULL only for an empty chunk.
+ * A tensor of a sub-byte dtype (F4, F6_*) must hold whole bytes, and so
+ * must this chunk; a chunk other than the whole tensor must also start and
+ * end on a byte in the last dimension (offsets[ndim-1] and shape[ndim-1]
+ * times the bits are multiples of 8), so that its rows are byte ranges of
+ * the tensor's (docs/metadata.md).
  * The arrays are copied.  Returns CKPTIO_EINVAL, with the reason in
  * ckptio_last_error(), for a duplicate, empty, too long or not UTF-8
- * name, an unknown dtype or a
- * chunk out of bounds; CKPTIO_ENOMEM when out of memory. */
+ * name, an unknown dtype, a chunk out of bounds, a tensor of more than
+ * 2^64 - 1 bytes, or a sub-byte tensor or chunk breaking the rules above
+ * ("item 'w': 3 elements of F4 are 12 bits, not whole bytes");
+ * CKPTIO_ENOMEM when out of memory. */
 ckptio_status ckptio_sd_add_tensor(ckptio_sd *sd, const char *name,
 				   ckptio_dtype dtype, unsigned ndim,
 				   const uint64_t *global_shape,
@@ -379,8 +386,11 @@ void ckptio_future_free(ckptio_future *f);
 /* Load the items of sd from location into their buffers.  A tensor chunk
  * may cover any region of the saved tensor: the data is assembled from
  * every saved chunk it overlaps (resharding).  dtype and global shape must
- * match the saved ones.  Every chunk read is CRC32C-checked unless
- * CKPTIO_LOAD_NO_VERIFY.  Loads are not collective: opts->coord is not
+ * match the saved ones.  A tensor of a sub-byte dtype (F4, F6_*) loads
+ * only in the chunks it was saved in: a requested chunk that is not
+ * exactly one of them is CKPTIO_EUNSUPPORTED, naming the item.  Every
+ * chunk read is CRC32C-checked unless CKPTIO_LOAD_NO_VERIFY.  Loads are
+ * not collective: opts->coord is not
  * used, and each rank of a sharded job loads its own chunks on its own.
  * Memory: data goes straight into the buffers where a requested chunk is
  * exactly a saved one; otherwise saved chunks are staged in temporary
