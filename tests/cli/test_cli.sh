@@ -294,6 +294,15 @@ test_dtypes() {
 		expect_stdout_line "t_$dt +tensor +$dt +\[3, 8\] +$((24 * $(bits_of "$dt") / 8)) +1"
 	done
 	expect_stdout_line 'split_F4 +tensor +F4 +\[4, 6\] +12 +2'
+	# The columns stay aligned past the longest dtype name.
+	if awk '/^NAME /{h = index($0, "SHAPE")}
+		/^t_F8_E4M3FNUZ /{r = index($0, "[")}
+		END {exit !(h && h == r)}' "$OUT"; then
+		pass "ls columns aligned"
+	else
+		fail "ls columns not aligned after F8_E4M3FNUZ"
+		show_output
+	fi
 	expect_exit 0 ck --json ls "$ck" &&
 		expect_json "{i['dtype'] for i in d['items']} == set('$list'.split()) and len(set('$list'.split())) == 22"
 	expect_exit 0 ck verify "$ck" &&
