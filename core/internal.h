@@ -124,6 +124,8 @@ ckptio_status ckptio__coord_check(ckptio_ctx *ctx, const char *fn,
 /* crc32c.c                                                                 */
 
 uint32_t ckptio__crc32c(uint32_t crc, const void *buf, size_t len);
+/* The CRC32C of A then B, from crc(A), crc(B) and the length of B. */
+uint32_t ckptio__crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 
 /* ------------------------------------------------------------------------ */
 /* config.c - the INI configuration (DESIGN.md section 6).                  */

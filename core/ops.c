@@ -1112,6 +1112,61 @@ static ckptio_status copier_plan(copier *cp, csrc *srcs, size_t n)
 	return CKPTIO_OK;
 }
 
+static int by_first_row(const void *a, const void *b)
+{
+	const ckptio_chunk_meta *x = *(const ckptio_chunk_meta *const *)a,
+				*y = *(const ckptio_chunk_meta *const *)b;
+
+	return x->offsets[0] < y->offsets[0] ? -1 : x->offsets[0] > y->offsets[0];
+}
+
+/* The CRC32C of a whole item from its chunks' own, where the item's bytes
+ * are its chunks back to back: one chunk, or chunks split along the first
+ * dimension only (rows, as ranks shard a tensor), combined in row order.
+ * 0 when it cannot be known without reading (column splits, a chunk
+ * without a checksum). */
+static int whole_crc(const ckptio_item_meta *im, uint32_t *out)
+{
+	const ckptio_chunk_meta **by_row;
+	uint32_t crc = 0;
+	uint64_t next = 0;
+	size_t n = im->nchunks;
+
+	for (size_t c = 0; c < n; c++) {
+		if (!im->chunks[c].has_crc)
+			return 0;
+		for (unsigned d = 1; d < im->ndim; d++)
+			if (im->chunks[c].offsets[d] != 0 ||
+			    im->chunks[c].shape[d] != im->shape[d])
+				return 0;
+	}
+	if (n == 1 && im->chunks[0].length == im->nbytes) {
+		*out = im->chunks[0].crc32c;
+		return 1;
+	}
+	if (n == 0 || im->ndim == 0 || !(by_row = malloc(n * sizeof(*by_row))))
+		return 0;
+	/* The chunks tile the tensor (the metadata's seal checked it): in
+	 * order of their first row, each starts where the last ended. */
+	for (size_t c = 0; c < n; c++)
+		by_row[c] = &im->chunks[c];
+	qsort(by_row, n, sizeof(*by_row), by_first_row);
+	for (size_t c = 0; c < n && next != UINT64_MAX; c++) {
+		if (by_row[c]->offsets[0] != next)
+			next = UINT64_MAX;
+		else {
+			crc = ckptio__crc32c_combine(crc, by_row[c]->crc32c,
+						     by_row[c]->length);
+			next += by_row[c]->shape[0];
+		}
+	}
+	free(by_row);
+	if (next != im->shape[0])
+		return 0;
+	*out = crc;
+	return 1;
+}
+
 ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 			  const ckptio_opts *opts)
 {
@@ -1161,14 +1216,12 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 						       NULL, copy_read, c);
 		if (st != CKPTIO_OK)
 			ckptio__error(ctx, st, "%s", ckptio_last_error());
-		/* A whole item in one checksummed chunk: its CRC32C is known
-		 * before its bytes (ABI 1.5), for layouts that write
-		 * checksums ahead of the data (safetensors). */
-		else if (im->nchunks == 1 && im->chunks[0].has_crc &&
-			 im->chunks[0].length == im->nbytes) {
-			sd->items[sd->n - 1].pi.has_crc = 1;
-			sd->items[sd->n - 1].pi.crc32c = im->chunks[0].crc32c;
-		}
+		/* The item's CRC32C known before its bytes (ABI 1.5), for
+		 * layouts that write checksums ahead of the data
+		 * (safetensors). */
+		else
+			sd->items[sd->n - 1].pi.has_crc = whole_crc(
+				im, &sd->items[sd->n - 1].pi.crc32c);
 	}
 	if (st == CKPTIO_OK)
 		st = ckptio_save(ctx, dst, sd, opts);

@@ -51,6 +51,33 @@ START_TEST(test_chaining)
 }
 END_TEST
 
+/* crc(A then B) from crc(A), crc(B) and len(B), at split points from 0
+ * to the whole, lengths crossing powers of two. */
+START_TEST(test_combine)
+{
+	enum { N = 70000 };
+	unsigned char *buf = malloc(N);
+	const size_t lens[] = {0, 1, 3, 8, 63, 64, 65, 4095, 4096, 65537, N};
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < N; i++)
+		buf[i] = (unsigned char)(i * 131 + (i >> 7));
+	for (size_t a = 0; a < sizeof(lens) / sizeof(lens[0]); a++)
+		for (size_t b = 0; b < sizeof(lens) / sizeof(lens[0]); b++) {
+			size_t la = lens[a], lb = lens[b];
+
+			if (la + lb > N)
+				continue;
+			ck_assert_uint_eq(
+				ckptio__crc32c_combine(ckptio__crc32c(0, buf, la),
+						       ckptio__crc32c(0, buf + la, lb),
+						       lb),
+				ckptio__crc32c(0, buf, la + lb));
+		}
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_large_slices)
 {
 	/* Lengths past 1 GiB are sliced; the result must equal chaining. */
@@ -76,6 +103,7 @@ int main(void)
 	tcase_add_test(tc, test_check_value);
 	tcase_add_test(tc, test_rfc3720_vectors);
 	tcase_add_test(tc, test_chaining);
+	tcase_add_test(tc, test_combine);
 	tcase_add_test(tc, test_large_slices);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);

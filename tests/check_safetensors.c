@@ -442,6 +442,99 @@ START_TEST(test_chunked_tensor_refused)
 }
 END_TEST
 
+/* Two ranks save a native checkpoint of one [8, 6] F32 tensor split by
+ * rows (dim 0) or by columns (dim 1); converted to safetensors, the rows'
+ * CRC32Cs combine into the whole tensor's (verify vouches for it), the
+ * columns' cannot (verify says so), and the values are whole either way. */
+typedef struct sjob {
+	ckptio_coord_group *group;
+	int rank, dim;
+	float part[24];
+	const char *loc;
+	ckptio_status st;
+} sjob;
+
+static void *split_save(void *arg)
+{
+	sjob *j = arg;
+	const uint64_t g[2] = {8, 6};
+	uint64_t off[2] = {0, 0}, sh[2] = {8, 6};
+	ckptio_coord coord;
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_ctx *c;
+	ckptio_sd *sd;
+
+	sh[j->dim] /= 2;
+	off[j->dim] = (uint64_t)j->rank * sh[j->dim];
+	ckptio_ctx_new(&c, NULL);
+	ckptio_coord_threads_get(j->group, j->rank, &coord);
+	ckptio_sd_new(&sd);
+	ckptio_sd_add_tensor(sd, "t", CKPTIO_F32, 2, g, off, sh, j->part);
+	o.coord = &coord;
+	j->st = ckptio_save(c, j->loc, sd, &o);
+	ckptio_sd_free(sd);
+	ckptio_ctx_free(c);
+	return NULL;
+}
+
+static void split_then_convert(int dim, ckptio_status want_verify,
+			       const char *want_msg)
+{
+	char *nat = path(dim ? "ncol" : "nrow"), *st = path(dim ? "scol" : "srow");
+	ckptio_coord_group *g;
+	sjob jobs[2];
+	pthread_t tid[2];
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	float whole[48], got[48];
+	const uint64_t gs[2] = {8, 6};
+	ckptio_sd *sd;
+
+	for (int i = 0; i < 48; i++)
+		whole[i] = (float)i * 0.5f - 3.0f;
+	ck_assert_int_eq(ckptio_coord_threads_new(&g, 2), CKPTIO_OK);
+	for (int r = 0; r < 2; r++) {
+		jobs[r] = (sjob){.group = g, .rank = r, .dim = dim, .loc = nat};
+		for (int i = 0; i < 24; i++) /* this rank's part, row-major */
+			jobs[r].part[i] = dim == 0
+				? whole[r * 24 + i]
+				: whole[(i / 3) * 6 + r * 3 + i % 3];
+		ck_assert_int_eq(pthread_create(&tid[r], NULL, split_save,
+						&jobs[r]), 0);
+	}
+	for (int r = 0; r < 2; r++)
+		pthread_join(tid[r], NULL);
+	ckptio_coord_threads_free(g);
+	ck_assert_int_eq(jobs[0].st, CKPTIO_OK);
+	o.layout = "safetensors";
+	ck_assert_msg(ckptio_copy(ctx, nat, st, &o) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_int_eq(ckptio_verify(ctx, st, NULL), want_verify);
+	if (want_msg)
+		ck_assert_msg(strstr(ckptio_errmsg(ctx), want_msg), "%s",
+			      ckptio_errmsg(ctx));
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "t", CKPTIO_F32, 2, gs, NULL,
+					      NULL, got), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_load(ctx, st, sd, NULL), CKPTIO_OK);
+	ck_assert(memcmp(got, whole, sizeof(whole)) == 0);
+	ckptio_sd_free(sd);
+	free(nat);
+	free(st);
+}
+
+START_TEST(test_converted_row_split_keeps_crc)
+{
+	split_then_convert(0, CKPTIO_OK, NULL);
+}
+END_TEST
+
+START_TEST(test_converted_column_split_has_no_crc)
+{
+	split_then_convert(1, CKPTIO_EUNSUPPORTED,
+			   "1 of 1 chunks have no checksum");
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Files written by hand                                                    */
 
@@ -696,6 +789,8 @@ int main(void)
 	tcase_add_test(tc, test_failed_sharded_save_leaves_nothing);
 	tcase_add_test(tc, test_reserved_name_refused);
 	tcase_add_test(tc, test_chunked_tensor_refused);
+	tcase_add_test(tc, test_converted_row_split_keeps_crc);
+	tcase_add_test(tc, test_converted_column_split_has_no_crc);
 	tcase_add_test(tc, test_reads_foreign_file);
 	tcase_add_test(tc, test_hostile_headers);
 	tcase_add_test(tc, test_hostile_index);
