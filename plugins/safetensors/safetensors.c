@@ -33,7 +33,8 @@
  * Reading is strict, as the reference implementation is: header length at
  * most 100,000,000, a JSON object without duplicate names, known dtypes,
  * dtype x shape = byte length, tensors contiguous from offset 0 to the end
- * of the file, index and files agreeing on every tensor.
+ * of the file (stheader.c, which parses a header from the bytes this file
+ * reads), index and files agreeing on every tensor.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -45,68 +46,15 @@
 #include <sys/random.h>
 
 #include "ckptio/plugin.h"
+#include "stheader.h"
 
 #define SINGLE_KEY "model.safetensors"
 #define INDEX_KEY "model.safetensors.index.json"
-#define HEADER_MAX 100000000u /* the reference implementation's limit */
 #define INDEX_MAX (256u << 20)
 #define FIRST_READ (64u << 10) /* header bytes read in the first request */
 #define WRITE_SLICE (64u << 20)
 #define PULL_BUF (8u << 20)
 #define DEFAULT_SHARD 5000000000ull /* 5 GB, as the Hugging Face hub */
-#define META_CRC "ckptio.crc32c"
-#define META_BYTES "ckptio.bytes"
-
-/* ------------------------------------------------------------------------ */
-/* Dtypes: the specification's names (ckptio's enum values are stable).    */
-
-static const struct {
-	const char *name;
-	ckptio_dtype dt;
-	unsigned bits;
-} dtypes[] = {
-	{"BOOL", CKPTIO_BOOL, 8},	  {"U8", CKPTIO_U8, 8},
-	{"I8", CKPTIO_I8, 8},		  {"F8_E5M2", CKPTIO_F8_E5M2, 8},
-	{"F8_E4M3", CKPTIO_F8_E4M3, 8},	  {"F8_E8M0", CKPTIO_F8_E8M0, 8},
-	{"F8_E4M3FNUZ", CKPTIO_F8_E4M3FNUZ, 8},
-	{"F8_E5M2FNUZ", CKPTIO_F8_E5M2FNUZ, 8},
-	{"I16", CKPTIO_I16, 16},	  {"U16", CKPTIO_U16, 16},
-	{"F16", CKPTIO_F16, 16},	  {"BF16", CKPTIO_BF16, 16},
-	{"I32", CKPTIO_I32, 32},	  {"U32", CKPTIO_U32, 32},
-	{"F32", CKPTIO_F32, 32},	  {"I64", CKPTIO_I64, 64},
-	{"U64", CKPTIO_U64, 64},	  {"F64", CKPTIO_F64, 64},
-	{"C64", CKPTIO_C64, 64},	  {"F4", CKPTIO_F4, 4},
-	{"F6_E2M3", CKPTIO_F6_E2M3, 6},	  {"F6_E3M2", CKPTIO_F6_E3M2, 6},
-};
-#define NDTYPES (sizeof(dtypes) / sizeof(dtypes[0]))
-
-static int dtype_index_of(ckptio_dtype dt)
-{
-	for (size_t i = 0; i < NDTYPES; i++)
-		if (dtypes[i].dt == dt)
-			return (int)i;
-	return -1;
-}
-
-static int dtype_index_named(const char *name)
-{
-	for (size_t i = 0; i < NDTYPES; i++)
-		if (strcmp(dtypes[i].name, name) == 0)
-			return (int)i;
-	return -1;
-}
-
-/* Bytes of n elements of `bits` bits: 0 on success, -1 when not whole
- * bytes, -2 on overflow. */
-static int elems_bytes(uint64_t n, unsigned bits, uint64_t *out)
-{
-	if (n > UINT64_MAX / bits)
-		return -2;
-	if (n * bits % 8)
-		return -1;
-	*out = n * bits / 8;
-	return 0;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
@@ -268,7 +216,7 @@ static ckptio_status check_item(st_writer *w, const ckptio_plan_item *it)
 				      "reserved by the safetensors format");
 	if (it->kind == CKPTIO_ITEM_BYTES)
 		return CKPTIO_OK;
-	if (dtype_index_of(it->dtype) < 0)
+	if (stheader_dtype_index(it->dtype) < 0)
 		return w->host->error(w->hc, CKPTIO_EUNSUPPORTED,
 				      "item '%.200s': dtype %d has no "
 				      "safetensors name",
@@ -366,12 +314,12 @@ static char *build_header(shard *s, size_t *len)
 	for (size_t i = 0; !bad && i < s->n; i++) {
 		const ckptio_plan_item *it = &s->plan->items[s->first + i];
 		json_t *t = json_object(), *shape = json_array(), *offs;
-		int di = it->kind == CKPTIO_ITEM_BYTES ? dtype_index_of(CKPTIO_U8)
-						       : dtype_index_of(it->dtype);
+		int di = stheader_dtype_index(it->kind == CKPTIO_ITEM_BYTES
+						      ? CKPTIO_U8 : it->dtype);
 
 		bad = !t || !shape || json_object_set_new(root, it->name, t) ||
 		      json_object_set_new(t, "dtype",
-					  json_string(dtypes[di].name)) ||
+					  json_string(stheader_dtypes[di].name)) ||
 		      json_object_set_new(t, "shape", shape);
 		if (!bad && it->kind == CKPTIO_ITEM_BYTES) {
 			bad = json_array_append_new(
@@ -401,11 +349,12 @@ static char *build_header(shard *s, size_t *len)
 		}
 	}
 	if (!bad)
-		bad = json_object_set_new(meta, META_CRC, json_string(crcs));
+		bad = json_object_set_new(meta, STHEADER_META_CRC,
+					  json_string(crcs));
 	if (!bad && bytes) {
 		char *list = json_dumps(bytes, JSON_COMPACT);
 
-		bad = !list || json_object_set_new(meta, META_BYTES,
+		bad = !list || json_object_set_new(meta, STHEADER_META_BYTES,
 						   json_string(list));
 		free(list);
 	}
@@ -516,13 +465,13 @@ static ckptio_status write_shard(shard *s)
 		return st;
 	if (!(header = build_header(s, &hlen)))
 		return h->error(w->hc, CKPTIO_ENOMEM, "out of memory");
-	if (hlen > HEADER_MAX) {
+	if (hlen > STHEADER_MAX) {
 		free(header);
 		return h->error(w->hc, CKPTIO_EUNSUPPORTED,
 				"%s: the header would be %zu bytes, over the "
 				"%u-byte limit of safetensors readers; lower "
 				"shard_size or save fewer tensors per file",
-				s->object, hlen, HEADER_MAX);
+				s->object, hlen, STHEADER_MAX);
 	}
 	for (size_t i = 0; i < s->n; i++) {
 		data += s->plan->items[s->first + i].nbytes;
@@ -925,23 +874,10 @@ static void sw_free(ckptio_writer *wr)
 /* ------------------------------------------------------------------------ */
 /* Reader                                                                   */
 
-typedef struct tensor {
-	const char *name; /* in the file's header JSON */
-	int dt;           /* index in dtypes[] */
-	unsigned ndim;
-	uint64_t shape[CKPTIO_MAX_NDIM];
-	uint64_t begin, end;
-	int has_crc, is_bytes;
-	uint32_t crc;
-} tensor;
-
 typedef struct stfile {
 	char *name; /* object name, relative to the checkpoint */
 	char *key;
-	json_t *header;
-	tensor *t;
-	size_t n;
-	uint64_t data_start; /* 8 + header length */
+	stheader h;
 } stfile;
 
 typedef struct st_reader {
@@ -975,297 +911,58 @@ static void files_free(st_reader *r)
 	for (size_t i = 0; i < r->nfiles; i++) {
 		free(r->files[i].name);
 		free(r->files[i].key);
-		free(r->files[i].t);
-		json_decref(r->files[i].header);
+		stheader_free(&r->files[i].h);
 	}
 	free(r->files);
 	r->files = NULL;
 	r->nfiles = 0;
 }
 
-static int by_offsets(const void *a, const void *b)
-{
-	const tensor *x = a, *y = b;
-
-	if (x->begin != y->begin)
-		return x->begin < y->begin ? -1 : 1;
-	if (x->end != y->end)
-		return x->end < y->end ? -1 : 1;
-	return strcmp(x->name, y->name);
-}
-
-/* A JSON integer that is >= 0. */
-static int get_u64(json_t *v, uint64_t *out)
-{
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return 0;
-	*out = (uint64_t)json_integer_value(v);
-	return 1;
-}
-
 #define BAD(...) r->host->error(r->hc, CKPTIO_ECORRUPT, __VA_ARGS__)
 
-/* One tensor entry of f's header. */
-static ckptio_status parse_tensor(st_reader *r, stfile *f, const char *name,
-				  json_t *v, tensor *t)
+/* stheader's errors, recorded for the operation. */
+static void header_error(void *user, ckptio_status st, const char *msg)
 {
-	json_t *dt = json_object_get(v, "dtype"),
-	       *shape = json_object_get(v, "shape"),
-	       *offs = json_object_get(v, "data_offsets");
-	uint64_t numel = 1, bytes;
-	const char *key;
-	json_t *x;
-	size_t i;
-	int e;
+	st_reader *r = user;
 
-	t->name = name;
-	if (!json_is_object(v))
-		return BAD("%s: tensor '%.200s': not a JSON object", f->key,
-			   name);
-	json_object_foreach(v, key, x)
-		if (strcmp(key, "dtype") && strcmp(key, "shape") &&
-		    strcmp(key, "data_offsets"))
-			return BAD("%s: tensor '%.200s': unknown field "
-				   "'%.100s'",
-				   f->key, name, key);
-	if (!json_is_string(dt) ||
-	    (t->dt = dtype_index_named(json_string_value(dt))) < 0)
-		return BAD("%s: tensor '%.200s': %s dtype%s%.40s", f->key, name,
-			   json_is_string(dt) ? "unknown" : "missing or non-string",
-			   json_is_string(dt) ? " " : "",
-			   json_is_string(dt) ? json_string_value(dt) : "");
-	if (!json_is_array(shape))
-		return BAD("%s: tensor '%.200s': shape is not an array",
-			   f->key, name);
-	if (json_array_size(shape) > CKPTIO_MAX_NDIM)
-		return BAD("%s: tensor '%.200s': %zu dimensions, more than %d",
-			   f->key, name, json_array_size(shape),
-			   CKPTIO_MAX_NDIM);
-	t->ndim = (unsigned)json_array_size(shape);
-	json_array_foreach(shape, i, x) {
-		if (!get_u64(x, &t->shape[i]))
-			return BAD("%s: tensor '%.200s': shape[%zu] is not a "
-				   "non-negative integer",
-				   f->key, name, i);
-		if (t->shape[i] && numel > UINT64_MAX / t->shape[i])
-			return BAD("%s: tensor '%.200s': the shape's element "
-				   "count overflows",
-				   f->key, name);
-		numel *= t->shape[i];
-	}
-	if (!json_is_array(offs) || json_array_size(offs) != 2 ||
-	    !get_u64(json_array_get(offs, 0), &t->begin) ||
-	    !get_u64(json_array_get(offs, 1), &t->end))
-		return BAD("%s: tensor '%.200s': data_offsets is not two "
-			   "non-negative integers",
-			   f->key, name);
-	if (t->end < t->begin)
-		return BAD("%s: tensor '%.200s': data_offsets [%llu, %llu] end "
-			   "before they begin",
-			   f->key, name, (unsigned long long)t->begin,
-			   (unsigned long long)t->end);
-	e = elems_bytes(numel, dtypes[t->dt].bits, &bytes);
-	if (e == -1)
-		return BAD("%s: tensor '%.200s': %llu elements of %s are not "
-			   "a whole number of bytes",
-			   f->key, name, (unsigned long long)numel,
-			   dtypes[t->dt].name);
-	if (e == -2 || bytes != t->end - t->begin)
-		return BAD("%s: tensor '%.200s': %s of shape with %llu elements "
-			   "takes %s%llu bytes, but data_offsets [%llu, %llu] "
-			   "hold %llu",
-			   f->key, name, dtypes[t->dt].name,
-			   (unsigned long long)numel, e == -2 ? "over " : "",
-			   (unsigned long long)(e == -2 ? UINT64_MAX : bytes),
-			   (unsigned long long)t->begin,
-			   (unsigned long long)t->end,
-			   (unsigned long long)(t->end - t->begin));
-	return CKPTIO_OK;
+	r->host->error(r->hc, st, "%s", msg);
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* __metadata__: strings only; ckptio's own keys applied to f's tensors
- * (sorted by offsets). */
-static ckptio_status parse_meta(st_reader *r, stfile *f, json_t *meta)
-{
-	json_t *crc, *bytes, *list = NULL, *x;
-	const char *key;
-	size_t i;
-
-	if (!meta)
-		return CKPTIO_OK;
-	if (!json_is_object(meta))
-		return BAD("%s: __metadata__ is not a JSON object", f->key);
-	json_object_foreach(meta, key, x)
-		if (!json_is_string(x))
-			return BAD("%s: __metadata__ '%.100s' is not a string",
-				   f->key, key);
-	crc = json_object_get(meta, META_CRC);
-	if (crc) {
-		const char *s = json_string_value(crc);
-
-		if (json_string_length(crc) != 8 * f->n)
-			return BAD("%s: __metadata__ %s holds %zu characters, "
-				   "not 8 for each of %zu tensors",
-				   f->key, META_CRC, json_string_length(crc),
-				   f->n);
-		for (i = 0; i < f->n; i++) {
-			uint32_t v = 0;
-			int ok = 1;
-
-			if (memcmp(s + 8 * i, "--------", 8) == 0)
-				continue;
-			for (int k = 0; k < 8 && ok; k++) {
-				int h = hexval(s[8 * i + k]);
-
-				ok = h >= 0;
-				v = v << 4 | (uint32_t)(h < 0 ? 0 : h);
-			}
-			if (!ok)
-				return BAD("%s: __metadata__ %s: entry %zu is "
-					   "not 8 hex digits",
-					   f->key, META_CRC, i);
-			f->t[i].has_crc = 1;
-			f->t[i].crc = v;
-		}
-	}
-	bytes = json_object_get(meta, META_BYTES);
-	if (bytes) {
-		list = json_loads(json_string_value(bytes),
-				  JSON_REJECT_DUPLICATES, NULL);
-		if (!json_is_array(list)) {
-			json_decref(list);
-			return BAD("%s: __metadata__ %s is not a JSON array",
-				   f->key, META_BYTES);
-		}
-		json_array_foreach(list, i, x) {
-			size_t k;
-
-			for (k = 0; k < f->n; k++)
-				if (json_is_string(x) &&
-				    strcmp(f->t[k].name, json_string_value(x)) == 0)
-					break;
-			if (k == f->n || dtypes[f->t[k].dt].dt != CKPTIO_U8 ||
-			    f->t[k].ndim != 1) {
-				json_decref(list);
-				return BAD("%s: __metadata__ %s names '%.200s', "
-					   "which is no 1-D U8 tensor of the "
-					   "file",
-					   f->key, META_BYTES,
-					   json_is_string(x) ? json_string_value(x)
-							     : "(not a string)");
-			}
-			f->t[k].is_bytes = 1;
-		}
-		json_decref(list);
-	}
-	return CKPTIO_OK;
-}
-
-/* Read and check the header of file f (whose size is `size`). */
+/* Read and check the header of file f (whose size is `size`): the first
+ * 64 KiB, then the rest of a longer header. */
 static ckptio_status read_header(st_reader *r, stfile *f, uint64_t size)
 {
-	unsigned char *buf;
-	uint64_t hlen, first = size < FIRST_READ ? size : FIRST_READ;
+	uint64_t span, first = size < FIRST_READ ? size : FIRST_READ;
+	unsigned char *buf = NULL, *b2;
 	ckptio_range rg = {f->key, 0, first, NULL};
-	json_error_t jerr;
-	json_t *meta = NULL, *v;
-	const char *name;
-	ckptio_status st;
-	size_t k = 0;
+	ckptio_status st = CKPTIO_OK;
 
-	if (size < 8)
-		return BAD("%s: %llu bytes, too short for a safetensors file "
-			   "(8-byte header length)",
-			   f->key, (unsigned long long)size);
-	if (!(buf = malloc(first)))
-		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
-	rg.buf = buf;
-	if ((st = r->store->ops->read(r->store, &rg, 1)) != CKPTIO_OK) {
-		free(buf);
-		return st;
+	if (size >= 8) {
+		if (!(buf = malloc(first)))
+			return r->host->error(r->hc, CKPTIO_ENOMEM,
+					      "out of memory");
+		rg.buf = buf;
+		st = r->store->ops->read(r->store, &rg, 1);
 	}
-	hlen = 0;
-	for (int i = 7; i >= 0; i--)
-		hlen = hlen << 8 | buf[i];
-	if (hlen > HEADER_MAX || hlen > size - 8) {
-		free(buf);
-		return BAD("%s: header length %llu is %s", f->key,
-			   (unsigned long long)hlen,
-			   hlen > HEADER_MAX ? "over the 100000000-byte limit"
-					     : "past the end of the file");
-	}
-	if (8 + hlen > first) {
-		unsigned char *b2 = realloc(buf, 8 + hlen);
-
-		if (!b2) {
+	if (st == CKPTIO_OK)
+		st = stheader_span(buf, buf ? first : 0, size, f->key,
+				   header_error, r, &span);
+	if (st == CKPTIO_OK && span > first) {
+		if (!(b2 = realloc(buf, span))) {
 			free(buf);
 			return r->host->error(r->hc, CKPTIO_ENOMEM,
 					      "out of memory");
 		}
 		buf = b2;
-		rg = (ckptio_range){f->key, first, 8 + hlen - first,
-				    buf + first};
-		if ((st = r->store->ops->read(r->store, &rg, 1)) != CKPTIO_OK) {
-			free(buf);
-			return st;
-		}
+		rg = (ckptio_range){f->key, first, span - first, buf + first};
+		st = r->store->ops->read(r->store, &rg, 1);
+		first = span;
 	}
-	if (hlen == 0 || buf[8] != '{') {
-		free(buf);
-		return BAD("%s: the header does not start with '{'", f->key);
-	}
-	f->header = json_loadb((const char *)buf + 8, (size_t)hlen,
-			       JSON_REJECT_DUPLICATES, &jerr);
+	if (st == CKPTIO_OK)
+		st = stheader_parse(buf, first, size, f->key, header_error, r,
+				    &f->h);
 	free(buf);
-	if (!f->header)
-		return BAD("%s: header is not valid JSON: %s (at byte %d)",
-			   f->key, jerr.text, jerr.position);
-	if (!json_is_object(f->header))
-		return BAD("%s: header is not a JSON object", f->key);
-	f->data_start = 8 + hlen;
-	f->n = json_object_size(f->header);
-	if (json_object_get(f->header, "__metadata__"))
-		f->n--;
-	if (!(f->t = calloc(f->n ? f->n : 1, sizeof(*f->t))))
-		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
-	json_object_foreach(f->header, name, v) {
-		if (strcmp(name, "__metadata__") == 0) {
-			meta = v;
-			continue;
-		}
-		if ((st = parse_tensor(r, f, name, v, &f->t[k++])) != CKPTIO_OK)
-			return st;
-	}
-	qsort(f->t, f->n, sizeof(*f->t), by_offsets);
-	/* Contiguous from 0, no overlap, ending at the end of the file. */
-	for (k = 0; k < f->n; k++) {
-		uint64_t want = k ? f->t[k - 1].end : 0;
-
-		if (f->t[k].begin != want)
-			return BAD("%s: tensor '%.200s' starts at data offset "
-				   "%llu, but %s ends at %llu (%s)",
-				   f->key, f->t[k].name,
-				   (unsigned long long)f->t[k].begin,
-				   k ? "the tensor before it" : "nothing",
-				   (unsigned long long)want,
-				   f->t[k].begin < want ? "overlap"
-							: "a gap");
-	}
-	if (f->data_start + (f->n ? f->t[f->n - 1].end : 0) != size)
-		return BAD("%s: the tensors end at byte %llu, but the file has "
-			   "%llu bytes",
-			   f->key,
-			   (unsigned long long)(f->data_start +
-						(f->n ? f->t[f->n - 1].end : 0)),
-			   (unsigned long long)size);
-	return parse_meta(r, f, meta);
+	return st;
 }
 
 static ckptio_status header_task(void *arg, size_t i)
@@ -1393,13 +1090,13 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 		st = par_for(h, r->hc, r->nfiles, header_task, r);
 	/* Index and files agree on every tensor. */
 	for (size_t i = 0; st == CKPTIO_OK && map && i < r->nfiles; i++)
-		for (size_t k = 0; st == CKPTIO_OK && k < r->files[i].n; k++) {
+		for (size_t k = 0; st == CKPTIO_OK && k < r->files[i].h.n; k++) {
 			const char *want = json_string_value(
-				json_object_get(map, r->files[i].t[k].name));
+				json_object_get(map, r->files[i].h.t[k].name));
 
 			if (!want || strcmp(want, r->files[i].name) != 0)
 				st = BAD("%s: tensor '%.200s' %s%s", r->files[i].key,
-					 r->files[i].t[k].name,
+					 r->files[i].h.t[k].name,
 					 want ? "is mapped by the index to "
 					      : "is not in the index",
 					 want ? want : "");
@@ -1417,10 +1114,10 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 				if (strcmp(r->files[i].name,
 					   json_string_value(v)) == 0)
 					break;
-			for (k = 0; i < r->nfiles && k < r->files[i].n; k++)
-				if (strcmp(r->files[i].t[k].name, name) == 0)
+			for (k = 0; i < r->nfiles && k < r->files[i].h.n; k++)
+				if (strcmp(r->files[i].h.t[k].name, name) == 0)
 					break;
-			if (i == r->nfiles || k == r->files[i].n) {
+			if (i == r->nfiles || k == r->files[i].h.n) {
 				st = BAD("%s: tensor '%.200s' of the index is "
 					 "not in it",
 					 i < r->nfiles ? r->files[i].key
@@ -1434,9 +1131,9 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 	if (st == CKPTIO_OK)
 		st = h->md_new(r->hc, "safetensors", &md);
 	for (size_t i = 0; st == CKPTIO_OK && i < r->nfiles; i++)
-		for (size_t k = 0; st == CKPTIO_OK && k < r->files[i].n; k++) {
+		for (size_t k = 0; st == CKPTIO_OK && k < r->files[i].h.n; k++) {
 			const stfile *f = &r->files[i];
-			const tensor *t = &f->t[k];
+			const stheader_tensor *t = &f->h.t[k];
 			static const uint64_t zeros[CKPTIO_MAX_NDIM];
 			size_t idx;
 
@@ -1444,13 +1141,13 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 			st = h->md_add_item(r->hc, md, t->name,
 					    t->is_bytes ? CKPTIO_ITEM_BYTES
 							: CKPTIO_ITEM_TENSOR,
-					    dtypes[t->dt].dt, t->is_bytes ? 0
+					    stheader_dtypes[t->dt].dt, t->is_bytes ? 0
 									  : t->ndim,
 					    t->shape, &idx);
 			if (st == CKPTIO_OK)
 				st = h->md_add_chunk(r->hc, md, idx, zeros,
 						     t->shape, f->name,
-						     f->data_start + t->begin,
+						     f->h.data_start + t->begin,
 						     t->end - t->begin,
 						     t->has_crc, t->crc);
 		}
