@@ -776,6 +776,66 @@ START_TEST(test_corrupt_data_caught)
 }
 END_TEST
 
+/* 10^6 tensors (CKPTIO_TEST_SCALE under valgrind) of one F32 each, in
+ * one file, then in shards of 256 KiB (a backend option): save, open,
+ * load and verify, each linear in tensors.  Names are 8 digits, so the
+ * single file's header stays under the 100,000,000-byte limit. */
+static size_t scale(void)
+{
+	const char *s = getenv("CKPTIO_TEST_SCALE");
+
+	return s && atol(s) > 0 ? (size_t)atol(s) : 1000000;
+}
+
+static void many(const char *loc)
+{
+	size_t n = scale();
+	float *v = malloc(n * sizeof(*v)), *got = calloc(n, sizeof(*got));
+	const uint64_t one[1] = {1};
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_sd *sd, *back;
+	ckptio_ckpt *ck;
+	char name[24];
+
+	ck_assert(v && got);
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_sd_new(&back), CKPTIO_OK);
+	for (size_t i = 0; i < n; i++) {
+		v[i] = (float)i;
+		snprintf(name, sizeof(name), "%08zu", i);
+		ck_assert_int_eq(ckptio_sd_add_tensor(sd, name, CKPTIO_F32, 1,
+						      one, NULL, NULL, &v[i]),
+				 CKPTIO_OK);
+		ck_assert_int_eq(ckptio_sd_add_tensor(back, name, CKPTIO_F32, 1,
+						      one, NULL, NULL, &got[i]),
+				 CKPTIO_OK);
+	}
+	o.layout = "safetensors";
+	ck_assert_msg(ckptio_save(ctx, loc, sd, &o) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert_int_eq(ckptio_open(ctx, loc, &ck), CKPTIO_OK);
+	ck_assert_uint_eq(ckptio_ckpt_count(ck), n);
+	ckptio_ckpt_close(ck);
+	ck_assert_msg(ckptio_load(ctx, loc, back, NULL) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ck_assert(memcmp(v, got, n * sizeof(*v)) == 0);
+	ck_assert_msg(ckptio_verify(ctx, loc, NULL) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(ctx));
+	ckptio_sd_free(sd);
+	ckptio_sd_free(back);
+	free(v);
+	free(got);
+}
+
+START_TEST(test_million_tensors_one_file)
+{
+	char *loc = path("many");
+
+	many(loc);
+	free(loc);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("safetensors");
@@ -795,6 +855,11 @@ int main(void)
 	tcase_add_test(tc, test_hostile_headers);
 	tcase_add_test(tc, test_hostile_index);
 	tcase_add_test(tc, test_corrupt_data_caught);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("scale");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_million_tensors_one_file);
 	suite_add_tcase(s, tc);
 	return tu_run_suite(s);
 }

@@ -1106,26 +1106,29 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 		const char *name;
 		json_t *v;
 
-		/* Some tensor of the map is in no file: find which. */
-		json_object_foreach(map, name, v) {
-			size_t i, k = 0;
+		/* Some tensor of the map is in no file: find which, through a
+		 * set of the tensors found (this error path only). */
+		json_t *found = json_object();
 
-			for (i = 0; i < r->nfiles; i++)
-				if (strcmp(r->files[i].name,
-					   json_string_value(v)) == 0)
-					break;
-			for (k = 0; i < r->nfiles && k < r->files[i].h.n; k++)
-				if (strcmp(r->files[i].h.t[k].name, name) == 0)
-					break;
-			if (i == r->nfiles || k == r->files[i].h.n) {
-				st = BAD("%s: tensor '%.200s' of the index is "
-					 "not in it",
-					 i < r->nfiles ? r->files[i].key
-						       : json_string_value(v),
-					 name);
-				break;
-			}
+		for (size_t i = 0; found && i < r->nfiles; i++)
+			for (size_t k = 0; k < r->files[i].h.n; k++)
+				json_object_set_new_nocheck(
+					found, r->files[i].h.t[k].name,
+					json_true());
+		if (!found)
+			st = h->error(r->hc, CKPTIO_ENOMEM, "out of memory");
+		json_object_foreach(map, name, v) {
+			char *fkey;
+
+			if (!found || json_object_get(found, name))
+				continue;
+			fkey = join(r->id, json_string_value(v));
+			st = BAD("%s: tensor '%.200s' of the index is not in it",
+				 fkey ? fkey : json_string_value(v), name);
+			free(fkey);
+			break;
 		}
+		json_decref(found);
 	}
 	json_decref(map);
 	if (st == CKPTIO_OK)

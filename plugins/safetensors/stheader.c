@@ -234,6 +234,12 @@ static ckptio_status parse_crcs(const parser *p, stheader *h, json_t *crc)
 	return CKPTIO_OK;
 }
 
+static int cmp_tensor_name(const void *a, const void *b)
+{
+	return strcmp((*(const stheader_tensor *const *)a)->name,
+		      (*(const stheader_tensor *const *)b)->name);
+}
+
 /* "ckptio.bytes": a JSON array (in a string) of names of 1-D U8 tensors
  * that are bytes items. */
 static ckptio_status parse_bytes(const parser *p, stheader *h, json_t *bytes)
@@ -241,6 +247,7 @@ static ckptio_status parse_bytes(const parser *p, stheader *h, json_t *bytes)
 	json_t *list = json_loads(json_string_value(bytes),
 				  JSON_REJECT_DUPLICATES, NULL),
 	       *x;
+	stheader_tensor **by_name = NULL;
 	size_t i;
 
 	if (!json_is_array(list)) {
@@ -248,13 +255,30 @@ static ckptio_status parse_bytes(const parser *p, stheader *h, json_t *bytes)
 		return BAD("%s: __metadata__ %s is not a JSON array", p->file,
 			   STHEADER_META_BYTES);
 	}
+	/* Names to tensors through a sorted index: a list naming every
+	 * tensor of a file of 10^6 costs n log n, not n^2. */
+	if (json_array_size(list) > 0 && !by_name) {
+		by_name = malloc((h->n ? h->n : 1) * sizeof(*by_name));
+		if (!by_name) {
+			json_decref(list);
+			return BAD("%s: out of memory", p->file);
+		}
+		for (size_t k = 0; k < h->n; k++)
+			by_name[k] = &h->t[k];
+		qsort(by_name, h->n, sizeof(*by_name), cmp_tensor_name);
+	}
 	json_array_foreach(list, i, x) {
-		size_t k;
+		size_t k = h->n;
 
-		for (k = 0; k < h->n; k++)
-			if (json_is_string(x) &&
-			    strcmp(h->t[k].name, json_string_value(x)) == 0)
-				break;
+		if (json_is_string(x)) {
+			stheader_tensor key = {.name = json_string_value(x)},
+					*kp = &key, **hit;
+
+			hit = bsearch(&kp, by_name, h->n, sizeof(*by_name),
+				      cmp_tensor_name);
+			if (hit)
+				k = (size_t)(*hit - h->t);
+		}
 		if (k == h->n || stheader_dtypes[h->t[k].dt].dt != CKPTIO_U8 ||
 		    h->t[k].ndim != 1) {
 			ckptio_status st = BAD(
@@ -265,11 +289,13 @@ static ckptio_status parse_bytes(const parser *p, stheader *h, json_t *bytes)
 						  : "(not a string)");
 
 			json_decref(list);
+			free(by_name);
 			return st;
 		}
 		h->t[k].is_bytes = 1;
 	}
 	json_decref(list);
+	free(by_name);
 	return CKPTIO_OK;
 }
 
