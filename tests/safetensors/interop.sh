@@ -56,6 +56,23 @@ fi
 # 1. the independent reader against its own vectors first
 expect_exit 0 $STREF selftest
 
+# 1b. the published files of the reference implementation's tests, read by
+# ckptio: converted to native and back, then compared value for value
+expect_exit 0 "$PY" -c '
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+for v in d["vectors"]:
+    os.makedirs(os.path.join(sys.argv[2], v["name"]))
+    with open(os.path.join(sys.argv[2], v["name"], "model.safetensors"), "wb") as f:
+        f.write(bytes.fromhex(v["hex"]))
+' "$HERE/vectors/good.json" "$TMP/pub"
+for v in "$TMP"/pub/*; do
+	n=$(basename "$v")
+	expect_exit 0 ckt cp --layout native "$v" "$TMP/pubn-$n"
+	expect_exit 0 ckt cp --layout safetensors "$TMP/pubn-$n" "$TMP/pubs-$n"
+	expect_exit 0 $STREF compare "$v" "$TMP/pubs-$n"
+done
+
 # 2. round trips through ckptio's native layout
 expect_exit 0 $STREF write-sample "$TMP/A"
 expect_exit 0 $STREF write-sample "$TMP/B" --sharded 3 \
