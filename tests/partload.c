@@ -11,7 +11,8 @@
  * CKPTIO_LOAD_PARTIAL, with one more bytes item, "partload.absent", that
  * no checkpoint holds: the load must leave it untouched.  REF is loaded
  * the usual way.  Every byte must match.  Prints "items N bytes B" (the
- * payload of the items asked for) on stdout.
+ * payload of the items asked for) on stdout, with "seconds S": the time
+ * of SRC's load alone (bench/safetensors_s3.sh).
  *
  * Exit status: 0 identical, 4 different, 3 an item missing from REF,
  * 1 a failed call (its message on stderr), 2 bad usage.
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ckptio/ckptio.h"
 
@@ -85,6 +87,7 @@ static int pick(ckptio_ckpt *ck, int argc, char **argv, item **out,
 int main(int argc, char **argv)
 {
 	ckptio_opts partial = CKPTIO_OPTS_INIT;
+	struct timespec t0, t1;
 	unsigned char absent[8];
 	ckptio_sd *ssd = NULL, *rsd = NULL;
 	ckptio_ckpt *ck = NULL;
@@ -135,10 +138,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	partial.flags = CKPTIO_LOAD_PARTIAL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((st = ckptio_load(ctx, argv[1], ssd, &partial)) != CKPTIO_OK) {
 		rc = fail(ctx, argv[1], st);
 		goto out;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (size_t i = 0; i < n; i++)
 		if (memcmp(its[i].src, its[i].ref, its[i].info.nbytes) != 0) {
 			fprintf(stderr, "partload: item '%s' differs between "
@@ -154,7 +159,10 @@ int main(int argc, char **argv)
 			break;
 		}
 	if (rc == 0)
-		printf("items %zu bytes %llu\n", n, (unsigned long long)bytes);
+		printf("items %zu bytes %llu seconds %.6f\n", n,
+		       (unsigned long long)bytes,
+		       (double)(t1.tv_sec - t0.tv_sec) +
+			       (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
 out:
 	for (size_t i = 0; i < n; i++) {
 		free(its[i].src);

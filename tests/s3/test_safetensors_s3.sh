@@ -119,7 +119,7 @@ for loc in rgw:single sharded:sharded; do
 	expect_stdout_line "layout: +native"
 	expect_exit 0 ck verify "$back"
 	expect_exit 0 "$PARTLOAD" "$back" "$LOCAL" --all
-	expect_stdout_line "items 203 bytes $MODEL_BYTES"
+	expect_stdout_contains "items 203 bytes $MODEL_BYTES seconds "
 done
 
 # ----------------------------------------------------------- partial load
@@ -161,7 +161,7 @@ partial_load() {
 # each (the first read of a file) and EXTRA bytes (the index).
 check_fetched() {
 	local stats=$TMP/$1.json want
-	want=$(sed -n 's/^items 3 bytes \([0-9]*\)$/\1/p' "$OUT")
+	want=$(sed -n 's/^items 3 bytes \([0-9]*\) seconds .*$/\1/p' "$OUT")
 	"$PY" - "$stats" "${want:-0}" "$2" "$3" "$MODEL_BYTES" <<'PYEOF'
 import json, sys
 stats, want, files, extra, model = sys.argv[1], *map(int, sys.argv[2:])
