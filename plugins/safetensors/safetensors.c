@@ -630,24 +630,39 @@ static ckptio_status read_whole(const ckptio_host *h, ckptio_host_ctx *hc,
 				uint64_t max, const char *what, char **out,
 				size_t *len)
 {
-	ckptio_stat sb;
+	ckptio_stat sb, again;
 	ckptio_range rg;
 	ckptio_status st;
 
 	*out = NULL;
-	st = store->ops->stat(store, key, &sb);
-	if (st != CKPTIO_OK)
-		return st;
-	if (sb.size > max)
-		return h->error(hc, CKPTIO_ECORRUPT,
-				"%s: %llu bytes, larger than the %llu-byte "
-				"limit for %s",
-				key, (unsigned long long)sb.size,
-				(unsigned long long)max, what);
-	if (!(*out = malloc(sb.size ? sb.size : 1)))
-		return h->error(hc, CKPTIO_ENOMEM, "out of memory");
-	rg = (ckptio_range){key, 0, sb.size, *out};
-	st = sb.size ? store->ops->read(store, &rg, 1) : CKPTIO_OK;
+	/* A concurrent overwrite (another save committing its index) may
+	 * replace the object between the stat and the read: the read then
+	 * sees a prefix of a longer object or runs past the end of a shorter
+	 * one.  Both show as a size that changed: read again, as the native
+	 * layout does for its metadata. */
+	for (int attempt = 0;; attempt++) {
+		st = store->ops->stat(store, key, &sb);
+		if (st != CKPTIO_OK)
+			return st;
+		if (sb.size > max)
+			return h->error(hc, CKPTIO_ECORRUPT,
+					"%s: %llu bytes, larger than the "
+					"%llu-byte limit for %s",
+					key, (unsigned long long)sb.size,
+					(unsigned long long)max, what);
+		if (!(*out = malloc(sb.size ? sb.size : 1)))
+			return h->error(hc, CKPTIO_ENOMEM, "out of memory");
+		rg = (ckptio_range){key, 0, sb.size, *out};
+		st = sb.size ? store->ops->read(store, &rg, 1) : CKPTIO_OK;
+		if ((st == CKPTIO_OK || st == CKPTIO_ECORRUPT) && attempt < 5 &&
+		    store->ops->stat(store, key, &again) == CKPTIO_OK &&
+		    again.size != sb.size) {
+			free(*out);
+			*out = NULL;
+			continue;
+		}
+		break;
+	}
 	if (st != CKPTIO_OK) {
 		free(*out);
 		*out = NULL;
