@@ -173,6 +173,33 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The commit keys that make a checkpoint, NULL-terminated into v (n
+ * slots): the location's layout's, and, unless the layout was named, every
+ * other layout plugin's (a safetensors model under a root is listed). */
+static ckptio_status list_commit_keys(ckptio_ctx *ctx, const ckptio__loc *loc,
+				      const char **v, size_t n)
+{
+	const ckptio__plugin *p[CKPTIO__MAX_LAYOUTS];
+	size_t np = 0, k = 0;
+
+	for (const char *const *c = loc->layout_plugin->desc->layout->commit_keys;
+	     *c && k + 1 < n; c++)
+		v[k++] = *c;
+	if (!loc->layout_explicit)
+		np = ckptio__other_layouts(ctx, p, CKPTIO__MAX_LAYOUTS);
+	for (size_t i = 0; i < np; i++) {
+		const struct ckptio_layout_ops *lo = p[i]->desc->layout;
+
+		if (lo == loc->layout_plugin->desc->layout)
+			continue;
+		for (const char *const *c = lo->commit_keys; *c && k + 1 < n;
+		     c++)
+			v[k++] = *c;
+	}
+	v[k] = NULL;
+	return CKPTIO_OK;
+}
+
 ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 			  ckptio_list_fn fn, void *user)
 {
@@ -181,6 +208,7 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 	ckptio_store *store = NULL;
 	idlist l = {0};
 	char *prefix = NULL;
+	const char *commit[64];
 	ckptio_status st;
 
 	if (!ctx || !location || !fn)
@@ -199,8 +227,10 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 		prefix = *loc.id ? ckptio__asprintf("%s/", loc.id) : strdup("");
 		l.prefix = prefix;
 		l.plen = prefix ? strlen(prefix) : 0;
-		l.commit = loc.layout_plugin->desc->layout->commit_keys;
-		st = prefix ? store->ops->list(store, prefix, collect_id, &l)
+		st = list_commit_keys(ctx, &loc, commit, sizeof(commit) /
+						    sizeof(commit[0]));
+		l.commit = commit;
+		st = st != CKPTIO_OK ? st : prefix ? store->ops->list(store, prefix, collect_id, &l)
 			    : CKPTIO_ENOMEM;
 		if (l.oom)
 			st = CKPTIO_ENOMEM;
@@ -209,7 +239,8 @@ ckptio_status ckptio_list(ckptio_ctx *ctx, const char *location,
 	if (st == CKPTIO_OK && l.n) {
 		qsort(l.v, l.n, sizeof(*l.v), cmp_str);
 		for (size_t i = 0; i < l.n; i++)
-			if (fn(user, l.v[i]))
+			if ((i == 0 || strcmp(l.v[i], l.v[i - 1]) != 0) &&
+			    fn(user, l.v[i]))
 				break;
 	}
 	ckptio__strv_free(l.v, l.n);
@@ -579,6 +610,29 @@ static ckptio_status scan(ckptio__rd *rd, const ckptio_metadata *md,
 		return ckptio__hc_error(&rd->hc, CKPTIO_ENOMEM, "out of memory");
 	sc->plen = strlen(sc->prefix);
 	st = rd->store->ops->list(rd->store, sc->prefix, scan_key, sc);
+	/* A listing may hide names (nginx's listings leave out every name
+	 * that starts with '.', as .metadata.json does): a commit key that
+	 * was read but not listed is looked up, so that rm never leaves a
+	 * commit key naming removed objects. */
+	for (const char *const *c = sc->lo->commit_keys;
+	     md && st == CKPTIO_OK && !sc->oom && *c; c++) {
+		int seen = 0;
+		char *key;
+		ckptio_stat sb;
+
+		for (size_t i = 0; i < sc->n && !seen; i++)
+			seen = sc->v[i].kind == OBJ_COMMIT &&
+			       strcmp(sc->v[i].key + sc->plen, *c) == 0;
+		if (seen)
+			continue;
+		if (!(key = ckptio__asprintf("%s%s", sc->prefix, *c))) {
+			sc->oom = 1;
+			break;
+		}
+		if (rd->store->ops->stat(rd->store, key, &sb) == CKPTIO_OK)
+			scan_key(sc, key, &sb);
+		free(key);
+	}
 	if (st == CKPTIO_OK && sc->oom)
 		st = ckptio__hc_error(&rd->hc, CKPTIO_ENOMEM, "out of memory");
 	return st;

@@ -8,7 +8,7 @@
 # with empty package lists).  Run as root, or as a user with sudo.
 set -eu
 
-PACKAGES="build-essential autoconf automake libtool pkg-config \
+PACKAGES="build-essential autoconf automake libtool pkg-config nginx-light openssl \
 libjansson-dev libyajl-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 python3-numpy valgrind"
 # libclang-rt-14-dev (libFuzzer, the sanitizer runtimes) is only
 # recommended by clang-14, so it is named.

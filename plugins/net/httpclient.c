@@ -61,6 +61,16 @@ static void req_finish(httpreq_client *c, httpreq *r)
 	httpreq_group *g = r->grp; /* done may free r */
 
 	pthread_mutex_lock(&c->mu);
+	if (g && r->st != CKPTIO_OK)
+		g->failed = 1;
+	if (r->unpause_queued) { /* never left behind in the list */
+		httpreq **pp = &c->unpause;
+
+		while (*pp != r)
+			pp = &(*pp)->unext;
+		*pp = r->unext;
+		r->unpause_queued = 0;
+	}
 	if (r->done)
 		r->done(r); /* with c->mu held; it does g->pending-- */
 	else if (g)
@@ -92,6 +102,7 @@ static int req_start(httpreq_client *c, httpreq *r)
 		return 0;
 	}
 	c->active++;
+	r->running = 1;
 	return 1;
 }
 
@@ -99,15 +110,45 @@ static int req_start(httpreq_client *c, httpreq *r)
 static void req_after(httpreq_client *c, httpreq *r)
 {
 	const httpreq_config *cfg = &c->cfg;
+	int retry = httpreq_classify(r);
 
-	if (httpreq_classify(r) && r->attempt <= cfg->opt.retries) {
+	/* A stream cannot be sent again once the server took some of it. */
+	if (retry && r->pull && r->body_pos > 0) {
+		snprintf(r->msg + strlen(r->msg), sizeof(r->msg) - strlen(r->msg),
+			 " (a streamed upload cannot be retried)");
+		retry = 0;
+	}
+	if (retry && r->retry_after > HTTPREQ_MAX_RETRY_AFTER &&
+	    (r->status == 429 || r->status == 503)) {
+		snprintf(r->msg + strlen(r->msg), sizeof(r->msg) - strlen(r->msg),
+			 " (Retry-After: %ld s, more than the %d s this client "
+			 "waits)", r->retry_after, HTTPREQ_MAX_RETRY_AFTER);
+		retry = 0;
+	}
+	if (retry && r->attempt <= cfg->opt.retries) {
 		uint64_t wait = backoff_ms(r->attempt);
+		int resumed = httpreq_resume(r);
+		char also[96] = "";
 
+		if (resumed < 0) { /* out of memory: as it was */
+			r->st = CKPTIO_ENOMEM;
+			req_finish(c, r);
+			return;
+		}
+		if (r->retry_after > 0 && (r->status == 429 || r->status == 503) &&
+		    (uint64_t)r->retry_after * 1000 > wait) {
+			wait = (uint64_t)r->retry_after * 1000;
+			snprintf(also, sizeof(also), " (Retry-After)");
+		}
+		if (r->resume_at)
+			snprintf(also + strlen(also), sizeof(also) - strlen(also),
+				 ", from byte %" PRIu64 " of %" PRIu64,
+				 r->resume_at, r->dst_len);
 		/* A blip is news for -v; a run of failures is for everyone. */
 		cfg->host->log(cfg->hc, r->attempt >= 3 ? CKPTIO_LOG_WARN
 							: CKPTIO_LOG_INFO,
-			       "%s; retry %u of %u in %" PRIu64 " ms", r->msg,
-			       r->attempt, cfg->opt.retries, wait);
+			       "%s; retry %u of %u in %" PRIu64 " ms%s", r->msg,
+			       r->attempt, cfg->opt.retries, wait, also);
 		r->retries++;
 		c->retried++;
 		r->not_before = now_ms() + wait;
@@ -152,6 +193,14 @@ static void start_waiting(httpreq_client *c, uint64_t *next_wake)
 		c->ready = r->next;
 		if (!c->ready)
 			c->ready_tail = &c->ready;
+		if (r->grp && r->grp->fail_fast && r->grp->failed) {
+			/* (failed is written on this thread, under the lock) */
+			r->st = CKPTIO_ECANCELED;
+			snprintf(r->msg, sizeof(r->msg), "canceled: another "
+				 "request of the same operation failed");
+			req_finish(c, r);
+			continue;
+		}
 		if (!req_start(c, r))
 			req_after(c, r);
 	}
@@ -172,6 +221,7 @@ static void collect_done(httpreq_client *c)
 		httpreq_collect(r, m->data.result);
 		curl_multi_remove_handle(c->multi, r->easy);
 		c->active--;
+		r->running = 0;
 		req_after(c, r);
 	}
 }
@@ -182,6 +232,24 @@ static int take_inbox(httpreq_client *c)
 	httpreq *in, *rev = NULL;
 	int stop;
 
+	/* Streamed bodies with more to send, one at a time off the list.
+	 * curl_easy_pause runs outside the lock: curl may call the body's
+	 * pull, which takes it.  None can finish (and be freed by its owner)
+	 * meanwhile: requests finish on this thread. */
+	for (;;) {
+		httpreq *r;
+
+		pthread_mutex_lock(&c->mu);
+		if ((r = c->unpause)) {
+			c->unpause = r->unext;
+			r->unpause_queued = 0;
+		}
+		pthread_mutex_unlock(&c->mu);
+		if (!r)
+			break;
+		if (r->running)
+			curl_easy_pause(r->easy, CURLPAUSE_CONT);
+	}
 	pthread_mutex_lock(&c->mu);
 	in = c->inbox;
 	c->inbox = NULL;
@@ -257,6 +325,20 @@ void httpreq_wait(httpreq_client *c, httpreq_group *g, unsigned upto)
 		pthread_cond_destroy(&cv);
 	}
 	pthread_mutex_unlock(&c->mu);
+}
+
+void httpreq_unpause(httpreq *r)
+{
+	httpreq_client *c = r->c;
+
+	pthread_mutex_lock(&c->mu);
+	if (!r->unpause_queued) {
+		r->unpause_queued = 1;
+		r->unext = c->unpause;
+		c->unpause = r;
+	}
+	pthread_mutex_unlock(&c->mu);
+	curl_multi_wakeup(c->multi);
 }
 
 ckptio_status httpreq_run(httpreq *r)

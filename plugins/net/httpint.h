@@ -20,6 +20,7 @@ struct httpreq_client {
 	pthread_cond_t cv;    /* the store's state (httpreq_cond_wait) */
 	CURLM *multi;
 	httpreq *inbox;       /* submitted, not yet seen by the I/O thread */
+	httpreq *unpause;     /* streamed bodies to go on with (few) */
 	/* I/O thread only: requests to start, in order (appended at the
 	 * tail), and retries waiting for their backoff (few). */
 	httpreq *ready, **ready_tail;
@@ -44,5 +45,10 @@ void httpreq_collect(httpreq *r, CURLcode cc);
 
 /* Decide what the attempt's answer means: 0 done (r->st set), 1 retry. */
 int httpreq_classify(httpreq *r);
+
+/* Before a retry of a ranged GET that received bytes of its object: keep
+ * them and ask for the rest next time.  1 when resumed, 0 when the next
+ * attempt starts at the same byte as this one did, -1 out of memory. */
+int httpreq_resume(httpreq *r);
 
 #endif /* CKPTIO_NET_HTTPINT_H */

@@ -88,6 +88,12 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *u)
 	uint64_t left = r->body_len - r->body_pos;
 	size_t n = size * nmemb < left ? size * nmemb : (size_t)left;
 
+	if (r->pull) {
+		n = r->pull(r, out, size * nmemb);
+		if (n != CURL_READFUNC_PAUSE && n != CURL_READFUNC_ABORT)
+			r->body_pos += n;
+		return n;
+	}
 	if (r->injected == HTTPREQ_F_RESET && r->body_pos >= r->body_len / 2)
 		return CURL_READFUNC_ABORT;
 	seg_copy(r->body, &r->body_seg, &r->body_seg_off, (unsigned char *)out,
@@ -103,6 +109,9 @@ static int on_seek(void *u, curl_off_t off, int origin)
 	httpreq *r = u;
 	uint64_t left;
 
+	if (r->pull) /* a stream cannot go back, only stay at its start */
+		return origin == SEEK_SET && off == 0 && r->body_pos == 0
+			       ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
 	if (origin != SEEK_SET || off < 0 || (uint64_t)off > r->body_len)
 		return CURL_SEEKFUNC_CANTSEEK;
 	body_rewind(r);
@@ -121,14 +130,55 @@ static int on_seek(void *u, curl_off_t off, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* The version of the object an answer is of: its ETag, else its
+ * Last-Modified; "" when it has neither. */
+static const char *answer_tag(const httpreq *r)
+{
+	return r->etag[0] ? r->etag : r->last_modified;
+}
+
+/* The first bytes of a 2xx answer for dst: is it what was asked for?
+ * 0 to take it; else a flag says why not. */
+static int answer_check(httpreq *r)
+{
+	const httpreq_config *cfg = &r->c->cfg;
+
+	if (r->range_hdr && r->wstatus != 206) {
+		/* A server that ignores Range answers 200 with the whole
+		 * object: right only when that is exactly the range. */
+		curl_off_t cl = -1;
+
+		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+				  &cl);
+		if (r->range_off != 0 || r->resume_at != 0 || cl < 0 ||
+		    (uint64_t)cl != r->dst_len) {
+			r->norange = 1;
+			return -1;
+		}
+	}
+	if (r->resume_at && strcmp(answer_tag(r), r->resume_tag) != 0) {
+		r->changed = 1;
+		return -1;
+	}
+	if (cfg->hooks.accept && cfg->hooks.accept(cfg->ctx, r) != 0) {
+		r->refused = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *u)
 {
 	httpreq *r = u;
 	size_t n = size * nmemb;
 	long status;
 
-	if (!r->wstatus) /* once per answer, not per block */
+	if (!r->wstatus) { /* once per answer, not per block */
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->wstatus);
+		if (r->wstatus >= 200 && r->wstatus <= 299 && r->dst &&
+		    answer_check(r) != 0)
+			return 0;
+	}
 	status = r->wstatus;
 	if (status < 200 || status > 299 || !r->dst)
 		return keep_resp(r, p, n, r->dst || status < 200 || status > 299
@@ -148,25 +198,42 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *u)
 	return n;
 }
 
+/* The value of header line p (n bytes) after its name (nlen bytes), without
+ * surrounding blanks and line end, into out (len); nothing when too long. */
+static void header_value(const char *p, size_t n, size_t nlen, char *out,
+			 size_t len)
+{
+	const char *v = p + nlen;
+	size_t vlen = n - nlen;
+
+	while (vlen && (*v == ' ' || *v == '\t'))
+		v++, vlen--;
+	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
+			v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+		vlen--;
+	if (vlen < len) {
+		memcpy(out, v, vlen);
+		out[vlen] = '\0';
+	}
+}
+
 static size_t on_header(char *p, size_t size, size_t nmemb, void *u)
 {
 	httpreq *r = u;
 	size_t n = size * nmemb;
 
-	if (n > 5 && strncasecmp(p, "ETag:", 5) == 0) {
-		const char *v = p + 5;
-		size_t len = n - 5;
-
-		while (len && (*v == ' ' || *v == '\t'))
-			v++, len--;
-		while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' ||
-			       v[len - 1] == ' '))
-			len--;
-		if (len < sizeof(r->etag)) {
-			memcpy(r->etag, v, len);
-			r->etag[len] = '\0';
-		}
+	/* A new answer (after a redirect, or a 100 Continue): forget what
+	 * the one before said. */
+	if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		r->etag[0] = '\0';
+		r->last_modified[0] = '\0';
+		r->obj_size = UINT64_MAX;
 	}
+	if (n > 5 && strncasecmp(p, "ETag:", 5) == 0)
+		header_value(p, n, 5, r->etag, sizeof(r->etag));
+	if (n > 14 && strncasecmp(p, "Last-Modified:", 14) == 0)
+		header_value(p, n, 14, r->last_modified,
+			     sizeof(r->last_modified));
 	if (n > 14 && strncasecmp(p, "Content-Range:", 14) == 0) {
 		const char *slash = memchr(p, '/', n);
 		char num[24];
@@ -195,6 +262,18 @@ void httpreq_init(httpreq *r, httpreq_client *c, unsigned op,
 
 void httpreq_release(httpreq *r)
 {
+	if (r->c && r->pull) { /* an unpause asked for after the end */
+		pthread_mutex_lock(&r->c->mu);
+		if (r->unpause_queued) {
+			httpreq **pp = &r->c->unpause;
+
+			while (*pp != r)
+				pp = &(*pp)->unext;
+			*pp = r->unext;
+			r->unpause_queued = 0;
+		}
+		pthread_mutex_unlock(&r->c->mu);
+	}
 	if (r->easy)
 		curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->hdrs);
@@ -229,7 +308,37 @@ int httpreq_range(httpreq *r, uint64_t off, uint64_t len)
 	snprintf(v, sizeof(v), "bytes=%" PRIu64 "-%" PRIu64, off,
 		 off + len - 1);
 	r->range_off = off;
-	return httpreq_header(r, "range", v);
+	if (httpreq_header(r, "range", v) != 0)
+		return -1;
+	r->range_hdr = (int)r->nh;
+	return 0;
+}
+
+/* The range header of a resumed attempt: the bytes not received yet. */
+static int range_rest(httpreq *r)
+{
+	char v[64], *d;
+
+	snprintf(v, sizeof(v), "bytes=%" PRIu64 "-%" PRIu64,
+		 r->range_off + r->resume_at, r->range_off + r->dst_len - 1);
+	if (!(d = strdup(v)))
+		return -1;
+	free(r->hval[r->range_hdr - 1]);
+	r->hval[r->range_hdr - 1] = d;
+	return 0;
+}
+
+int httpreq_resume(httpreq *r)
+{
+	const char *tag = answer_tag(r);
+
+	if (!r->dst || !r->range_hdr || r->wstatus != 206 || r->got == 0 ||
+	    r->got >= r->dst_len || !tag[0] || strlen(tag) >= sizeof(r->resume_tag))
+		return 0;
+	if (r->resume_at == 0)
+		strcpy(r->resume_tag, tag);
+	r->resume_at = r->got;
+	return range_rest(r) == 0 ? 1 : -1;
 }
 
 int httpreq_header_line(struct curl_slist **l, const char *name,
@@ -321,10 +430,20 @@ int httpreq_prepare(httpreq *r)
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 512L * 1024);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, cfg->user_agent);
+	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (cfg->opt.max_redirects) {
+		/* curl sends Authorization and Cookie only to the first host
+		 * (CURLOPT_UNRESTRICTED_AUTH stays off). */
+		curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(r->easy, CURLOPT_MAXREDIRS,
+				 (long)cfg->opt.max_redirects);
+		curl_easy_setopt(r->easy, CURLOPT_REDIR_PROTOCOLS_STR,
+				 "http,https");
+	}
 	if (strcmp(r->method, "HEAD") == 0) {
 		curl_easy_setopt(r->easy, CURLOPT_NOBODY, 1L);
 		curl_easy_setopt(r->easy, CURLOPT_FILETIME, 1L);
-	} else if (r->body) {
+	} else if (r->body || r->pull) {
 		curl_easy_setopt(r->easy, CURLOPT_UPLOAD, 1L);
 		/* Held by every transfer in flight: 2 MiB cost an S3 save
 		 * 2 MiB per unit of concurrency (payload + 142 MiB at 64),
@@ -335,8 +454,9 @@ int httpreq_prepare(httpreq *r)
 		curl_easy_setopt(r->easy, CURLOPT_READDATA, r);
 		curl_easy_setopt(r->easy, CURLOPT_SEEKFUNCTION, on_seek);
 		curl_easy_setopt(r->easy, CURLOPT_SEEKDATA, r);
-		curl_easy_setopt(r->easy, CURLOPT_INFILESIZE_LARGE,
-				 (curl_off_t)r->body_len);
+		if (r->body_len != UINT64_MAX) /* else chunked */
+			curl_easy_setopt(r->easy, CURLOPT_INFILESIZE_LARGE,
+					 (curl_off_t)r->body_len);
 		if (strcmp(r->method, "PUT") != 0)
 			curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST,
 					 r->method);
@@ -355,10 +475,27 @@ out:
 
 void httpreq_reset_answer(httpreq *r)
 {
-	body_rewind(r);
-	r->got = 0;
-	r->dst_seg = 0;
-	r->dst_seg_off = 0;
+	if (!r->pull)
+		body_rewind(r);
+	if (r->got != r->resume_at) {
+		/* Start again from the first byte, or (resumed) from where
+		 * the bytes kept end. */
+		uint64_t left = r->resume_at;
+
+		r->got = r->resume_at;
+		r->dst_seg = 0;
+		r->dst_seg_off = 0;
+		while (left > 0) {
+			uint64_t k = r->dst[r->dst_seg].len;
+
+			if (left < k) {
+				r->dst_seg_off = left;
+				break;
+			}
+			left -= k;
+			r->dst_seg++;
+		}
+	}
 	r->resp_len = 0;
 	if (r->resp)
 		r->resp[0] = '\0';
@@ -368,6 +505,11 @@ void httpreq_reset_answer(httpreq *r)
 	r->cc = CURLE_OK;
 	r->curl_err[0] = '\0';
 	r->etag[0] = '\0';
+	r->last_modified[0] = '\0';
+	r->retry_after = 0;
+	r->refused = 0;
+	r->norange = 0;
+	r->changed = 0;
 	r->length = 0;
 	r->obj_size = UINT64_MAX;
 	r->mtime = 0;
@@ -383,6 +525,8 @@ void httpreq_inject_status(httpreq *r, httpreq_fault_kind k)
 	const char *const *bodies = r->c->cfg.fault_body;
 
 	r->status = status[k];
+	if (k == HTTPREQ_F_429)
+		r->retry_after = 1; /* as a throttling server says it */
 	if (bodies && bodies[k])
 		keep_resp(r, bodies[k], strlen(bodies[k]),
 			  HTTPREQ_MAX_ERROR_BODY);
@@ -390,8 +534,13 @@ void httpreq_inject_status(httpreq *r, httpreq_fault_kind k)
 
 void httpreq_collect(httpreq *r, CURLcode cc)
 {
+	curl_off_t ra = 0;
+
 	r->cc = cc;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	    ra > 0)
+		r->retry_after = ra > 86400 ? 86400 : (long)ra;
 	if (strcmp(r->method, "HEAD") == 0) {
 		curl_off_t cl = -1;
 		long ft = -1;
@@ -436,6 +585,7 @@ static int classify_curl(httpreq *r, const char *target, const char *what)
 	case CURLE_URL_MALFORMAT:
 	case CURLE_OUT_OF_MEMORY:
 	case CURLE_ABORTED_BY_CALLBACK:
+	case CURLE_TOO_MANY_REDIRECTS:
 		retry = 0;
 		break;
 	default:
@@ -519,11 +669,30 @@ int httpreq_classify(httpreq *r)
 	char target[480];
 
 	r->st = CKPTIO_OK;
+	cfg->hooks.target(cfg->ctx, r, target, sizeof(target));
+	if (r->refused) /* the hook set st and msg */
+		return 0;
+	if (r->norange) {
+		r->st = CKPTIO_EIO;
+		snprintf(r->msg, sizeof(r->msg), "%s: %s: the server does not "
+			 "serve byte ranges (HTTP %ld to a request for bytes %"
+			 PRIu64 "-%" PRIu64 ")", target, what, r->wstatus,
+			 r->range_off + r->resume_at,
+			 r->range_off + r->dst_len - 1);
+		return 0;
+	}
+	if (r->changed) {
+		r->st = CKPTIO_ECORRUPT;
+		snprintf(r->msg, sizeof(r->msg), "%s: %s: the object changed "
+			 "on the server during the transfer (%s, then %s)",
+			 target, what, r->resume_tag,
+			 answer_tag(r)[0] ? answer_tag(r) : "no ETag");
+		return 0;
+	}
 	if (r->injected == HTTPREQ_F_RESET && r->cc != CURLE_OK)
 		r->cc = CURLE_RECV_ERROR;
 	if (r->injected == HTTPREQ_F_SHORT && r->cc != CURLE_OK)
 		r->cc = CURLE_PARTIAL_FILE;
-	cfg->hooks.target(cfg->ctx, r, target, sizeof(target));
 	if (r->cc != CURLE_OK)
 		return classify_curl(r, target, what);
 	if (r->status >= 200 && r->status <= 299)

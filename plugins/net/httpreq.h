@@ -50,8 +50,15 @@
  * the config's hc; those returning int give 0, or -1 when out of memory
  * (or past a stated limit).  A request's own outcome is r->st and r->msg.
  *
- * Not here yet, for the http store to add when it needs them: following
- * redirects (curl does not by default) and honouring Retry-After.
+ * What the layer does for every store: a ranged GET that broke after some
+ * bytes is resumed from the byte where it stopped (only when the object's
+ * ETag, or its Last-Modified, is the same in the new answer); a 2xx
+ * answer to a ranged GET that is not 206 (a server that ignores Range)
+ * is refused unless it is exactly the range; a 429 or 503 with a
+ * Retry-After waits that long (at most HTTPREQ_MAX_RETRY_AFTER seconds,
+ * else fails at once); redirects are followed when the options allow
+ * (max_redirects), to http and https only, and curl drops the
+ * Authorization and Cookie headers when the host changes.
  */
 #ifndef CKPTIO_NET_HTTPREQ_H
 #define CKPTIO_NET_HTTPREQ_H
@@ -67,6 +74,7 @@
 #define HTTPREQ_MAX_OPS 16     /* kinds of request of one store */
 #define HTTPREQ_MAX_FAULTS 16  /* rules in a fault table */
 #define HTTPREQ_MAX_ERROR_BODY (64u << 10) /* error bodies kept */
+#define HTTPREQ_MAX_RETRY_AFTER 120 /* seconds a Retry-After may ask */
 
 typedef struct httpreq_client httpreq_client;
 typedef struct httpreq httpreq;
@@ -82,6 +90,12 @@ typedef struct httpreq_seg {
  * at a time may wait on a group (httpreq_wait). */
 typedef struct httpreq_group {
 	unsigned pending;
+	/* Set before submitting: once a request of the group has failed,
+	 * those not started yet finish at once with CKPTIO_ECANCELED (a
+	 * read that cannot succeed does not fetch the rest).  A caller
+	 * reports the first error that is not CKPTIO_ECANCELED. */
+	int fail_fast;
+	int failed;   /* the library's: a request of the group failed */
 	/* The library's own: the waiting thread's condition, and how few
 	 * pending requests it waits for.  A finished request wakes only the
 	 * waiter of its own group, and only once that many are left. */
@@ -148,6 +162,13 @@ struct httpreq {
 	size_t ndst;
 	uint64_t dst_len;       /* sum of dst's segments: exactly expected */
 	uint64_t range_off;     /* the first byte asked for (httpreq_range) */
+	/* A streamed body (instead of body segments): called on the I/O
+	 * thread for up to n more bytes; returns how many, 0 at the end, or
+	 * CURL_READFUNC_PAUSE / CURL_READFUNC_ABORT.  After a pause the
+	 * producer calls httpreq_unpause.  body_len: the length when known
+	 * (Content-Length), else UINT64_MAX (chunked).  A streamed request
+	 * is retried only while none of its body was taken. */
+	size_t (*pull)(httpreq *r, char *out, size_t n);
 	httpreq_group *grp;     /* pending-- when done, if no done callback */
 	void (*done)(httpreq *r); /* on the I/O thread with the client's
 				   * lock held, instead of grp->pending--:
@@ -162,9 +183,11 @@ struct httpreq {
 				 * NUL-terminated */
 	size_t resp_len;
 	char etag[128];         /* ETag header, quotes kept; "": none */
+	char last_modified[64]; /* Last-Modified header; "": none */
 	int64_t length;         /* Content-Length of a HEAD, -1: none */
 	uint64_t obj_size;      /* size in Content-Range, UINT64_MAX: none */
 	int64_t mtime;          /* Last-Modified of a HEAD, 0: none */
+	long retry_after;       /* seconds a 429/503 asked for; 0: none */
 	unsigned attempt;       /* attempts made, 1 for the first */
 	unsigned retries;       /* attempts that were retried */
 	/* Done: ok, or the ckptio status and message of the failure. */
@@ -174,12 +197,20 @@ struct httpreq {
 	uint64_t body_pos, body_seg_off, got, dst_seg_off;
 	size_t body_seg, dst_seg, resp_cap;
 	int overflow;           /* the answer was bigger than it may be */
+	int refused;            /* hooks.accept refused the answer */
+	int norange;            /* a 2xx that is not the range asked for */
+	int changed;            /* a resumed answer of another version */
+	int range_hdr;          /* index + 1 of the range header; 0: none */
+	uint64_t resume_at;     /* bytes of dst kept from earlier attempts */
+	char resume_tag[192];   /* the ETag (or Last-Modified) they had */
 	long wstatus;           /* HTTP status seen by the write callback */
 	httpreq_fault_kind injected;
 	uint64_t not_before;    /* monotonic ms; a retry waits for it */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	httpreq *next;
+	httpreq *unext;         /* in the client's unpause list */
+	int unpause_queued, running;
 };
 
 /* Start a request of kind op on c.  r must be zeroed (calloc). */
@@ -194,7 +225,8 @@ void httpreq_release(httpreq *r);
  * more than HTTPREQ_MAX_HEADERS. */
 int httpreq_header(httpreq *r, const char *name, const char *value);
 
-/* Ask for len bytes at off (a "range: bytes=FIRST-LAST" header). */
+/* Ask for len bytes at off (a "range: bytes=FIRST-LAST" header; a resumed
+ * attempt asks for the rest). */
 int httpreq_range(httpreq *r, uint64_t off, uint64_t len);
 
 /* For prepare hooks: append the line "name: value" to *l.  0, or -1: out
@@ -228,6 +260,11 @@ typedef struct httpreq_hooks {
 	 * status: amend them, and return whether to retry (retry: the
 	 * library's decision).  Optional. */
 	int (*error_verdict)(void *ctx, httpreq *r, int retry);
+	/* A 2xx answer with a body for dst, before its first byte goes
+	 * there (r->etag and r->last_modified are set): 0 to take it, or
+	 * nonzero to refuse it, not retried, with r->st and r->msg set (an
+	 * object that changed between two requests).  Optional. */
+	int (*accept)(void *ctx, httpreq *r);
 } httpreq_hooks;
 
 /* The options a store reads with httpreq_options_read. */
@@ -238,6 +275,7 @@ typedef struct httpreq_options {
 	long stall_timeout;    /* seconds without a byte */
 	int verify_tls;
 	char *ca_file;         /* malloc'd; NULL: the system's */
+	unsigned max_redirects; /* 0: redirects are not followed */
 } httpreq_options;
 
 /* Read concurrency (16, 1-256), retries (8, 0-30), connect_timeout (10,
@@ -275,6 +313,10 @@ void httpreq_client_close(httpreq_client *c);
 
 /* Hand r to the I/O thread (r->grp->pending++ first). */
 void httpreq_submit(httpreq *r);
+
+/* A streamed body has more bytes (or has ended, or was aborted) after its
+ * pull returned CURL_READFUNC_PAUSE: let the I/O thread go on with it. */
+void httpreq_unpause(httpreq *r);
 
 /* Submit r and wait for it; its status (r->st, r->msg). */
 ckptio_status httpreq_run(httpreq *r);

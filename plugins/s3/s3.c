@@ -196,6 +196,7 @@ static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,
 	httpreq_group g = {0};
 	ckptio_status rc = CKPTIO_OK;
 
+	g.fail_fast = 1;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = s3_check_key(s, ranges[i].key)) != CKPTIO_OK)
 			return rc;
@@ -225,7 +226,9 @@ static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,
 	for (size_t i = 0; i < njobs; i++) {
 		s3req *r = reqs ? reqs[i] : NULL;
 
-		if (r && r->base.st != CKPTIO_OK && rc == CKPTIO_OK) {
+		/* The first real failure, not the requests it canceled. */
+		if (r && r->base.st != CKPTIO_OK &&
+		    r->base.st != CKPTIO_ECANCELED && rc == CKPTIO_OK) {
 			if (r->base.st == CKPTIO_ECORRUPT &&
 			    r->base.status == 416)
 				rc = s->base.host->error(

@@ -38,25 +38,9 @@
 RGW_AK=${RGW_AK:-RGWTEST}
 RGW_SK=${RGW_SK:-RGWTESTSECRET}
 
-# pkg_install PACKAGE...: install the Debian packages that are missing
-# (needs root or sudo); quiet when all are there.
-pkg_install() {
-	local p missing=()
-
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-			grep -q 'install ok installed' || missing+=("$p")
-	done
-	((${#missing[@]})) || return 0
-	echo "rgw.sh: installing ${missing[*]}" >&2
-	local sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo=sudo
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends "${missing[@]}" >&2 ||
-		{ $sudo apt-get update -q >&2 &&
-		  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends "${missing[@]}" >&2; }
-}
+# pkg_install (tests/pkg.sh): the Debian packages that are missing.
+# shellcheck source=tests/pkg.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../pkg.sh"
 
 rgw_install() {
 	pkg_install radosgw ceph-mon ceph-osd ceph-common uuid-runtime

@@ -1,0 +1,1324 @@
+/*
+ * http.c - the HTTP store: objects on any web server, named by URL under a
+ * root (http://host/dir, https://host/dir), over libcurl, on the request
+ * layer shared with the S3 store (plugins/net/httpreq.h: the I/O thread,
+ * kept-alive connections, retries with backoff, Retry-After, resumed
+ * ranges, redirects, the fault table CKPTIO_HTTP_FAULTS).
+ *
+ * Reads split and coalesce ranges into parallel ranged GETs written
+ * straight into the caller's buffers.  Every answer's version of its
+ * object (ETag, else Last-Modified) is remembered per key for the life of
+ * the store: an answer of another version is an error, so a file replaced
+ * on the server during a load is never read half old, half new.  stat is
+ * HEAD.  Writes are WebDAV-style PUT and DELETE (nginx's dav module): a
+ * put whose buffers stay valid (CKPTIO_PUT_STABLE) is one PUT from them at
+ * commit, retried like any request; any other put streams its bytes
+ * through a small ring into a chunked PUT that ends at commit (and cannot
+ * be retried once sent).  Plain HTTP has no listing: with
+ * `listing = autoindex` list reads nginx's `autoindex_format json` pages,
+ * else the store has no CAP_LIST.  docs/http.md has the options and the
+ * commit guarantee.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* vasprintf */
+#endif
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "httpreq.h"
+
+#define MAX_KEY 4096               /* bytes of a key */
+#define COALESCE_GAP (64u << 10)   /* ranges this close share one GET */
+#define RING_SIZE (2u << 20)       /* a streamed put's buffer */
+#define MAX_LISTING (64u << 20)    /* bytes of one autoindex page */
+#define NHEADERS 4                 /* header, header2 .. header4 */
+
+enum http_op { OP_GET, OP_HEAD, OP_PUT, OP_DELETE, OP_LIST, NOPS };
+
+static const httpreq_op http_ops[NOPS] = {
+	[OP_GET] = {"get", "GET"},
+	[OP_HEAD] = {"head", "HEAD"},
+	[OP_PUT] = {"put", "PUT"},
+	[OP_DELETE] = {"delete", "DELETE"},
+	[OP_LIST] = {"list", "GET (listing)"},
+};
+
+enum { LIST_NONE, LIST_AUTOINDEX };
+
+/* The version of one object seen by this store. */
+typedef struct tag_entry {
+	char *key;
+	char *tag;
+} tag_entry;
+
+typedef struct hstore {
+	ckptio_store base;
+	char *base_url;     /* the root with a trailing '/' */
+	char *shown;        /* base_url without user info or query */
+	char *hdr[NHEADERS]; /* "Name: value" lines from the options */
+	size_t nhdr;
+	char *user_agent;
+	int read_only, listing;
+	uint64_t range_size; /* most bytes per GET */
+	httpreq_options net;
+	httpreq_client *client;
+	/* Versions seen, an open-addressing table; under the client's
+	 * lock. */
+	tag_entry *tags;
+	size_t ntags, tcap;
+} hstore;
+
+typedef struct hreq {
+	httpreq base;   /* first: the layer hands back &base */
+	hstore *s;
+	char *key;      /* relative to the root; a listing: its directory */
+} hreq;
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                            */
+
+static char *xasprintf(const char *fmt, ...) CKPTIO_PRINTF(1, 2);
+
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+static ckptio_status oom(hstore *s)
+{
+	return s->base.host->error(s->base.hc, CKPTIO_ENOMEM, "out of memory");
+}
+
+/* Keys as the ABI defines them: no empty, "." or ".." component, no
+ * leading or trailing '/', no NUL (a C string has none). */
+static int key_valid(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || len > MAX_KEY || key[0] == '/' || key[len - 1] == '/')
+		return 0;
+	for (const char *c = key; *c;) {
+		size_t n = strcspn(c, "/");
+
+		if (n == 0 || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		c += n + (c[n] == '/');
+	}
+	return 1;
+}
+
+static ckptio_status check_key(hstore *s, const char *key)
+{
+	if (key_valid(key))
+		return CKPTIO_OK;
+	return s->base.host->error(s->base.hc, CKPTIO_EINVAL,
+				   "%s%.200s: invalid object key", s->shown, key);
+}
+
+/* key percent-encoded for a URL path: every byte but the unreserved ones
+ * and '/' (so that any name, UTF-8 or not, reaches the server as is). */
+static char *path_encode(const char *key)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(key);
+	char *out = malloc(3 * len + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
+		    *c == '_' || *c == '~' || *c == '/') {
+			*o++ = (char)*c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*c >> 4];
+			*o++ = hex[*c & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Versions seen (under the client's lock)                                  */
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static tag_entry *tag_slot(hstore *s, const char *key)
+{
+	size_t i = (size_t)hash_str(key) & (s->tcap - 1);
+
+	while (s->tags[i].key && strcmp(s->tags[i].key, key) != 0)
+		i = (i + 1) & (s->tcap - 1);
+	return &s->tags[i];
+}
+
+/* The version recorded for key, NULL: none. */
+static const char *tag_get(hstore *s, const char *key)
+{
+	return s->tcap ? tag_slot(s, key)->tag : NULL;
+}
+
+/* Record tag for key.  -1: out of memory (nothing recorded: a later
+ * answer is then compared with nothing, as before). */
+static int tag_put(hstore *s, const char *key, const char *tag)
+{
+	tag_entry *e;
+
+	if ((s->ntags + 1) * 2 > s->tcap) {
+		size_t cap = s->tcap ? s->tcap * 2 : 64;
+		tag_entry *old = s->tags, *v = calloc(cap, sizeof(*v));
+		size_t ocap = s->tcap;
+
+		if (!v)
+			return -1;
+		s->tags = v;
+		s->tcap = cap;
+		for (size_t i = 0; i < ocap; i++)
+			if (old[i].key)
+				*tag_slot(s, old[i].key) = old[i];
+		free(old);
+	}
+	e = tag_slot(s, key);
+	if (e->key) {
+		char *t = strdup(tag);
+
+		if (!t)
+			return -1;
+		free(e->tag);
+		e->tag = t;
+		return 0;
+	}
+	e->key = strdup(key);
+	e->tag = strdup(tag);
+	if (!e->key || !e->tag) {
+		free(e->key);
+		free(e->tag);
+		e->key = e->tag = NULL;
+		return -1;
+	}
+	s->ntags++;
+	return 0;
+}
+
+/* Forget key's version (we wrote or removed it): backward-shift delete. */
+static void tag_forget(hstore *s, const char *key)
+{
+	size_t i, j;
+
+	if (!s->tcap || !tag_slot(s, key)->key)
+		return;
+	i = (size_t)(tag_slot(s, key) - s->tags);
+	free(s->tags[i].key);
+	free(s->tags[i].tag);
+	s->tags[i] = (tag_entry){0};
+	s->ntags--;
+	for (j = (i + 1) & (s->tcap - 1); s->tags[j].key;
+	     j = (j + 1) & (s->tcap - 1)) {
+		tag_entry e = s->tags[j];
+
+		s->tags[j] = (tag_entry){0};
+		*tag_slot(s, e.key) = e;
+	}
+}
+
+/* The version of the object in r's answer: its ETag, else Last-Modified. */
+static const char *answer_tag(const httpreq *r)
+{
+	return r->etag[0] ? r->etag : r->last_modified;
+}
+
+/* r's answer is of the version of its object seen first (recording it when
+ * it is the first): 0; else r->st and r->msg say so and -1.  Lock held. */
+static int same_version(hstore *s, httpreq *hr)
+{
+	hreq *r = (hreq *)hr;
+	const char *tag = answer_tag(hr), *seen;
+	char u[600];
+
+	if (!tag[0])
+		return 0; /* the server gives none: nothing to compare */
+	if (!(seen = tag_get(s, r->key))) {
+		tag_put(s, r->key, tag);
+		return 0;
+	}
+	if (strcmp(seen, tag) == 0)
+		return 0;
+	snprintf(u, sizeof(u), "%s%s", s->shown, r->key);
+	hr->st = CKPTIO_ECORRUPT;
+	snprintf(hr->msg, sizeof(hr->msg), "%s: changed on the server since "
+		 "it was first read (%s, now %s): not mixing two versions of "
+		 "it", u, seen, tag);
+	return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hooks of the request layer                                               */
+
+static int http_prepare(void *ctx, httpreq *hr, char **url,
+			struct curl_slist **hdrs)
+{
+	hstore *s = ctx;
+	hreq *r = (hreq *)hr;
+	char *path = path_encode(r->key ? r->key : "");
+
+	if (!path)
+		return -1;
+	*url = xasprintf("%s%s", s->base_url, path);
+	free(path);
+	if (!*url)
+		return -1;
+	for (size_t i = 0; i < hr->nh; i++)
+		if (httpreq_header_line(hdrs, hr->hname[i], hr->hval[i]) != 0)
+			return -1;
+	for (size_t i = 0; i < s->nhdr; i++) {
+		struct curl_slist *l = curl_slist_append(*hdrs, s->hdr[i]);
+
+		if (!l)
+			return -1;
+		*hdrs = l;
+	}
+	return 0;
+}
+
+/* The URL a request is about, without user info or query. */
+static void http_target(void *ctx, const httpreq *hr, char *out, size_t len)
+{
+	hstore *s = ctx;
+	const hreq *r = (const hreq *)hr;
+
+	snprintf(out, len, "%s%.400s", s->shown, r->key ? r->key : "");
+}
+
+static int http_error_verdict(void *ctx, httpreq *hr, int retry)
+{
+	hstore *s = ctx;
+	size_t n = strlen(hr->msg);
+
+	(void)s;
+	switch (hr->status) {
+	case 401:
+		snprintf(hr->msg + n, sizeof(hr->msg) - n,
+			 " (the server asks for credentials: a `header = "
+			 "Authorization: Bearer ${TOKEN}` option, docs/http.md)");
+		break;
+	case 405:
+	case 501:
+		if (hr->op == OP_PUT || hr->op == OP_DELETE) {
+			hr->st = CKPTIO_EUNSUPPORTED;
+			snprintf(hr->msg + n, sizeof(hr->msg) - n,
+				 " (the server does not take writes: enable "
+				 "WebDAV PUT and DELETE on it, or set "
+				 "`read_only = true`)");
+		}
+		break;
+	case 301:
+	case 302:
+	case 303:
+	case 307:
+	case 308:
+		snprintf(hr->msg + n, sizeof(hr->msg) - n,
+			 " (a redirect, not followed: max_redirects = 0)");
+		break;
+	case 416:
+		hr->st = CKPTIO_ECORRUPT;
+		break;
+	}
+	return retry;
+}
+
+static int http_accept(void *ctx, httpreq *hr)
+{
+	hstore *s = ctx;
+	int rc;
+
+	httpreq_lock(s->client);
+	rc = same_version(s, hr);
+	httpreq_unlock(s->client);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+
+static hreq *req_new(hstore *s, enum http_op op, const char *method,
+		     const char *key)
+{
+	hreq *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	httpreq_init(&r->base, s->client, op, method);
+	r->s = s;
+	if (!(r->key = strdup(key))) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void req_free(hreq *r)
+{
+	if (!r)
+		return;
+	httpreq_release(&r->base);
+	free(r->key);
+	free(r);
+}
+
+static ckptio_status fail_req(hstore *s, hreq *r)
+{
+	return s->base.host->error(s->base.hc, r->base.st, "%s", r->base.msg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reads                                                                    */
+
+typedef struct rjob {
+	const char *key;
+	uint64_t offset, len;
+	httpreq_seg *dst;
+	size_t ndst, cap;
+} rjob;
+
+static int by_key_offset(const void *a, const void *b)
+{
+	const ckptio_range *x = *(ckptio_range *const *)a;
+	const ckptio_range *y = *(ckptio_range *const *)b;
+	int c = strcmp(x->key, y->key);
+
+	if (c)
+		return c;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int job_add(rjob *j, void *buf, uint64_t len)
+{
+	if (j->ndst == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 4;
+		httpreq_seg *v = realloc(j->dst, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		j->dst = v;
+		j->cap = cap;
+	}
+	j->dst[j->ndst++] = (httpreq_seg){buf, len};
+	j->len += len;
+	return 0;
+}
+
+/* Cut the ranges into GETs of at most range_size bytes, joining ranges of
+ * one object at most COALESCE_GAP apart.  -1: out of memory. */
+static int plan_reads(hstore *s, const ckptio_range *ranges, size_t n,
+		      rjob **out, size_t *nout)
+{
+	const ckptio_range **order = malloc((n ? n : 1) * sizeof(*order));
+	rjob *jobs = NULL, *j = NULL;
+	size_t njobs = 0, cap = 0;
+
+	if (!order)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		order[i] = &ranges[i];
+	qsort(order, n, sizeof(*order), by_key_offset);
+	for (size_t i = 0; i < n; i++) {
+		const ckptio_range *rg = order[i];
+		unsigned char *buf = rg->buf;
+		uint64_t off = rg->offset, left = rg->length;
+
+		while (left > 0) {
+			uint64_t end = j ? j->offset + j->len : 0, k;
+			int join = j && strcmp(j->key, rg->key) == 0 &&
+				   off >= end && off - end <= COALESCE_GAP &&
+				   j->len + (off - end) < s->range_size;
+
+			if (join && off > end && job_add(j, NULL, off - end))
+				goto oom;
+			if (!join) {
+				if (njobs == cap) {
+					rjob *v;
+
+					cap = cap ? cap * 2 : 16;
+					v = realloc(jobs, cap * sizeof(*v));
+					if (!v)
+						goto oom;
+					jobs = v;
+				}
+				j = &jobs[njobs++];
+				*j = (rjob){.key = rg->key, .offset = off};
+			}
+			k = s->range_size - j->len;
+			if (k > left)
+				k = left;
+			if (job_add(j, buf, k) != 0)
+				goto oom;
+			buf += k;
+			off += k;
+			left -= k;
+		}
+	}
+	free(order);
+	*out = jobs;
+	*nout = njobs;
+	return 0;
+oom:
+	for (size_t i = 0; i < njobs; i++)
+		free(jobs[i].dst);
+	free(jobs);
+	free(order);
+	return -1;
+}
+
+static ckptio_status http_read(ckptio_store *st, const ckptio_range *ranges,
+			       size_t n)
+{
+	hstore *s = (hstore *)st;
+	rjob *jobs = NULL;
+	size_t njobs = 0;
+	hreq **reqs;
+	httpreq_group g = {0};
+	ckptio_status rc = CKPTIO_OK;
+
+	g.fail_fast = 1;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = check_key(s, ranges[i].key)) != CKPTIO_OK)
+			return rc;
+	if (plan_reads(s, ranges, n, &jobs, &njobs) != 0)
+		return oom(s);
+	reqs = calloc(njobs ? njobs : 1, sizeof(*reqs));
+	if (!reqs)
+		rc = oom(s);
+	for (size_t i = 0; rc == CKPTIO_OK && i < njobs; i++) {
+		hreq *r = req_new(s, OP_GET, "GET", jobs[i].key);
+
+		if (!r ||
+		    httpreq_range(&r->base, jobs[i].offset, jobs[i].len) != 0) {
+			req_free(r);
+			rc = oom(s);
+			break;
+		}
+		r->base.dst = jobs[i].dst;
+		r->base.ndst = jobs[i].ndst;
+		r->base.dst_len = jobs[i].len;
+		jobs[i].dst = NULL;
+		r->base.grp = &g;
+		reqs[i] = r;
+		httpreq_submit(&r->base);
+	}
+	httpreq_wait(s->client, &g, 0);
+	for (size_t i = 0; i < njobs; i++) {
+		hreq *r = reqs ? reqs[i] : NULL;
+
+		/* The first real failure, not the requests it canceled. */
+		if (r && r->base.st != CKPTIO_OK &&
+		    r->base.st != CKPTIO_ECANCELED && rc == CKPTIO_OK) {
+			if (r->base.status == 416)
+				rc = s->base.host->error(
+					s->base.hc, CKPTIO_ECORRUPT,
+					"%s%s: bytes %" PRIu64 "-%" PRIu64
+					" are past the end of the object",
+					s->shown, r->key, jobs[i].offset,
+					jobs[i].offset + jobs[i].len - 1);
+			else
+				rc = fail_req(s, r);
+		}
+		req_free(r);
+		free(jobs[i].dst);
+	}
+	free(reqs);
+	free(jobs);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* stat, remove                                                             */
+
+static ckptio_status http_stat(ckptio_store *st, const char *key,
+			       ckptio_stat *out)
+{
+	hstore *s = (hstore *)st;
+	ckptio_status rc = check_key(s, key);
+	hreq *r;
+
+	if (rc != CKPTIO_OK)
+		return rc;
+	if (!(r = req_new(s, OP_HEAD, "HEAD", key)))
+		return oom(s);
+	rc = httpreq_run(&r->base);
+	if (rc == CKPTIO_OK && r->base.length < 0) {
+		/* Taking a missing length for 0 would make a truncated
+		 * object of a healthy one. */
+		rc = s->base.host->error(
+			s->base.hc, CKPTIO_EIO,
+			"%s%s: HEAD: no Content-Length in the answer (ckptio "
+			"needs each object's size from the server)", s->shown,
+			key);
+	} else if (rc == CKPTIO_OK) {
+		httpreq_lock(s->client);
+		if (same_version(s, &r->base) != 0)
+			rc = CKPTIO_ECORRUPT;
+		httpreq_unlock(s->client);
+		if (rc != CKPTIO_OK)
+			fail_req(s, r);
+		out->size = (uint64_t)r->base.length;
+		out->mtime = r->base.mtime;
+	} else if (rc != CKPTIO_ENOTFOUND) {
+		fail_req(s, r);
+	}
+	req_free(r);
+	return rc;
+}
+
+static ckptio_status http_remove(ckptio_store *st, const char *key)
+{
+	hstore *s = (hstore *)st;
+	ckptio_status rc = check_key(s, key);
+	hreq *r;
+
+	if (rc != CKPTIO_OK)
+		return rc;
+	if (!(r = req_new(s, OP_DELETE, "DELETE", key)))
+		return oom(s);
+	rc = httpreq_run(&r->base);
+	if (rc != CKPTIO_OK && rc != CKPTIO_ENOTFOUND)
+		fail_req(s, r);
+	req_free(r);
+	httpreq_lock(s->client);
+	tag_forget(s, key);
+	httpreq_unlock(s->client);
+	return rc == CKPTIO_ENOTFOUND ? CKPTIO_OK : rc;
+}
+
+/* DELETEs of n keys in parallel (as many at once as `concurrency`). */
+static ckptio_status http_remove_many(ckptio_store *st,
+				      const char *const *keys, size_t n)
+{
+	hstore *s = (hstore *)st;
+	hreq **reqs = calloc(n ? n : 1, sizeof(*reqs));
+	httpreq_group g = {0};
+	ckptio_status rc = reqs ? CKPTIO_OK : oom(s);
+
+	for (size_t i = 0; i < n && rc == CKPTIO_OK; i++)
+		rc = check_key(s, keys[i]);
+	for (size_t i = 0; i < n && rc == CKPTIO_OK; i++) {
+		if (!(reqs[i] = req_new(s, OP_DELETE, "DELETE", keys[i]))) {
+			rc = oom(s);
+			break;
+		}
+		reqs[i]->base.grp = &g;
+		httpreq_submit(&reqs[i]->base);
+		/* Bounded: never more requests queued than connections
+		 * twice over, so that 10^6 keys do not hold 10^6 handles. */
+		httpreq_wait(s->client, &g, 2 * s->net.concurrency);
+	}
+	if (reqs)
+		httpreq_wait(s->client, &g, 0);
+	for (size_t i = 0; reqs && i < n; i++) {
+		hreq *r = reqs[i];
+
+		if (!r)
+			continue;
+		if (r->base.st != CKPTIO_OK &&
+		    r->base.st != CKPTIO_ENOTFOUND && rc == CKPTIO_OK)
+			rc = fail_req(s, r);
+		httpreq_lock(s->client);
+		tag_forget(s, r->key);
+		httpreq_unlock(s->client);
+		req_free(r);
+	}
+	free(reqs);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* list, from nginx's autoindex_format json                                 */
+
+/* Directories still to read: a FIFO of relative paths ("" or "a/b/"). */
+typedef struct dirq {
+	char **v;
+	size_t head, n, cap;
+} dirq;
+
+static int dirq_push(dirq *q, char *d)
+{
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 16;
+		char **v = realloc(q->v, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		q->v = v;
+		q->cap = cap;
+	}
+	q->v[q->n++] = d;
+	return 0;
+}
+
+/* One autoindex page of dir: files under prefix to fn, subdirectories
+ * that may hold such files to q.  *stop when fn asked to stop. */
+static ckptio_status list_dir(hstore *s, const char *dir, const char *prefix,
+			      ckptio_key_fn fn, void *user, dirq *q, int *stop)
+{
+	hreq *r = req_new(s, OP_LIST, "GET", dir);
+	size_t plen = strlen(prefix), dlen = strlen(dir);
+	ckptio_status rc;
+	json_error_t je;
+	json_t *doc = NULL, *e;
+	size_t i;
+
+	if (!r)
+		return oom(s);
+	rc = httpreq_run(&r->base);
+	if (rc == CKPTIO_ENOTFOUND && dlen) { /* a directory that is not */
+		req_free(r);
+		return CKPTIO_OK;
+	}
+	if (rc != CKPTIO_OK) {
+		fail_req(s, r);
+		req_free(r);
+		return rc;
+	}
+	doc = json_loadb(r->base.resp ? r->base.resp : "", r->base.resp_len,
+			 JSON_REJECT_DUPLICATES, &je);
+	if (!doc || !json_is_array(doc)) {
+		rc = s->base.host->error(
+			s->base.hc, CKPTIO_EIO,
+			"%s%s: not an nginx autoindex JSON listing (%s; "
+			"`listing = autoindex` needs `autoindex on; "
+			"autoindex_format json;` there)", s->shown, dir,
+			doc ? "not an array" : je.text);
+		json_decref(doc);
+		req_free(r);
+		return rc;
+	}
+	json_array_foreach(doc, i, e) {
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *type = json_string_value(json_object_get(e, "type"));
+		const char *mt = json_string_value(json_object_get(e, "mtime"));
+		json_t *sz = json_object_get(e, "size");
+		char *full;
+		int isdir;
+
+		if (!name || !type || !*name || strchr(name, '/') ||
+		    strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+		    (strcmp(type, "file") == 0 && !json_is_integer(sz)) ||
+		    (json_is_integer(sz) && json_integer_value(sz) < 0)) {
+			rc = s->base.host->error(
+				s->base.hc, CKPTIO_EIO,
+				"%s%s: entry %zu of the autoindex listing is "
+				"malformed (a name, a type and a size)",
+				s->shown, dir, i);
+			break;
+		}
+		isdir = strcmp(type, "directory") == 0;
+		if (!isdir && strcmp(type, "file") != 0)
+			continue; /* "other": a FIFO, a socket */
+		full = xasprintf("%s%s%s", dir, name, isdir ? "/" : "");
+		if (!full) {
+			rc = oom(s);
+			break;
+		}
+		if (isdir) {
+			/* Only directories that can hold keys under prefix. */
+			size_t flen = strlen(full);
+
+			if (strncmp(full, prefix, flen < plen ? flen : plen) !=
+			    0) {
+				free(full);
+				continue;
+			}
+			if (dirq_push(q, full) != 0) {
+				free(full);
+				rc = oom(s);
+				break;
+			}
+			continue;
+		}
+		if (strncmp(full, prefix, plen) == 0 && key_valid(full)) {
+			ckptio_stat sb = {.size = (uint64_t)json_integer_value(sz),
+					  .mtime = mt ? (int64_t)curl_getdate(mt, NULL)
+						      : 0};
+
+			if (sb.mtime < 0)
+				sb.mtime = 0;
+			if (fn(user, full, &sb)) {
+				*stop = 1;
+				free(full);
+				break;
+			}
+		}
+		free(full);
+	}
+	json_decref(doc);
+	req_free(r);
+	return rc;
+}
+
+static ckptio_status http_list(ckptio_store *st, const char *prefix,
+			       ckptio_key_fn fn, void *user)
+{
+	hstore *s = (hstore *)st;
+	const char *slash = strrchr(prefix, '/');
+	dirq q = {0};
+	char *first;
+	ckptio_status rc = CKPTIO_OK;
+	int stop = 0;
+
+	if (s->listing != LIST_AUTOINDEX)
+		return s->base.host->error(s->base.hc, CKPTIO_EUNSUPPORTED,
+					   "%s: cannot list (set `listing = "
+					   "autoindex` for an nginx autoindex "
+					   "JSON listing)", s->shown);
+	first = slash ? strndup(prefix, (size_t)(slash - prefix) + 1)
+		      : strdup("");
+	if (!first || dirq_push(&q, first) != 0) {
+		free(first);
+		return oom(s);
+	}
+	while (rc == CKPTIO_OK && !stop && q.head < q.n) {
+		char *dir = q.v[q.head++];
+
+		rc = list_dir(s, dir, prefix, fn, user, &q, &stop);
+		free(dir);
+	}
+	while (q.head < q.n)
+		free(q.v[q.head++]);
+	free(q.v);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Puts                                                                     */
+
+typedef struct hput {
+	hstore *s;
+	char *key;
+	int stable;
+	/* Stable: the caller's buffers, sent at commit. */
+	httpreq_seg *segs;
+	size_t nseg, cap;
+	uint64_t total;
+	/* Streamed: a ring the PUT's body is pulled from; under the client's
+	 * lock. */
+	hreq *r;
+	httpreq_group g;
+	unsigned char *ring;
+	size_t rhead, rlen;
+	int paused, ended, aborted, finished;
+} hput;
+
+/* The body of a streamed PUT, on the I/O thread. */
+static size_t pull(httpreq *hr, char *out, size_t n)
+{
+	hput *p = hr->user;
+	hstore *s = p->s;
+	size_t k = 0;
+
+	httpreq_lock(s->client);
+	if (p->aborted) {
+		httpreq_unlock(s->client);
+		return CURL_READFUNC_ABORT;
+	}
+	if (p->rlen == 0) {
+		int end = p->ended;
+
+		if (!end)
+			p->paused = 1;
+		httpreq_unlock(s->client);
+		return end ? 0 : CURL_READFUNC_PAUSE;
+	}
+	while (k < n && p->rlen) {
+		size_t c = RING_SIZE - p->rhead;
+
+		if (c > p->rlen)
+			c = p->rlen;
+		if (c > n - k)
+			c = n - k;
+		memcpy(out + k, p->ring + p->rhead, c);
+		p->rhead = (p->rhead + c) % RING_SIZE;
+		p->rlen -= c;
+		k += c;
+	}
+	httpreq_broadcast(s->client); /* room for the writer */
+	httpreq_unlock(s->client);
+	return k;
+}
+
+/* The streamed PUT is done (lock held). */
+static void put_done(httpreq *hr)
+{
+	hput *p = hr->user;
+
+	p->finished = 1;
+	hr->grp->pending--;
+	httpreq_broadcast(p->s->client);
+}
+
+/* Let the I/O thread go on with the stream if it waits for us; call with
+ * the lock held, returns whether httpreq_unpause is due (after unlock). */
+static int wake_stream(hput *p)
+{
+	int w = p->paused && !p->finished;
+
+	p->paused = 0;
+	return w;
+}
+
+static ckptio_status http_put_open(ckptio_store *st, const char *key,
+				   uint64_t size_hint, unsigned flags,
+				   ckptio_put **out)
+{
+	hstore *s = (hstore *)st;
+	ckptio_status rc = check_key(s, key);
+	hput *p;
+
+	(void)size_hint; /* streamed as chunks: the end is the commit's */
+	if (rc != CKPTIO_OK)
+		return rc;
+	if (s->read_only)
+		return s->base.host->error(s->base.hc, CKPTIO_EUNSUPPORTED,
+					   "%s%s: the store is read-only "
+					   "(read_only = true)", s->shown, key);
+	if (!(p = calloc(1, sizeof(*p))) || !(p->key = strdup(key))) {
+		free(p);
+		return oom(s);
+	}
+	p->s = s;
+	p->stable = (flags & CKPTIO_PUT_STABLE) != 0;
+	*out = (ckptio_put *)p;
+	return CKPTIO_OK;
+}
+
+/* Start the streamed PUT of p.  -1: out of memory. */
+static int stream_start(hput *p)
+{
+	hstore *s = p->s;
+
+	if (!(p->ring = malloc(RING_SIZE)) ||
+	    !(p->r = req_new(s, OP_PUT, "PUT", p->key)))
+		return -1;
+	p->r->base.pull = pull;
+	p->r->base.body_len = UINT64_MAX; /* chunked */
+	p->r->base.user = p;
+	p->r->base.grp = &p->g;
+	p->r->base.done = put_done;
+	httpreq_submit(&p->r->base);
+	return 0;
+}
+
+static ckptio_status http_put_write(ckptio_put *pp, const void *buf,
+				    size_t len)
+{
+	hput *p = (hput *)pp;
+	hstore *s = p->s;
+	const unsigned char *b = buf;
+
+	if (!len)
+		return CKPTIO_OK;
+	if (p->stable) {
+		if (p->nseg && p->segs[p->nseg - 1].buf +
+				       p->segs[p->nseg - 1].len == b) {
+			p->segs[p->nseg - 1].len += len; /* contiguous */
+		} else {
+			if (p->nseg == p->cap) {
+				size_t cap = p->cap ? p->cap * 2 : 16;
+				httpreq_seg *v =
+					realloc(p->segs, cap * sizeof(*v));
+
+				if (!v)
+					return oom(s);
+				p->segs = v;
+				p->cap = cap;
+			}
+			p->segs[p->nseg++] = (httpreq_seg){(unsigned char *)b,
+							   len};
+		}
+		p->total += len;
+		return CKPTIO_OK;
+	}
+	if (!p->r && stream_start(p) != 0)
+		return oom(s);
+	while (len > 0) {
+		size_t k, tail;
+		int wake;
+
+		httpreq_lock(s->client);
+		while (p->rlen == RING_SIZE && !p->finished)
+			httpreq_cond_wait(s->client);
+		if (p->finished) { /* the server answered before the end */
+			httpreq_unlock(s->client);
+			break;
+		}
+		k = RING_SIZE - p->rlen < len ? RING_SIZE - p->rlen : len;
+		tail = (p->rhead + p->rlen) % RING_SIZE;
+		for (size_t done = 0; done < k;) {
+			size_t c = RING_SIZE - tail;
+
+			if (c > k - done)
+				c = k - done;
+			memcpy(p->ring + tail, b + done, c);
+			tail = (tail + c) % RING_SIZE;
+			done += c;
+		}
+		p->rlen += k;
+		p->total += k;
+		b += k;
+		len -= k;
+		wake = wake_stream(p);
+		httpreq_unlock(s->client);
+		if (wake)
+			httpreq_unpause(&p->r->base);
+	}
+	if (len == 0)
+		return CKPTIO_OK;
+	/* Finished early: its own error, or one of ours. */
+	if (p->r->base.st != CKPTIO_OK)
+		return fail_req(s, p->r);
+	return s->base.host->error(s->base.hc, CKPTIO_EIO,
+				   "%s%s: PUT: the server answered before the "
+				   "end of the body", s->shown, p->key);
+}
+
+static void put_free(hput *p)
+{
+	req_free(p->r);
+	free(p->ring);
+	free(p->segs);
+	free(p->key);
+	free(p);
+}
+
+/* Stop the stream of p (ended or aborted, set by the caller under the lock)
+ * and wait for its request. */
+static void stream_finish(hput *p)
+{
+	hstore *s = p->s;
+	int wake;
+
+	httpreq_lock(s->client);
+	wake = wake_stream(p);
+	httpreq_unlock(s->client);
+	if (wake)
+		httpreq_unpause(&p->r->base);
+	httpreq_wait(s->client, &p->g, 0);
+}
+
+static ckptio_status http_put_commit(ckptio_put *pp)
+{
+	hput *p = (hput *)pp;
+	hstore *s = p->s;
+	ckptio_status rc;
+
+	if (p->r) {
+		httpreq_lock(s->client);
+		p->ended = 1;
+		httpreq_unlock(s->client);
+		stream_finish(p);
+		rc = p->r->base.st;
+		if (rc != CKPTIO_OK)
+			fail_req(s, p->r);
+	} else {
+		hreq *r = req_new(s, OP_PUT, "PUT", p->key);
+
+		if (!r) {
+			put_free(p);
+			return oom(s);
+		}
+		/* One PUT from the caller's buffers (or an empty body). */
+		if (!p->segs && !(p->segs = calloc(1, sizeof(*p->segs)))) {
+			req_free(r);
+			put_free(p);
+			return oom(s);
+		}
+		r->base.body = p->segs;
+		r->base.nbody = p->nseg ? p->nseg : 1;
+		r->base.body_len = p->total;
+		p->segs = NULL; /* the request frees them */
+		rc = httpreq_run(&r->base);
+		if (rc != CKPTIO_OK)
+			fail_req(s, r);
+		req_free(r);
+	}
+	httpreq_lock(s->client);
+	tag_forget(s, p->key);
+	httpreq_unlock(s->client);
+	put_free(p);
+	return rc;
+}
+
+static void http_put_abort(ckptio_put *pp)
+{
+	hput *p = (hput *)pp;
+	hstore *s = p->s;
+
+	if (p->r) {
+		/* The stream breaks off: the server drops the body (nginx
+		 * writes a PUT to a temporary file, renamed at its end). */
+		httpreq_lock(s->client);
+		p->aborted = 1;
+		httpreq_unlock(s->client);
+		stream_finish(p);
+	}
+	put_free(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* open and close                                                           */
+
+static const struct ckptio_store_ops http_ops_table;
+
+static void http_close(ckptio_store *st);
+
+/* Option key as a malloc'd string in *out (NULL: unset).  -1: no memory. */
+static int opt_dup(hstore *s, const char *key, char **out)
+{
+	const char *v = s->base.host->config_get(s->base.hc, key);
+
+	*out = NULL;
+	if (!v || !*v)
+		return 0;
+	return (*out = strdup(v)) ? 0 : -1;
+}
+
+static ckptio_status configure(hstore *s, const char *root)
+{
+	const ckptio_host *h = s->base.host;
+	ckptio_host_ctx *hc = s->base.hc;
+	static const char *const hkeys[NHEADERS] = {"header", "header2",
+						    "header3", "header4"};
+	static const char *const listings[] = {"none", "autoindex", NULL};
+	char shown[1024];
+	size_t len;
+	unsigned e;
+	ckptio_status st;
+
+	if (!root || (strncasecmp(root, "http://", 7) != 0 &&
+		      strncasecmp(root, "https://", 8) != 0))
+		return h->error(hc, CKPTIO_ECONFIG,
+				"%s: an HTTP root is http[s]://HOST[:PORT]"
+				"[/PATH] (set `root` in the backend)",
+				root && *root ? root : "(no root)");
+	if (strpbrk(root, "?#"))
+		return h->error(hc, CKPTIO_ECONFIG,
+				"an HTTP root has no query or fragment (keys "
+				"are appended to its path)");
+	len = strlen(root);
+	while (len > 8 && root[len - 1] == '/')
+		len--;
+	if (!(s->base_url = xasprintf("%.*s/", (int)len, root)))
+		return CKPTIO_ENOMEM;
+	httpreq_redact_url(s->base_url, shown, sizeof(shown));
+	if (!(s->shown = strdup(shown)))
+		return CKPTIO_ENOMEM;
+	for (unsigned i = 0; i < NHEADERS; i++) {
+		char *v;
+
+		if (opt_dup(s, hkeys[i], &v) != 0)
+			return CKPTIO_ENOMEM;
+		if (!v)
+			continue;
+		if (!strchr(v, ':') || strchr(v, ':') == v ||
+		    strpbrk(v, "\r\n")) {
+			free(v);
+			/* Never the value: it is a token, most likely. */
+			return h->error(hc, CKPTIO_ECONFIG,
+					"%s: expected `Name: value` (one "
+					"header line)", hkeys[i]);
+		}
+		s->hdr[s->nhdr++] = v;
+	}
+	if (opt_dup(s, "user_agent", &s->user_agent) != 0 ||
+	    (!s->user_agent && !(s->user_agent = strdup("ckptio-http/1"))))
+		return CKPTIO_ENOMEM;
+	if ((st = h->config_bool(hc, "read_only", 0, &s->read_only)) !=
+	    CKPTIO_OK)
+		return st;
+	if ((st = h->config_enum(hc, "listing", listings, LIST_NONE, &e)) !=
+	    CKPTIO_OK)
+		return st;
+	s->listing = (int)e;
+	if ((st = h->config_size(hc, "range_size", 16u << 20,
+				 &s->range_size)) != CKPTIO_OK)
+		return st;
+	if (s->range_size < (64u << 10) || s->range_size > (4ull << 30))
+		return h->error(hc, CKPTIO_ECONFIG,
+				"http: range_size %" PRIu64 " is outside 64KiB "
+				"to 4GiB", s->range_size);
+	if ((st = httpreq_options_read(h, hc, &s->net)) != CKPTIO_OK)
+		return st;
+	{
+		uint64_t v;
+
+		if ((st = h->config_uint(hc, "max_redirects", 10, 0, 50, &v)) !=
+		    CKPTIO_OK)
+			return st;
+		s->net.max_redirects = (unsigned)v;
+	}
+	/* As curl(1) does: the CA bundle of the environment, when the
+	 * backend names none. */
+	if (!s->net.ca_file) {
+		const char *ca = getenv("CURL_CA_BUNDLE");
+
+		if (!ca || !*ca)
+			ca = getenv("SSL_CERT_FILE");
+		if (ca && *ca && !(s->net.ca_file = strdup(ca)))
+			return CKPTIO_ENOMEM;
+	}
+	return CKPTIO_OK;
+}
+
+static ckptio_status http_open(const ckptio_host *host, ckptio_host_ctx *hc,
+			       const char *root, int create,
+			       ckptio_store **out)
+{
+	hstore *s = calloc(1, sizeof(*s));
+	ckptio_status st;
+
+	(void)create; /* a PUT creates its directories (create_full_put_path) */
+	if (!s)
+		return host->error(hc, CKPTIO_ENOMEM, "out of memory");
+	s->base.ops = &http_ops_table;
+	s->base.host = host;
+	s->base.hc = hc;
+	st = configure(s, root);
+	if (st == CKPTIO_OK) {
+		httpreq_config cfg = {
+			.name = "http",
+			.user_agent = s->user_agent,
+			.faults_env = "CKPTIO_HTTP_FAULTS",
+			.ops = http_ops,
+			.nops = NOPS,
+			.max_body = MAX_LISTING,
+			.opt = s->net,
+			.hooks = {.prepare = http_prepare,
+				  .target = http_target,
+				  .error_verdict = http_error_verdict,
+				  .accept = http_accept},
+			.ctx = s,
+			.host = host,
+			.hc = hc,
+		};
+
+		st = httpreq_client_open(&cfg, &s->client);
+	}
+	if (st == CKPTIO_ENOMEM)
+		host->error(hc, CKPTIO_ENOMEM, "out of memory");
+	if (st != CKPTIO_OK) {
+		http_close(&s->base);
+		return st;
+	}
+	host->log(hc, CKPTIO_LOG_DEBUG,
+		  "http: %s (%zu extra headers, %s, listing %s), concurrency "
+		  "%u, range_size %" PRIu64 ", max_redirects %u", s->shown,
+		  s->nhdr, s->read_only ? "read-only" : "read-write",
+		  s->listing == LIST_AUTOINDEX ? "autoindex" : "none",
+		  s->net.concurrency, s->range_size, s->net.max_redirects);
+	*out = &s->base;
+	return CKPTIO_OK;
+}
+
+static void http_close(ckptio_store *st)
+{
+	hstore *s = (hstore *)st;
+
+	httpreq_client_close(s->client); /* waits for every request */
+	for (size_t i = 0; i < s->tcap; i++) {
+		free(s->tags[i].key);
+		free(s->tags[i].tag);
+	}
+	free(s->tags);
+	for (size_t i = 0; i < s->nhdr; i++) {
+		explicit_bzero(s->hdr[i], strlen(s->hdr[i]));
+		free(s->hdr[i]);
+	}
+	free(s->base_url);
+	free(s->shown);
+	free(s->user_agent);
+	httpreq_options_free(&s->net);
+	free(s);
+}
+
+/* Read-only backends cannot write or delete; without a listing there is no
+ * list. */
+static uint64_t http_instance_caps(ckptio_store *st)
+{
+	const hstore *s = (const hstore *)st;
+	uint64_t caps = st->ops->caps;
+
+	if (s->read_only)
+		caps &= ~(CKPTIO_STORE_CAP_WRITE | CKPTIO_STORE_CAP_DELETE);
+	if (s->listing != LIST_AUTOINDEX)
+		caps &= ~CKPTIO_STORE_CAP_LIST;
+	return caps;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Descriptor                                                               */
+
+static const struct ckptio_store_ops http_ops_table = {
+	.struct_size = sizeof(struct ckptio_store_ops),
+	.caps = CKPTIO_STORE_CAP_WRITE | CKPTIO_STORE_CAP_READ |
+		CKPTIO_STORE_CAP_RANGE | CKPTIO_STORE_CAP_LIST |
+		CKPTIO_STORE_CAP_DELETE,
+	.open = http_open,
+	.close = http_close,
+	.put_open = http_put_open,
+	.put_write = http_put_write,
+	.put_commit = http_put_commit,
+	.put_abort = http_put_abort,
+	.read = http_read,
+	.stat = http_stat,
+	.list = http_list,
+	.remove = http_remove,
+	.remove_many = http_remove_many,
+	.instance_caps = http_instance_caps,
+};
+
+static const char *const http_options[] = {
+	"header", "header2", "header3", "header4", "user_agent", "read_only",
+	"listing", "range_size", "max_redirects", "concurrency", "retries",
+	"connect_timeout", "stall_timeout", "verify_tls", "ca_file", NULL};
+static const char *const http_secrets[] = {"header", "header2", "header3",
+					   "header4", NULL};
+static const char *const http_schemes[] = {"http", "https", NULL};
+
+static const ckptio_plugin http_plugin = {
+	.abi_version = CKPTIO_ABI_VERSION,
+	.struct_size = sizeof(ckptio_plugin),
+	.kind = CKPTIO_PLUGIN_STORE,
+	.name = "http",
+	.description = "any HTTP(S) server: parallel ranged GETs, redirects, "
+		       "resumed ranges; WebDAV PUT/DELETE where allowed",
+	.options = http_options,
+	.schemes = http_schemes,
+	.secret_options = http_secrets,
+	.store = &http_ops_table,
+};
+
+CKPTIO_EXPORT const ckptio_plugin *ckptio_plugin_entry(void)
+{
+	return &http_plugin;
+}

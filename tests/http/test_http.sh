@@ -1,0 +1,281 @@
+#!/bin/bash
+# test_http.sh - the HTTP store plugin end to end against a real nginx
+# (tests/http/nginx.sh), started here on loopback and stopped on exit:
+#  - round trips: save over WebDAV PUT (stable and streamed puts), ls,
+#    verify, load; a checkpoint written by the posix store into the
+#    directory nginx serves loads over HTTP, and `ckptio cp` copies it to a
+#    local disk byte for byte; rm removes every object, the hidden commit
+#    key included; a safetensors model over HTTP;
+#  - auth: a bearer token from the configuration (never printed), 401
+#    without it; the hub pattern: a 302 to another host ("CDN") that
+#    refuses requests carrying Authorization, so success shows curl
+#    dropped the header; max_redirects = 0;
+#  - TLS: verification fails without the test CA, works with ca_file and
+#    with $CURL_CA_BUNDLE, and a failed verification is not retried;
+#  - faults: injected resets (resumed from the byte where they broke),
+#    short bodies, 500, 503 and 429 (Retry-After honoured) retried to an
+#    identical load; exhausted retries; a server answering 429 with
+#    Retry-After to everything; nginx stopped and started again during a
+#    load; a file replaced on the server during a load; 404, 401, 416 and
+#    a server that ignores Range, each a clear error without a retry
+#    storm; a read-only backend.
+# Env (from `make check`): CKPTIO_BIN, CKPTIO_PLUGIN_PATH (with the http
+# plugin), CKPTIO_SRCDIR.
+set -u
+SRC=${CKPTIO_SRCDIR:?set by make check}
+# shellcheck source=tests/cli/lib.sh
+. "$SRC/tests/cli/lib.sh"
+# shellcheck source=tests/http/nginx.sh
+. "$SRC/tests/http/nginx.sh"
+
+trap 'nginx_down; rm -rf "$TMP"' EXIT
+DATA=$TMP/www
+if ! nginx_up "$TMP/nginx" "$DATA"; then
+	echo "FAIL: nginx did not start (see the messages above)"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+U=http://127.0.0.1:$NGX_PORT
+# The machine's CA variables would hide what ca_file does.
+unset CURL_CA_BUNDLE SSL_CERT_FILE
+
+cat >"$TMP/ckptio.conf" <<EOF
+[backend "web"]
+store = http
+root = $U
+listing = autoindex
+
+[backend "priv"]
+store = http
+root = $U/private
+header = Authorization: Bearer $NGX_TOKEN
+listing = autoindex
+
+[backend "nopass"]
+store = http
+root = $U/private
+
+[backend "hub"]
+store = http
+root = $U/hub
+header = Authorization: Bearer $NGX_TOKEN
+
+[backend "hubnoredir"]
+store = http
+root = $U/hub
+header = Authorization: Bearer $NGX_TOKEN
+max_redirects = 0
+
+[backend "tls"]
+store = http
+root = https://127.0.0.1:$NGX_TLS
+ca_file = $TMP/nginx/ca.pem
+
+[backend "tlsnoca"]
+store = http
+root = https://localhost:$NGX_TLS
+retries = 3
+
+[backend "ro"]
+store = http
+root = $U
+read_only = true
+
+[backend "slow"]
+store = http
+root = $U/slow
+retries = 1
+
+[backend "thr"]
+store = http
+root = http://127.0.0.1:$NGX_THR
+concurrency = 4
+range_size = 4MiB
+
+[backend "thr1"]
+store = http
+root = http://127.0.0.1:$NGX_THR
+concurrency = 1
+range_size = 1MiB
+
+[backend "norange"]
+store = http
+root = $U/norange
+
+[backend "few"]
+store = http
+root = $U
+retries = 2
+EOF
+export CKPTIO_CONFIG=$TMP/ckptio.conf
+
+# same_items SRC REF: every item of REF loaded from SRC, byte for byte
+# (tests/partload).
+same_items() {
+	"${CKPTIO_PARTLOAD:?set by make check}" "$1" "$2" --all >/dev/null
+}
+
+# ---------------------------------------------------------------- round trips
+# A save over WebDAV PUT: bench saves (memory items: one PUT per object
+# from the caller's buffers), loads back and compares every byte.
+expect_exit 0 ck bench web:run1 --size 24MiB --tensors 12 --keep
+expect_stdout_contains "verified"
+[ -f "$DATA/run1/.metadata.json" ] && pass "the commit key is on the server" ||
+	fail "no $DATA/run1/.metadata.json"
+expect_exit 0 ck ls web:run1
+expect_stdout_contains "items:    15"
+expect_exit 0 ck verify web:run1
+expect_stdout_contains "OK: 15 items"
+# A URI works as well as a backend.
+expect_exit 0 ck verify "$U/run1"
+
+# Written by the posix store into the directory nginx serves, read over
+# HTTP; copied to a local disk (streamed puts on the way back up, too).
+expect_exit 0 ck bench "$DATA/posix1" --size 20MiB --tensors 40 --keep
+expect_exit 0 ck verify web:posix1
+expect_exit 0 ck cp web:posix1 "$TMP/local/copy1"
+if same_items "$TMP/local/copy1" "$DATA/posix1"; then
+	pass "cp over HTTP: the same items, byte for byte"
+else
+	fail "cp over HTTP changed the items"
+fi
+if same_items web:posix1 "$DATA/posix1"; then
+	pass "a load over HTTP: the same items as from the disk"
+else
+	fail "a load over HTTP differs from the disk"
+fi
+# cp up to the server: pulled items, a streamed (chunked) PUT per object.
+expect_exit 0 ck cp "$TMP/local/copy1" web:up1
+if same_items "$DATA/up1" "$DATA/posix1"; then
+	pass "cp to HTTP: the same items, byte for byte"
+else
+	fail "cp to HTTP changed the items"
+fi
+expect_exit 0 ck verify web:up1
+
+# A safetensors model over HTTP, read from its index/header alone.
+expect_exit 0 ck cp --layout safetensors web:posix1 web:model1
+expect_exit 0 ck ls web:model1
+expect_stdout_contains "safetensors"
+expect_exit 0 ck verify web:model1
+
+# The listing: nginx's autoindex leaves out names starting with '.', so the
+# root shows the safetensors model (its commit key is visible) and rm still
+# removes a native checkpoint's hidden commit key.
+expect_exit 0 ck ls web:
+expect_stdout_contains "model1"
+expect_exit 0 ck rm web:up1
+if [ -z "$(ls -A "$DATA/up1" 2>/dev/null)" ]; then
+	pass "rm removed every object, .metadata.json included"
+else
+	fail "rm left: $(ls -A "$DATA/up1")"
+fi
+expect_exit 3 ck verify web:up1
+# Overwrite refused, then asked for.
+expect_exit 6 ck bench web:run1 --size 1MiB --tensors 2
+expect_exit 0 ck bench web:run1 --size 2MiB --tensors 3 --keep --overwrite
+
+# ---------------------------------------------------------------- auth
+expect_exit 0 ck cp web:posix1 priv:p1
+expect_exit 0 ck -v verify priv:p1
+expect_stderr_lacks "$NGX_TOKEN"
+expect_exit 0 ck config
+expect_stdout_lacks "$NGX_TOKEN"
+expect_exit 1 ck verify nopass:p1
+expect_stderr_contains "HTTP 401"
+expect_stderr_contains "header = Authorization"
+# The hub answers 302 to the CDN; the CDN refuses any Authorization.
+expect_exit 0 ck verify hub:private/p1
+expect_exit 0 ck cp hub:private/p1 "$TMP/local/fromhub"
+if same_items "$TMP/local/fromhub" "$DATA/posix1"; then
+	pass "hub -> CDN: the same items"
+else
+	fail "hub -> CDN: items differ"
+fi
+expect_exit 1 ck verify hubnoredir:private/p1
+expect_stderr_contains "HTTP 302"
+expect_stderr_contains "max_redirects = 0"
+
+# ---------------------------------------------------------------- TLS
+expect_exit 0 ck bench tls:t1 --size 4MiB --tensors 4 --keep
+expect_exit 0 ck verify tls:t1
+expect_exit 1 ck -v verify tlsnoca:t1
+expect_stderr_contains "certificate"
+expect_stderr_lacks "retry"
+CURL_CA_BUNDLE=$TMP/nginx/ca.pem expect_exit 0 ck verify tlsnoca:t1
+SSL_CERT_FILE=$TMP/nginx/ca.pem expect_exit 0 ck verify tlsnoca:t1
+
+# ---------------------------------------------------------------- errors
+expect_exit 3 ck verify web:nothing-here
+expect_stderr_contains "nothing-here"
+# A server that ignores Range: whole objects come back; a chunk inside one
+# cannot, and that is said.
+expect_exit 1 ck verify norange:posix1
+expect_stderr_contains "does not serve byte ranges"
+# A data object cut short on the server: 416 for what lies past its end.
+cp -a "$DATA/posix1" "$DATA/short1"
+obj=$(cd "$DATA/short1" && ls __* | head -n1)
+truncate -s 5000 "$DATA/short1/$obj"
+expect_exit 4 ck -v verify web:short1
+expect_stderr_contains "past the end"
+expect_stderr_lacks "retry"
+# Read-only: no writes, a clear error, nothing sent.
+expect_exit 1 ck bench ro:never --size 1MiB --tensors 1
+expect_stderr_contains "cannot write"
+[ ! -e "$DATA/never" ] && pass "read-only: nothing written" ||
+	fail "read-only backend wrote $DATA/never"
+expect_exit 0 ck verify ro:posix1
+# 429 with Retry-After to everything: the wait is honoured, then it fails.
+expect_exit 1 ck -v verify slow:posix1
+expect_stderr_contains "HTTP 429"
+expect_stderr_contains "(Retry-After)"
+expect_stderr_contains "after 2 attempts"
+
+# ---------------------------------------------------------------- faults
+# Injected on the requests of one load (bench: the save first, then the
+# load; GETs only happen in the load): resets resumed, short bodies, 500,
+# 503, 429, and a HEAD failure; every byte compared.
+CKPTIO_HTTP_FAULTS="get:2-3:reset,get:5:short,get:7:500,get:8:503,get:9:429,put:2:503" \
+	expect_exit 0 ck -v bench web:faults --size 24MiB --tensors 6
+expect_stdout_contains "verified"
+expect_stderr_contains "retry 1 of 8"
+expect_stderr_contains "from byte"
+expect_stderr_contains "(Retry-After)"
+# Exhausted retries fail the load, naming the object and the attempts.
+CKPTIO_HTTP_FAULTS="get:1-100:500" expect_exit 1 ck verify few:posix1
+expect_stderr_contains "HTTP 500"
+expect_stderr_contains "after 3 attempts"
+# A 403 is not retried.
+CKPTIO_HTTP_FAULTS="get:1:403" expect_exit 1 ck -v verify web:posix1
+expect_stderr_contains "HTTP 403"
+expect_stderr_lacks "retry"
+CKPTIO_HTTP_FAULTS="get:x:500" expect_exit 5 ck verify web:posix1
+expect_stderr_contains "CKPTIO_HTTP_FAULTS"
+
+# nginx stopped and started again during a load (4 MB/s per request, so
+# the load of 48 MiB lasts about 3 s): the retries finish it, every CRC
+# checks.
+expect_exit 0 ck bench "$DATA/big" --size 48MiB --tensors 8 --keep
+( sleep 1; nginx_stop; sleep 0.8; nginx_start >/dev/null ) &
+restarter=$!
+expect_exit 0 ck -v verify thr:big
+expect_stdout_contains "OK: 11 items"
+expect_stderr_contains "retry"
+wait "$restarter"
+
+# A data object replaced on the server during a load: the new version's
+# ETag differs from the one first seen, and the load fails rather than
+# mixing the two.  One 12 MiB tensor, read in 1 MiB ranges one at a time
+# at 4 MB/s: the file is replaced after about 4 of its 12 ranges.
+expect_exit 0 ck bench "$DATA/one" --size 12MiB --tensors 1 --keep
+obj=$(cd "$DATA/one" && ls -S __* | head -n1)
+cp "$DATA/one/$obj" "$TMP/replacement"
+printf 'X' | dd of="$TMP/replacement" bs=1 seek=100 conv=notrunc 2>/dev/null
+touch -d '2020-01-01' "$TMP/replacement"
+( sleep 1; mv "$TMP/replacement" "$DATA/one/$obj" ) &
+replacer=$!
+expect_exit 4 ck verify thr1:one
+expect_stderr_contains "changed on the server"
+wait "$replacer"
+
+finish
