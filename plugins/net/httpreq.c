@@ -668,10 +668,10 @@ int httpreq_classify(httpreq *r)
 	const char *what = cfg->ops[r->op].what;
 	char target[480];
 
-	r->st = CKPTIO_OK;
-	cfg->hooks.target(cfg->ctx, r, target, sizeof(target));
 	if (r->refused) /* the hook set st and msg */
 		return 0;
+	r->st = CKPTIO_OK;
+	cfg->hooks.target(cfg->ctx, r, target, sizeof(target));
 	if (r->norange) {
 		r->st = CKPTIO_EIO;
 		snprintf(r->msg, sizeof(r->msg), "%s: %s: the server does not "

@@ -266,13 +266,17 @@ wait "$restarter"
 # A data object replaced on the server during a load: the new version's
 # ETag differs from the one first seen, and the load fails rather than
 # mixing the two.  One 12 MiB tensor, read in 1 MiB ranges one at a time
-# at 4 MB/s: the file is replaced after about 4 of its 12 ranges.
+# at 4 MB/s: the file is replaced once nginx has logged the first of them.
 expect_exit 0 ck bench "$DATA/one" --size 12MiB --tensors 1 --keep
 obj=$(cd "$DATA/one" && ls -S __* | head -n1)
 cp "$DATA/one/$obj" "$TMP/replacement"
 printf 'X' | dd of="$TMP/replacement" bs=1 seek=100 conv=notrunc 2>/dev/null
 touch -d '2020-01-01' "$TMP/replacement"
-( sleep 1; mv "$TMP/replacement" "$DATA/one/$obj" ) &
+( for i in $(seq 200); do
+	grep -q "GET /one/$obj" "$TMP/nginx/access.log" && break
+	sleep 0.05
+  done
+  mv "$TMP/replacement" "$DATA/one/$obj" ) &
 replacer=$!
 expect_exit 4 ck verify thr1:one
 expect_stderr_contains "changed on the server"
