@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# http.sh - ckptio's HTTP store against the peer downloaders, on one nginx
+# (tests/http/nginx.sh), in one run (issue 10).  A benchmark, not a test:
+# it prints figures and PASS/MISS against the targets, and exits 0 unless
+# something failed to run.
+#
+# A native checkpoint of SIZE in TENSORS tensors is written by the posix
+# store into the directory nginx serves (page cache warm), then:
+#   ckptio   `ckptio verify` over HTTP: every chunk read into memory by
+#            parallel ranged GETs and its CRC32C checked (a load without a
+#            state dict to fill)
+#   aria2c   `aria2c -x8 -s8` of the checkpoint's files to /dev/shm
+#   curl     `curl --parallel` of the same files to /dev/shm
+# and, with the C API (tests/partload, --partial): a load of 10% of the
+# tensors against a load of all of them, over HTTP.
+# For each: wall seconds, GB/s and the client's CPU seconds per GB (user +
+# system, /usr/bin/time).  Targets: ckptio >= 1.0 x the faster peer's
+# throughput (>= 1.5 x with --delay) and <= 0.5 x its CPU per GB; 10% of
+# the tensors in about 10% of the time.
+#
+# Usage: bench/http.sh [options]
+#   --size SIZE     payload (default 2GiB)
+#   --tensors N     tensors (default 200)
+#   --runs N        repetitions of each transfer, the fastest counts (2)
+#   --delay MS      added latency each way (bench/delayproxy.py)
+#   -h, --help      this text
+# Run from the top of a built tree (`make`; tests/partload built by
+# `make check` or `make tests/partload`).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+. "$SRC/bench/lib.sh"
+SIZE=2GiB TENSORS=200 RUNS=2 DELAY=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--size) SIZE=$2; shift 2 ;;
+	--tensors) TENSORS=$2; shift 2 ;;
+	--runs) RUNS=$2; shift 2 ;;
+	--delay) DELAY=$2; shift 2 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "http.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+die() { echo "http.sh: $*" >&2; exit 1; }
+CKPTIO=${CKPTIO_BIN:-./ckptio}
+PARTLOAD=${CKPTIO_PARTLOAD:-./tests/partload}
+export CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH:-./plugins/posix/.libs:./plugins/http/.libs:./plugins/safetensors/.libs}
+export CKPTIO_CONFIG=/dev/null
+[ -x "$CKPTIO" ] && [ -x "$PARTLOAD" ] || die "run from a built tree (ckptio, tests/partload)"
+command -v aria2c >/dev/null || { . "$SRC/tests/pkg.sh"; pkg_install aria2; }
+BYTES=$(size_bytes "$SIZE")
+
+TMP=$(mktemp -d /tmp/ckptio-bench-http.XXXXXX)
+SHM=$(mktemp -d /dev/shm/ckptio-bench-http.XXXXXX)
+PX_PID=""
+. "$SRC/tests/http/nginx.sh"
+cleanup() {
+	[ -n "$PX_PID" ] && kill "$PX_PID" 2>/dev/null
+	nginx_down
+	rm -rf "$TMP" "$SHM"
+}
+trap cleanup EXIT
+nginx_up "$TMP/nginx" "$TMP/www" >/dev/null || die "nginx did not start"
+PORT=$NGX_PORT
+if [ -n "$DELAY" ]; then
+	coproc PROXY { exec python3 "$SRC/bench/delayproxy.py" 0 "$NGX_PORT" "$DELAY"; }
+	PX_PID=$PROXY_PID
+	read -r -t 10 PORT <&"${PROXY[0]}" || die "the delay proxy did not start"
+fi
+U=http://127.0.0.1:$PORT
+chmod -R go-w "$(dirname "$CKPTIO")/plugins" 2>/dev/null || true
+
+"$CKPTIO" -q bench "$TMP/www/ck" --size "$SIZE" --tensors "$TENSORS" --keep >/dev/null
+(cd "$TMP/www/ck" && ls -A) | sed "s|^|$U/ck/|" >"$TMP/urls"
+cat "$TMP/www/ck"/* >/dev/null # page cache
+echo "checkpoint: $SIZE in $TENSORS tensors, $(wc -l <"$TMP/urls") objects; nginx on loopback${DELAY:+, $DELAY ms each way}"
+
+declare -A BEST_S BEST_CPU
+# measure NAME CMD...: the fastest of RUNS runs, and its CPU seconds.
+measure() {
+	local name=$1 t u s
+	shift
+	for _ in $(seq "$RUNS"); do
+		rm -rf "${SHM:?}"/*
+		/usr/bin/time -f "%e %U %S" -o "$TMP/time" "$@" >"$TMP/out" 2>&1 ||
+			{ cat "$TMP/out"; die "$name failed"; }
+		read -r t u s <"$TMP/time"
+		if [ -z "${BEST_S[$name]:-}" ] || py 'sys.exit(0 if float(a[0]) < float(a[1]) else 1)' "$t" "${BEST_S[$name]}"; then
+			BEST_S[$name]=$t
+			BEST_CPU[$name]=$(py 'print(float(a[0]) + float(a[1]))' "$u" "$s")
+		fi
+	done
+	py 'b = int(a[1]); t = float(a[2]); c = float(a[3]); print("%-8s %6.2f s  %5.2f GB/s  %5.2f CPU s/GB" % (a[0], t, b / t / 1e9, c / (b / 1e9)))' \
+		"$name" "$BYTES" "${BEST_S[$name]}" "${BEST_CPU[$name]}"
+}
+
+measure ckptio "$CKPTIO" -q verify "$U/ck"
+measure aria2c aria2c -q -x8 -s8 -j4 --allow-overwrite=true -d "$SHM" -i "$TMP/urls"
+CURL_ARGS=(-s -f -Z --parallel-max 8 --output-dir "$SHM")
+while read -r url; do CURL_ARGS+=(-o "$(basename "$url")" "$url"); done <"$TMP/urls"
+measure curl curl "${CURL_ARGS[@]}"
+
+# The faster peer, and the ratios.
+best=aria2c
+py 'sys.exit(0 if float(a[0]) < float(a[1]) else 1)' "${BEST_S[curl]}" "${BEST_S[aria2c]}" && best=curl
+target=1.0
+[ -n "$DELAY" ] && target=1.5
+py '
+t, tp, c, cp, target = map(float, a[:5])
+r, q = tp / t, c / cp
+print("ckptio / %s: %.2fx throughput (target >= %.1fx: %s), %.2fx CPU per GB (target <= 0.5x: %s)" % (
+    a[5], r, target, "PASS" if r >= target else "MISS", q, "PASS" if q <= 0.5 else "MISS"))' \
+	"${BEST_S[ckptio]}" "${BEST_S[$best]}" "${BEST_CPU[ckptio]}" "${BEST_CPU[$best]}" "$target" "$best"
+
+# 10% of the tensors against all of them (C API, partial load).
+names=$("$CKPTIO" --json ls "$TMP/www/ck" | py '
+d = json.load(sys.stdin); it = [i["name"] for i in d["items"] if i.get("dtype") not in (None, "bytes")]
+print(" ".join(it[::10]))')
+full=$("$PARTLOAD" "$U/ck" "$TMP/www/ck" --all | sed 's/.*seconds //')
+part=$("$PARTLOAD" "$U/ck" "$TMP/www/ck" $names | sed 's/.*seconds //')
+py 'f, p = float(a[0]), float(a[1]); print("partial: 10%% of the tensors in %.3f s, all in %.3f s: %.0f%% of the time (target about 10%%: %s)" % (p, f, 100 * p / f, "PASS" if p / f <= 0.2 else "MISS"))' "$full" "$part"
