@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "httpreq.h"
@@ -39,6 +40,7 @@ typedef struct canned {
 	int status;
 	const char *body;
 	size_t cut;          /* nonzero: send this many body bytes, close */
+	const char *hdrs;    /* more header lines, each ending in CRLF */
 } canned;
 
 #define MAX_SCRIPT 8
@@ -93,12 +95,12 @@ static int read_request(int fd, char *buf, size_t cap, size_t *have, size_t i)
 static int answer(int fd, size_t i, int head)
 {
 	canned c = i < srv.nscript ? srv.script[i]
-				   : (canned){500, "script ended", 0};
+				   : (canned){500, "script ended", 0, NULL};
 	size_t blen = strlen(c.body), send_len = c.cut ? c.cut : blen;
 	char *out = NULL;
-	int n = asprintf(&out, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n\r\n"
-			 "%.*s", c.status, blen, head ? 0 : (int)send_len,
-			 c.body);
+	int n = asprintf(&out, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n"
+			 "%.*s", c.status, blen, c.hdrs ? c.hdrs : "",
+			 head ? 0 : (int)send_len, c.body);
 	int rc = n > 0 && write(fd, out, (size_t)n) == n && !c.cut ? 0 : -1;
 
 	free(out);
@@ -209,6 +211,17 @@ static void t_detail(void *ctx, httpreq *r, char *out, size_t len)
 		snprintf(out, len, " [%s]", r->resp);
 }
 
+/* The store's version check: an answer tagged "bad" is refused. */
+static int t_accept(void *ctx, httpreq *r)
+{
+	(void)ctx;
+	if (strcmp(r->etag, "\"bad\"") != 0)
+		return 0;
+	r->st = CKPTIO_ECORRUPT;
+	snprintf(r->msg, sizeof(r->msg), "refused by the store");
+	return -1;
+}
+
 /* The store's own rule: a 400 whose body says "again" may pass. */
 static int t_verdict(void *ctx, httpreq *r, int retry)
 {
@@ -229,7 +242,8 @@ static httpreq_config config(void)
 		.opt = {.concurrency = 2, .retries = 2, .connect_timeout = 5,
 			.stall_timeout = 10, .verify_tls = 1},
 		.hooks = {.prepare = t_prepare, .target = t_target,
-			  .error_detail = t_detail, .error_verdict = t_verdict},
+			  .error_detail = t_detail, .error_verdict = t_verdict,
+			  .accept = t_accept},
 		.host = &ckptio__host, .hc = &hc};
 }
 
@@ -374,7 +388,7 @@ START_TEST(test_get_segments)
 	httpreq *r = req_new(T_GET, "GET");
 	unsigned char a[3], b[5];
 
-	script((canned[]){{206, "0123456789", 0}}, 1);
+	script((canned[]){{206, "0123456789", 0, NULL}}, 1);
 	ck_assert_int_eq(httpreq_range(r, 100, 10), 0);
 	r->dst = malloc(3 * sizeof(*r->dst));
 	ck_assert_ptr_nonnull(r->dst);
@@ -399,7 +413,7 @@ START_TEST(test_put_segments)
 	httpreq *r = req_new(T_PUT, "PUT");
 	static unsigned char x[] = "abc", y[] = "defg";
 
-	script((canned[]){{200, "", 0}}, 1);
+	script((canned[]){{200, "", 0, NULL}}, 1);
 	r->body = malloc(3 * sizeof(*r->body));
 	ck_assert_ptr_nonnull(r->body);
 	r->body[0] = (httpreq_seg){x, 3};
@@ -420,7 +434,7 @@ START_TEST(test_head_and_answer_buffer)
 {
 	httpreq *h = req_new(T_HEAD, "HEAD"), *g = req_new(T_GET, "GET");
 
-	script((canned[]){{200, "12345", 0}, {200, "<doc/>", 0}}, 2);
+	script((canned[]){{200, "12345", 0, NULL}, {200, "<doc/>", 0, NULL}}, 2);
 	ck_assert_int_eq(httpreq_run(h), CKPTIO_OK);
 	ck_assert_int_eq(h->length, 5);
 	ck_assert_int_eq(httpreq_run(g), CKPTIO_OK); /* no dst: into resp */
@@ -436,7 +450,7 @@ START_TEST(test_retry_503)
 	unsigned char buf[4];
 	httpreq *r = get_into(buf, 0, 4);
 
-	script((canned[]){{503, "busy", 0}, {206, "abcd", 0}}, 2);
+	script((canned[]){{503, "busy", 0, NULL}, {206, "abcd", 0, NULL}}, 2);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
 	ck_assert_uint_eq(r->attempt, 2);
 	ck_assert_uint_eq(r->retries, 1);
@@ -452,7 +466,7 @@ START_TEST(test_not_found_not_retried)
 	unsigned char buf[4];
 	httpreq *r = get_into(buf, 0, 4);
 
-	script((canned[]){{404, "gone", 0}}, 1);
+	script((canned[]){{404, "gone", 0, NULL}}, 1);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_ENOTFOUND);
 	ck_assert_uint_eq(served(), 1);
 	ck_assert_msg(strncmp(r->msg, "http://127.0.0.1:", 17) == 0 &&
@@ -469,8 +483,8 @@ START_TEST(test_store_verdict)
 	httpreq *r = get_into(buf, 0, 2), *q = get_into(buf, 0, 2);
 
 	/* The hook makes a 400 "again" pass; another 400 stays an error. */
-	script((canned[]){{400, "again", 0}, {206, "ok", 0},
-			  {400, "bad", 0}}, 3);
+	script((canned[]){{400, "again", 0, NULL}, {206, "ok", 0, NULL},
+			  {400, "bad", 0, NULL}}, 3);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
 	ck_assert_uint_eq(r->attempt, 2);
 	ck_assert_int_eq(httpreq_run(q), CKPTIO_EIO);
@@ -486,7 +500,7 @@ START_TEST(test_retries_exhausted)
 	unsigned char buf[2];
 	httpreq *r = get_into(buf, 0, 2);
 
-	script((canned[]){{500, "a", 0}, {502, "b", 0}, {503, "c", 0}}, 3);
+	script((canned[]){{500, "a", 0, NULL}, {502, "b", 0, NULL}, {503, "c", 0, NULL}}, 3);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_ENET);
 	ck_assert_uint_eq(served(), 3); /* 1 + retries (2) */
 	ck_assert_ptr_nonnull(strstr(r->msg, "HTTP 503 [c] (after 3 attempts)"));
@@ -499,7 +513,7 @@ START_TEST(test_longer_than_asked)
 	unsigned char buf[4];
 	httpreq *r = get_into(buf, 0, 4);
 
-	script((canned[]){{206, "0123456789", 0}}, 1);
+	script((canned[]){{206, "0123456789", 0, NULL}}, 1);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT);
 	ck_assert_uint_eq(served(), 1);
 	ck_assert_ptr_nonnull(strstr(r->msg, "more than the 4 bytes asked"));
@@ -513,7 +527,7 @@ START_TEST(test_body_ends_early)
 	httpreq *r = get_into(buf, 0, 10);
 
 	/* The first answer stops after 4 of its 10 bytes: retried. */
-	script((canned[]){{206, "0123456789", 4}, {206, "0123456789", 0}}, 2);
+	script((canned[]){{206, "0123456789", 4, NULL}, {206, "0123456789", 0, NULL}}, 2);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
 	ck_assert_uint_eq(r->attempt, 2);
 	ck_assert_mem_eq(buf, "0123456789", 10);
@@ -528,7 +542,7 @@ START_TEST(test_answer_over_limit)
 
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	script((canned[]){{200, big, 0}}, 1);
+	script((canned[]){{200, big, 0, NULL}}, 1);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT); /* max_body 64 */
 	ck_assert_ptr_nonnull(strstr(r->msg, "answer over the 64-byte limit"));
 	req_free(r);
@@ -570,8 +584,8 @@ START_TEST(test_injected_cuts)
 
 	/* Real answers, cut short on our side: retried like real cuts. */
 	reopen_with_faults("get:1:short,get:2:reset");
-	script((canned[]){{206, "0123456789", 0}, {206, "0123456789", 0},
-			  {206, "0123456789", 0}}, 3);
+	script((canned[]){{206, "0123456789", 0, NULL}, {206, "0123456789", 0, NULL},
+			  {206, "0123456789", 0, NULL}}, 3);
 	r = get_into(buf, 0, 10);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
 	ck_assert_uint_eq(r->attempt, 3);
@@ -640,6 +654,157 @@ START_TEST(test_options)
 }
 END_TEST
 
+
+START_TEST(test_resume_where_it_broke)
+{
+	unsigned char buf[10];
+	httpreq *r = get_into(buf, 100, 10);
+
+	/* 4 bytes, then the connection drops: the retry asks for the other
+	 * 6, of the same version, and they land after the first 4. */
+	script((canned[]){{206, "0123456789", 4, "ETag: \"v1\"\r\n"},
+			  {206, "456789", 0, "ETag: \"v1\"\r\n"}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(r->attempt, 2);
+	ck_assert_ptr_nonnull(strstr(srv.head[0], "range: bytes=100-109\r\n"));
+	ck_assert_ptr_nonnull(strstr(srv.head[1], "range: bytes=104-109\r\n"));
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_resume_other_version)
+{
+	unsigned char buf[10];
+	httpreq *r = get_into(buf, 0, 10);
+
+	/* The rest comes from another version of the object: an error,
+	 * never the two halves together, and not retried again. */
+	script((canned[]){{206, "0123456789", 4, "ETag: \"v1\"\r\n"},
+			  {206, "ABCDEF", 0, "ETag: \"v2\"\r\n"},
+			  {206, "ABCDEF", 0, "ETag: \"v2\"\r\n"}}, 3);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT);
+	ck_assert_uint_eq(served(), 2);
+	ck_assert_msg(strstr(r->msg, "changed on the server during the "
+			     "transfer (\"v1\", then \"v2\")"), "%s", r->msg);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_no_tag_restarts)
+{
+	unsigned char buf[10];
+	httpreq *r = get_into(buf, 0, 10);
+
+	/* Without an ETag or Last-Modified nothing says the rest is of the
+	 * same version: the whole range again. */
+	script((canned[]){{206, "0123456789", 4, NULL},
+			  {206, "0123456789", 0, NULL}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_ptr_nonnull(strstr(srv.head[1], "range: bytes=0-9\r\n"));
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_range_ignored)
+{
+	unsigned char buf[10], part[4];
+	httpreq *r = get_into(part, 100, 4), *w = get_into(buf, 0, 10);
+
+	/* 200 with the whole object to a request for 4 bytes at 100: the
+	 * server ignores Range; said, not retried. */
+	script((canned[]){{200, "0123456789", 0, NULL}, {200, "0123456789", 0, NULL}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_EIO);
+	ck_assert_uint_eq(served(), 1);
+	ck_assert_msg(strstr(r->msg, "does not serve byte ranges (HTTP 200 "
+			     "to a request for bytes 100-103)"), "%s", r->msg);
+	/* The whole object is exactly the range: taken. */
+	ck_assert_int_eq(httpreq_run(w), CKPTIO_OK);
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	req_free(r);
+	req_free(w);
+}
+END_TEST
+
+START_TEST(test_retry_after)
+{
+	unsigned char buf[2];
+	httpreq *r = get_into(buf, 0, 2), *q = get_into(buf, 0, 2);
+	struct timespec t0, t1;
+	double waited;
+
+	script((canned[]){{429, "slow", 0, "Retry-After: 1\r\n"},
+			  {206, "ab", 0, NULL},
+			  {503, "later", 0, "Retry-After: 3600\r\n"}}, 3);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	waited = (double)(t1.tv_sec - t0.tv_sec) +
+		 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_uint_eq(r->attempt, 2);
+	/* The backoff alone would be at most 100 ms. */
+	ck_assert_msg(waited >= 0.9, "waited %.3f s for Retry-After: 1",
+		      waited);
+	/* An hour is more than a client waits: an error at once. */
+	ck_assert_int_eq(httpreq_run(q), CKPTIO_ENET);
+	ck_assert_uint_eq(q->attempt, 1);
+	ck_assert_msg(strstr(q->msg, "(Retry-After: 3600 s, more than the "
+			     "120 s this client waits)"), "%s", q->msg);
+	req_free(r);
+	req_free(q);
+}
+END_TEST
+
+START_TEST(test_accept_refuses)
+{
+	unsigned char buf[2];
+	httpreq *r = get_into(buf, 0, 2);
+
+	script((canned[]){{206, "ab", 0, "ETag: \"bad\"\r\n"},
+			  {206, "ab", 0, NULL}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT);
+	ck_assert_uint_eq(served(), 1);
+	ck_assert_str_eq(r->msg, "refused by the store");
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_fail_fast)
+{
+	unsigned char a[2], b[2], c[2];
+	httpreq *r[3] = {get_into(a, 0, 2), get_into(b, 0, 2),
+			 get_into(c, 0, 2)};
+	httpreq_group g = {.fail_fast = 1};
+
+	/* Two at once (concurrency 2); the first fails, so the third, not
+	 * started yet, is canceled without a request. */
+	script((canned[]){{404, "gone", 4, NULL}, {206, "ok", 0, NULL}, {206, "no", 0, NULL}},
+	       3);
+	for (int i = 0; i < 3; i++) {
+		r[i]->grp = &g;
+		httpreq_submit(r[i]);
+	}
+	httpreq_wait(client, &g, 0);
+	/* The server answers one connection at a time, the 404 first: what
+	 * had not started when it came back (the third at least; the second
+	 * too if it was submitted after) never reached the server. */
+	{
+		unsigned nf = 0, canceled = 0;
+
+		for (int i = 0; i < 3; i++) {
+			nf += r[i]->st == CKPTIO_ENOTFOUND;
+			canceled += r[i]->st == CKPTIO_ECANCELED;
+		}
+		ck_assert_uint_eq(nf, 1);
+		ck_assert_uint_ge(canceled, 1);
+		ck_assert_uint_eq(served(), 3 - canceled);
+	}
+	for (int i = 0; i < 3; i++)
+		req_free(r[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("httpreq");
@@ -666,6 +831,13 @@ int main(void)
 	tcase_add_test(c, test_bad_fault_spec);
 	tcase_add_test(c, test_too_many_ops);
 	tcase_add_test(c, test_options);
+	tcase_add_test(c, test_resume_where_it_broke);
+	tcase_add_test(c, test_resume_other_version);
+	tcase_add_test(c, test_no_tag_restarts);
+	tcase_add_test(c, test_range_ignored);
+	tcase_add_test(c, test_retry_after);
+	tcase_add_test(c, test_accept_refuses);
+	tcase_add_test(c, test_fail_fast);
 	suite_add_tcase(s, c);
 	return tu_run_suite(s);
 }

@@ -18,7 +18,7 @@
 #               that carries an Authorization header (403)
 #   /norange/X  DATA/X with ranges off (max_ranges 0): GETs answer 200, whole
 #   /slow/      429 with Retry-After: 1 to everything
-#   https://127.0.0.1:$NGX_TLS/   as /, over TLS
+#   https://127.0.0.1:$NGX_TLS/   as /, over TLS, HTTP/2 offered (ALPN)
 #   http://127.0.0.1:$NGX_THR/    DATA at 4 MB/s per request (loads that
 #               last long enough to be interrupted)
 # nginx writes a PUT to a temporary file and renames it at the end of the
@@ -126,7 +126,7 @@ http {
 		}
 	}
 	server {
-		listen 127.0.0.1:$NGX_TLS ssl;
+		listen 127.0.0.1:$NGX_TLS ssl http2;
 		ssl_certificate $dir/cert.pem;
 		ssl_certificate_key $dir/key.pem;
 		root $data;

@@ -70,6 +70,7 @@ max_redirects = 0
 store = http
 root = https://127.0.0.1:$NGX_TLS
 ca_file = $TMP/nginx/ca.pem
+user_agent = ckptio-tls-test/7
 
 [backend "tlsnoca"]
 store = http
@@ -199,6 +200,12 @@ expect_stderr_contains "max_redirects = 0"
 # ---------------------------------------------------------------- TLS
 expect_exit 0 ck bench tls:t1 --size 4MiB --tensors 4 --keep
 expect_exit 0 ck verify tls:t1
+# curl and nginx agree on HTTP/2 over TLS; the user_agent option is sent.
+if grep "ckptio-tls-test/7" "$TMP/nginx/access.log" | grep -q "HTTP/2.0"; then
+	pass "TLS: HTTP/2, with the configured User-Agent"
+else
+	fail "no HTTP/2 request with User-Agent ckptio-tls-test/7 in the log"
+fi
 expect_exit 1 ck -v verify tlsnoca:t1
 expect_stderr_contains "certificate"
 expect_stderr_lacks "retry"
@@ -218,6 +225,11 @@ obj=$(cd "$DATA/short1" && ls __* | head -n1)
 truncate -s 5000 "$DATA/short1/$obj"
 expect_exit 4 ck -v verify web:short1
 expect_stderr_contains "past the end"
+expect_stderr_lacks "retry"
+# A server that refuses PUT (no dav here): a clear error, not retried.
+expect_exit 1 ck -v bench norange:w1 --size 1MiB --tensors 1
+expect_stderr_contains "HTTP 405"
+expect_stderr_contains "does not take writes"
 expect_stderr_lacks "retry"
 # Read-only: no writes, a clear error, nothing sent.
 expect_exit 1 ck bench ro:never --size 1MiB --tensors 1
