@@ -61,8 +61,8 @@ mapfile -t NAMES <"$TMP/names"
 
 echo "safetensors_s3.sh: $SIZE in $TENSORS tensors as one model.safetensors in a radosgw bucket; best of $RUNS"
 for i in $(seq 1 "$RUNS"); do
-	read -r _ _ _ ab _ as < <("$PARTLOAD" rgw:model "$TMP/native" --all)
-	read -r _ pn _ pb _ ps < <("$PARTLOAD" rgw:model "$TMP/native" "${NAMES[@]}")
+	read -r _ _ _ ab _ as _ < <("$PARTLOAD" rgw:model "$TMP/native" --all)
+	read -r _ pn _ pb _ ps _ < <("$PARTLOAD" rgw:model "$TMP/native" "${NAMES[@]}")
 	echo "$ab $as $pn $pb $ps" >>"$TMP/runs"
 	printf 'run %d: all %d bytes in %.3f s; %d tensors, %d bytes in %.3f s\n' \
 		"$i" "$ab" "$as" "$pn" "$pb" "$ps"

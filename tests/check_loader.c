@@ -729,7 +729,7 @@ START_TEST(test_unknown_scheme)
 	want = ckptio__asprintf("gs://bucket/ck: unknown URI scheme 'gs': no "
 				"plugin on the search path serves it (searched: "
 				"%s, %s, " CKPTIO_PLUGIN_DIR "; schemes served: "
-				"file, mem, s3; not loaded: ",
+				"file, http, https, mem, s3; not loaded: ",
 				tp, tu_plugin_path_listed());
 	ck_assert_msg(strstr(ckptio_errmsg(ctx), want) != NULL,
 		      "message '%s' lacks '%s'", ckptio_errmsg(ctx), want);

@@ -11,8 +11,9 @@
  * CKPTIO_LOAD_PARTIAL, with one more bytes item, "partload.absent", that
  * no checkpoint holds: the load must leave it untouched.  REF is loaded
  * the usual way.  Every byte must match.  Prints "items N bytes B" (the
- * payload of the items asked for) on stdout, with "seconds S": the time
- * of SRC's load alone (bench/safetensors_s3.sh).
+ * payload of the items asked for) on stdout, with "seconds S cpu C": the
+ * time and the process's CPU seconds (user + system, every thread) of
+ * SRC's load alone (bench/safetensors_s3.sh, bench/http.sh).
  *
  * Exit status: 0 identical, 4 different, 3 an item missing from REF,
  * 1 a failed call (its message on stderr), 2 bad usage.
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "ckptio/ckptio.h"
@@ -32,6 +34,13 @@ typedef struct item {
 	ckptio_item_info info;
 	unsigned char *src, *ref;
 } item;
+
+/* User + system seconds of a getrusage answer. */
+static double cpu_seconds(const struct rusage *u)
+{
+	return (double)(u->ru_utime.tv_sec + u->ru_stime.tv_sec) +
+	       (double)(u->ru_utime.tv_usec + u->ru_stime.tv_usec) * 1e-6;
+}
 
 static int fail(ckptio_ctx *ctx, const char *what, ckptio_status st)
 {
@@ -88,6 +97,7 @@ int main(int argc, char **argv)
 {
 	ckptio_opts partial = CKPTIO_OPTS_INIT;
 	struct timespec t0, t1;
+	struct rusage u0, u1;
 	unsigned char absent[8];
 	ckptio_sd *ssd = NULL, *rsd = NULL;
 	ckptio_ckpt *ck = NULL;
@@ -138,12 +148,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	partial.flags = CKPTIO_LOAD_PARTIAL;
+	getrusage(RUSAGE_SELF, &u0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((st = ckptio_load(ctx, argv[1], ssd, &partial)) != CKPTIO_OK) {
 		rc = fail(ctx, argv[1], st);
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	getrusage(RUSAGE_SELF, &u1);
 	for (size_t i = 0; i < n; i++)
 		if (memcmp(its[i].src, its[i].ref, its[i].info.nbytes) != 0) {
 			fprintf(stderr, "partload: item '%s' differs between "
@@ -159,10 +171,11 @@ int main(int argc, char **argv)
 			break;
 		}
 	if (rc == 0)
-		printf("items %zu bytes %llu seconds %.6f\n", n,
+		printf("items %zu bytes %llu seconds %.6f cpu %.6f\n", n,
 		       (unsigned long long)bytes,
 		       (double)(t1.tv_sec - t0.tv_sec) +
-			       (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+			       (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9,
+		       cpu_seconds(&u1) - cpu_seconds(&u0));
 out:
 	for (size_t i = 0; i < n; i++) {
 		free(its[i].src);

@@ -29,7 +29,9 @@ pkg_install awscli python3-boto3 nginx openssl ||
 	{ echo "FAIL: cannot install awscli, python3-boto3, nginx"; exit 1; }
 
 NGINX_PID=""
-trap '[ -n "$NGINX_PID" ] && kill "$NGINX_PID"; rgw_down; rm -rf "$TMP"' EXIT
+# shellcheck source=tests/http/nginx.sh
+. "$SRC/tests/http/nginx.sh"
+trap '[ -n "$NGINX_PID" ] && kill "$NGINX_PID"; nginx_down; rgw_down; rm -rf "$TMP"' EXIT
 if ! rgw_up; then
 	echo "FAIL: radosgw did not start (see the messages above)"
 	echo "0 passed, 1 failed"
@@ -429,5 +431,22 @@ n=$(retries_in "$TMP/reload.err")
 	fail "the restart did not hit the load (no retries): inconclusive"
 expect_exit 0 ck verify "$TMP/reload"
 expect_exit 0 ck rm rgw:reload
+
+# From a web server into the bucket: a checkpoint nginx serves (written
+# there by the posix store) copied with `ckptio cp http://... rgw:...`, then
+# every item compared with the original.
+if nginx_up "$TMP/web" "$TMP/www"; then
+	expect_exit 0 ck bench "$TMP/www/h1" --size 24MiB --tensors 10 --keep
+	expect_exit 0 ck cp "http://127.0.0.1:$NGX_PORT/h1" rgw:fromhttp
+	expect_exit 0 ck verify rgw:fromhttp
+	if "${CKPTIO_PARTLOAD:?}" rgw:fromhttp "$TMP/www/h1" --all >/dev/null; then
+		pass "HTTP -> S3: every item identical"
+	else
+		fail "HTTP -> S3: items differ"
+	fi
+	expect_exit 0 ck rm rgw:fromhttp
+else
+	fail "nginx did not start for the HTTP -> S3 copy"
+fi
 
 finish
