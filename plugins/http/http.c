@@ -51,10 +51,15 @@ static const httpreq_op http_ops[NOPS] = {
 
 enum { LIST_NONE, LIST_AUTOINDEX };
 
-/* The version of one object seen by this store. */
+/* What this store has seen of one object: its version (ETag, else
+ * Last-Modified; NULL: none given yet) and, from a HEAD, its size and
+ * time. */
 typedef struct tag_entry {
 	char *key;
 	char *tag;
+	uint64_t size;
+	int64_t mtime;
+	int has_size;
 } tag_entry;
 
 typedef struct hstore {
@@ -175,15 +180,21 @@ static tag_entry *tag_slot(hstore *s, const char *key)
 	return &s->tags[i];
 }
 
-/* The version recorded for key, NULL: none. */
-static const char *tag_get(hstore *s, const char *key)
+/* The entry of key, NULL: none. */
+static tag_entry *tag_find(hstore *s, const char *key)
 {
-	return s->tcap ? tag_slot(s, key)->tag : NULL;
+	tag_entry *e;
+
+	if (!s->tcap)
+		return NULL;
+	e = tag_slot(s, key);
+	return e->key ? e : NULL;
 }
 
-/* Record tag for key.  -1: out of memory (nothing recorded: a later
- * answer is then compared with nothing, as before). */
-static int tag_put(hstore *s, const char *key, const char *tag)
+/* The entry of key, made (empty) when there is none.  NULL: out of memory
+ * (nothing recorded: a later answer is then compared with nothing, as
+ * before). */
+static tag_entry *tag_entry_of(hstore *s, const char *key)
 {
 	tag_entry *e;
 
@@ -193,7 +204,7 @@ static int tag_put(hstore *s, const char *key, const char *tag)
 		size_t ocap = s->tcap;
 
 		if (!v)
-			return -1;
+			return NULL;
 		s->tags = v;
 		s->tcap = cap;
 		for (size_t i = 0; i < ocap; i++)
@@ -202,25 +213,12 @@ static int tag_put(hstore *s, const char *key, const char *tag)
 		free(old);
 	}
 	e = tag_slot(s, key);
-	if (e->key) {
-		char *t = strdup(tag);
-
-		if (!t)
-			return -1;
-		free(e->tag);
-		e->tag = t;
-		return 0;
-	}
-	e->key = strdup(key);
-	e->tag = strdup(tag);
-	if (!e->key || !e->tag) {
-		free(e->key);
-		free(e->tag);
-		e->key = e->tag = NULL;
-		return -1;
-	}
+	if (e->key)
+		return e;
+	if (!(e->key = strdup(key)))
+		return NULL;
 	s->ntags++;
-	return 0;
+	return e;
 }
 
 /* Forget key's version (we wrote or removed it): backward-shift delete. */
@@ -255,22 +253,25 @@ static const char *answer_tag(const httpreq *r)
 static int same_version(hstore *s, httpreq *hr)
 {
 	hreq *r = (hreq *)hr;
-	const char *tag = answer_tag(hr), *seen;
+	const char *tag = answer_tag(hr);
+	tag_entry *e;
 	char u[600];
 
 	if (!tag[0])
 		return 0; /* the server gives none: nothing to compare */
-	if (!(seen = tag_get(s, r->key))) {
-		tag_put(s, r->key, tag);
+	if (!(e = tag_entry_of(s, r->key)))
+		return 0;
+	if (!e->tag) {
+		e->tag = strdup(tag); /* NULL: compared with nothing later */
 		return 0;
 	}
-	if (strcmp(seen, tag) == 0)
+	if (strcmp(e->tag, tag) == 0)
 		return 0;
 	snprintf(u, sizeof(u), "%s%s", s->shown, r->key);
 	hr->st = CKPTIO_ECORRUPT;
 	snprintf(hr->msg, sizeof(hr->msg), "%s: changed on the server since "
 		 "it was first read (%s, now %s): not mixing two versions of "
-		 "it", u, seen, tag);
+		 "it", u, e->tag, tag);
 	return -1;
 }
 
@@ -556,15 +557,28 @@ static ckptio_status http_read(ckptio_store *st, const ckptio_range *ranges,
 /* ------------------------------------------------------------------------ */
 /* stat, remove                                                             */
 
+/* HEAD, once per object and store: the size and time of the version this
+ * store reads (every later answer must be of that version, above), so a
+ * second stat of the same object has nothing new to learn and costs no
+ * round trip.  What this store writes or removes is looked up again. */
 static ckptio_status http_stat(ckptio_store *st, const char *key,
 			       ckptio_stat *out)
 {
 	hstore *s = (hstore *)st;
 	ckptio_status rc = check_key(s, key);
+	tag_entry *e;
 	hreq *r;
 
 	if (rc != CKPTIO_OK)
 		return rc;
+	httpreq_lock(s->client);
+	if ((e = tag_find(s, key)) && e->has_size) {
+		out->size = e->size;
+		out->mtime = e->mtime;
+		httpreq_unlock(s->client);
+		return CKPTIO_OK;
+	}
+	httpreq_unlock(s->client);
 	if (!(r = req_new(s, OP_HEAD, "HEAD", key)))
 		return oom(s);
 	rc = httpreq_run(&r->base);
@@ -578,8 +592,13 @@ static ckptio_status http_stat(ckptio_store *st, const char *key,
 			key);
 	} else if (rc == CKPTIO_OK) {
 		httpreq_lock(s->client);
-		if (same_version(s, &r->base) != 0)
+		if (same_version(s, &r->base) != 0) {
 			rc = CKPTIO_ECORRUPT;
+		} else if ((e = tag_entry_of(s, key))) {
+			e->size = (uint64_t)r->base.length;
+			e->mtime = r->base.mtime;
+			e->has_size = 1;
+		}
 		httpreq_unlock(s->client);
 		if (rc != CKPTIO_OK)
 			fail_req(s, r);
