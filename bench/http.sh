@@ -12,6 +12,8 @@
 #   verify   `ckptio verify` over HTTP (every chunk read, CRC checked)
 #   aria2c   `aria2c -x8 -s8` of the checkpoint's files to /dev/shm
 #   curl     `curl --parallel` of the same files to /dev/shm
+# for a native checkpoint (a handful of data objects) and for the same
+# tensors as one model.safetensors (the model hub's case: one large file);
 # and a load of 10% of the tensors against a load of all of them.
 # For each: wall seconds, GB/s and the client's CPU seconds per GB (user +
 # system: /usr/bin/time, or getrusage around the load for ckptio).  Targets: ckptio >= 1.0 x the faster peer's
@@ -71,11 +73,20 @@ U=http://127.0.0.1:$PORT
 chmod -R go-w "$(dirname "$CKPTIO")/plugins" 2>/dev/null || true
 
 "$CKPTIO" -q bench "$TMP/www/ck" --size "$SIZE" --tensors "$TENSORS" --keep >/dev/null
-(cd "$TMP/www/ck" && ls -A) | sed "s|^|$U/ck/|" >"$TMP/urls"
-cat "$TMP/www/ck"/* >/dev/null # page cache
-echo "checkpoint: $SIZE in $TENSORS tensors, $(wc -l <"$TMP/urls") objects; nginx on loopback${DELAY:+, $DELAY ms each way}"
+echo "$SIZE in $TENSORS tensors; nginx on loopback${DELAY:+, $DELAY ms each way}"
 
 declare -A BEST_S BEST_CPU
+report() { # NAME: its line
+	py 'b = int(a[1]); t = float(a[2]); c = float(a[3]); print("  %-8s %6.2f s  %5.2f GB/s  %5.2f CPU s/GB" % (a[0], t, b / t / 1e9, c / (b / 1e9)))' \
+		"$1" "$BYTES" "${BEST_S[$1]}" "${BEST_CPU[$1]}"
+}
+# keep NAME T C: the run of T seconds and C CPU seconds, if the fastest.
+keep() {
+	if [ -z "${BEST_S[$1]:-}" ] || py 'sys.exit(0 if float(a[0]) < float(a[1]) else 1)' "$2" "${BEST_S[$1]}"; then
+		BEST_S[$1]=$2
+		BEST_CPU[$1]=$3
+	fi
+}
 # measure NAME CMD...: the fastest of RUNS runs, and its CPU seconds.
 measure() {
 	local name=$1 t u s
@@ -85,43 +96,49 @@ measure() {
 		/usr/bin/time -f "%e %U %S" -o "$TMP/time" "$@" >"$TMP/out" 2>&1 ||
 			{ cat "$TMP/out"; die "$name failed"; }
 		read -r t u s <"$TMP/time"
-		if [ -z "${BEST_S[$name]:-}" ] || py 'sys.exit(0 if float(a[0]) < float(a[1]) else 1)' "$t" "${BEST_S[$name]}"; then
-			BEST_S[$name]=$t
-			BEST_CPU[$name]=$(py 'print(float(a[0]) + float(a[1]))' "$u" "$s")
-		fi
+		keep "$name" "$t" "$(py 'print(float(a[0]) + float(a[1]))' "$u" "$s")"
 	done
-	py 'b = int(a[1]); t = float(a[2]); c = float(a[3]); print("%-8s %6.2f s  %5.2f GB/s  %5.2f CPU s/GB" % (a[0], t, b / t / 1e9, c / (b / 1e9)))' \
-		"$name" "$BYTES" "${BEST_S[$name]}" "${BEST_CPU[$name]}"
+	report "$name"
 }
 
-# ckptio's load: partload prints "... seconds S cpu C" of the load alone.
-for _ in $(seq "$RUNS"); do
-	read -r _ _ _ _ _ t _ c < <("$PARTLOAD" "$U/ck" "$TMP/www/ck" --all) ||
-		die "partload failed"
-	if [ -z "${BEST_S[ckptio]:-}" ] || py 'sys.exit(0 if float(a[0]) < float(a[1]) else 1)' "$t" "${BEST_S[ckptio]}"; then
-		BEST_S[ckptio]=$t
-		BEST_CPU[ckptio]=$c
-	fi
-done
-py 'b = int(a[1]); t = float(a[2]); c = float(a[3]); print("%-8s %6.2f s  %5.2f GB/s  %5.2f CPU s/GB" % (a[0], t, b / t / 1e9, c / (b / 1e9)))' \
-	ckptio "$BYTES" "${BEST_S[ckptio]}" "${BEST_CPU[ckptio]}"
-measure verify "$CKPTIO" -q verify "$U/ck"
-measure aria2c aria2c -q -x8 -s8 -j4 --allow-overwrite=true -d "$SHM" -i "$TMP/urls"
-CURL_ARGS=(-s -f -Z --parallel-max 8 --output-dir "$SHM")
-while read -r url; do CURL_ARGS+=(-o "$(basename "$url")" "$url"); done <"$TMP/urls"
-measure curl curl "${CURL_ARGS[@]}"
+# compare LABEL ID: ckptio's load of checkpoint ID (partload prints "...
+# seconds S cpu C" of the load alone; every item compared with the native
+# original) against the peers downloading ID's files; the ratios.
+compare() {
+	local label=$1 id=$2 t c best target
+	local -a curl_args=(-s -f -Z --parallel-max 8 --output-dir "$SHM")
 
-# The faster peer, and the ratios.
-best=aria2c
-py 'sys.exit(0 if float(a[0]) < float(a[1]) else 1)' "${BEST_S[curl]}" "${BEST_S[aria2c]}" && best=curl
-target=1.0
-[ -n "$DELAY" ] && target=1.5
-py '
+	BEST_S=() BEST_CPU=()
+	(cd "$TMP/www/$id" && ls -A) | sed "s|^|$U/$id/|" >"$TMP/urls"
+	cat "$TMP/www/$id"/* >/dev/null # page cache
+	echo "$label: $(wc -l <"$TMP/urls") files"
+	for _ in $(seq "$RUNS"); do
+		read -r _ _ _ _ _ t _ c < <("$PARTLOAD" "$U/$id" "$TMP/www/ck" --all) ||
+			die "partload failed"
+		keep ckptio "$t" "$c"
+	done
+	report ckptio
+	[ "$id" = ck ] && measure verify "$CKPTIO" -q verify "$U/$id"
+	measure aria2c aria2c -q -x8 -s8 -j4 --allow-overwrite=true -d "$SHM" -i "$TMP/urls"
+	while read -r url; do curl_args+=(-o "$(basename "$url")" "$url"); done <"$TMP/urls"
+	measure curl curl "${curl_args[@]}"
+	best=aria2c
+	py 'sys.exit(0 if float(a[0]) < float(a[1]) else 1)' "${BEST_S[curl]}" "${BEST_S[aria2c]}" && best=curl
+	target=1.0
+	[ -n "$DELAY" ] && target=1.5
+	py '
 t, tp, c, cp, target = map(float, a[:5])
 r, q = tp / t, c / cp
-print("ckptio / %s: %.2fx throughput (target >= %.1fx: %s), %.2fx CPU per GB (target <= 0.5x: %s)" % (
+print("  ckptio / %s: %.2fx throughput (target >= %.1fx: %s), %.2fx CPU per GB (target <= 0.5x: %s)" % (
     a[5], r, target, "PASS" if r >= target else "MISS", q, "PASS" if q <= 0.5 else "MISS"))' \
-	"${BEST_S[ckptio]}" "${BEST_S[$best]}" "${BEST_CPU[ckptio]}" "${BEST_CPU[$best]}" "$target" "$best"
+		"${BEST_S[ckptio]}" "${BEST_S[$best]}" "${BEST_CPU[ckptio]}" "${BEST_CPU[$best]}" "$target" "$best"
+}
+
+compare "native checkpoint" ck
+# The hub's case: one model.safetensors file (split in ranges by ckptio and
+# aria2c, one stream for curl).
+"$CKPTIO" -q cp --layout safetensors "$TMP/www/ck" "$TMP/www/st" >/dev/null
+compare "safetensors model" st
 
 # 10% of the tensors against all of them (C API, partial load).
 names=$("$CKPTIO" --json ls "$TMP/www/ck" | py '
