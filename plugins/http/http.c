@@ -6,7 +6,7 @@
  * ranges, redirects, the fault table CKPTIO_HTTP_FAULTS).
  *
  * Reads split and coalesce ranges into parallel ranged GETs written
- * straight into the caller's buffers.  Every answer's version of its
+ * straight into the caller's buffers (httpreq_read).  Every answer's version of its
  * object (ETag, else Last-Modified) is remembered per key for the life of
  * the store: an answer of another version is an error, so a file replaced
  * on the server during a load is never read half old, half new.  stat is
@@ -20,11 +20,10 @@
  * commit guarantee.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* vasprintf */
+#define _GNU_SOURCE /* strndup, explicit_bzero */
 #endif
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +33,6 @@
 #include "httpreq.h"
 
 #define MAX_KEY 4096               /* bytes of a key */
-#define COALESCE_GAP (64u << 10)   /* ranges this close share one GET */
 #define RING_SIZE (2u << 20)       /* a streamed put's buffer */
 #define MAX_LISTING (64u << 20)    /* bytes of one autoindex page */
 #define NHEADERS 4                 /* header, header2 .. header4 */
@@ -88,47 +86,14 @@ typedef struct hreq {
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */
 
-static char *xasprintf(const char *fmt, ...) CKPTIO_PRINTF(1, 2);
-
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
-
 static ckptio_status oom(hstore *s)
 {
 	return s->base.host->error(s->base.hc, CKPTIO_ENOMEM, "out of memory");
 }
 
-/* Keys as the ABI defines them: no empty, "." or ".." component, no
- * leading or trailing '/', no NUL (a C string has none). */
-static int key_valid(const char *key)
-{
-	size_t len = strlen(key);
-
-	if (len == 0 || len > MAX_KEY || key[0] == '/' || key[len - 1] == '/')
-		return 0;
-	for (const char *c = key; *c;) {
-		size_t n = strcspn(c, "/");
-
-		if (n == 0 || (n == 1 && c[0] == '.') ||
-		    (n == 2 && c[0] == '.' && c[1] == '.'))
-			return 0;
-		c += n + (c[n] == '/');
-	}
-	return 1;
-}
-
 static ckptio_status check_key(hstore *s, const char *key)
 {
-	if (key_valid(key))
+	if (httpreq_key_valid(key, MAX_KEY))
 		return CKPTIO_OK;
 	return s->base.host->error(s->base.hc, CKPTIO_EINVAL,
 				   "%s%.200s: invalid object key", s->shown, key);
@@ -287,7 +252,7 @@ static int http_prepare(void *ctx, httpreq *hr, char **url,
 
 	if (!path)
 		return -1;
-	*url = xasprintf("%s%s", s->base_url, path);
+	*url = httpreq_asprintf("%s%s", s->base_url, path);
 	free(path);
 	if (!*url)
 		return -1;
@@ -395,163 +360,34 @@ static ckptio_status fail_req(hstore *s, hreq *r)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Reads                                                                    */
+/* Reads (the request layer's httpreq_read)                                 */
 
-typedef struct rjob {
-	const char *key;
-	uint64_t offset, len;
-	httpreq_seg *dst;
-	size_t ndst, cap;
-} rjob;
-
-static int by_key_offset(const void *a, const void *b)
+static httpreq *get_new(void *ctx, const char *key)
 {
-	const ckptio_range *x = *(ckptio_range *const *)a;
-	const ckptio_range *y = *(ckptio_range *const *)b;
-	int c = strcmp(x->key, y->key);
+	hreq *r = req_new(ctx, OP_GET, "GET", key);
 
-	if (c)
-		return c;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return r ? &r->base : NULL;
 }
 
-static int job_add(rjob *j, void *buf, uint64_t len)
+static void get_free(void *ctx, httpreq *r)
 {
-	if (j->ndst == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 4;
-		httpreq_seg *v = realloc(j->dst, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		j->dst = v;
-		j->cap = cap;
-	}
-	j->dst[j->ndst++] = (httpreq_seg){buf, len};
-	j->len += len;
-	return 0;
-}
-
-/* Cut the ranges into GETs of at most range_size bytes, joining ranges of
- * one object at most COALESCE_GAP apart.  -1: out of memory. */
-static int plan_reads(hstore *s, const ckptio_range *ranges, size_t n,
-		      rjob **out, size_t *nout)
-{
-	const ckptio_range **order = malloc((n ? n : 1) * sizeof(*order));
-	rjob *jobs = NULL, *j = NULL;
-	size_t njobs = 0, cap = 0;
-
-	if (!order)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		order[i] = &ranges[i];
-	qsort(order, n, sizeof(*order), by_key_offset);
-	for (size_t i = 0; i < n; i++) {
-		const ckptio_range *rg = order[i];
-		unsigned char *buf = rg->buf;
-		uint64_t off = rg->offset, left = rg->length;
-
-		while (left > 0) {
-			uint64_t end = j ? j->offset + j->len : 0, k;
-			int join = j && strcmp(j->key, rg->key) == 0 &&
-				   off >= end && off - end <= COALESCE_GAP &&
-				   j->len + (off - end) < s->range_size;
-
-			if (join && off > end && job_add(j, NULL, off - end))
-				goto oom;
-			if (!join) {
-				if (njobs == cap) {
-					rjob *v;
-
-					cap = cap ? cap * 2 : 16;
-					v = realloc(jobs, cap * sizeof(*v));
-					if (!v)
-						goto oom;
-					jobs = v;
-				}
-				j = &jobs[njobs++];
-				*j = (rjob){.key = rg->key, .offset = off};
-			}
-			k = s->range_size - j->len;
-			if (k > left)
-				k = left;
-			if (job_add(j, buf, k) != 0)
-				goto oom;
-			buf += k;
-			off += k;
-			left -= k;
-		}
-	}
-	free(order);
-	*out = jobs;
-	*nout = njobs;
-	return 0;
-oom:
-	for (size_t i = 0; i < njobs; i++)
-		free(jobs[i].dst);
-	free(jobs);
-	free(order);
-	return -1;
+	(void)ctx;
+	req_free((hreq *)r);
 }
 
 static ckptio_status http_read(ckptio_store *st, const ckptio_range *ranges,
 			       size_t n)
 {
 	hstore *s = (hstore *)st;
-	rjob *jobs = NULL;
-	size_t njobs = 0;
-	hreq **reqs;
-	httpreq_group g = {0};
-	ckptio_status rc = CKPTIO_OK;
+	const httpreq_reader rd = {
+		.c = s->client, .max_len = s->range_size, .ctx = s,
+		.get = get_new, .release = get_free};
+	ckptio_status rc;
 
-	g.fail_fast = 1;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = check_key(s, ranges[i].key)) != CKPTIO_OK)
 			return rc;
-	if (plan_reads(s, ranges, n, &jobs, &njobs) != 0)
-		return oom(s);
-	reqs = calloc(njobs ? njobs : 1, sizeof(*reqs));
-	if (!reqs)
-		rc = oom(s);
-	for (size_t i = 0; rc == CKPTIO_OK && i < njobs; i++) {
-		hreq *r = req_new(s, OP_GET, "GET", jobs[i].key);
-
-		if (!r ||
-		    httpreq_range(&r->base, jobs[i].offset, jobs[i].len) != 0) {
-			req_free(r);
-			rc = oom(s);
-			break;
-		}
-		r->base.dst = jobs[i].dst;
-		r->base.ndst = jobs[i].ndst;
-		r->base.dst_len = jobs[i].len;
-		jobs[i].dst = NULL;
-		r->base.grp = &g;
-		reqs[i] = r;
-		httpreq_submit(&r->base);
-	}
-	httpreq_wait(s->client, &g, 0);
-	for (size_t i = 0; i < njobs; i++) {
-		hreq *r = reqs ? reqs[i] : NULL;
-
-		/* The first real failure, not the requests it canceled. */
-		if (r && r->base.st != CKPTIO_OK &&
-		    r->base.st != CKPTIO_ECANCELED && rc == CKPTIO_OK) {
-			if (r->base.status == 416)
-				rc = s->base.host->error(
-					s->base.hc, CKPTIO_ECORRUPT,
-					"%s%s: bytes %" PRIu64 "-%" PRIu64
-					" are past the end of the object",
-					s->shown, r->key, jobs[i].offset,
-					jobs[i].offset + jobs[i].len - 1);
-			else
-				rc = fail_req(s, r);
-		}
-		req_free(r);
-		free(jobs[i].dst);
-	}
-	free(reqs);
-	free(jobs);
-	return rc;
+	return httpreq_read(&rd, ranges, n);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -755,7 +591,7 @@ static ckptio_status list_dir(hstore *s, const char *dir, const char *prefix,
 		isdir = strcmp(type, "directory") == 0;
 		if (!isdir && strcmp(type, "file") != 0)
 			continue; /* "other": a FIFO, a socket */
-		full = xasprintf("%s%s%s", dir, name, isdir ? "/" : "");
+		full = httpreq_asprintf("%s%s%s", dir, name, isdir ? "/" : "");
 		if (!full) {
 			rc = oom(s);
 			break;
@@ -776,7 +612,8 @@ static ckptio_status list_dir(hstore *s, const char *dir, const char *prefix,
 			}
 			continue;
 		}
-		if (strncmp(full, prefix, plen) == 0 && key_valid(full)) {
+		if (strncmp(full, prefix, plen) == 0 &&
+		    httpreq_key_valid(full, MAX_KEY)) {
 			ckptio_stat sb = {.size = (uint64_t)json_integer_value(sz),
 					  .mtime = mt ? (int64_t)curl_getdate(mt, NULL)
 						      : 0};
@@ -1147,7 +984,7 @@ static ckptio_status configure(hstore *s, const char *root)
 	len = strlen(root);
 	while (len > 8 && root[len - 1] == '/')
 		len--;
-	if (!(s->base_url = xasprintf("%.*s/", (int)len, root)))
+	if (!(s->base_url = httpreq_asprintf("%.*s/", (int)len, root)))
 		return CKPTIO_ENOMEM;
 	httpreq_redact_url(s->base_url, shown, sizeof(shown));
 	if (!(s->shown = strdup(shown)))

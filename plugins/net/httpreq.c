@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* asprintf */
 #endif
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,35 @@ int httpreq_resume(httpreq *r)
 		strcpy(r->resume_tag, tag);
 	r->resume_at = r->got;
 	return range_rest(r) == 0 ? 1 : -1;
+}
+
+int httpreq_key_valid(const char *key, size_t max_len)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || len > max_len || key[0] == '/' || key[len - 1] == '/')
+		return 0;
+	for (const char *c = key; *c;) {
+		size_t n = strcspn(c, "/");
+
+		if (n == 0 || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		c += n + (c[n] == '/');
+	}
+	return 1;
+}
+
+char *httpreq_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
 }
 
 int httpreq_header_line(struct curl_slist **l, const char *name,

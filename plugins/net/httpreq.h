@@ -234,6 +234,13 @@ int httpreq_range(httpreq *r, uint64_t off, uint64_t len);
 int httpreq_header_line(struct curl_slist **l, const char *name,
 			const char *value);
 
+/* A key as the store ABI defines them: 1 to max_len bytes, no empty, "."
+ * or ".." component, no leading or trailing '/'.  1 valid, 0 not. */
+int httpreq_key_valid(const char *key, size_t max_len);
+
+/* A malloc'd formatted string (URLs, keys); NULL: out of memory. */
+char *httpreq_asprintf(const char *fmt, ...) CKPTIO_PRINTF(1, 2);
+
 /* url without its user info, query and fragment, into out (truncated to
  * len), for messages about URLs that may carry a password or a signed
  * query string. */
@@ -336,5 +343,30 @@ void httpreq_lock(httpreq_client *c);
 void httpreq_unlock(httpreq_client *c);
 void httpreq_cond_wait(httpreq_client *c); /* lock held */
 void httpreq_broadcast(httpreq_client *c); /* lock held */
+
+/* ------------------------------------------------------------------------ */
+/* Scatter reads (httpread.c)                                               */
+
+/* What a store gives httpreq_read. */
+typedef struct httpreq_reader {
+	httpreq_client *c;
+	uint64_t max_len;  /* most bytes in one GET */
+	void *ctx;         /* passed to the functions below */
+	/* A new GET of key (relative, as the store names it), zeroed and
+	 * initialised but for its range and destination.  NULL: out of
+	 * memory. */
+	httpreq *(*get)(void *ctx, const char *key);
+	void (*release)(void *ctx, httpreq *r); /* frees what get made */
+} httpreq_reader;
+
+/* Fill every range (keys checked by the store): sorted by key and offset,
+ * neighbours at most 64 KiB apart joined (the gap is read and dropped),
+ * cut into GETs of at most max_len bytes, all submitted at once on a
+ * fail-fast group (the client runs `concurrency` at a time), each written
+ * straight into the ranges' buffers.  On failure the first real failure,
+ * recorded on the client's hc (a 416: "TARGET: bytes X-Y are past the end
+ * of the object", CKPTIO_ECORRUPT). */
+ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
+			   size_t n);
 
 #endif /* CKPTIO_NET_HTTPREQ_H */

@@ -9,7 +9,7 @@
  * (addressing, SigV4, S3 error codes); s3conf.c reads the configuration.
  *
  * Reads split and coalesce ranges into parallel ranged GETs written
- * straight into the caller's buffers; stat is HEAD; list is ListObjectsV2
+ * straight into the caller's buffers (httpreq_read); stat is HEAD; list is ListObjectsV2
  * plus ListMultipartUploads (so that gc finds uploads left by crashed
  * saves); remove is DELETE, and aborts such uploads; remove_many is
  * DeleteObjects.
@@ -17,11 +17,10 @@
  * docs/s3.md describes the options and the choices.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* vasprintf, open_memstream, explicit_bzero */
+#define _GNU_SOURCE /* open_memstream, explicit_bzero */
 #endif
 #include <inttypes.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,23 +29,10 @@
 #include "s3.h"
 
 #define MAX_KEY 1024              /* S3's limit on a key, in bytes */
-#define COALESCE_GAP (64u << 10)  /* ranges this close share one GET */
 #define DELETE_BATCH 1000         /* S3's most keys per DeleteObjects */
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */
-
-char *s3_xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
 
 ckptio_status s3_oom(s3store *s)
 {
@@ -57,20 +43,9 @@ ckptio_status s3_oom(s3store *s)
  * leading '/', at most MAX_KEY bytes with the prefix. */
 int s3_key_valid(const s3store *s, const char *key)
 {
-	size_t len = strlen(key);
+	size_t plen = strlen(s->prefix);
 
-	if (len == 0 || len + strlen(s->prefix) > MAX_KEY || key[0] == '/' ||
-	    key[len - 1] == '/')
-		return 0;
-	for (const char *c = key; *c;) {
-		size_t n = strcspn(c, "/");
-
-		if (n == 0 || (n == 1 && c[0] == '.') ||
-		    (n == 2 && c[0] == '.' && c[1] == '.'))
-			return 0;
-		c += n + (c[n] == '/');
-	}
-	return 1;
+	return plen < MAX_KEY && httpreq_key_valid(key, MAX_KEY - plen);
 }
 
 ckptio_status s3_check_key(s3store *s, const char *key)
@@ -84,168 +59,38 @@ ckptio_status s3_check_key(s3store *s, const char *key)
 
 static char *full_key(s3store *s, const char *key)
 {
-	return s3_xasprintf("%s%s", s->prefix, key);
+	return httpreq_asprintf("%s%s", s->prefix, key);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Reads                                                                    */
+/* Reads (the request layer's httpreq_read)                                 */
 
-typedef struct rjob {
-	const char *key;  /* relative */
-	uint64_t offset, len;
-	httpreq_seg *dst;
-	size_t ndst, cap;
-} rjob;
-
-static int by_key_offset(const void *a, const void *b)
+static httpreq *get_new(void *ctx, const char *key)
 {
-	const ckptio_range *x = *(ckptio_range *const *)a;
-	const ckptio_range *y = *(ckptio_range *const *)b;
-	int c = strcmp(x->key, y->key);
+	s3req *r = s3_req_new(ctx, OP_GET, "GET", key);
 
-	if (c)
-		return c;
-	return x->offset < y->offset ? -1 : x->offset > y->offset;
+	return r ? &r->base : NULL;
 }
 
-static int job_add(rjob *j, void *buf, uint64_t len)
+static void get_free(void *ctx, httpreq *r)
 {
-	if (j->ndst == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 4;
-		httpreq_seg *v = realloc(j->dst, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		j->dst = v;
-		j->cap = cap;
-	}
-	j->dst[j->ndst++] = (httpreq_seg){buf, len};
-	j->len += len;
-	return 0;
-}
-
-/* Cut the ranges into GETs of at most part_size bytes, joining ranges of
- * one object that are at most COALESCE_GAP apart.  -1: out of memory. */
-static int plan_reads(s3store *s, const ckptio_range *ranges, size_t n,
-		      rjob **out, size_t *nout)
-{
-	const ckptio_range **order = malloc((n ? n : 1) * sizeof(*order));
-	rjob *jobs = NULL, *j = NULL;
-	size_t njobs = 0, cap = 0;
-
-	if (!order)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		order[i] = &ranges[i];
-	qsort(order, n, sizeof(*order), by_key_offset);
-	for (size_t i = 0; i < n; i++) {
-		const ckptio_range *rg = order[i];
-		unsigned char *buf = rg->buf;
-		uint64_t off = rg->offset, left = rg->length;
-
-		while (left > 0) {
-			uint64_t end = j ? j->offset + j->len : 0, k;
-			int join = j && strcmp(j->key, rg->key) == 0 &&
-				   off >= end && off - end <= COALESCE_GAP &&
-				   j->len + (off - end) < s->part_size;
-
-			if (join && off > end && job_add(j, NULL, off - end))
-				goto oom;
-			if (!join) {
-				if (njobs == cap) {
-					rjob *v;
-
-					cap = cap ? cap * 2 : 16;
-					v = realloc(jobs, cap * sizeof(*v));
-					if (!v)
-						goto oom;
-					jobs = v;
-				}
-				j = &jobs[njobs++];
-				*j = (rjob){.key = rg->key, .offset = off};
-			}
-			k = s->part_size - j->len;
-			if (k > left)
-				k = left;
-			if (job_add(j, buf, k) != 0)
-				goto oom;
-			buf += k;
-			off += k;
-			left -= k;
-		}
-	}
-	free(order);
-	*out = jobs;
-	*nout = njobs;
-	return 0;
-oom:
-	for (size_t i = 0; i < njobs; i++)
-		free(jobs[i].dst);
-	free(jobs);
-	free(order);
-	return -1;
+	(void)ctx;
+	s3_req_free((s3req *)r);
 }
 
 static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,
 			     size_t n)
 {
 	s3store *s = (s3store *)st;
-	rjob *jobs = NULL;
-	size_t njobs = 0;
-	s3req **reqs;
-	httpreq_group g = {0};
-	ckptio_status rc = CKPTIO_OK;
+	const httpreq_reader rd = {
+		.c = s->client, .max_len = s->part_size, .ctx = s,
+		.get = get_new, .release = get_free};
+	ckptio_status rc;
 
-	g.fail_fast = 1;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = s3_check_key(s, ranges[i].key)) != CKPTIO_OK)
 			return rc;
-	if (plan_reads(s, ranges, n, &jobs, &njobs) != 0)
-		return s3_oom(s);
-	reqs = calloc(njobs ? njobs : 1, sizeof(*reqs));
-	if (!reqs)
-		rc = s3_oom(s);
-	for (size_t i = 0; rc == CKPTIO_OK && i < njobs; i++) {
-		s3req *r = s3_req_new(s, OP_GET, "GET", jobs[i].key);
-
-		if (!r ||
-		    httpreq_range(&r->base, jobs[i].offset, jobs[i].len) != 0) {
-			s3_req_free(r);
-			rc = s3_oom(s);
-			break;
-		}
-		r->base.dst = jobs[i].dst;
-		r->base.ndst = jobs[i].ndst;
-		r->base.dst_len = jobs[i].len;
-		jobs[i].dst = NULL;
-		r->base.grp = &g;
-		reqs[i] = r;
-		httpreq_submit(&r->base);
-	}
-	httpreq_wait(s->client, &g, 0);
-	for (size_t i = 0; i < njobs; i++) {
-		s3req *r = reqs ? reqs[i] : NULL;
-
-		/* The first real failure, not the requests it canceled. */
-		if (r && r->base.st != CKPTIO_OK &&
-		    r->base.st != CKPTIO_ECANCELED && rc == CKPTIO_OK) {
-			if (r->base.st == CKPTIO_ECORRUPT &&
-			    r->base.status == 416)
-				rc = s->base.host->error(
-					s->base.hc, CKPTIO_ECORRUPT,
-					"s3://%s/%s: bytes %" PRIu64 "-%" PRIu64
-					" are past the end of the object",
-					s->bucket, r->key, jobs[i].offset,
-					jobs[i].offset + jobs[i].len - 1);
-			else
-				rc = s3_fail_req(s, r);
-		}
-		s3_req_free(r);
-		free(jobs[i].dst);
-	}
-	free(reqs);
-	free(jobs);
-	return rc;
+	return httpreq_read(&rd, ranges, n);
 }
 
 /* ------------------------------------------------------------------------ */

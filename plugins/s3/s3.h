@@ -69,7 +69,6 @@ typedef struct s3req {
 } s3req;
 
 /* s3.c: helpers of every file. */
-char *s3_xasprintf(const char *fmt, ...) CKPTIO_PRINTF(1, 2);
 ckptio_status s3_oom(s3store *s);
 int s3_key_valid(const s3store *s, const char *key);
 ckptio_status s3_check_key(s3store *s, const char *key);

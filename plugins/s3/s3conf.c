@@ -97,7 +97,7 @@ static ckptio_status where(s3store *s, const char *root, int *oom_flag)
 		free(prefix);
 		return st;
 	}
-	s->prefix = len ? s3_xasprintf("%s/", prefix) : strdup("");
+	s->prefix = len ? httpreq_asprintf("%s/", prefix) : strdup("");
 	free(prefix);
 	if (!s->prefix)
 		*oom_flag = 1;
@@ -177,7 +177,7 @@ static ckptio_status endpoint_setup(s3store *s, int *oom_flag)
 	ckptio_status st;
 
 	if (!s->endpoint &&
-	    !(s->endpoint = s3_xasprintf("https://s3.%s.amazonaws.com", s->region))) {
+	    !(s->endpoint = httpreq_asprintf("https://s3.%s.amazonaws.com", s->region))) {
 		*oom_flag = 1;
 		return CKPTIO_ENOMEM;
 	}
@@ -222,12 +222,12 @@ static ckptio_status endpoint_setup(s3store *s, int *oom_flag)
 			? 2 : 1;
 	s->virtual_host = style == 2;
 	if (s->virtual_host) {
-		s->host = s3_xasprintf("%s.%s", s->bucket, hostport);
-		s->scheme_host = s->host ? s3_xasprintf("%s%s", scheme, s->host)
+		s->host = httpreq_asprintf("%s.%s", s->bucket, hostport);
+		s->scheme_host = s->host ? httpreq_asprintf("%s%s", scheme, s->host)
 					 : NULL;
 	} else {
 		s->host = strdup(hostport);
-		s->scheme_host = s3_xasprintf("%s%s", scheme, hostport);
+		s->scheme_host = httpreq_asprintf("%s%s", scheme, hostport);
 	}
 	free(scheme);
 	free(hostport);

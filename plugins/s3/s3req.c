@@ -61,7 +61,7 @@ s3req *s3_req_new(s3store *s, enum s3_op op, const char *method,
 	httpreq_init(&r->base, s->client, op, method);
 	r->s = s;
 	r->payload_hash = EMPTY_SHA256;
-	if (key && !(r->key = s3_xasprintf("%s%s", s->prefix, key))) {
+	if (key && !(r->key = httpreq_asprintf("%s%s", s->prefix, key))) {
 		free(r);
 		return NULL;
 	}
@@ -130,9 +130,9 @@ ckptio_status s3_fail_req(s3store *s, s3req *r)
 static char *req_path(s3store *s, const s3req *r)
 {
 	if (s->virtual_host)
-		return s3_xasprintf("/%s", r->key ? r->key : "");
-	return r->key ? s3_xasprintf("/%s/%s", s->bucket, r->key)
-		      : s3_xasprintf("/%s", s->bucket);
+		return httpreq_asprintf("/%s", r->key ? r->key : "");
+	return r->key ? httpreq_asprintf("/%s/%s", s->bucket, r->key)
+		      : httpreq_asprintf("/%s", s->bucket);
 }
 
 /* The URL and the signed headers of one attempt.  -1: out of memory. */

@@ -1,0 +1,182 @@
+/*
+ * httpread.c - the reads of the stores on the request layer: a scatter
+ * read (ckptio_range[]) sorted by object and offset, neighbours at most
+ * COALESCE_GAP apart joined (the gap read and dropped), cut into ranged
+ * GETs of at most max_len bytes, submitted together on one fail-fast
+ * group and written by the layer straight into the caller's buffers
+ * (httpreq.h, httpreq_read).
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpint.h"
+
+#define COALESCE_GAP (64u << 10) /* ranges this close share one GET */
+
+typedef struct rjob {
+	const char *key;
+	uint64_t offset, len;
+	httpreq_seg *dst;
+	size_t ndst, cap;
+} rjob;
+
+static int by_key_offset(const void *a, const void *b)
+{
+	const ckptio_range *x = *(ckptio_range *const *)a;
+	const ckptio_range *y = *(ckptio_range *const *)b;
+	int c = strcmp(x->key, y->key);
+
+	if (c)
+		return c;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int job_add(rjob *j, void *buf, uint64_t len)
+{
+	if (j->ndst == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 4;
+		httpreq_seg *v = realloc(j->dst, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		j->dst = v;
+		j->cap = cap;
+	}
+	j->dst[j->ndst++] = (httpreq_seg){buf, len};
+	j->len += len;
+	return 0;
+}
+
+/* Cut the ranges into GETs of at most max_len bytes, joining ranges of one
+ * object at most COALESCE_GAP apart.  -1: out of memory. */
+static int plan_reads(uint64_t max_len, const ckptio_range *ranges, size_t n,
+		      rjob **out, size_t *nout)
+{
+	const ckptio_range **order = malloc((n ? n : 1) * sizeof(*order));
+	rjob *jobs = NULL, *j = NULL;
+	size_t njobs = 0, cap = 0;
+
+	if (!order)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		order[i] = &ranges[i];
+	qsort(order, n, sizeof(*order), by_key_offset);
+	for (size_t i = 0; i < n; i++) {
+		const ckptio_range *rg = order[i];
+		unsigned char *buf = rg->buf;
+		uint64_t off = rg->offset, left = rg->length;
+
+		while (left > 0) {
+			uint64_t end = j ? j->offset + j->len : 0, k;
+			int join = j && strcmp(j->key, rg->key) == 0 &&
+				   off >= end && off - end <= COALESCE_GAP &&
+				   j->len + (off - end) < max_len;
+
+			if (join && off > end && job_add(j, NULL, off - end))
+				goto oom;
+			if (!join) {
+				if (njobs == cap) {
+					rjob *v;
+
+					cap = cap ? cap * 2 : 16;
+					v = realloc(jobs, cap * sizeof(*v));
+					if (!v)
+						goto oom;
+					jobs = v;
+				}
+				j = &jobs[njobs++];
+				*j = (rjob){.key = rg->key, .offset = off};
+			}
+			k = max_len - j->len;
+			if (k > left)
+				k = left;
+			if (job_add(j, buf, k) != 0)
+				goto oom;
+			buf += k;
+			off += k;
+			left -= k;
+		}
+	}
+	free(order);
+	*out = jobs;
+	*nout = njobs;
+	return 0;
+oom:
+	for (size_t i = 0; i < njobs; i++)
+		free(jobs[i].dst);
+	free(jobs);
+	free(order);
+	return -1;
+}
+
+/* Record the failure of r, a GET of bytes off .. off+len-1; its status. */
+static ckptio_status read_failed(httpreq_client *c, httpreq *r, uint64_t off,
+				 uint64_t len)
+{
+	const httpreq_config *cfg = &c->cfg;
+	char target[480];
+
+	if (r->status == 416) {
+		cfg->hooks.target(cfg->ctx, r, target, sizeof(target));
+		return cfg->host->error(cfg->hc, CKPTIO_ECORRUPT,
+					"%s: bytes %" PRIu64 "-%" PRIu64 " are "
+					"past the end of the object", target,
+					off, off + len - 1);
+	}
+	return cfg->host->error(cfg->hc, r->st, "%s", r->msg);
+}
+
+static ckptio_status read_oom(httpreq_client *c)
+{
+	return c->cfg.host->error(c->cfg.hc, CKPTIO_ENOMEM, "out of memory");
+}
+
+ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
+			   size_t n)
+{
+	rjob *jobs = NULL;
+	size_t njobs = 0;
+	httpreq **reqs;
+	httpreq_group g = {.fail_fast = 1};
+	ckptio_status rc = CKPTIO_OK;
+
+	if (plan_reads(rd->max_len, ranges, n, &jobs, &njobs) != 0)
+		return read_oom(rd->c);
+	reqs = calloc(njobs ? njobs : 1, sizeof(*reqs));
+	if (!reqs)
+		rc = read_oom(rd->c);
+	for (size_t i = 0; rc == CKPTIO_OK && i < njobs; i++) {
+		httpreq *r = rd->get(rd->ctx, jobs[i].key);
+
+		if (!r || httpreq_range(r, jobs[i].offset, jobs[i].len) != 0) {
+			if (r)
+				rd->release(rd->ctx, r);
+			rc = read_oom(rd->c);
+			break;
+		}
+		r->dst = jobs[i].dst;
+		r->ndst = jobs[i].ndst;
+		r->dst_len = jobs[i].len;
+		jobs[i].dst = NULL;
+		r->grp = &g;
+		reqs[i] = r;
+		httpreq_submit(r);
+	}
+	httpreq_wait(rd->c, &g, 0);
+	for (size_t i = 0; i < njobs; i++) {
+		httpreq *r = reqs ? reqs[i] : NULL;
+
+		/* The first real failure, not the requests it canceled. */
+		if (r && r->st != CKPTIO_OK && r->st != CKPTIO_ECANCELED &&
+		    rc == CKPTIO_OK)
+			rc = read_failed(rd->c, r, jobs[i].offset, jobs[i].len);
+		if (r)
+			rd->release(rd->ctx, r);
+		free(jobs[i].dst);
+	}
+	free(reqs);
+	free(jobs);
+	return rc;
+}
