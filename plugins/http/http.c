@@ -99,8 +99,16 @@ static ckptio_status check_key(hstore *s, const char *key)
 				   "%s%.200s: invalid object key", s->shown, key);
 }
 
+static int is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	       (c >= 'A' && c <= 'F');
+}
+
 /* key percent-encoded for a URL path: every byte but the unreserved ones
- * and '/' (so that any name, UTF-8 or not, reaches the server as is). */
+ * and '/' (so that any name, UTF-8 or not, reaches the server as is),
+ * except a '%' followed by two hex digits, which is an escape already (a
+ * location pasted from a browser: my%20model is "my model"). */
 static char *path_encode(const char *key)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -112,7 +120,8 @@ static char *path_encode(const char *key)
 	for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
 		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
 		    (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
-		    *c == '_' || *c == '~' || *c == '/') {
+		    *c == '_' || *c == '~' || *c == '/' ||
+		    (*c == '%' && is_hex(c[1]) && is_hex(c[2]))) {
 			*o++ = (char)*c;
 		} else {
 			*o++ = '%';
@@ -307,6 +316,12 @@ static int http_error_verdict(void *ctx, httpreq *hr, int retry)
 	case 308:
 		snprintf(hr->msg + n, sizeof(hr->msg) - n,
 			 " (a redirect, not followed: max_redirects = 0)");
+		break;
+	case 413:
+		if (hr->op == OP_PUT)
+			snprintf(hr->msg + n, sizeof(hr->msg) - n,
+				 " (larger than the server takes in one PUT: "
+				 "nginx's client_max_body_size, for one)");
 		break;
 	case 416:
 		hr->st = CKPTIO_ECORRUPT;

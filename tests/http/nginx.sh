@@ -18,6 +18,9 @@
 #               that carries an Authorization header (403)
 #   /norange/X  DATA/X with ranges off (max_ranges 0): GETs answer 200, whole
 #   /slow/      429 with Retry-After: 1 to everything
+#   /small/     PUT bodies of at most 1 KiB (413 beyond)
+#   /loop/      a redirect to itself; /evil/ a redirect to file:///etc/passwd
+#   /badlist/, /notjson/   listings that are not nginx's autoindex JSON
 #   https://127.0.0.1:$NGX_TLS/   as /, over TLS, HTTP/2 offered (ALPN)
 #   http://127.0.0.1:$NGX_THR/    DATA at 4 MB/s per request (loads that
 #               last long enough to be interrupted)
@@ -107,6 +110,24 @@ http {
 		location /slow/ {
 			add_header Retry-After 1 always;
 			return 429;
+		}
+		location /small/ {
+			dav_methods PUT DELETE;
+			create_full_put_path on;
+			client_max_body_size 1k;
+		}
+		location /loop/ {
+			return 302 /loop/;
+		}
+		location /evil/ {
+			return 302 file:///etc/passwd;
+		}
+		location = /badlist/ {
+			default_type application/json;
+			return 200 '[{"name": 5, "type": "file"}]';
+		}
+		location = /notjson/ {
+			return 200 'Index of /';
 		}
 	}
 	server {

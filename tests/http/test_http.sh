@@ -103,6 +103,28 @@ range_size = 1MiB
 store = http
 root = $U/norange
 
+[backend "small"]
+store = http
+root = $U/small
+
+[backend "loop"]
+store = http
+root = $U/loop
+
+[backend "evil"]
+store = http
+root = $U/evil
+
+[backend "badlist"]
+store = http
+root = $U/badlist
+listing = autoindex
+
+[backend "notjson"]
+store = http
+root = $U/notjson
+listing = autoindex
+
 [backend "few"]
 store = http
 root = $U
@@ -231,6 +253,16 @@ expect_exit 1 ck -v bench norange:w1 --size 1MiB --tensors 1
 expect_stderr_contains "HTTP 405"
 expect_stderr_contains "does not take writes"
 expect_stderr_lacks "retry"
+# A server that stops taking a body part way (413 after 1 KiB): a streamed
+# put (cp pulls its items) and a put from memory (bench) both fail with the
+# server's answer, at once, and leave no checkpoint.
+expect_exit 1 ck -v cp web:posix1 small:c1
+expect_stderr_contains "HTTP 413"
+expect_stderr_lacks "retry"
+expect_exit 1 ck -v bench small:c2 --size 1MiB --tensors 2
+expect_stderr_contains "HTTP 413"
+[ ! -e "$DATA/small/c1/.metadata.json" ] && [ ! -e "$DATA/small/c2/.metadata.json" ] &&
+	pass "413: no checkpoint left" || fail "413: a commit key was written"
 # Read-only: no writes, a clear error, nothing sent.
 expect_exit 1 ck bench ro:never --size 1MiB --tensors 1
 expect_stderr_contains "cannot write"
@@ -242,6 +274,30 @@ expect_exit 1 ck -v verify slow:posix1
 expect_stderr_contains "HTTP 429"
 expect_stderr_contains "(Retry-After)"
 expect_stderr_contains "after 2 attempts"
+
+# Redirects that go nowhere good: a loop ends at max_redirects, a redirect
+# to file:// is refused (http and https only); neither is retried.
+expect_exit 1 ck -v verify loop:x
+expect_stderr_contains "redirect"
+expect_stderr_lacks "retry"
+expect_exit 1 ck -v verify evil:x
+expect_stderr_lacks "root:"
+expect_stderr_lacks "retry"
+# Listings that are not nginx's JSON: errors naming the URL.
+expect_exit 1 ck ls badlist:
+expect_stderr_contains "/badlist/: entry 0 of the autoindex listing is malformed"
+expect_exit 1 ck ls notjson:
+expect_stderr_contains "/notjson/: not an nginx autoindex JSON listing"
+
+# Names that need encoding: spaces, '#', '?', a '%' that is not an escape,
+# and bytes that are not UTF-8, written by the posix store, read over HTTP;
+# and a location pasted with escapes (my%20model is "my model").
+odd=$'odd name #1?%zzéÿ'
+expect_exit 0 ck bench "$DATA/$odd" --size 1MiB --tensors 2 --keep
+expect_exit 0 ck verify "$U/$odd"
+expect_exit 0 ck bench "$DATA/my model" --size 1MiB --tensors 2 --keep
+expect_exit 0 ck verify "$U/my%20model"
+expect_exit 0 ck verify "$U/my model"
 
 # ---------------------------------------------------------------- faults
 # Injected on the requests of one load (bench: the save first, then the
