@@ -172,20 +172,26 @@ static int collect_layout(void *user, const ckptio_plugin_info *info)
 	return 0;
 }
 
-/* 1 when a commit key of lo exists under id in st. */
+/* 1 when a commit key of lo exists under id in st; 0 when none does; -1
+ * when one is there but the store refused it (a link, a FIFO, no
+ * permission: the store recorded why). */
 static int has_commit_key(const struct ckptio_layout_ops *lo, ckptio_store *st,
 			  const char *id)
 {
+	int rc = 0;
+
 	for (const char *const *c = lo->commit_keys; *c; c++) {
 		char *key = ckptio__join(id, *c);
 		ckptio_stat sb;
-		int yes = key && st->ops->stat(st, key, &sb) == CKPTIO_OK;
+		ckptio_status s = key ? st->ops->stat(st, key, &sb) : CKPTIO_ENOMEM;
 
 		free(key);
-		if (yes)
+		if (s == CKPTIO_OK)
 			return 1;
+		if (s != CKPTIO_ENOTFOUND && s != CKPTIO_ENOMEM)
+			rc = -1;
 	}
-	return 0;
+	return rc;
 }
 
 size_t ckptio__other_layouts(ckptio_ctx *ctx, const ckptio__plugin **out,
@@ -213,25 +219,41 @@ size_t ckptio__other_layouts(ckptio_ctx *ctx, const ckptio__plugin **out,
 	return n;
 }
 
+/* The layout whose commit key is there.  When none is, but one layout's
+ * commit key is there and refused (model.safetensors a FIFO), that
+ * layout's reader runs and says so, rather than "no checkpoint". */
 static void detect_layout(ckptio_ctx *ctx, ckptio__rd *rd)
 {
-	const ckptio__plugin *others[CKPTIO__MAX_LAYOUTS];
+	const ckptio__plugin *others[CKPTIO__MAX_LAYOUTS], *refused = NULL;
 	size_t n;
+	int h;
 
-	if (rd->loc.layout_explicit ||
-	    has_commit_key(rd->loc.layout_plugin->desc->layout, rd->store,
-			   rd->loc.id))
+	if (rd->loc.layout_explicit)
 		return;
+	h = has_commit_key(rd->loc.layout_plugin->desc->layout, rd->store,
+			   rd->loc.id);
+	if (h == 1)
+		return;
+	if (h < 0)
+		refused = rd->loc.layout_plugin;
 	n = ckptio__other_layouts(ctx, others, CKPTIO__MAX_LAYOUTS);
-	for (size_t i = 0; i < n; i++)
-		if (has_commit_key(others[i]->desc->layout, rd->store,
-				   rd->loc.id)) {
+	for (size_t i = 0; i < n; i++) {
+		if (others[i] == rd->loc.layout_plugin)
+			continue;
+		h = has_commit_key(others[i]->desc->layout, rd->store,
+				   rd->loc.id);
+		if (h == 1) {
 			ckptio__log(ctx, CKPTIO_LOG_DEBUG,
 				    "%s: layout '%s' (detected)", rd->loc.id,
 				    others[i]->desc->name);
 			rd->loc.layout_plugin = others[i];
-			break;
+			return;
 		}
+		if (h < 0 && !refused)
+			refused = others[i];
+	}
+	if (refused)
+		rd->loc.layout_plugin = refused;
 }
 
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,

@@ -703,6 +703,12 @@ START_TEST(test_hostile_headers)
 	put_file("h22", SINGLE, OWN,
 		 "{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8);
 	expect_bad("h22", "shape is not an array");
+	/* A tensor name that is not UTF-8 (0xe9: Latin-1 e-acute). */
+	put_file("h23", SINGLE, OWN,
+		 "{\"caf\xe9\":{\"dtype\":\"F32\",\"shape\":[2],"
+		 "\"data_offsets\":[0,8]}}", 8);
+	expect_bad("h23", "unable to decode byte 0xe9");
+	expect_bad("h23", "names are UTF-8; this one is not");
 }
 END_TEST
 

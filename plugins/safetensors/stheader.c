@@ -406,8 +406,12 @@ ckptio_status stheader_parse(const unsigned char *buf, size_t len,
 	h.json = json_loadb((const char *)buf + 8, (size_t)(span - 8),
 			    JSON_REJECT_DUPLICATES, &jerr);
 	if (!h.json)
-		return BAD("%s: header is not valid JSON: %s (at byte %d)", file,
-			   jerr.text, jerr.position);
+		return BAD("%s: header is not valid JSON: %s (at byte %d)%s", file,
+			   jerr.text, jerr.position,
+			   /* jansson's words for bytes that are not UTF-8 */
+			   strstr(jerr.text, "unable to decode byte")
+				   ? " (the format's names are UTF-8; this "
+				     "one is not)" : "");
 	h.data_start = span;
 	h.n = json_object_size(h.json);
 	if (!json_is_object(h.json))

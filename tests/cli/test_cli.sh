@@ -357,6 +357,21 @@ test_links_and_fifos() {
 		expect_stderr_contains ".metadata.json: not a regular file (a FIFO)"
 	expect_exit 4 ckt cp "$ck" "$d/copy"
 	rm "$ck/.metadata.json" && mv "$out/md.json" "$ck/.metadata.json"
+	# model.safetensors (another layout's commit key) as a link or a FIFO
+	# where no checkpoint is: ls says why it is not read, and rm, which
+	# finds no checkpoint, leaves the file alone.
+	mkdir -p "$d/st1" "$d/st2"
+	ln -s "$out/md.json" "$d/st1/model.safetensors"
+	mkfifo "$d/st2/model.safetensors"
+	expect_exit 4 ckt ls "$d/st1" &&
+		expect_stderr_contains "st1/model.safetensors: refused: a symbolic link"
+	expect_exit 4 ckt ls "$d/st2" &&
+		expect_stderr_contains "st2/model.safetensors: not a regular file (a FIFO)"
+	expect_exit 3 ckt rm "$d/st1"
+	expect_exit 3 ckt rm "$d/st2"
+	[ -L "$d/st1/model.safetensors" ] && [ -p "$d/st2/model.safetensors" ] &&
+		pass "rm left the link and the FIFO" ||
+		fail "rm removed a model.safetensors that was a link or a FIFO"
 	# A linked directory in a backend's checkpoint path.
 	mkdir -p "$d/root" && mv "$ck" "$out/ck" && ln -s "$out" "$d/root/a"
 	conf=$TMP/links.conf
