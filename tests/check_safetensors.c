@@ -833,6 +833,108 @@ static void many(const char *loc)
 	free(got);
 }
 
+
+/* Overwrites racing loads: a writer saves a sharded model over and over,
+ * every other version with one more tensor (so the index changes size);
+ * a reader loads meanwhile.  Every load either succeeds with the tensors
+ * of one version, whole, or fails because the shards it was reading were
+ * replaced (not found) -- never a corrupt index (a prefix of the next
+ * one, or a read past the end of a shorter one), never mixed versions. */
+typedef struct race {
+	const char *loc;
+	int done;
+	unsigned loads, ok, gone;
+	char why[512];
+} race;
+
+static ckptio_status save_version(ckptio_ctx *c, const char *loc, model *m,
+				  int extra)
+{
+	static float more[600];
+	const uint64_t ms[1] = {600};
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_sd *sd = model_sd(m);
+	ckptio_status st = CKPTIO_OK;
+
+	if (extra)
+		st = ckptio_sd_add_tensor(sd, "extra.tensor.with.a.long.name",
+					  CKPTIO_F32, 1, ms, NULL, NULL, more);
+	o.flags = CKPTIO_SAVE_OVERWRITE;
+	if (st == CKPTIO_OK)
+		st = ckptio_save(c, loc, sd, &o);
+	ckptio_sd_free(sd);
+	return st;
+}
+
+static void *race_reader(void *arg)
+{
+	race *r = arg;
+	ckptio_ctx *c;
+	model *got = calloc(1, sizeof(*got)), *want = malloc(sizeof(*want));
+
+	ck_assert_int_eq(ckptio_ctx_new(&c, NULL), CKPTIO_OK);
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) && !r->why[0]) {
+		ckptio_sd *sd = model_sd(got);
+		ckptio_status st = ckptio_load(c, r->loc, sd, NULL);
+		unsigned long long v;
+
+		r->loads++;
+		if (st == CKPTIO_ENOTFOUND) {
+			r->gone++;
+		} else if (st != CKPTIO_OK) {
+			snprintf(r->why, sizeof(r->why), "load %u: status %d: %s",
+				 r->loads, st, ckptio_errmsg(c));
+		} else if (sscanf(got->step, "step-%llu", &v) != 1) {
+			snprintf(r->why, sizeof(r->why), "load %u: step '%.12s'",
+				 r->loads, got->step);
+		} else {
+			/* Every tensor of the version the bytes item names. */
+			model_fill(want, v);
+			if (memcmp(got->w, want->w, sizeof(got->w)) != 0 ||
+			    memcmp(got->b, want->b, sizeof(got->b)) != 0 ||
+			    got->scalar != want->scalar)
+				snprintf(r->why, sizeof(r->why), "load %u: "
+					 "tensors not all of version %llu",
+					 r->loads, v);
+			r->ok++;
+		}
+		ckptio_sd_free(sd);
+	}
+	ckptio_ctx_free(c);
+	free(got);
+	free(want);
+	return NULL;
+}
+
+START_TEST(test_overwrite_races_loads)
+{
+	model *m = malloc(sizeof(*m));
+	race r = {.loc = "hf:race"};
+	pthread_t tid;
+	ckptio_ctx *c;
+	unsigned v = 1;
+
+	ck_assert_int_eq(ckptio_ctx_new(&c, NULL), CKPTIO_OK);
+	model_fill(m, v);
+	ck_assert_msg(save_version(c, r.loc, m, 0) == CKPTIO_OK, "%s",
+		      ckptio_errmsg(c));
+	ck_assert_int_eq(pthread_create(&tid, NULL, race_reader, &r), 0);
+	/* At least 100 versions, and on until the reader saw 20 loads. */
+	for (v = 2; !r.why[0] && (v <= 100 || r.loads < 20) && v < 2000; v++) {
+		model_fill(m, v);
+		ck_assert_msg(save_version(c, r.loc, m, (int)(v & 1)) == CKPTIO_OK,
+			      "%s", ckptio_errmsg(c));
+	}
+	__atomic_store_n(&r.done, 1, __ATOMIC_RELEASE);
+	pthread_join(tid, NULL);
+	ck_assert_msg(!r.why[0], "%s", r.why);
+	ck_assert_uint_ge(r.loads, 20);
+	ck_assert_uint_gt(r.ok, 0);
+	ckptio_ctx_free(c);
+	free(m);
+}
+END_TEST
+
 START_TEST(test_million_tensors_one_file)
 {
 	char *loc = path("many");
@@ -861,6 +963,7 @@ int main(void)
 	tcase_add_test(tc, test_hostile_headers);
 	tcase_add_test(tc, test_hostile_index);
 	tcase_add_test(tc, test_corrupt_data_caught);
+	tcase_add_test(tc, test_overwrite_races_loads);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("scale");
 	tcase_add_checked_fixture(tc, setup, teardown);
