@@ -36,6 +36,7 @@
 #define RING_SIZE (2u << 20)       /* a streamed put's buffer */
 #define MAX_LISTING (64u << 20)    /* bytes of one autoindex page */
 #define NHEADERS 4                 /* header, header2 .. header4 */
+#define MAX_DIRS 100000            /* directories one listing may read */
 
 enum http_op { OP_GET, OP_HEAD, OP_PUT, OP_DELETE, OP_LIST, NOPS };
 
@@ -612,13 +613,25 @@ static ckptio_status list_dir(hstore *s, const char *dir, const char *prefix,
 			break;
 		}
 		if (isdir) {
-			/* Only directories that can hold keys under prefix. */
+			/* Only directories that can hold keys under prefix
+			 * (and valid keys at all: a server that answers every
+			 * listing with a subdirectory ends here). */
 			size_t flen = strlen(full);
 
 			if (strncmp(full, prefix, flen < plen ? flen : plen) !=
-			    0) {
+				    0 ||
+			    flen >= MAX_KEY) {
 				free(full);
 				continue;
+			}
+			if (q->n >= MAX_DIRS) {
+				free(full);
+				rc = s->base.host->error(
+					s->base.hc, CKPTIO_EIO,
+					"%s%s: more than %d directories to "
+					"list under it", s->shown, prefix,
+					MAX_DIRS);
+				break;
 			}
 			if (dirq_push(q, full) != 0) {
 				free(full);
@@ -788,7 +801,7 @@ static int stream_start(hput *p)
 {
 	hstore *s = p->s;
 
-	if (!(p->ring = malloc(RING_SIZE)) ||
+	if ((!p->ring && !(p->ring = malloc(RING_SIZE))) ||
 	    !(p->r = req_new(s, OP_PUT, "PUT", p->key)))
 		return -1;
 	p->r->base.pull = pull;
@@ -992,6 +1005,10 @@ static ckptio_status configure(hstore *s, const char *root)
 				"%s: an HTTP root is http[s]://HOST[:PORT]"
 				"[/PATH] (set `root` in the backend)",
 				root && *root ? root : "(no root)");
+	if (!root[strcspn(root, ":") + 3] || root[strcspn(root, ":") + 3] == '/')
+		return h->error(hc, CKPTIO_ECONFIG,
+				"%s: an HTTP root names a host: "
+				"http[s]://HOST[:PORT][/PATH]", root);
 	if (strpbrk(root, "?#"))
 		return h->error(hc, CKPTIO_ECONFIG,
 				"an HTTP root has no query or fragment (keys "

@@ -21,6 +21,7 @@
 #   /small/     PUT bodies of at most 1 KiB (413 beyond)
 #   /loop/      a redirect to itself; /evil/ a redirect to file:///etc/passwd
 #   /badlist/, /notjson/   listings that are not nginx's autoindex JSON
+#   /deep/...   every listing holds one more directory, without end
 #   https://127.0.0.1:$NGX_TLS/   as /, over TLS, HTTP/2 offered (ALPN)
 #   http://127.0.0.1:$NGX_THR/    DATA at 4 MB/s per request (loads that
 #               last long enough to be interrupted)
@@ -125,6 +126,10 @@ http {
 		location = /badlist/ {
 			default_type application/json;
 			return 200 '[{"name": 5, "type": "file"}]';
+		}
+		location ~ "^/deep/(.*/)?\$" {
+			default_type application/json;
+			return 200 '[{"name": "a", "type": "directory", "mtime": "Wed, 02 Dec 2026 00:00:00 GMT"}]';
 		}
 		location = /notjson/ {
 			return 200 'Index of /';

@@ -125,6 +125,11 @@ store = http
 root = $U/notjson
 listing = autoindex
 
+[backend "deep"]
+store = http
+root = $U/deep
+listing = autoindex
+
 [backend "few"]
 store = http
 root = $U
@@ -288,6 +293,9 @@ expect_exit 1 ck ls badlist:
 expect_stderr_contains "/badlist/: entry 0 of the autoindex listing is malformed"
 expect_exit 1 ck ls notjson:
 expect_stderr_contains "/notjson/: not an nginx autoindex JSON listing"
+# A listing without end (each directory holds another): the walk stops
+# where no key could be that long.
+expect_exit 3 timeout 120 "$CKPTIO_BIN" ls deep:
 
 # Names that need encoding: spaces, '#', '?', a '%' that is not an escape,
 # and bytes that are not UTF-8, written by the posix store, read over HTTP;
