@@ -671,6 +671,21 @@ static const char *local_msg(saver *s, ckptio_status st)
 	return s->ctx->errmsg[0] ? s->ctx->errmsg : ckptio_strerror(st);
 }
 
+/* Rank 0's message for a verdict st: its own local failure (own) is
+ * named "rank 0: ..." when there are other ranks, as theirs are; a failure
+ * of the step itself (the commit) is said as it is. */
+static void own_msg(saver *s, ckptio_status own, ckptio_status st, char *err,
+		    size_t len)
+{
+	const char *m = local_msg(s, st);
+
+	/* (%.2000s: the message fits err with its prefix) */
+	if (own != CKPTIO_OK && s->co->world > 1)
+		snprintf(err, len, "rank 0: %.2000s", m);
+	else
+		snprintf(err, len, "%s", m);
+}
+
 static ckptio_status save_local(saver *s, const ckptio_sd *sd)
 {
 	ckptio_status st;
@@ -762,6 +777,7 @@ static json_t *global_step(saver *s, msgs *all, ckptio_status st)
 {
 	char err[CKPTIO__ERRMSG] = "";
 	json_t *reply, *plans;
+	ckptio_status own = st;
 
 	st = gplan_parse(&s->g, &s->plan, all, st, err, sizeof(err));
 	if (st == CKPTIO_OK)
@@ -775,7 +791,7 @@ static json_t *global_step(saver *s, msgs *all, ckptio_status st)
 	if (st == CKPTIO_OK)
 		st = s->lo->prepare_global_plan(s->w, s->g.plans, s->co->world);
 	if (st != CKPTIO_OK && !err[0])
-		snprintf(err, sizeof(err), "%s", local_msg(s, st));
+		own_msg(s, own, st, err, sizeof(err));
 	s->step_st = st;
 	reply = status_json(st, err);
 	if (!reply || st != CKPTIO_OK)
@@ -974,6 +990,7 @@ static json_t *commit_step(saver *s, msgs *all, ckptio_status st)
 	ckptio_metadata *md = NULL;
 	char **old = NULL;
 	size_t nold = 0;
+	ckptio_status own = st;
 
 	st = gplan_locate(&s->g, &s->hc, s->res, all, st, err, sizeof(err));
 	md = s->g.md;
@@ -998,7 +1015,7 @@ static json_t *commit_step(saver *s, msgs *all, ckptio_status st)
 	}
 	ckptio__strv_free(old, nold);
 	if (st != CKPTIO_OK && !err[0])
-		snprintf(err, sizeof(err), "%s", local_msg(s, st));
+		own_msg(s, own, st, err, sizeof(err));
 	s->step_st = st;
 	return status_json(st, err);
 }

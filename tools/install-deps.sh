@@ -1,14 +1,17 @@
 #!/bin/sh
 # install-deps.sh [--fuzz] - install the Debian packages needed to build and
 # test ckptio (Debian 12 and derivatives; python3-numpy is for the safetensors
-# interop test, tests/safetensors/); with --fuzz also clang and its
+# interop test, tests/safetensors/, nginx-light and openssl for the HTTP
+# store's tests, libopenmpi-dev and openmpi-bin for libckptio-mpi and its
+# multi-process tests); with --fuzz also clang and its
 # libFuzzer runtime, for `make fuzz` (docs/fuzzing.md), which nothing else
 # needs.  Idempotent: packages already present are left alone, and
 # `apt-get update` runs only when an install fails (e.g. a fresh container
 # with empty package lists).  Run as root, or as a user with sudo.
 set -eu
 
-PACKAGES="build-essential autoconf automake libtool pkg-config nginx-light openssl \
+PACKAGES="build-essential autoconf automake libtool pkg-config \
+nginx-light openssl libopenmpi-dev openmpi-bin \
 libjansson-dev libyajl-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 python3-numpy valgrind"
 # libclang-rt-14-dev (libFuzzer, the sanitizer runtimes) is only
 # recommended by clang-14, so it is named.

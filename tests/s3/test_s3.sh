@@ -449,4 +449,18 @@ else
 	fail "nginx did not start for the HTTP -> S3 copy"
 fi
 
+# Four processes save a sharded state dict into the bucket with the MPI
+# coordinator (tests/mpi/mpisave), three load it, every value compared.
+if [ -x "${CKPTIO_MPISAVE:-}" ]; then
+	# shellcheck source=tests/mpi/mpi.sh
+	. "$SRC/tests/mpi/mpi.sh"
+	expect_exit 0 mpi 4 save rgw:mpi1
+	expect_exit 0 ck verify rgw:mpi1
+	expect_stdout_contains "OK: 6 items"
+	expect_exit 0 mpi 3 load rgw:mpi1 4
+	expect_exit 0 mpi 4 fail rgw:mpi2 3
+	expect_exit 3 ck ls rgw:mpi2
+	expect_exit 0 ck rm rgw:mpi1
+fi
+
 finish
