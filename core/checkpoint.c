@@ -306,6 +306,136 @@ ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 	return st;
 }
 
+/* What rank 0 broadcasts in a collective open: "S LAYOUT\n" and the
+ * metadata's JSON, or "S\n" and rank 0's message (S its status). */
+static char *coll_answer(ckptio_ctx *ctx, ckptio__rd *rd, ckptio_status st,
+			 size_t *len)
+{
+	char *md = NULL, *out;
+	size_t mlen = 0;
+
+	if (st == CKPTIO_OK && !(md = ckptio__md_to_json(rd->md, &mlen)))
+		st = CKPTIO_ENOMEM;
+	if (st == CKPTIO_OK)
+		out = ckptio__asprintf("%d %s\n%.*s", (int)st,
+				       rd->loc.layout_plugin->desc->name,
+				       (int)mlen, md);
+	else
+		out = ckptio__asprintf("%d\n%s", (int)st,
+				       st == CKPTIO_ENOMEM && !ctx->errmsg[0]
+					       ? "out of memory"
+					       : ctx->errmsg);
+	free(md);
+	*len = out ? strlen(out) : 0;
+	return out;
+}
+
+/* A rank other than 0: the store and the layout's reader, with the
+ * metadata rank 0 read (answer: coll_answer's text). */
+static ckptio_status coll_adopt(ckptio_ctx *ctx, const char *location,
+				unsigned threads, const char *answer,
+				size_t alen, ckptio__rd *rd)
+{
+	const char *nl = memchr(answer, '\n', alen);
+	char layout[65] = ""; /* plugin names: 1 to 64 bytes */
+	int st0 = CKPTIO_ECOORD, n = 0;
+	const ckptio__plugin *lp;
+	ckptio_status st;
+
+	memset(rd, 0, sizeof(*rd));
+	if (!nl || sscanf(answer, "%d%n", &st0, &n) != 1)
+		return ckptio__error(ctx, CKPTIO_ECOORD, "%s: rank 0 sent no "
+				     "metadata", location);
+	if (st0 != CKPTIO_OK)
+		return ckptio__error(ctx, (ckptio_status)st0, "rank 0: %.*s",
+				     (int)(alen - (size_t)(nl + 1 - answer)),
+				     nl + 1);
+	if ((size_t)(nl - answer) - (size_t)n > sizeof(layout) ||
+	    sscanf(answer + n, " %64[^\n]", layout) != 1)
+		return ckptio__error(ctx, CKPTIO_ECOORD, "%s: rank 0 sent no "
+				     "layout", location);
+	st = ckptio__loc_resolve(ctx, location, NULL, &rd->loc);
+	if (st != CKPTIO_OK)
+		return st;
+	ckptio__hc_init(&rd->hc, ctx, rd->loc.section, rd->loc.defaults);
+	rd->hc.threads = threads ? threads : rd->loc.threads;
+	rd->hc_live = 1;
+	st = ckptio__plugin_get(ctx, layout, CKPTIO_PLUGIN_LAYOUT, &lp);
+	if (st == CKPTIO_OK)
+		rd->loc.layout_plugin = lp;
+	if (st == CKPTIO_OK)
+		st = ckptio__store_open(ctx, &rd->loc, &rd->hc, 0, &rd->store);
+	if (st == CKPTIO_OK)
+		st = ckptio__store_require(&rd->hc, &rd->loc, rd->store,
+					   CKPTIO_STORE_CAP_READ);
+	if (st == CKPTIO_OK)
+		st = lp->desc->layout->reader_setup(&ckptio__host, &rd->hc,
+						    rd->store, rd->loc.id,
+						    &rd->reader);
+	if (st == CKPTIO_OK)
+		st = ckptio__md_from_json(&rd->hc, location, nl + 1,
+					  alen - (size_t)(nl + 1 - answer),
+					  &rd->md);
+	if (st == CKPTIO_OK)
+		st = ckptio__md_seal(&rd->hc, location, rd->md);
+	if (st != CKPTIO_OK) {
+		ckptio__hc_finish(&rd->hc, st);
+		ckptio__rd_close(rd);
+	}
+	return st;
+}
+
+/* Whether every rank may take rank 0's metadata for this location: its
+ * layout reads data from the metadata alone (ABI 1.6). */
+static int coll_layout_ok(const ckptio__plugin *p)
+{
+	return p && (p->desc->abi_version & 0xffff) >= 6;
+}
+
+ckptio_status ckptio__rd_open_coll(ckptio_ctx *ctx, const char *location,
+				   unsigned threads, const ckptio_coord *co,
+				   ckptio__rd *rd)
+{
+	ckptio_status st = CKPTIO_OK;
+	void *buf = NULL;
+	size_t len = 0;
+
+	if (!co || co->world <= 1)
+		return ckptio__rd_open(ctx, location, threads, rd);
+	if (co->rank == 0) {
+		char *ans;
+
+		st = ckptio__rd_open(ctx, location, threads, rd);
+		/* A layout that needs its own read_metadata on every rank:
+		 * the others are told to read it themselves (status -1). */
+		if (st == CKPTIO_OK && !coll_layout_ok(rd->loc.layout_plugin))
+			ans = ckptio__asprintf("-1\n");
+		else
+			ans = coll_answer(ctx, rd, st, &len);
+		buf = ans ? ans : (void *)"13\nrank 0 ran out of memory";
+		len = strlen(buf);
+		if (co->broadcast(co->self, &buf, &len) != CKPTIO_OK &&
+		    st == CKPTIO_OK) {
+			ckptio__rd_close(rd);
+			st = ckptio__error(ctx, CKPTIO_ECOORD, "%s: the "
+					   "coordinator failed to broadcast the "
+					   "metadata", location);
+		}
+		free(ans);
+		return st;
+	}
+	if (co->broadcast(co->self, &buf, &len) != CKPTIO_OK)
+		return ckptio__error(ctx, CKPTIO_ECOORD, "%s: the coordinator "
+				     "failed to broadcast the metadata",
+				     location);
+	if (len >= 2 && memcmp(buf, "-1", 2) == 0)
+		st = ckptio__rd_open(ctx, location, threads, rd);
+	else
+		st = coll_adopt(ctx, location, threads, buf, len, rd);
+	free(buf);
+	return st;
+}
+
 void ckptio__rd_close(ckptio__rd *rd)
 {
 	const struct ckptio_layout_ops *lo =

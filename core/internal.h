@@ -512,6 +512,14 @@ typedef struct ckptio__rd {
 ckptio_status ckptio__rd_open(ckptio_ctx *ctx, const char *location,
 			      unsigned threads, ckptio__rd *rd);
 void ckptio__rd_close(ckptio__rd *rd);
+/* The same for every rank of co (NULL or world 1: rd_open): rank 0 opens
+ * and reads the metadata, and broadcasts it (or its failure); the others
+ * open the store and the layout's reader and take it, reading nothing
+ * (layouts of ABI 1.6 and later; with an older one each rank reads the
+ * metadata itself).  Collective: every rank calls it. */
+ckptio_status ckptio__rd_open_coll(ckptio_ctx *ctx, const char *location,
+				   unsigned threads, const ckptio_coord *co,
+				   ckptio__rd *rd);
 
 /* Checksums, one rule for every reader (load, resharding, verify, copy).
  * Every chunk carries a CRC32C unless the metadata's attribute

@@ -344,10 +344,16 @@ ckptio_status ckptio_load(ckptio_ctx *ctx, const char *location,
 					 CKPTIO__LOAD_FLAGS, "CKPTIO_LOAD_*");
 	if (st != CKPTIO_OK)
 		return st;
+	if (st == CKPTIO_OK)
+		st = ckptio__coord_check(ctx, __func__, o.coord);
+	if (st != CKPTIO_OK)
+		return st;
 	opts = &o;
 	ctx->errmsg[0] = '\0';
 	l.verify = !(opts && (opts->flags & CKPTIO_LOAD_NO_VERIFY));
-	st = ckptio__rd_open(ctx, location, opts ? opts->threads : 0, &l.rd);
+	/* With a coordinator, rank 0 alone reads the metadata. */
+	st = ckptio__rd_open_coll(ctx, location, opts->threads, opts->coord,
+				  &l.rd);
 	if (st != CKPTIO_OK)
 		return st;
 	for (size_t i = 0; st == CKPTIO_OK && i < sd->n; i++) {

@@ -389,9 +389,14 @@ void ckptio_future_free(ckptio_future *f);
  * match the saved ones.  A tensor of a sub-byte dtype (F4, F6_*) loads
  * only in the chunks it was saved in: a requested chunk that is not
  * exactly one of them is CKPTIO_EUNSUPPORTED, naming the item.  Every
- * chunk read is CRC32C-checked unless CKPTIO_LOAD_NO_VERIFY.  Loads are
- * not collective: opts->coord is not
- * used, and each rank of a sharded job loads its own chunks on its own.
+ * chunk read is CRC32C-checked unless CKPTIO_LOAD_NO_VERIFY.  Without a
+ * coordinator each process reads the metadata and its own chunks.  With
+ * opts->coord (world > 1) the open is collective: every rank must call
+ * ckptio_load; rank 0 alone reads the metadata and broadcasts it (one read
+ * of it for the whole job), then each rank reads only the chunks its own
+ * sd needs, and returns on its own (a failure to read the metadata fails
+ * every rank with rank 0's message).  A bad opts->coord is CKPTIO_EINVAL
+ * on the calling rank.
  * Memory: data goes straight into the buffers where a requested chunk is
  * exactly a saved one; otherwise saved chunks are staged in temporary
  * buffers of at most 256 MiB at a time (or one saved chunk, if larger).

@@ -43,7 +43,7 @@ extern "C" {
 
 /* major << 16 | minor.  Minor bumps add fields at the end of structs. */
 #define CKPTIO_ABI_MAJOR 1
-#define CKPTIO_ABI_MINOR 5
+#define CKPTIO_ABI_MINOR 6
 #define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
 
 #if defined(__GNUC__)
@@ -490,7 +490,11 @@ struct ckptio_layout_ops {
 	 * the metadata) into their buffers.  The core hands over many ranges
 	 * at once (sorted by object and offset), so a layout should pass them
 	 * to its store in one call where it can.  May be called from several
-	 * threads at once. */
+	 * threads at once.  (ABI 1.6) It must need nothing that read_metadata
+	 * keeps: in a load with a coordinator, rank 0 reads the metadata and
+	 * the other ranks' readers get only reader_setup and read_data, with
+	 * ranges from rank 0's metadata.  A layout built for an older ABI gets
+	 * read_metadata on every rank. */
 	ckptio_status (*read_data)(ckptio_reader *r, const ckptio_range *ranges,
 				   size_t n);
 	void (*reader_free)(ckptio_reader *r);

@@ -893,6 +893,7 @@ typedef struct stfile {
 	char *name; /* object name, relative to the checkpoint */
 	char *key;
 	stheader h;
+	int missing; /* named, but not there (nothing recorded yet) */
 } stfile;
 
 typedef struct st_reader {
@@ -987,13 +988,16 @@ static ckptio_status header_task(void *arg, size_t i)
 	ckptio_stat sb;
 	ckptio_status st = r->store->ops->stat(r->store, f->key, &sb);
 
-	if (st == CKPTIO_ENOTFOUND)
-		return r->host->error(r->hc, CKPTIO_ECORRUPT,
-				      "%s: missing (the index names it)",
-				      f->key);
+	if (st == CKPTIO_ENOTFOUND) { /* sr_read_metadata says why */
+		f->missing = 1;
+		return st;
+	}
 	if (st != CKPTIO_OK)
 		return st;
-	return read_header(r, f, sb.size);
+	st = read_header(r, f, sb.size);
+	if (st == CKPTIO_ENOTFOUND) /* gone since the stat */
+		f->missing = 1;
+	return st;
 }
 
 /* The index: file names in order of first appearance, the weight map
@@ -1058,9 +1062,29 @@ static ckptio_status parse_index(st_reader *r, const char *key,
 	return st;
 }
 
-static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
+/* A file the index (or the single-file layout) named is missing: was the
+ * model replaced meanwhile (the index is not what was read: gone, or other
+ * bytes)?  1 yes (read it all again), 0 no. */
+static int replaced(st_reader *r, const char *ikey, const char *buf,
+		    size_t len)
 {
-	st_reader *r = (st_reader *)rd;
+	char *now = NULL;
+	size_t nlen = 0;
+	ckptio_status st = read_whole(r->host, r->hc, r->store, ikey,
+				      INDEX_MAX, "an index", &now, &nlen);
+	int changed = st != (buf ? CKPTIO_OK : CKPTIO_ENOTFOUND) ||
+		      (buf && (nlen != len || memcmp(now, buf, len) != 0));
+
+	free(now);
+	return changed;
+}
+
+/* One reading of the index (or the single file) and every file's header.
+ * *again: a file was missing because an overwrite replaced the model
+ * while it was read (nothing recorded; read it all again). */
+static ckptio_status read_metadata_once(st_reader *r, ckptio_metadata **out,
+					int *again)
+{
 	const ckptio_host *h = r->host;
 	char *ikey = join(r->id, INDEX_KEY), *buf = NULL;
 	json_t *map = NULL;
@@ -1070,6 +1094,7 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 	ckptio_status st;
 
 	*out = NULL;
+	*again = 0;
 	files_free(r);
 	if (!ikey)
 		return h->error(r->hc, CKPTIO_ENOMEM, "out of memory");
@@ -1077,7 +1102,6 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 			&len);
 	if (st == CKPTIO_OK)
 		st = parse_index(r, ikey, buf, len, &map);
-	free(buf);
 	if (st == CKPTIO_ENOTFOUND) {
 		ckptio_stat sb;
 		char *skey = join(r->id, SINGLE_KEY);
@@ -1100,9 +1124,28 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 		}
 		free(skey);
 	}
-	free(ikey);
 	if (st == CKPTIO_OK)
 		st = par_for(h, r->hc, r->nfiles, header_task, r);
+	if (st == CKPTIO_ENOTFOUND) {
+		/* A file named is not there: replaced under us, or missing
+		 * from the model for good (corrupt). */
+		size_t i = 0;
+
+		while (i < r->nfiles && !r->files[i].missing)
+			i++;
+		if (i < r->nfiles && replaced(r, ikey, buf, len))
+			*again = 1;
+		else if (i < r->nfiles && map)
+			st = h->error(r->hc, CKPTIO_ECORRUPT,
+				      "%s: missing (the index names it)",
+				      r->files[i].key);
+		else if (i < r->nfiles)
+			st = h->error(r->hc, CKPTIO_ENOTFOUND,
+				      "%s: removed while it was being read",
+				      r->files[i].key);
+	}
+	free(buf);
+	free(ikey);
 	/* Index and files agree on every tensor. */
 	for (size_t i = 0; st == CKPTIO_OK && map && i < r->nfiles; i++)
 		for (size_t k = 0; st == CKPTIO_OK && k < r->files[i].h.n; k++) {
@@ -1180,6 +1223,26 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 	}
 	*out = md;
 	return CKPTIO_OK;
+}
+
+/* Read again, a few times, while overwrites replace the model under us:
+ * a load racing a save gets one whole version, never a mix, and never
+ * "corrupt" for files the newer index no longer names. */
+static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
+{
+	st_reader *r = (st_reader *)rd;
+	ckptio_status st;
+	int again = 0;
+
+	for (int attempt = 0; attempt < 5; attempt++) {
+		st = read_metadata_once(r, out, &again);
+		if (!again)
+			return st;
+	}
+	return r->host->error(r->hc, CKPTIO_ENOTFOUND,
+			      "%s: the model was replaced five times while "
+			      "it was being read; try again",
+			      *r->id ? r->id : INDEX_KEY);
 }
 
 static ckptio_status sr_read_data(ckptio_reader *rd, const ckptio_range *ranges,

@@ -8,7 +8,10 @@
  *                              its own bytes item state.RANK
  *   mpisave load LOC SAVED     world ranks (any number) load W split their
  *                              own way, R, and every state.K of the SAVED
- *                              ranks; every value is compared
+ *                              ranks, collectively (rank 0 reads the
+ *                              metadata); every value is compared
+ *   mpisave nometa LOC         a collective load where no checkpoint is:
+ *                              CKPTIO_ENOTFOUND everywhere, rank 0's message
  *   mpisave fail LOC FAILRANK  a save in which FAILRANK's W is a pull
  *                              callback that fails (EIO):
  *                              every rank must fail naming that rank
@@ -133,7 +136,8 @@ static int save(ckptio_ctx *ctx, const char *loc, const ckptio_coord *co,
 	return st == CKPTIO_OK ? 0 : bad("save", ctx, st);
 }
 
-static int load(ckptio_ctx *ctx, const char *loc, int saved)
+static int load(ckptio_ctx *ctx, const char *loc, int saved,
+		const ckptio_coord *co)
 {
 	uint64_t total = (uint64_t)ROWS * (uint64_t)saved;
 	/* This run's split: rank k of world takes an uneven share. */
@@ -164,8 +168,13 @@ static int load(ckptio_ctx *ctx, const char *loc, int saved)
 	}
 	if (st != CKPTIO_OK)
 		return bad("state dict", NULL, st);
-	if ((st = ckptio_load(ctx, loc, sd, NULL)) != CKPTIO_OK)
-		return bad("load", ctx, st);
+	{
+		ckptio_opts o = CKPTIO_OPTS_INIT;
+
+		o.coord = co; /* collective: rank 0 reads the metadata */
+		if ((st = ckptio_load(ctx, loc, sd, &o)) != CKPTIO_OK)
+			return bad("load", ctx, st);
+	}
 	for (uint64_t i = first; i < last && !rc; i++)
 		for (uint64_t j = 0; j < COLS && !rc; j++)
 			if (rows[(i - first) * COLS + j] != w_at(i, j)) {
@@ -196,6 +205,30 @@ static int load(ckptio_ctx *ctx, const char *loc, int saved)
 	return rc;
 }
 
+/* A collective load of a location without a checkpoint: every rank fails
+ * with CKPTIO_ENOTFOUND, the others with rank 0's message. */
+static int nometa(ckptio_ctx *ctx, const char *loc, const ckptio_coord *co)
+{
+	static float w[4];
+	const uint64_t gs[1] = {4};
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_sd *sd;
+	ckptio_status st;
+
+	if (ckptio_sd_new(&sd) != CKPTIO_OK ||
+	    ckptio_sd_add_tensor(sd, "W", CKPTIO_F32, 1, gs, NULL, NULL, w) !=
+		    CKPTIO_OK)
+		return bad("state dict", NULL, CKPTIO_ENOMEM);
+	o.coord = co;
+	st = ckptio_load(ctx, loc, sd, &o);
+	ckptio_sd_free(sd);
+	if (st != CKPTIO_ENOTFOUND)
+		return bad("load of nothing: not CKPTIO_ENOTFOUND", ctx, st);
+	if (rank != 0 && strncmp(ckptio_errmsg(ctx), "rank 0: ", 8) != 0)
+		return bad("load of nothing: not rank 0's message", ctx, st);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	ckptio_mpi_coord *mc = NULL;
@@ -222,7 +255,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[1], "save") == 0) {
 		rc = save(ctx, argv[2], &co, 0, -1);
 	} else if (strcmp(argv[1], "load") == 0 && argc == 4) {
-		rc = load(ctx, argv[2], atoi(argv[3]));
+		rc = load(ctx, argv[2], atoi(argv[3]), &co);
+	} else if (strcmp(argv[1], "nometa") == 0) {
+		rc = nometa(ctx, argv[2], &co);
 	} else if (strcmp(argv[1], "fail") == 0 && argc == 4) {
 		rc = save(ctx, argv[2], &co, 1, atoi(argv[3]));
 	} else if (strcmp(argv[1], "kill") == 0 && argc == 4) {

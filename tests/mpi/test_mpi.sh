@@ -6,6 +6,9 @@
 #    and a bytes item each; `ckptio verify` and `ls` agree;
 #  - 1, 2 and then 3 processes load it, each its own share of the rows,
 #    and compare every value, the replicated tensor and all 4 bytes items;
+#    the load is collective: rank 0 alone reads the metadata (counted in
+#    nginx's log over HTTP), and where there is none every rank fails with
+#    rank 0's message;
 #  - a process whose pull callback fails mid-save fails every process with
 #    that rank's message, and the checkpoint saved before stays whole;
 #  - a process killed with SIGKILL mid-save: mpirun ends the job (the
@@ -30,6 +33,24 @@ expect_stdout_contains "world:    4"
 for n in 1 2 3; do
 	expect_exit 0 mpi "$n" load "$CK" 4
 done
+expect_exit 0 mpi 3 nometa "$TMP/nothing"
+
+# The collective load reads the metadata once for the whole job: over
+# HTTP from nginx, 3 processes, and one HEAD and one GET of .metadata.json
+# in nginx's log.
+# shellcheck source=tests/http/nginx.sh
+. "$SRC/tests/http/nginx.sh"
+trap 'nginx_down; rm -rf "$TMP"' EXIT
+if nginx_up "$TMP/nginx" "$TMP/www"; then
+	cp -a "$CK" "$TMP/www/ck"
+	expect_exit 0 mpi 3 load "http://127.0.0.1:$NGX_PORT/ck" 4
+	n=$(grep -c "/ck/.metadata.json" "$TMP/nginx/access.log")
+	[ "$n" -eq 2 ] && pass "3 ranks, one HEAD and one GET of the metadata" ||
+		fail "3 ranks read the metadata in $n requests, not 2"
+	nginx_down
+else
+	fail "nginx did not start"
+fi
 
 # One rank fails in the middle (ranks 1 and then 0): every rank fails
 # naming it; the checkpoint saved before is untouched.
