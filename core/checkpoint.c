@@ -337,21 +337,26 @@ static ckptio_status coll_adopt(ckptio_ctx *ctx, const char *location,
 				size_t alen, ckptio__rd *rd)
 {
 	const char *nl = memchr(answer, '\n', alen);
-	char layout[65] = ""; /* plugin names: 1 to 64 bytes */
+	char head[96], layout[65] = ""; /* plugin names: 1 to 64 bytes */
 	int st0 = CKPTIO_ECOORD, n = 0;
 	const ckptio__plugin *lp;
 	ckptio_status st;
 
 	memset(rd, 0, sizeof(*rd));
-	if (!nl || sscanf(answer, "%d%n", &st0, &n) != 1)
+	/* The first line, as a string (the bytes have no NUL). */
+	if (nl && (size_t)(nl - answer) < sizeof(head)) {
+		memcpy(head, answer, (size_t)(nl - answer));
+		head[nl - answer] = '\0';
+	}
+	if (!nl || (size_t)(nl - answer) >= sizeof(head) ||
+	    sscanf(head, "%d%n", &st0, &n) != 1)
 		return ckptio__error(ctx, CKPTIO_ECOORD, "%s: rank 0 sent no "
 				     "metadata", location);
 	if (st0 != CKPTIO_OK)
 		return ckptio__error(ctx, (ckptio_status)st0, "rank 0: %.*s",
 				     (int)(alen - (size_t)(nl + 1 - answer)),
 				     nl + 1);
-	if ((size_t)(nl - answer) - (size_t)n > sizeof(layout) ||
-	    sscanf(answer + n, " %64[^\n]", layout) != 1)
+	if (sscanf(head + n, " %64s", layout) != 1)
 		return ckptio__error(ctx, CKPTIO_ECOORD, "%s: rank 0 sent no "
 				     "layout", location);
 	st = ckptio__loc_resolve(ctx, location, NULL, &rd->loc);

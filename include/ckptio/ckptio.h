@@ -395,8 +395,10 @@ void ckptio_future_free(ckptio_future *f);
  * ckptio_load; rank 0 alone reads the metadata and broadcasts it (one read
  * of it for the whole job), then each rank reads only the chunks its own
  * sd needs, and returns on its own (a failure to read the metadata fails
- * every rank with rank 0's message).  A bad opts->coord is CKPTIO_EINVAL
- * on the calling rank.
+ * every rank with rank 0's message).  Argument errors (a NULL ctx,
+ * location or sd, unreadable opts, unknown flags, a bad opts->coord) fail
+ * at once on the calling rank only, before any collective: pass every rank
+ * the same opts.
  * Memory: data goes straight into the buffers where a requested chunk is
  * exactly a saved one; otherwise saved chunks are staged in temporary
  * buffers of at most 256 MiB at a time (or one saved chunk, if larger).
