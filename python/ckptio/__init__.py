@@ -1,0 +1,443 @@
+"""ckptio: save and load checkpoints of numpy state dicts with libckptio.
+
+    import numpy as np, ckptio
+    sd = {"model": {"w": np.ones((4, 8), np.float32)}, "step": b"\\x00" * 8}
+    ckptio.save(sd, "/data/ck/step-1")                # or s3://..., https://...
+    out = {"model": {"w": np.empty((4, 8), np.float32)}, "step": bytearray(8)}
+    ckptio.load(out, "/data/ck/step-1")              # into the arrays, no copy
+    with ckptio.open("/data/ck/step-1") as ck:
+        print([(i.name, i.dtype, i.shape) for i in ck.items])
+        w = ck.read("model.w")                       # a new numpy array
+
+Nested dicts are flattened with dotted names, as PyTorch DCP does.  Arrays
+are passed to the library by their buffers: a save reads them where they
+are, a load writes straight into them (C-contiguous, writable, the saved
+dtype and shape).  Errors raise ckptio.Error subclasses carrying the
+library's status and message.  The binding is ctypes (docs/python.md says
+why).  The library is found through $CKPTIO_LIBRARY, else the system's
+loader (libckptio.so.0).
+"""
+
+import ctypes
+import os
+
+import numpy as np
+
+__all__ = ["Context", "Checkpoint", "Item", "save", "load", "open", "verify",
+           "Error", "InvalidArgument", "OutOfMemory", "IOError_", "NotFound",
+           "Exists", "Corrupt", "ConfigError", "PluginError", "Unsupported",
+           "AuthError", "NetworkError", "Canceled", "CoordinatorError",
+           "NoSpace", "InDoubt", "flatten"]
+
+# ---------------------------------------------------------------------------
+# The library
+
+
+def _load_library():
+    path = os.environ.get("CKPTIO_LIBRARY")
+    try:
+        return ctypes.CDLL(path or "libckptio.so.0")
+    except OSError as e:
+        raise ImportError(
+            "ckptio: cannot load %s (%s); install libckptio or set "
+            "CKPTIO_LIBRARY to libckptio.so" % (path or "libckptio.so.0", e))
+
+
+_lib = _load_library()
+_c_status = ctypes.c_int
+_vp = ctypes.c_void_p
+_u64p = ctypes.POINTER(ctypes.c_uint64)
+
+
+def _fn(name, restype, *argtypes):
+    f = getattr(_lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_strerror = _fn("ckptio_strerror", ctypes.c_char_p, _c_status)
+_last_error = _fn("ckptio_last_error", ctypes.c_char_p)
+_version = _fn("ckptio_version", ctypes.c_char_p)
+_ctx_new = _fn("ckptio_ctx_new", _c_status, ctypes.POINTER(_vp),
+               ctypes.c_char_p)
+_ctx_free = _fn("ckptio_ctx_free", None, _vp)
+_errmsg = _fn("ckptio_errmsg", ctypes.c_char_p, _vp)
+_sd_new = _fn("ckptio_sd_new", _c_status, ctypes.POINTER(_vp))
+_sd_free = _fn("ckptio_sd_free", None, _vp)
+_sd_add_tensor = _fn("ckptio_sd_add_tensor", _c_status, _vp, ctypes.c_char_p,
+                     ctypes.c_int, ctypes.c_uint, _u64p, _u64p, _u64p, _vp)
+_sd_add_bytes = _fn("ckptio_sd_add_bytes", _c_status, _vp, ctypes.c_char_p,
+                    _vp, ctypes.c_size_t)
+
+
+class _Opts(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+                ("coord", _vp), ("progress", _vp), ("progress_user", _vp),
+                ("threads", ctypes.c_uint), ("layout", ctypes.c_char_p)]
+
+
+class _ItemInfo(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("name", ctypes.c_char_p),
+                ("kind", ctypes.c_int), ("dtype", ctypes.c_int),
+                ("ndim", ctypes.c_uint), ("shape", _u64p),
+                ("nbytes", ctypes.c_uint64), ("nchunks", ctypes.c_size_t),
+                ("object", ctypes.c_char_p)]
+
+
+_optsp = ctypes.POINTER(_Opts)
+_save = _fn("ckptio_save", _c_status, _vp, ctypes.c_char_p, _vp, _optsp)
+_load = _fn("ckptio_load", _c_status, _vp, ctypes.c_char_p, _vp, _optsp)
+_verify = _fn("ckptio_verify", _c_status, _vp, ctypes.c_char_p, _optsp)
+_open = _fn("ckptio_open", _c_status, _vp, ctypes.c_char_p,
+            ctypes.POINTER(_vp))
+_ckpt_close = _fn("ckptio_ckpt_close", None, _vp)
+_ckpt_count = _fn("ckptio_ckpt_count", ctypes.c_size_t, _vp)
+_ckpt_item = _fn("ckptio_ckpt_item", _c_status, _vp, ctypes.c_size_t,
+                 ctypes.POINTER(_ItemInfo))
+_ckpt_layout = _fn("ckptio_ckpt_layout", ctypes.c_char_p, _vp)
+
+_SAVE_OVERWRITE = 1
+_LOAD_PARTIAL = 2
+_ITEM_BYTES = 2
+
+# ---------------------------------------------------------------------------
+# Errors
+
+
+class Error(Exception):
+    """A failed ckptio call: .status (the library's ckptio_status), the
+    message of the library (which object, which item, why)."""
+
+    status = None
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidArgument(Error, ValueError): pass      # noqa: E701
+class OutOfMemory(Error, MemoryError): pass         # noqa: E701
+class IOError_(Error, OSError): pass                # noqa: E701
+class NotFound(Error, FileNotFoundError): pass      # noqa: E701
+class Exists(Error, FileExistsError): pass          # noqa: E701
+class Corrupt(Error): pass                          # noqa: E701
+class ConfigError(Error): pass                      # noqa: E701
+class PluginError(Error): pass                      # noqa: E701
+class Unsupported(Error): pass                      # noqa: E701
+class AuthError(Error, PermissionError): pass       # noqa: E701
+class NetworkError(Error, ConnectionError): pass    # noqa: E701
+class Canceled(Error): pass                         # noqa: E701
+class CoordinatorError(Error): pass                 # noqa: E701
+class NoSpace(Error, OSError): pass                 # noqa: E701
+class InDoubt(Error): pass                          # noqa: E701
+
+
+_ERRORS = {1: InvalidArgument, 2: OutOfMemory, 3: IOError_, 4: NotFound,
+           5: Exists, 6: Corrupt, 7: ConfigError, 8: PluginError,
+           9: Unsupported, 10: AuthError, 11: NetworkError, 12: Canceled,
+           13: CoordinatorError, 14: NoSpace, 15: InDoubt}
+
+
+def _raise(status, message):
+    what = _strerror(status).decode("utf-8", "replace")
+    msg = message.decode("utf-8", "replace") if message else ""
+    raise _ERRORS.get(status, Error)(status, "%s: %s" % (what, msg)
+                                     if msg else what)
+
+
+def _check(status, ctx=None):
+    if status != 0:
+        _raise(status, _errmsg(ctx) if ctx else _last_error())
+
+
+# ---------------------------------------------------------------------------
+# dtypes: ckptio's (the safetensors names) and numpy's
+
+_TO_NUMPY = {1: np.float64, 2: np.float32, 3: np.float16, 5: np.int64,
+             6: np.int32, 7: np.int16, 8: np.int8, 9: np.uint8, 10: np.bool_,
+             13: np.uint16, 14: np.uint32, 15: np.uint64, 19: np.complex64}
+_FROM_NUMPY = {np.dtype(v): k for k, v in _TO_NUMPY.items()}
+_NAMES = {1: "F64", 2: "F32", 3: "F16", 4: "BF16", 5: "I64", 6: "I32",
+          7: "I16", 8: "I8", 9: "U8", 10: "BOOL", 11: "F8_E4M3",
+          12: "F8_E5M2", 13: "U16", 14: "U32", 15: "U64", 16: "F8_E8M0",
+          17: "F8_E4M3FNUZ", 18: "F8_E5M2FNUZ", 19: "C64", 20: "F4",
+          21: "F6_E2M3", 22: "F6_E3M2"}
+_BY_NAME = {v: k for k, v in _NAMES.items()}
+
+
+def _dtype_code(a, name):
+    code = _FROM_NUMPY.get(a.dtype) if a.dtype.isnative else None
+    if code is None:
+        raise InvalidArgument(1, "item '%s': numpy dtype %s has no ckptio "
+                              "dtype (native-endian %s)" % (
+                                  name, a.dtype, ", ".join(
+                                      sorted(np.dtype(t).name for t in
+                                             _TO_NUMPY.values()))))
+    return code
+
+
+# ---------------------------------------------------------------------------
+# State dicts
+
+
+def flatten(state_dict, prefix=""):
+    """{"model": {"w": a}} -> {"model.w": a}: nested mappings joined with
+    dots, as DCP names them; leaves are arrays, bytes-like objects."""
+    out = {}
+    for k, v in state_dict.items():
+        if not isinstance(k, str):
+            raise InvalidArgument(1, "state dict key %r is not a string" %
+                                  (k,))
+        name = prefix + k
+        for n, leaf in (flatten(v, name + ".").items()
+                        if isinstance(v, dict) else ((name, v),)):
+            if n in out:
+                raise InvalidArgument(1, "two items named '%s' (a dotted "
+                                      "key and a nested one)" % n)
+            out[n] = leaf
+    return out
+
+
+class _SD:
+    """A ckptio_sd over the caller's buffers, which it keeps alive."""
+
+    def __init__(self, flat, for_load):
+        self.handle = _vp()
+        _check(_sd_new(ctypes.byref(self.handle)))
+        self.keep = []
+        try:
+            for name, v in flat.items():
+                self._add(name, v, for_load)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, name, v, for_load):
+        try:
+            bname = name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(1, "item %r: the name is not valid UTF-8"
+                                  % (name,)) from None
+        if isinstance(v, np.ndarray):
+            if not v.flags.c_contiguous:
+                raise InvalidArgument(1, "item '%s': the array is not "
+                                      "C-contiguous (np.ascontiguousarray "
+                                      "makes a copy that is)" % name)
+            if for_load and not v.flags.writeable:
+                raise InvalidArgument(1, "item '%s': the array is read-only"
+                                      % name)
+            code = _dtype_code(v, name)
+            shape = (ctypes.c_uint64 * max(v.ndim, 1))(*v.shape)
+            ptr = v.ctypes.data if v.nbytes else None
+            self.keep.append((v, shape))
+            _check(_sd_add_tensor(self.handle, bname, code, v.ndim,
+                                  shape if v.ndim else None, None, None,
+                                  ptr))
+            return
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            if isinstance(v, memoryview) and v.readonly:
+                if for_load:
+                    raise InvalidArgument(1, "item '%s': the memoryview is "
+                                          "read-only" % name)
+                v = bytes(v)
+            if for_load and isinstance(v, bytes):
+                raise InvalidArgument(1, "item '%s': bytes are immutable; "
+                                      "load into a bytearray" % name)
+            n = len(v) if not isinstance(v, memoryview) else v.nbytes
+            if isinstance(v, bytes):
+                buf = ctypes.c_char_p(v)      # the bytes' own buffer
+            else:
+                buf = (ctypes.c_char * n).from_buffer(v)
+            self.keep.append((v, buf))
+            _check(_sd_add_bytes(self.handle, bname,
+                                 ctypes.cast(buf, _vp) if n else None, n))
+            return
+        raise InvalidArgument(1, "item '%s': a %s is neither a numpy array "
+                              "nor bytes" % (name, type(v).__name__))
+
+    def close(self):
+        if self.handle:
+            _sd_free(self.handle)
+            self.handle = _vp()
+        self.keep = []
+
+
+# ---------------------------------------------------------------------------
+# Context and operations
+
+
+class Context:
+    """A ckptio context: configuration (config_path, else $CKPTIO_CONFIG,
+    ~/.config/ckptio/ckptio.conf, the system's) and loaded plugins.  Use it
+    as a context manager, or close() it; the module functions make one per
+    call."""
+
+    def __init__(self, config_path=None):
+        self._h = _vp()
+        _check(_ctx_new(ctypes.byref(self._h),
+                        config_path.encode() if config_path else None))
+
+    def close(self):
+        """Free the context (its checkpoints must be closed first)."""
+        if getattr(self, "_h", None):
+            _ctx_free(self._h)
+            self._h = _vp()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _opts(self, flags=0, threads=0, layout=None):
+        o = _Opts(ctypes.sizeof(_Opts), flags, None, None, None, threads,
+                  layout.encode() if layout else None)
+        return o
+
+    def save(self, state_dict, location, *, overwrite=False, layout=None,
+             threads=0):
+        """Save state_dict (nested dicts of numpy arrays and bytes) to
+        location, atomically: a failed save leaves no checkpoint and never
+        damages an existing one.  overwrite replaces one."""
+        sd = _SD(flatten(state_dict), for_load=False)
+        try:
+            o = self._opts(_SAVE_OVERWRITE if overwrite else 0, threads,
+                           layout)
+            _check(_save(self._h, location.encode(), sd.handle,
+                         ctypes.byref(o)), self._h)
+        finally:
+            sd.close()
+
+    def load(self, state_dict, location, *, partial=False, threads=0):
+        """Load location into the arrays and bytearrays of state_dict (same
+        nested names, dtypes and shapes as saved), every chunk's CRC32C
+        checked.  partial: items the checkpoint lacks are left alone."""
+        sd = _SD(flatten(state_dict), for_load=True)
+        try:
+            o = self._opts(_LOAD_PARTIAL if partial else 0, threads)
+            _check(_load(self._h, location.encode(), sd.handle,
+                         ctypes.byref(o)), self._h)
+        finally:
+            sd.close()
+
+    def verify(self, location):
+        """Read every chunk and check its CRC32C; raise on a mismatch."""
+        _check(_verify(self._h, location.encode(), None), self._h)
+
+    def open(self, location):
+        """The checkpoint at location: its items, and reads of them (close
+        it before this context)."""
+        return Checkpoint(self, location)
+
+
+class Item:
+    """One item of a checkpoint: name, kind ("tensor" or "bytes"), dtype
+    (ckptio's name, "F32"...), shape (a tuple), nbytes."""
+
+    __slots__ = ("name", "kind", "dtype", "shape", "nbytes")
+
+    def __init__(self, name, kind, dtype, shape, nbytes):
+        self.name, self.kind, self.dtype = name, kind, dtype
+        self.shape, self.nbytes = shape, nbytes
+
+    def __repr__(self):
+        return "Item(%r, %s, %s, %s, %d bytes)" % (
+            self.name, self.kind, self.dtype, self.shape, self.nbytes)
+
+
+class Checkpoint:
+    """An open checkpoint (ckptio.open): .items, .layout, read(name)."""
+
+    def __init__(self, ctx, location, own_ctx=False):
+        self._ctx, self._loc, self._own = ctx, location, own_ctx
+        self._h = _vp()
+        _check(_open(ctx._h, location.encode(), ctypes.byref(self._h)),
+               ctx._h)
+        self.layout = _ckpt_layout(self._h).decode()
+        self.items = []
+        for i in range(_ckpt_count(self._h)):
+            info = _ItemInfo()
+            info.struct_size = ctypes.sizeof(_ItemInfo)
+            _check(_ckpt_item(self._h, i, ctypes.byref(info)))
+            if info.kind == _ITEM_BYTES:
+                self.items.append(Item(info.name.decode(), "bytes", None,
+                                       None, info.nbytes))
+            else:
+                self.items.append(Item(
+                    info.name.decode(), "tensor",
+                    _NAMES.get(info.dtype, str(info.dtype)),
+                    tuple(info.shape[d] for d in range(info.ndim)),
+                    info.nbytes))
+        self._by_name = {it.name: it for it in self.items}
+
+    def read(self, name):
+        """Item name as a new numpy array (bytes items: bytes).  A dtype
+        numpy has not (BF16, F8...) comes as raw uint8 bytes of its
+        shape's total size."""
+        it = self._by_name.get(name)
+        if it is None:
+            raise NotFound(4, "%s: no item '%s'" % (self._loc, name))
+        if it.kind == "bytes":
+            buf = bytearray(it.nbytes)
+            self._ctx.load({name: buf}, self._loc, partial=True)
+            return bytes(buf)
+        code = _BY_NAME.get(it.dtype)
+        if code in _TO_NUMPY:
+            a = np.empty(it.shape, dtype=_TO_NUMPY[code])
+            self._ctx.load({name: a}, self._loc, partial=True)
+            return a
+        raise Unsupported(9, "item '%s': dtype %s has no numpy dtype; read "
+                          "it with ckptio cp or as another layout" % (
+                              name, it.dtype))
+
+    def close(self):
+        """Close the checkpoint (and the context ckptio.open made)."""
+        if getattr(self, "_h", None):
+            _ckpt_close(self._h)
+            self._h = _vp()
+        if getattr(self, "_own", False):
+            self._own = False
+            self._ctx.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+
+def save(state_dict, location, *, overwrite=False, layout=None, config=None):
+    """Save with a context of its own (see Context.save)."""
+    with Context(config) as c:
+        c.save(state_dict, location, overwrite=overwrite, layout=layout)
+
+
+def load(state_dict, location, *, partial=False, config=None):
+    """Load with a context of its own (see Context.load)."""
+    with Context(config) as c:
+        c.load(state_dict, location, partial=partial)
+
+
+def verify(location, *, config=None):
+    with Context(config) as c:
+        c.verify(location)
+
+
+def open(location, *, config=None):  # noqa: A001 (ckptio.open, as asked)
+    """The checkpoint at location (a context of its own, closed with it)."""
+    c = Context(config)
+    try:
+        return Checkpoint(c, location, own_ctx=True)
+    except BaseException:
+        c.close()
+        raise
+
+
+__version__ = _version().decode()
