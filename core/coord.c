@@ -11,6 +11,19 @@
 #include "internal.h"
 
 /* ------------------------------------------------------------------------ */
+/* Memory shared with coordinators and bindings                             */
+
+void *ckptio_alloc(size_t len)
+{
+	return malloc(len ? len : 1);
+}
+
+void ckptio_free(void *p)
+{
+	free(p);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Single process                                                           */
 
 static ckptio_status solo_gather(void *self, const void *buf, size_t len,

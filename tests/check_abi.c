@@ -76,6 +76,8 @@ _Static_assert(sizeof(ckptio_log_level) == sizeof(int), "log level size");
 	X(const char *, ckptio_dtype_name, (ckptio_dtype))                   \
 	X(ckptio_dtype, ckptio_dtype_from_name, (const char *))              \
 	X(ckptio_status, ckptio_ctx_new, (ckptio_ctx **, const char *))      \
+	X(void *, ckptio_alloc, (size_t))                                    \
+	X(void, ckptio_free, (void *))                                       \
 	X(void, ckptio_ctx_free, (ckptio_ctx *))                             \
 	X(const char *, ckptio_errmsg, (const ckptio_ctx *))                 \
 	X(void, ckptio_set_log,                                              \

@@ -264,13 +264,23 @@ ckptio_status ckptio_sd_add_bytes_fn(ckptio_sd *sd, const char *name,
 /* ------------------------------------------------------------------------ */
 /* Coordination of several ranks (processes or threads).                    */
 
+/* Memory that crosses the API the other way: buffers a coordinator hands
+ * to ckptio (below) and that ckptio frees, and strings ckptio hands out
+ * for the caller to free (ckptio_config_dump).  ckptio_alloc(0) returns a
+ * valid pointer; NULL means out of memory.  Bindings in other languages
+ * use these rather than assuming the C library's malloc (in C they are
+ * malloc and free). */
+void *ckptio_alloc(size_t len);
+void ckptio_free(void *p);
+
 /* A coordinator is a table the caller fills; ckptio calls it from the
  * thread that called save/load.  Every rank calls the same sequence.
- * Buffers returned through out parameters are malloc'd; ckptio frees them.
+ * Buffers returned through out parameters are allocated with ckptio_alloc
+ * (or malloc); ckptio frees them.
  *   gather:    every rank passes (buf, len); on rank 0, *out_bufs and
  *              *out_lens receive world entries (index = rank); other ranks get NULL.
  *   broadcast: rank 0 passes *buf and *len; on the others *buf receives a
- *              malloc'd copy and *len its size.
+ *              copy (ckptio_alloc'd) and *len its size.
  *   barrier:   optional, may be NULL (and struct_size may end before
  *              it): ckptio does not call it.  The threads coordinator
  *              fills it, for callers that want one.

@@ -18,12 +18,15 @@ why).  The library is found through $CKPTIO_LIBRARY, else the system's
 loader (libckptio.so.0).
 """
 
+import concurrent.futures
 import ctypes
 import os
+import threading
 
 import numpy as np
 
-__all__ = ["Context", "Checkpoint", "Item", "save", "load", "open", "verify",
+__all__ = ["Context", "Checkpoint", "Item", "Shard", "Coordinator",
+           "MPICoordinator", "save", "async_save", "load", "open", "verify",
            "Error", "InvalidArgument", "OutOfMemory", "IOError_", "NotFound",
            "Exists", "Corrupt", "ConfigError", "PluginError", "Unsupported",
            "AuthError", "NetworkError", "Canceled", "CoordinatorError",
@@ -86,6 +89,8 @@ class _ItemInfo(ctypes.Structure):
 
 
 _optsp = ctypes.POINTER(_Opts)
+_PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, _vp, ctypes.c_uint64,
+                             ctypes.c_uint64)
 _save = _fn("ckptio_save", _c_status, _vp, ctypes.c_char_p, _vp, _optsp)
 _load = _fn("ckptio_load", _c_status, _vp, ctypes.c_char_p, _vp, _optsp)
 _verify = _fn("ckptio_verify", _c_status, _vp, ctypes.c_char_p, _optsp)
@@ -96,8 +101,16 @@ _ckpt_count = _fn("ckptio_ckpt_count", ctypes.c_size_t, _vp)
 _ckpt_item = _fn("ckptio_ckpt_item", _c_status, _vp, ctypes.c_size_t,
                  ctypes.POINTER(_ItemInfo))
 _ckpt_layout = _fn("ckptio_ckpt_layout", ctypes.c_char_p, _vp)
+_async_save = _fn("ckptio_async_save", _c_status, _vp, ctypes.c_char_p, _vp,
+                  _optsp, ctypes.POINTER(_vp))
+_future_wait = _fn("ckptio_future_wait", _c_status, _vp)
+_future_errmsg = _fn("ckptio_future_errmsg", ctypes.c_char_p, _vp)
+_future_free = _fn("ckptio_future_free", None, _vp)
+
+_alloc = _fn("ckptio_alloc", _vp, ctypes.c_size_t)
 
 _SAVE_OVERWRITE = 1
+_SAVE_STAGE = 2
 _LOAD_PARTIAL = 2
 _ITEM_BYTES = 2
 
@@ -178,6 +191,135 @@ def _dtype_code(a, name):
 
 
 # ---------------------------------------------------------------------------
+# Shards and coordinators (several processes)
+
+
+class Shard:
+    """This process's part of a tensor: array holds the box of
+    global_shape that starts at offsets.  In a save, every process of a
+    job passes its own Shard of the tensor; in a load, a Shard asks for
+    that box (any split: the data is assembled from the saved chunks)."""
+
+    __slots__ = ("array", "offsets", "global_shape")
+
+    def __init__(self, array, offsets, global_shape):
+        if len(offsets) != array.ndim or len(global_shape) != array.ndim:
+            raise InvalidArgument(1, "a Shard's offsets and global_shape "
+                                  "have one entry per dimension of its "
+                                  "array")
+        self.array = array
+        self.offsets = tuple(int(o) for o in offsets)
+        self.global_shape = tuple(int(g) for g in global_shape)
+
+
+_GATHER = ctypes.CFUNCTYPE(_c_status, _vp, _vp, ctypes.c_size_t,
+                           ctypes.POINTER(ctypes.POINTER(_vp)),
+                           ctypes.POINTER(ctypes.POINTER(ctypes.c_size_t)))
+_BROADCAST = ctypes.CFUNCTYPE(_c_status, _vp, ctypes.POINTER(_vp),
+                              ctypes.POINTER(ctypes.c_size_t))
+
+
+class _Coord(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("rank", ctypes.c_int),
+                ("world", ctypes.c_int), ("self", _vp),
+                ("gather", _GATHER), ("broadcast", _BROADCAST),
+                ("barrier", _vp)]
+
+
+def _copy_out(data):
+    """data in memory from ckptio_alloc (ckptio frees it)."""
+    p = _alloc(len(data))
+    if not p:
+        raise MemoryError("ckptio_alloc")
+    ctypes.memmove(p, data, len(data))
+    return p
+
+
+class Coordinator:
+    """The collectives of a multi-process save or load.  Subclass it with
+    rank, world, and two methods every process calls in the same order:
+      gather(data: bytes) -> list of world bytes on rank 0, None elsewhere
+      broadcast(data: bytes or None) -> bytes (rank 0 passes its data)
+    An exception in either fails the operation (CKPTIO_ECOORD) on this
+    process; it must not leave the others waiting (MPI jobs abort)."""
+
+    rank = 0
+    world = 1
+
+    def gather(self, data):
+        raise NotImplementedError
+
+    def broadcast(self, data):
+        raise NotImplementedError
+
+    def _table(self):
+        """The C table over this object's methods (kept by the caller for
+        the call's life)."""
+        def gather(_self, buf, n, out_bufs, out_lens):
+            try:
+                got = self.gather(ctypes.string_at(buf, n) if n else b"")
+                if self.rank != 0:
+                    out_bufs[0] = ctypes.POINTER(_vp)()
+                    out_lens[0] = ctypes.POINTER(ctypes.c_size_t)()
+                    return 0
+                if got is None or len(got) != self.world:
+                    return 13
+                bufs = ctypes.cast(_alloc(ctypes.sizeof(_vp) * self.world),
+                                   ctypes.POINTER(_vp))
+                lens = ctypes.cast(
+                    _alloc(ctypes.sizeof(ctypes.c_size_t) * self.world),
+                    ctypes.POINTER(ctypes.c_size_t))
+                if not bufs or not lens:
+                    return 13
+                for r, d in enumerate(got):
+                    bufs[r] = _copy_out(bytes(d))
+                    lens[r] = len(d)
+                out_bufs[0] = bufs
+                out_lens[0] = lens
+                return 0
+            except BaseException:  # noqa: B902 - must not unwind into C
+                return 13
+
+        def broadcast(_self, buf, n):
+            try:
+                if self.rank == 0:
+                    self.broadcast(ctypes.string_at(buf[0], n[0]))
+                else:
+                    data = bytes(self.broadcast(None))
+                    buf[0] = _copy_out(data)
+                    n[0] = len(data)
+                return 0
+            except BaseException:  # noqa: B902
+                return 13
+
+        t = _Coord(ctypes.sizeof(_Coord), self.rank, self.world, None,
+                   _GATHER(gather), _BROADCAST(broadcast), None)
+        return t
+
+
+class MPICoordinator(Coordinator):
+    """A Coordinator over an mpi4py communicator (a private duplicate of
+    it: ckptio's messages never meet the application's)."""
+
+    def __init__(self, comm):
+        self.comm = comm.Dup()
+        self.rank = self.comm.Get_rank()
+        self.world = self.comm.Get_size()
+
+    def gather(self, data):
+        return self.comm.gather(data, root=0)
+
+    def broadcast(self, data):
+        return self.comm.bcast(data, root=0)
+
+    def free(self):
+        """Free the duplicate communicator (collective)."""
+        if self.comm is not None:
+            self.comm.Free()
+            self.comm = None
+
+
+# ---------------------------------------------------------------------------
 # State dicts
 
 
@@ -219,6 +361,9 @@ class _SD:
         except UnicodeEncodeError:
             raise InvalidArgument(1, "item %r: the name is not valid UTF-8"
                                   % (name,)) from None
+        box = None
+        if isinstance(v, Shard):
+            box, v = v, v.array
         if isinstance(v, np.ndarray):
             if not v.flags.c_contiguous:
                 raise InvalidArgument(1, "item '%s': the array is not "
@@ -230,10 +375,20 @@ class _SD:
             code = _dtype_code(v, name)
             shape = (ctypes.c_uint64 * max(v.ndim, 1))(*v.shape)
             ptr = v.ctypes.data if v.nbytes else None
-            self.keep.append((v, shape))
-            _check(_sd_add_tensor(self.handle, bname, code, v.ndim,
-                                  shape if v.ndim else None, None, None,
-                                  ptr))
+            gs = off = None
+            if box is not None:
+                gs = (ctypes.c_uint64 * max(v.ndim, 1))(*box.global_shape)
+                off = (ctypes.c_uint64 * max(v.ndim, 1))(*box.offsets)
+            self.keep.append((v, shape, gs, off))
+            if box is None:
+                _check(_sd_add_tensor(self.handle, bname, code, v.ndim,
+                                      shape if v.ndim else None, None, None,
+                                      ptr))
+            else:
+                _check(_sd_add_tensor(self.handle, bname, code, v.ndim,
+                                      gs if v.ndim else None,
+                                      off if v.ndim else None,
+                                      shape if v.ndim else None, ptr))
             return
         if isinstance(v, (bytes, bytearray, memoryview)):
             if isinstance(v, memoryview) and v.readonly:
@@ -253,8 +408,8 @@ class _SD:
             _check(_sd_add_bytes(self.handle, bname,
                                  ctypes.cast(buf, _vp) if n else None, n))
             return
-        raise InvalidArgument(1, "item '%s': a %s is neither a numpy array "
-                              "nor bytes" % (name, type(v).__name__))
+        raise InvalidArgument(1, "item '%s': a %s is neither a numpy array, "
+                              "a Shard nor bytes" % (name, type(v).__name__))
 
     def close(self):
         if self.handle:
@@ -293,32 +448,106 @@ class Context:
     def __del__(self):
         self.close()
 
-    def _opts(self, flags=0, threads=0, layout=None):
+    def _opts(self, flags=0, threads=0, layout=None, progress=None,
+              coordinator=None):
+        """The options struct, and what must live as long as the call."""
         o = _Opts(ctypes.sizeof(_Opts), flags, None, None, None, threads,
                   layout.encode() if layout else None)
-        return o
+        box = {"error": None, "cb": None, "coord": None}
+        if coordinator is not None:
+            box["coord"] = coordinator._table()
+            o.coord = ctypes.cast(ctypes.byref(box["coord"]), _vp)
+        if progress is not None:
+            def call(user, done, total):
+                try:
+                    return 1 if progress(done, total) else 0
+                except BaseException as e:  # raised again after the call
+                    box["error"] = e
+                    return 1
+            box["cb"] = _PROGRESS(call)
+            o.progress = ctypes.cast(box["cb"], _vp)
+        return o, box
 
     def save(self, state_dict, location, *, overwrite=False, layout=None,
-             threads=0):
+             threads=0, progress=None, coordinator=None):
         """Save state_dict (nested dicts of numpy arrays and bytes) to
         location, atomically: a failed save leaves no checkpoint and never
-        damages an existing one.  overwrite replaces one."""
-        sd = _SD(flatten(state_dict), for_load=False)
+        damages an existing one.  overwrite replaces one.  progress:
+        progress(done, total) in bytes, from ckptio's threads; a true
+        result cancels (ckptio.Canceled), an exception it raises cancels
+        and is raised here.  coordinator: a Coordinator, when every
+        process of a job saves its part (Shards) to the same location;
+        rank 0 commits, and a failure on any fails all."""
         try:
-            o = self._opts(_SAVE_OVERWRITE if overwrite else 0, threads,
-                           layout)
-            _check(_save(self._h, location.encode(), sd.handle,
-                         ctypes.byref(o)), self._h)
+            sd = _SD(flatten(state_dict), for_load=False)
+        except Error:
+            if coordinator is not None:
+                # Still take part, so that the others fail too (naming this
+                # rank) instead of waiting for it: a save of no state dict.
+                o, box = self._opts(0, threads, layout, None, coordinator)
+                _save(self._h, location.encode(), None, ctypes.byref(o))
+            raise
+        try:
+            o, box = self._opts(_SAVE_OVERWRITE if overwrite else 0,
+                                threads, layout, progress, coordinator)
+            st = _save(self._h, location.encode(), sd.handle,
+                       ctypes.byref(o))
+            if box["error"] is not None:
+                raise box["error"]
+            _check(st, self._h)
         finally:
             sd.close()
 
-    def load(self, state_dict, location, *, partial=False, threads=0):
+    def async_save(self, state_dict, location, *, overwrite=False,
+                   layout=None, stage=False, threads=0):
+        """Start a save and return a concurrent.futures.Future (result None,
+        or the save's exception).  The arrays must stay unchanged until it
+        is done, unless stage=True (ckptio copies them first, costing
+        their size in memory); this context must stay open until then."""
+        sd = _SD(flatten(state_dict), for_load=False)
+        fut = _vp()
+        flags = (_SAVE_OVERWRITE if overwrite else 0) | \
+            (_SAVE_STAGE if stage else 0)
+        o, _ = self._opts(flags, threads, layout)
+        st = _async_save(self._h, location.encode(), sd.handle,
+                         ctypes.byref(o), ctypes.byref(fut))
+        if st != 0:
+            sd.close()
+            _check(st, self._h)
+        if stage:  # copied: the caller's buffers are free again
+            sd.close()
+        result = concurrent.futures.Future()
+        result.set_running_or_notify_cancel()
+
+        def wait():
+            st = _future_wait(fut)  # ctypes lets the GIL go
+            msg = _future_errmsg(fut) if st != 0 else None
+            _future_free(fut)
+            sd.close()
+            # Last: done callbacks may close the context.
+            if st != 0:
+                try:
+                    _raise(st, msg)
+                except Error as e:
+                    result.set_exception(e)
+            else:
+                result.set_result(None)
+
+        threading.Thread(target=wait, name="ckptio-async-save",
+                         daemon=True).start()
+        return result
+
+    def load(self, state_dict, location, *, partial=False, threads=0,
+             coordinator=None):
         """Load location into the arrays and bytearrays of state_dict (same
         nested names, dtypes and shapes as saved), every chunk's CRC32C
-        checked.  partial: items the checkpoint lacks are left alone."""
+        checked.  partial: items the checkpoint lacks are left alone.
+        Shards load boxes of tensors.  coordinator: every process loads
+        together, and rank 0 alone reads the metadata."""
         sd = _SD(flatten(state_dict), for_load=True)
         try:
-            o = self._opts(_LOAD_PARTIAL if partial else 0, threads)
+            o, _keep = self._opts(_LOAD_PARTIAL if partial else 0, threads,
+                                  coordinator=coordinator)
             _check(_load(self._h, location.encode(), sd.handle,
                          ctypes.byref(o)), self._h)
         finally:
@@ -413,16 +642,34 @@ class Checkpoint:
         self.close()
 
 
-def save(state_dict, location, *, overwrite=False, layout=None, config=None):
+def save(state_dict, location, *, overwrite=False, layout=None, config=None,
+         progress=None, coordinator=None):
     """Save with a context of its own (see Context.save)."""
     with Context(config) as c:
-        c.save(state_dict, location, overwrite=overwrite, layout=layout)
+        c.save(state_dict, location, overwrite=overwrite, layout=layout,
+               progress=progress, coordinator=coordinator)
 
 
-def load(state_dict, location, *, partial=False, config=None):
+def async_save(state_dict, location, *, overwrite=False, layout=None,
+               stage=False, config=None):
+    """Context.async_save with a context of its own, freed when the save
+    is done."""
+    c = Context(config)
+    try:
+        f = c.async_save(state_dict, location, overwrite=overwrite,
+                         layout=layout, stage=stage)
+    except BaseException:
+        c.close()
+        raise
+    f.add_done_callback(lambda _: c.close())
+    return f
+
+
+def load(state_dict, location, *, partial=False, config=None,
+         coordinator=None):
     """Load with a context of its own (see Context.load)."""
     with Context(config) as c:
-        c.load(state_dict, location, partial=partial)
+        c.load(state_dict, location, partial=partial, coordinator=coordinator)
 
 
 def verify(location, *, config=None):

@@ -148,6 +148,54 @@ class RoundTrip(Base):
             ckptio.Context(os.path.join(self.dir, "missing.conf"))
 
 
+class AsyncAndProgress(Base):
+    def test_async_save(self):
+        sd = sample()
+        f = ckptio.async_save(sd, self.loc("a"))
+        self.assertIsNone(f.result(timeout=60))
+        out = like(sd)
+        ckptio.load(out, self.loc("a"))
+        same(sd, out)
+
+    def test_async_save_staged_then_changed(self):
+        w = np.arange(1000, dtype=np.float64)
+        f = ckptio.async_save({"w": w}, self.loc("s"), stage=True)
+        w[:] = -1  # staged: the save keeps the values it was given
+        f.result(timeout=60)
+        out = {"w": np.zeros(1000)}
+        ckptio.load(out, self.loc("s"))
+        np.testing.assert_array_equal(out["w"], np.arange(1000))
+
+    def test_async_save_failure(self):
+        ckptio.save({"a": np.ones(1)}, self.loc("e"))
+        f = ckptio.async_save({"a": np.ones(1)}, self.loc("e"))
+        with self.assertRaises(ckptio.Exists):
+            f.result(timeout=60)
+
+    def test_progress_and_cancel(self):
+        seen = []
+        big = {"w": np.ones(1 << 22, np.float32)}
+        ckptio.save(big, self.loc("p"),
+                    progress=lambda d, t: seen.append((d, t)))
+        self.assertTrue(seen)
+        self.assertEqual(seen[-1][0], seen[-1][1])  # ends at the total
+        self.assertEqual(seen[-1][1], 1 << 24)
+        with self.assertRaises(ckptio.Canceled):
+            ckptio.save(big, self.loc("q"), progress=lambda d, t: True)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.loc("q"), ".metadata.json")))
+
+        class Stop(Exception):
+            pass
+
+        def boom(d, t):
+            raise Stop()
+        with self.assertRaises(Stop):
+            ckptio.save(big, self.loc("r"), progress=boom)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.loc("r"), ".metadata.json")))
+
+
 class Refusals(Base):
     def test_not_contiguous(self):
         a = np.arange(20, dtype=np.float32).reshape(4, 5)[:, 1:3]
