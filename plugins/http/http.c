@@ -483,42 +483,48 @@ static ckptio_status http_remove(ckptio_store *st, const char *key)
 	return rc == CKPTIO_ENOTFOUND ? CKPTIO_OK : rc;
 }
 
-/* DELETEs of n keys in parallel (as many at once as `concurrency`). */
+/* DELETEs of n keys in parallel, in windows of a few times `concurrency`
+ * requests, each freed (with its curl handle) before the next window: 10^6
+ * keys never hold 10^6 requests.  Missing keys are not errors; the first
+ * failure ends it after its window. */
 static ckptio_status http_remove_many(ckptio_store *st,
 				      const char *const *keys, size_t n)
 {
 	hstore *s = (hstore *)st;
-	hreq **reqs = calloc(n ? n : 1, sizeof(*reqs));
-	httpreq_group g = {0};
+	size_t win = 4 * (size_t)s->net.concurrency;
+	hreq **reqs = calloc(win, sizeof(*reqs));
 	ckptio_status rc = reqs ? CKPTIO_OK : oom(s);
 
 	for (size_t i = 0; i < n && rc == CKPTIO_OK; i++)
 		rc = check_key(s, keys[i]);
-	for (size_t i = 0; i < n && rc == CKPTIO_OK; i++) {
-		if (!(reqs[i] = req_new(s, OP_DELETE, "DELETE", keys[i]))) {
-			rc = oom(s);
-			break;
-		}
-		reqs[i]->base.grp = &g;
-		httpreq_submit(&reqs[i]->base);
-		/* Bounded: never more requests queued than connections
-		 * twice over, so that 10^6 keys do not hold 10^6 handles. */
-		httpreq_wait(s->client, &g, 2 * s->net.concurrency);
-	}
-	if (reqs)
-		httpreq_wait(s->client, &g, 0);
-	for (size_t i = 0; reqs && i < n; i++) {
-		hreq *r = reqs[i];
+	for (size_t at = 0; at < n && rc == CKPTIO_OK; at += win) {
+		size_t k = n - at < win ? n - at : win;
+		httpreq_group g = {0};
 
-		if (!r)
-			continue;
-		if (r->base.st != CKPTIO_OK &&
-		    r->base.st != CKPTIO_ENOTFOUND && rc == CKPTIO_OK)
-			rc = fail_req(s, r);
-		httpreq_lock(s->client);
-		tag_forget(s, r->key);
-		httpreq_unlock(s->client);
-		req_free(r);
+		for (size_t i = 0; i < k; i++) {
+			if (!(reqs[i] = req_new(s, OP_DELETE, "DELETE",
+						keys[at + i]))) {
+				rc = oom(s);
+				break;
+			}
+			reqs[i]->base.grp = &g;
+			httpreq_submit(&reqs[i]->base);
+		}
+		httpreq_wait(s->client, &g, 0);
+		for (size_t i = 0; i < k; i++) {
+			hreq *r = reqs[i];
+
+			if (!r)
+				continue;
+			if (r->base.st != CKPTIO_OK &&
+			    r->base.st != CKPTIO_ENOTFOUND && rc == CKPTIO_OK)
+				rc = fail_req(s, r);
+			httpreq_lock(s->client);
+			tag_forget(s, r->key);
+			httpreq_unlock(s->client);
+			req_free(r);
+			reqs[i] = NULL;
+		}
 	}
 	free(reqs);
 	return rc;

@@ -125,6 +125,12 @@ store = http
 root = $U/notjson
 listing = autoindex
 
+[backend "one"]
+store = http
+root = $U
+listing = autoindex
+concurrency = 1
+
 [backend "deep"]
 store = http
 root = $U/deep
@@ -199,6 +205,17 @@ else
 	fail "rm left: $(ls -A "$DATA/up1")"
 fi
 expect_exit 3 ck verify web:up1
+# Many objects removed in windows of 4 DELETEs (concurrency 1): all gone.
+expect_exit 0 ck bench "$DATA/many" --size 4MiB --tensors 40 --threads 8 --keep
+nobj=$(ls "$DATA/many" | wc -l)
+[ "$nobj" -gt 4 ] && pass "$nobj data objects to remove" ||
+	fail "only $nobj data objects: the windows are not exercised"
+expect_exit 0 ck rm one:many
+if [ -z "$(ls -A "$DATA/many" 2>/dev/null)" ]; then
+	pass "rm over HTTP removed every object, window after window"
+else
+	fail "rm left: $(ls -A "$DATA/many")"
+fi
 # Overwrite refused, then asked for.
 expect_exit 6 ck bench web:run1 --size 1MiB --tensors 2
 expect_exit 0 ck bench web:run1 --size 2MiB --tensors 3 --keep --overwrite
