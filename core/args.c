@@ -67,6 +67,19 @@ ckptio_status ckptio__flags_check(ckptio_ctx *ctx, const char *fn,
 			     family, (unsigned)known);
 }
 
+const char *ckptio__coord_why(const ckptio_coord *co, char *buf, size_t len)
+{
+	const char *why = NULL;
+
+	if (co && co->struct_size >= CKPTIO__END_OF(ckptio_coord, errmsg) &&
+	    co->errmsg)
+		why = co->errmsg(co->self);
+	if (!why || !*why || len < 3)
+		return "";
+	snprintf(buf, len, ": %s", why);
+	return buf;
+}
+
 ckptio_status ckptio__coord_check(ckptio_ctx *ctx, const char *fn,
 				  const ckptio_coord *co)
 {

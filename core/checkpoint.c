@@ -404,6 +404,7 @@ ckptio_status ckptio__rd_open_coll(ckptio_ctx *ctx, const char *location,
 	ckptio_status st = CKPTIO_OK;
 	void *buf = NULL;
 	size_t len = 0;
+	char why[512];
 
 	if (!co || co->world <= 1)
 		return ckptio__rd_open(ctx, location, threads, rd);
@@ -424,15 +425,18 @@ ckptio_status ckptio__rd_open_coll(ckptio_ctx *ctx, const char *location,
 			ckptio__rd_close(rd);
 			st = ckptio__error(ctx, CKPTIO_ECOORD, "%s: the "
 					   "coordinator failed to broadcast the "
-					   "metadata", location);
+					   "metadata%s", location,
+					   ckptio__coord_why(co, why,
+							     sizeof(why)));
 		}
 		free(ans);
 		return st;
 	}
 	if (co->broadcast(co->self, &buf, &len) != CKPTIO_OK)
 		return ckptio__error(ctx, CKPTIO_ECOORD, "%s: the coordinator "
-				     "failed to broadcast the metadata",
-				     location);
+				     "failed to broadcast the metadata%s",
+				     location,
+				     ckptio__coord_why(co, why, sizeof(why)));
 	if (len >= 2 && memcmp(buf, "-1", 2) == 0)
 		st = ckptio__rd_open(ctx, location, threads, rd);
 	else

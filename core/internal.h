@@ -119,6 +119,9 @@ ckptio_status ckptio__flags_check(ckptio_ctx *ctx, const char *fn,
  * >= 1, 0 <= rank < world, the three methods.  CKPTIO_EINVAL on ctx. */
 ckptio_status ckptio__coord_check(ckptio_ctx *ctx, const char *fn,
 				  const ckptio_coord *co);
+/* What the coordinator says of its last failure (its optional errmsg
+ * method), as ": words" to append to a message, or "".  Kept in buf. */
+const char *ckptio__coord_why(const ckptio_coord *co, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* crc32c.c                                                                 */

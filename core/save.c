@@ -103,10 +103,12 @@ typedef struct msgs {
 	size_t *lens;
 } msgs;
 
-static ckptio_status gather_msgs(const ckptio_coord *co, json_t *mine,
+static ckptio_status gather_msgs(ckptio_ctx *ctx, const char *location,
+				 const ckptio_coord *co, json_t *mine,
 				 msgs *all)
 {
 	char *s = mine ? json_dumps(mine, JSON_COMPACT) : NULL;
+	char why[512];
 	ckptio_status st;
 
 	*all = (msgs){.world = co->world};
@@ -116,7 +118,10 @@ static ckptio_status gather_msgs(const ckptio_coord *co, json_t *mine,
 	if (st != CKPTIO_OK) {
 		all->bufs = NULL;
 		all->lens = NULL;
-		return CKPTIO_ECOORD;
+		return ckptio__error(ctx, CKPTIO_ECOORD,
+				     "%s: rank %d: the coordinator's gather "
+				     "failed%s", location, co->rank,
+				     ckptio__coord_why(co, why, sizeof(why)));
 	}
 	return CKPTIO_OK;
 }
@@ -161,9 +166,11 @@ static void rank_status(json_t *m, int r, ckptio_status *st, char *err,
  * it (out of memory), it still broadcasts, a bare status st0 built
  * without allocating: a rank left waiting would hang, and a rank told
  * less than the commit's outcome could remove committed data. */
-static ckptio_status bcast_json(const ckptio_coord *co, json_t **obj,
+static ckptio_status bcast_json(ckptio_ctx *ctx, const char *location,
+				const ckptio_coord *co, json_t **obj,
 				ckptio_status st0)
 {
+	char why[512];
 	char fallback[160];
 	char *s = NULL;
 	void *buf = NULL;
@@ -181,6 +188,10 @@ static ckptio_status bcast_json(const ckptio_coord *co, json_t **obj,
 		len = strlen(buf);
 	}
 	st = co->broadcast(co->self, &buf, &len);
+	if (st != CKPTIO_OK)
+		ckptio__error(ctx, CKPTIO_ECOORD, "%s: rank %d: the "
+			      "coordinator's broadcast failed%s", location,
+			      co->rank, ckptio__coord_why(co, why, sizeof(why)));
 	if (co->rank != 0) {
 		*obj = st == CKPTIO_OK ? json_loadb(buf, len, 0, NULL) : NULL;
 		free(buf);
@@ -1032,7 +1043,7 @@ static ckptio_status round_trip(saver *s, json_t *mine, ckptio_status st,
 	const char *msg = NULL;
 
 	*lost = 0;
-	cst = gather_msgs(s->co, mine, &all);
+	cst = gather_msgs(s->ctx, s->location, s->co, mine, &all);
 	json_decref(mine);
 	*verdict = NULL;
 	if (s->co->rank == 0) {
@@ -1040,7 +1051,7 @@ static ckptio_status round_trip(saver *s, json_t *mine, ckptio_status st,
 		*verdict = step(s, &all, cst != CKPTIO_OK ? CKPTIO_ECOORD : st);
 	}
 	msgs_free(&all);
-	bst = bcast_json(s->co, verdict, s->step_st);
+	bst = bcast_json(s->ctx, s->location, s->co, verdict, s->step_st);
 	if (s->co->rank == 0) {
 		/* Rank 0 knows the outcome whether or not the others heard. */
 		cst = s->step_st;
@@ -1052,10 +1063,16 @@ static ckptio_status round_trip(saver *s, json_t *mine, ckptio_status st,
 		return cst;
 	}
 	if (bst != CKPTIO_OK || !*verdict) {
+		char why[512];
+
 		*lost = 1;
 		return ckptio__error(s->ctx, CKPTIO_ECOORD,
-				     "%s: lost contact with the other ranks",
-				     s->location);
+				     "%s: lost contact with the other ranks%s",
+				     s->location,
+				     bst != CKPTIO_OK
+					     ? ckptio__coord_why(s->co, why,
+								 sizeof(why))
+					     : "");
 	}
 	cst = status_from_json(*verdict, &msg);
 	if (cst != CKPTIO_OK)
@@ -1106,11 +1123,15 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 	st = round_trip(&s, mine, st, commit_step, &verdict, &lost);
 	json_decref(verdict);
 	/* Rank 0 may have committed without this rank hearing of it. */
-	if (lost)
+	if (lost) {
+		char why[512];
+
 		st = ckptio__error(ctx, CKPTIO_EINDOUBT,
 				   "%s: lost contact with rank 0 during the "
-				   "commit; this rank's data objects were kept",
-				   location);
+				   "commit%s; this rank's data objects were "
+				   "kept", location,
+				   ckptio__coord_why(s.co, why, sizeof(why)));
+	}
 	/* After a commit in doubt every rank keeps what it wrote: the
 	 * metadata in place may name it. */
 	if (st != CKPTIO_OK && st != CKPTIO_EINDOUBT && s.w)

@@ -25,6 +25,7 @@
 struct ckptio_mpi_coord {
 	MPI_Comm comm;
 	int rank, world;
+	char err[512]; /* the last failure, for the errmsg method */
 };
 
 static __thread char last_error[512];
@@ -47,37 +48,66 @@ static ckptio_status fail(ckptio_status st, const char *fmt, ...)
 	return st;
 }
 
+/* Record what failed (MPI's own words for rc) for ckptio's message;
+ * returns CKPTIO_ECOORD. */
+static ckptio_status mpi_fail(ckptio_mpi_coord *c, int rc, const char *fmt,
+			      ...) __attribute__((format(printf, 3, 4)));
+
+static ckptio_status mpi_fail(ckptio_mpi_coord *c, int rc, const char *fmt,
+			      ...)
+{
+	char mpi[MPI_MAX_ERROR_STRING] = "";
+	int n = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	if (rc != MPI_SUCCESS && MPI_Error_string(rc, mpi, &n) == MPI_SUCCESS) {
+		size_t k = strlen(c->err);
+
+		snprintf(c->err + k, sizeof(c->err) - k, ": %s", mpi);
+	}
+	return CKPTIO_ECOORD;
+}
+
+static const char *mpi_errmsg(void *self)
+{
+	return ((ckptio_mpi_coord *)self)->err;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Pieces                                                                   */
 
+/* MPI_SUCCESS, or the failing call's code. */
 static int send_bytes(MPI_Comm comm, const unsigned char *buf, uint64_t len,
 		      int dest)
 {
 	for (uint64_t off = 0; off < len; off += PIECE) {
 		int n = (int)(len - off < PIECE ? len - off : PIECE);
+		int rc = MPI_Send(buf + off, n, MPI_BYTE, dest, TAG, comm);
 
-		if (MPI_Send(buf + off, n, MPI_BYTE, dest, TAG, comm) !=
-		    MPI_SUCCESS)
-			return -1;
+		if (rc != MPI_SUCCESS)
+			return rc;
 	}
-	return 0;
+	return MPI_SUCCESS;
 }
 
 /* Receive len bytes from src into buf, or, buf NULL, into a scratch piece
- * that is dropped (rank 0 out of memory).  -1: MPI failed, or no scratch. */
+ * that is dropped (rank 0 out of memory).  MPI_SUCCESS, the failing call's
+ * code, or MPI_ERR_NO_MEM without scratch. */
 static int recv_bytes(MPI_Comm comm, unsigned char *buf, uint64_t len, int src)
 {
 	unsigned char *scratch = NULL;
-	int rc = 0;
+	int rc = MPI_SUCCESS;
 
 	if (!buf && len && !(scratch = malloc(len < PIECE ? len : PIECE)))
-		return -1;
-	for (uint64_t off = 0; off < len && rc == 0; off += PIECE) {
+		return MPI_ERR_NO_MEM;
+	for (uint64_t off = 0; off < len && rc == MPI_SUCCESS; off += PIECE) {
 		int n = (int)(len - off < PIECE ? len - off : PIECE);
 
-		if (MPI_Recv(buf ? buf + off : scratch, n, MPI_BYTE, src, TAG,
-			     comm, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-			rc = -1;
+		rc = MPI_Recv(buf ? buf + off : scratch, n, MPI_BYTE, src, TAG,
+			      comm, MPI_STATUS_IGNORE);
 	}
 	free(scratch);
 	return rc;
@@ -93,21 +123,27 @@ static ckptio_status mpi_gather(void *self, const void *buf, size_t len,
 	uint64_t mine = len, *lens = NULL;
 	void **bufs = NULL;
 	size_t *slens = NULL;
-	int ok = 1;
+	int ok = 1, rc;
 
 	*out_bufs = NULL;
 	*out_lens = NULL;
+	c->err[0] = '\0';
 	if (c->rank == 0 &&
 	    !(lens = malloc((size_t)c->world * sizeof(*lens))))
 		ok = 0; /* still takes part, below, and fails after */
-	if (MPI_Gather(&mine, 1, MPI_UINT64_T, lens ? lens : &mine, 1,
-		       MPI_UINT64_T, 0, c->comm) != MPI_SUCCESS) {
+	rc = MPI_Gather(&mine, 1, MPI_UINT64_T, lens ? lens : &mine, 1,
+			MPI_UINT64_T, 0, c->comm);
+	if (rc != MPI_SUCCESS) {
 		free(lens);
-		return CKPTIO_ECOORD;
+		return mpi_fail(c, rc, "MPI_Gather of the lengths");
 	}
-	if (c->rank != 0)
-		return send_bytes(c->comm, buf, len, 0) == 0 ? CKPTIO_OK
-							     : CKPTIO_ECOORD;
+	if (c->rank != 0) {
+		rc = send_bytes(c->comm, buf, len, 0);
+		return rc == MPI_SUCCESS
+			       ? CKPTIO_OK
+			       : mpi_fail(c, rc, "MPI_Send of %zu bytes to rank "
+					  "0", len);
+	}
 	if (!lens) {
 		/* Without the lengths nothing can be received: the others
 		 * are blocked in MPI_Send; the job cannot go on. */
@@ -123,14 +159,23 @@ static ckptio_status mpi_gather(void *self, const void *buf, size_t len,
 					   ? malloc(lens[r] ? (size_t)lens[r] : 1)
 					   : NULL;
 
-		if (!b)
+		if (!b && ok) {
 			ok = 0;
+			mpi_fail(c, MPI_SUCCESS, "rank 0 is out of memory for "
+				 "rank %d's %llu bytes", r,
+				 (unsigned long long)lens[r]);
+		}
 		if (r == 0) {
 			if (b)
 				memcpy(b, buf, len);
-		} else if (recv_bytes(c->comm, b, lens[r], r) != 0) {
+		} else if ((rc = recv_bytes(c->comm, b, lens[r], r)) !=
+			   MPI_SUCCESS) {
 			free(b);
 			b = NULL;
+			if (ok)
+				mpi_fail(c, rc, "MPI_Recv of rank %d's %llu "
+					 "bytes", r,
+					 (unsigned long long)lens[r]);
 			ok = 0;
 		}
 		if (bufs && slens) {
@@ -158,25 +203,32 @@ static ckptio_status mpi_broadcast(void *self, void **buf, size_t *len)
 	ckptio_mpi_coord *c = self;
 	uint64_t n = c->rank == 0 ? *len : 0;
 	unsigned char *b = NULL, *scratch = NULL;
-	int ok = 1;
+	int ok = 1, rc;
 
-	if (MPI_Bcast(&n, 1, MPI_UINT64_T, 0, c->comm) != MPI_SUCCESS)
-		return CKPTIO_ECOORD;
+	c->err[0] = '\0';
+	rc = MPI_Bcast(&n, 1, MPI_UINT64_T, 0, c->comm);
+	if (rc != MPI_SUCCESS)
+		return mpi_fail(c, rc, "MPI_Bcast of the length");
 	if (c->rank == 0) {
 		b = *buf;
 	} else if (n > SIZE_MAX || !(b = malloc(n ? (size_t)n : 1))) {
 		/* Take part all the same, into a dropped piece. */
 		ok = 0;
 		b = NULL;
+		mpi_fail(c, MPI_SUCCESS, "rank %d is out of memory for %llu "
+			 "bytes", c->rank, (unsigned long long)n);
 		if (!(scratch = malloc(n < PIECE ? (size_t)n + 1 : PIECE)))
 			MPI_Abort(c->comm, 1);
 	}
 	for (uint64_t off = 0; off < n; off += PIECE) {
 		int k = (int)(n - off < PIECE ? n - off : PIECE);
 
-		if (MPI_Bcast(b ? b + off : scratch, k, MPI_BYTE, 0, c->comm) !=
-		    MPI_SUCCESS)
+		rc = MPI_Bcast(b ? b + off : scratch, k, MPI_BYTE, 0, c->comm);
+		if (rc != MPI_SUCCESS && ok) {
 			ok = 0;
+			mpi_fail(c, rc, "MPI_Bcast of %llu bytes",
+				 (unsigned long long)n);
+		}
 	}
 	free(scratch);
 	if (c->rank != 0) {
@@ -245,6 +297,7 @@ ckptio_status ckptio_mpi_coord_new(MPI_Comm comm, int need,
 	coord->gather = mpi_gather;
 	coord->broadcast = mpi_broadcast;
 	coord->barrier = mpi_barrier;
+	coord->errmsg = mpi_errmsg;
 	*out = c;
 	return CKPTIO_OK;
 }

@@ -937,7 +937,7 @@ START_TEST(test_coord_invalid)
 		{sizeof(ckptio_coord), 0, 2, 2,
 		 "opts->coord has no broadcast method"},
 		/* Up to gather only: no room for broadcast. */
-		{sizeof(ckptio_coord) - 2 * sizeof(void *), 0, 2, 0,
+		{offsetof(ckptio_coord, broadcast), 0, 2, 0,
 		 "opts->coord->struct_size is"},
 	};
 	ckptio_opts o = CKPTIO_OPTS_INIT;

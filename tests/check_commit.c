@@ -354,7 +354,7 @@ static void *tamper_thread(void *arg)
 
 	ckptio_coord_threads_get(r->g, r->rank, &t.inner);
 	co = (ckptio_coord){sizeof(co), r->rank, 2, &t, tamper_gather,
-			    tamper_bcast, tamper_barrier};
+			    tamper_bcast, tamper_barrier, NULL};
 	r->st = ckptio_ctx_new(&c, NULL);
 	if (r->st != CKPTIO_OK)
 		return NULL;
@@ -680,10 +680,17 @@ static ckptio_status deaf_barrier(void *self)
 	return d->inner.barrier(d->inner.self);
 }
 
+static const char *deaf_errmsg(void *self)
+{
+	(void)self;
+	return "the verdict was lost on the wire";
+}
+
 typedef struct deaf_rank {
 	ckptio_coord_group *g;
 	int rank;
 	ckptio_status st;
+	char msg[1024];
 } deaf_rank;
 
 static void *deaf_thread(void *arg)
@@ -695,7 +702,7 @@ static void *deaf_thread(void *arg)
 
 	ckptio_coord_threads_get(r->g, r->rank, &d.inner);
 	co = (ckptio_coord){sizeof(co), r->rank, 2, &d, deaf_gather,
-			    deaf_bcast, deaf_barrier};
+			    deaf_bcast, deaf_barrier, deaf_errmsg};
 	r->st = ckptio_ctx_new(&c, NULL);
 	if (r->st != CKPTIO_OK)
 		return NULL;
@@ -713,6 +720,7 @@ static void *deaf_thread(void *arg)
 				     part, m->t[r->rank]);
 		o.coord = &co;
 		r->st = ckptio_save(c, loc, sd, &o);
+		snprintf(r->msg, sizeof(r->msg), "%s", ckptio_errmsg(c));
 		ckptio_sd_free(sd);
 		free(m);
 	}
@@ -737,6 +745,9 @@ START_TEST(test_lost_verdict_keeps_data)
 	ckptio_coord_threads_free(g);
 	ck_assert_int_eq(r[0].st, CKPTIO_OK);
 	ck_assert_int_eq(r[1].st, CKPTIO_EINDOUBT);
+	/* The coordinator's own words are in the message. */
+	ck_assert_msg(strstr(r[1].msg, "the verdict was lost on the wire"),
+		      "%s", r[1].msg);
 	ck_assert_msg(ckptio_verify(ctx, loc, NULL) == CKPTIO_OK, "%s",
 		      ckptio_errmsg(ctx));
 }

@@ -284,6 +284,11 @@ void ckptio_free(void *p);
  *   barrier:   optional, may be NULL (and struct_size may end before
  *              it): ckptio does not call it.  The threads coordinator
  *              fills it, for callers that want one.
+ *   errmsg:    optional, may be NULL (and struct_size may end before it):
+ *              after gather or broadcast failed, ckptio calls it once to
+ *              put the coordinator's own words in its message ("the
+ *              coordinator's gather failed: MPI_Gatherv: ...").  The
+ *              string is copied at once; it may be NULL.
  * Any failure makes the operation fail with CKPTIO_ECOORD on every rank
  * that sees it; the implementation must not deadlock the others (an
  * MPI job typically aborts). */
@@ -296,6 +301,8 @@ typedef struct ckptio_coord {
 				void ***out_bufs, size_t **out_lens);
 	ckptio_status (*broadcast)(void *self, void **buf, size_t *len);
 	ckptio_status (*barrier)(void *self);
+	/* Added after 0.1.0: read when struct_size covers it. */
+	const char *(*errmsg)(void *self);
 } ckptio_coord;
 
 /* An in-process coordinator for `world` ranks running as threads of this

@@ -21,6 +21,7 @@ loader (libckptio.so.0).
 import concurrent.futures
 import ctypes
 import os
+import sys
 import threading
 
 import numpy as np
@@ -179,6 +180,38 @@ _NAMES = {1: "F64", 2: "F32", 3: "F16", 4: "BF16", 5: "I64", 6: "I32",
 _BY_NAME = {v: k for k, v in _NAMES.items()}
 
 
+def _torch():
+    """torch, when the application imported it (ckptio never imports it
+    itself: numpy alone is enough)."""
+    return sys.modules.get("torch")
+
+
+_TORCH_NAMES = {"float64": 1, "float32": 2, "float16": 3, "bfloat16": 4,
+                "int64": 5, "int32": 6, "int16": 7, "int8": 8, "uint8": 9,
+                "bool": 10, "float8_e4m3fn": 11, "float8_e5m2": 12,
+                "uint16": 13, "uint32": 14, "uint64": 15,
+                "float8_e8m0fnu": 16, "float8_e4m3fnuz": 17,
+                "float8_e5m2fnuz": 18, "complex64": 19}
+_torch_maps = None
+
+
+def _torch_dtypes():
+    """({torch.dtype: code}, {code: torch.dtype}) for the dtypes this
+    torch has (1.13 has no float8 or uint16...)."""
+    global _torch_maps
+    if _torch_maps is None:
+        t = _torch()
+        fwd = {getattr(t, n): c for n, c in _TORCH_NAMES.items()
+               if isinstance(getattr(t, n, None), t.dtype)}
+        _torch_maps = (fwd, {c: d for d, c in fwd.items()})
+    return _torch_maps
+
+
+def _is_tensor(v):
+    t = _torch()
+    return t is not None and isinstance(v, t.Tensor)
+
+
 def _dtype_code(a, name):
     code = _FROM_NUMPY.get(a.dtype) if a.dtype.isnative else None
     if code is None:
@@ -203,7 +236,8 @@ class Shard:
     __slots__ = ("array", "offsets", "global_shape")
 
     def __init__(self, array, offsets, global_shape):
-        if len(offsets) != array.ndim or len(global_shape) != array.ndim:
+        ndim = array.dim() if _is_tensor(array) else array.ndim
+        if len(offsets) != ndim or len(global_shape) != ndim:
             raise InvalidArgument(1, "a Shard's offsets and global_shape "
                                   "have one entry per dimension of its "
                                   "array")
@@ -217,13 +251,14 @@ _GATHER = ctypes.CFUNCTYPE(_c_status, _vp, _vp, ctypes.c_size_t,
                            ctypes.POINTER(ctypes.POINTER(ctypes.c_size_t)))
 _BROADCAST = ctypes.CFUNCTYPE(_c_status, _vp, ctypes.POINTER(_vp),
                               ctypes.POINTER(ctypes.c_size_t))
+_ERRMSG = ctypes.CFUNCTYPE(_vp, _vp)
 
 
 class _Coord(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("rank", ctypes.c_int),
                 ("world", ctypes.c_int), ("self", _vp),
                 ("gather", _GATHER), ("broadcast", _BROADCAST),
-                ("barrier", _vp)]
+                ("barrier", _vp), ("errmsg", _ERRMSG)]
 
 
 def _copy_out(data):
@@ -241,7 +276,8 @@ class Coordinator:
       gather(data: bytes) -> list of world bytes on rank 0, None elsewhere
       broadcast(data: bytes or None) -> bytes (rank 0 passes its data)
     An exception in either fails the operation (CKPTIO_ECOORD) on this
-    process; it must not leave the others waiting (MPI jobs abort)."""
+    process, and its text is in ckptio's message; it must not leave the
+    others waiting (MPI jobs abort)."""
 
     rank = 0
     world = 1
@@ -255,6 +291,14 @@ class Coordinator:
     def _table(self):
         """The C table over this object's methods (kept by the caller for
         the call's life)."""
+        last = {"msg": None}
+
+        def failed(e):
+            text = ("%s: %s" % (type(e).__name__, e)).encode(
+                "utf-8", "replace")[:400]
+            last["msg"] = ctypes.create_string_buffer(text)
+            return 13
+
         def gather(_self, buf, n, out_bufs, out_lens):
             try:
                 got = self.gather(ctypes.string_at(buf, n) if n else b"")
@@ -263,22 +307,25 @@ class Coordinator:
                     out_lens[0] = ctypes.POINTER(ctypes.c_size_t)()
                     return 0
                 if got is None or len(got) != self.world:
-                    return 13
+                    raise CoordinatorError(13, "gather returned %s, not "
+                                           "a list of %d" % (
+                                               type(got).__name__,
+                                               self.world))
                 bufs = ctypes.cast(_alloc(ctypes.sizeof(_vp) * self.world),
                                    ctypes.POINTER(_vp))
                 lens = ctypes.cast(
                     _alloc(ctypes.sizeof(ctypes.c_size_t) * self.world),
                     ctypes.POINTER(ctypes.c_size_t))
                 if not bufs or not lens:
-                    return 13
+                    raise MemoryError("ckptio_alloc")
                 for r, d in enumerate(got):
                     bufs[r] = _copy_out(bytes(d))
                     lens[r] = len(d)
                 out_bufs[0] = bufs
                 out_lens[0] = lens
                 return 0
-            except BaseException:  # noqa: B902 - must not unwind into C
-                return 13
+            except BaseException as e:  # noqa: B902 - not into C
+                return failed(e)
 
         def broadcast(_self, buf, n):
             try:
@@ -289,11 +336,16 @@ class Coordinator:
                     buf[0] = _copy_out(data)
                     n[0] = len(data)
                 return 0
-            except BaseException:  # noqa: B902
-                return 13
+            except BaseException as e:  # noqa: B902
+                return failed(e)
+
+        def errmsg(_self):
+            return ctypes.addressof(last["msg"]) if last["msg"] else None
 
         t = _Coord(ctypes.sizeof(_Coord), self.rank, self.world, None,
-                   _GATHER(gather), _BROADCAST(broadcast), None)
+                   _GATHER(gather), _BROADCAST(broadcast), None,
+                   _ERRMSG(errmsg))
+        t._keep = last  # the message outlives the callback that made it
         return t
 
 
@@ -364,6 +416,9 @@ class _SD:
         box = None
         if isinstance(v, Shard):
             box, v = v, v.array
+        if _is_tensor(v):
+            self._add_tensor(name, bname, v, box, for_load)
+            return
         if isinstance(v, np.ndarray):
             if not v.flags.c_contiguous:
                 raise InvalidArgument(1, "item '%s': the array is not "
@@ -409,7 +464,43 @@ class _SD:
                                  ctypes.cast(buf, _vp) if n else None, n))
             return
         raise InvalidArgument(1, "item '%s': a %s is neither a numpy array, "
-                              "a Shard nor bytes" % (name, type(v).__name__))
+                              "a torch tensor, a Shard nor bytes" % (name, type(v).__name__))
+
+    def _add_tensor(self, name, bname, v, box, for_load):
+        """A torch tensor, by its data_ptr(): no copy either way."""
+        if v.device.type != "cpu":
+            raise InvalidArgument(1, "item '%s': the tensor is on %s; "
+                                  "ckptio reads and writes CPU memory "
+                                  "(.cpu() makes a copy there)" % (
+                                      name, v.device))
+        if v.is_sparse or v.layout != _torch().strided:
+            raise InvalidArgument(1, "item '%s': a %s tensor; ckptio saves "
+                                  "dense (strided) tensors" % (name,
+                                                               v.layout))
+        if not v.is_contiguous():
+            raise InvalidArgument(1, "item '%s': the tensor is not "
+                                  "contiguous (.contiguous() makes a copy "
+                                  "that is)" % name)
+        code = _torch_dtypes()[0].get(v.dtype)
+        if code is None:
+            raise InvalidArgument(1, "item '%s': torch dtype %s has no "
+                                  "ckptio dtype" % (name, v.dtype))
+        ndim = v.dim()
+        dims = tuple(v.shape)
+        shape = (ctypes.c_uint64 * max(ndim, 1))(*dims)
+        ptr = v.data_ptr() if v.numel() else None
+        gs = off = None
+        if box is not None:
+            gs = (ctypes.c_uint64 * max(ndim, 1))(*box.global_shape)
+            off = (ctypes.c_uint64 * max(ndim, 1))(*box.offsets)
+        self.keep.append((v, shape, gs, off))
+        if box is None:
+            _check(_sd_add_tensor(self.handle, bname, code, ndim,
+                                  shape if ndim else None, None, None, ptr))
+        else:
+            _check(_sd_add_tensor(self.handle, bname, code, ndim,
+                                  gs if ndim else None, off if ndim else None,
+                                  shape if ndim else None, ptr))
 
     def close(self):
         if self.handle:
@@ -603,10 +694,9 @@ class Checkpoint:
                     info.nbytes))
         self._by_name = {it.name: it for it in self.items}
 
-    def read(self, name):
-        """Item name as a new numpy array (bytes items: bytes).  A dtype
-        numpy has not (BF16, F8...) comes as raw uint8 bytes of its
-        shape's total size."""
+    def read(self, name, *, as_torch=False):
+        """Item name as a new numpy array, or with as_torch a new torch
+        tensor (import torch first); bytes items come as bytes."""
         it = self._by_name.get(name)
         if it is None:
             raise NotFound(4, "%s: no item '%s'" % (self._loc, name))
@@ -615,6 +705,19 @@ class Checkpoint:
             self._ctx.load({name: buf}, self._loc, partial=True)
             return bytes(buf)
         code = _BY_NAME.get(it.dtype)
+        if as_torch:
+            t = _torch()
+            if t is None:
+                raise Unsupported(9, "read(as_torch=True): import torch "
+                                  "first")
+            dt = _torch_dtypes()[1].get(code)
+            if dt is None:
+                raise Unsupported(9, "item '%s': dtype %s has no torch "
+                                  "dtype in torch %s" % (name, it.dtype,
+                                                         t.__version__))
+            a = t.empty(it.shape, dtype=dt)
+            self._ctx.load({name: a}, self._loc, partial=True)
+            return a
         if code in _TO_NUMPY:
             a = np.empty(it.shape, dtype=_TO_NUMPY[code])
             self._ctx.load({name: a}, self._loc, partial=True)

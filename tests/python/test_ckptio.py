@@ -261,5 +261,29 @@ class Refusals(Base):
             ckptio.load({"a": np.zeros(1)}, self.loc("nothing"))
 
 
+class Flaky(ckptio.Coordinator):
+    """Rank 0 of two whose link fails at the first gather."""
+    rank, world = 0, 2
+
+    def gather(self, data):
+        raise RuntimeError("link to rank 1 is down")
+
+    def broadcast(self, data):
+        return data
+
+
+class CoordinatorErrors(Base):
+    def test_coordinator_error_detail_in_message(self):
+        with self.assertRaises(ckptio.CoordinatorError) as cm:
+            ckptio.save({"a": np.ones(4)}, self.loc("c"),
+                        coordinator=Flaky())
+        self.assertIn("gather failed: RuntimeError: link to rank 1 is down",
+                      str(cm.exception))
+        self.assertFalse(os.path.exists(self.loc("c")) and
+                         os.listdir(self.loc("c")))
+        with self.assertRaises(ckptio.NotFound):
+            ckptio.open(self.loc("c"))
+
+
 if __name__ == "__main__":
     unittest.main()
