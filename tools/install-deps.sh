@@ -3,7 +3,8 @@
 # test ckptio (Debian 12 and derivatives; python3-numpy is for the safetensors
 # interop test, tests/safetensors/, nginx-light and openssl for the HTTP
 # store's tests, libopenmpi-dev, openmpi-bin and python3-mpi4py for
-# libckptio-mpi and the multi-process tests); with --fuzz also clang and its
+# libckptio-mpi and the multi-process tests, python3-torch (1.13) for the
+# ckptio.torch tests and bench/torch.sh); with --fuzz also clang and its
 # libFuzzer runtime, for `make fuzz` (docs/fuzzing.md), which nothing else
 # needs.  Idempotent: packages already present are left alone, and
 # `apt-get update` runs only when an install fails (e.g. a fresh container
@@ -11,7 +12,7 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
-nginx-light openssl libopenmpi-dev openmpi-bin python3-mpi4py \
+nginx-light openssl libopenmpi-dev openmpi-bin python3-mpi4py python3-torch \
 libjansson-dev libyajl-dev libinih-dev libisal-dev libssl-dev libxml2-dev libcurl4-openssl-dev curl check python3 python3-numpy valgrind"
 # libclang-rt-14-dev (libFuzzer, the sanitizer runtimes) is only
 # recommended by clang-14, so it is named.

@@ -129,6 +129,11 @@ class Error(Exception):
         super().__init__(message)
         self.status = status
 
+    def __reduce__(self):
+        # Picklable (torch.distributed sends exceptions between ranks).
+        return (type(self), (self.status, self.args[0] if self.args
+                             else ""))
+
 
 class InvalidArgument(Error, ValueError): pass      # noqa: E701
 class OutOfMemory(Error, MemoryError): pass         # noqa: E701
@@ -573,10 +578,7 @@ class Context:
             sd = _SD(flatten(state_dict), for_load=False)
         except Error:
             if coordinator is not None:
-                # Still take part, so that the others fail too (naming this
-                # rank) instead of waiting for it: a save of no state dict.
-                o, box = self._opts(0, threads, layout, None, coordinator)
-                _save(self._h, location.encode(), None, ctypes.byref(o))
+                self._fail_collective(location, coordinator)
             raise
         try:
             o, box = self._opts(_SAVE_OVERWRITE if overwrite else 0,
@@ -588,6 +590,14 @@ class Context:
             _check(st, self._h)
         finally:
             sd.close()
+
+    def _fail_collective(self, location, coordinator):
+        """This rank cannot save: still take part in the collective save,
+        so that the others fail too (naming this rank) instead of waiting
+        for it.  A save of no state dict fails on this rank after the
+        first gather."""
+        o, _keep = self._opts(0, 0, None, None, coordinator)
+        _save(self._h, location.encode(), None, ctypes.byref(o))
 
     def async_save(self, state_dict, location, *, overwrite=False,
                    layout=None, stage=False, threads=0):

@@ -463,4 +463,34 @@ if [ -x "${CKPTIO_MPISAVE:-}" ]; then
 	expect_exit 0 ck rm rgw:mpi1
 fi
 
+# PyTorch DCP through ckptio.torch.StorageWriter/StorageReader into the
+# bucket: 4 torch.distributed processes (gloo) save, 2 and 3 load, a
+# failing rank fails them all and leaves the checkpoint before it
+# (tests/python/dcp_test.py); ckptio.save/load with a torch.distributed
+# coordinator.  Needs python3-torch (.ci/run installs it).
+PY=${CKPTIO_PYTHON:-/usr/bin/python3}
+if "$PY" -c 'import torch.distributed' 2>/dev/null; then
+	export PYTHONPATH="$SRC/python${PYTHONPATH:+:$PYTHONPATH}"
+	dcp() {
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:detect_leaks=0} \
+			LD_PRELOAD=${ASAN_OPTIONS:+$(${CC:-gcc} -print-file-name=libasan.so)} \
+			timeout 300 "$PY" "$SRC/tests/python/dcp_test.py" "$@"
+	}
+	expect_exit 0 dcp save rgw:dcp1 4
+	expect_exit 0 ck verify rgw:dcp1
+	expect_stdout_contains "OK: 4 items"
+	expect_exit 0 dcp load rgw:dcp1 2 4
+	expect_exit 0 dcp load rgw:dcp1 3 4
+	expect_exit 0 dcp fail rgw:dcp1 4 2
+	expect_exit 0 dcp load rgw:dcp1 2 4
+	expect_exit 0 dcp fail rgw:dcp2 4 0
+	expect_exit 3 ck ls rgw:dcp2
+	expect_exit 0 dcp pgsave rgw:dcp3 4
+	expect_exit 0 dcp pgload rgw:dcp3 3 4
+	expect_exit 0 ck rm rgw:dcp1
+	expect_exit 0 ck rm rgw:dcp3
+else
+	fail "python3-torch is missing: the DCP tests on radosgw cannot run"
+fi
+
 finish
