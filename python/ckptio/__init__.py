@@ -10,9 +10,11 @@
         w = ck.read("model.w")                       # a new numpy array
 
 Nested dicts are flattened with dotted names, as PyTorch DCP does.  Arrays
-are passed to the library by their buffers: a save reads them where they
-are, a load writes straight into them (C-contiguous, writable, the saved
-dtype and shape).  Errors raise ckptio.Error subclasses carrying the
+and torch tensors (when the application uses torch; ckptio needs only
+numpy) are passed to the library by their buffers: a save reads them where
+they are, a load writes straight into them (contiguous, writable, the
+saved dtype and shape).  ckptio.torch has the torch.distributed
+coordinator and the DCP storage backend.  Errors raise ckptio.Error subclasses carrying the
 library's status and message.  The binding is ctypes (docs/python.md says
 why).  The library is found through $CKPTIO_LIBRARY, else the system's
 loader (libckptio.so.0).
