@@ -23,6 +23,7 @@ loader (libckptio.so.0).
 import concurrent.futures
 import ctypes
 import os
+import pickle
 import sys
 import threading
 
@@ -383,32 +384,53 @@ class MPICoordinator(Coordinator):
 
 
 def flatten(state_dict, prefix=""):
-    """{"model": {"w": a}} -> {"model.w": a}: nested mappings joined with
-    dots, as DCP names them; leaves are arrays, bytes-like objects."""
+    """{"model": {"w": a}, "optim": {"state": {0: {...}}}} ->
+    {"model.w": a, "optim.state.0...": ...}: nested mappings joined with
+    dots, as DCP names them; integer keys (an optimizer's state) become
+    their decimal text, as in DCP.  Leaves are anything else."""
+    return {n: leaf for n, (leaf, _p, _k) in _places(state_dict,
+                                                     prefix).items()}
+
+
+def _places(state_dict, prefix=""):
+    """name -> (leaf, parent mapping, key in it), for flatten and for
+    putting loaded objects back where they were."""
     out = {}
     for k, v in state_dict.items():
-        if not isinstance(k, str):
-            raise InvalidArgument(1, "state dict key %r is not a string" %
-                                  (k,))
-        name = prefix + k
-        for n, leaf in (flatten(v, name + ".").items()
-                        if isinstance(v, dict) else ((name, v),)):
+        if isinstance(k, bool) or not isinstance(k, (str, int)):
+            raise InvalidArgument(1, "state dict key %r is not a string "
+                                  "or an integer" % (k,))
+        name = prefix + str(k)
+        sub = (_places(v, name + ".").items() if isinstance(v, dict)
+               else ((name, (v, state_dict, k)),))
+        for n, place in sub:
             if n in out:
                 raise InvalidArgument(1, "two items named '%s' (a dotted "
-                                      "key and a nested one)" % n)
-            out[n] = leaf
+                                      "key and a nested one, or 1 and "
+                                      "'1')" % n)
+            out[n] = place
     return out
+
+
+def _is_buffer(v):
+    return (isinstance(v, (np.ndarray, Shard, bytes, bytearray, memoryview))
+            or _is_tensor(v))
 
 
 class _SD:
     """A ckptio_sd over the caller's buffers, which it keeps alive."""
 
-    def __init__(self, flat, for_load):
+    def __init__(self, flat, for_load, sizes=None):
         self.handle = _vp()
         _check(_sd_new(ctypes.byref(self.handle)))
         self.keep = []
+        self.objects = []  # load: (name, bytearray) of pickled objects
         try:
             for name, v in flat.items():
+                if not _is_buffer(v):
+                    v = self._object(name, v, for_load, sizes)
+                    if v is None:
+                        continue
                 self._add(name, v, for_load)
         except BaseException:
             self.close()
@@ -471,7 +493,26 @@ class _SD:
                                  ctypes.cast(buf, _vp) if n else None, n))
             return
         raise InvalidArgument(1, "item '%s': a %s is neither a numpy array, "
-                              "a torch tensor, a Shard nor bytes" % (name, type(v).__name__))
+                              "a torch tensor, a Shard nor bytes" % (
+                                  name, type(v).__name__))
+
+    def _object(self, name, v, for_load, sizes):
+        """Any other leaf (an int, a list, a dict of an optimizer's
+        param_groups...): pickled into a bytes item on save; on load the
+        buffer its saved size needs (None: not in the checkpoint)."""
+        if not for_load:
+            try:
+                return pickle.dumps(v, protocol=4)
+            except Exception as e:
+                raise InvalidArgument(1, "item '%s': a %s cannot be "
+                                      "pickled (%s)" % (
+                                          name, type(v).__name__, e)) from e
+        n = (sizes or {}).get(name)
+        if n is None:
+            return None
+        buf = bytearray(n)
+        self.objects.append((name, buf))
+        return buf
 
     def _add_tensor(self, name, bname, v, box, for_load):
         """A torch tensor, by its data_ptr(): no copy either way."""
@@ -514,6 +555,7 @@ class _SD:
             _sd_free(self.handle)
             self.handle = _vp()
         self.keep = []
+        self.objects = []
 
 
 # ---------------------------------------------------------------------------
@@ -568,8 +610,8 @@ class Context:
 
     def save(self, state_dict, location, *, overwrite=False, layout=None,
              threads=0, progress=None, coordinator=None):
-        """Save state_dict (nested dicts of numpy arrays and bytes) to
-        location, atomically: a failed save leaves no checkpoint and never
+        """Save state_dict (nested dicts of numpy arrays, torch tensors,
+        Shards, bytes; other leaves are pickled) to location, atomically: a failed save leaves no checkpoint and never
         damages an existing one.  overwrite replaces one.  progress:
         progress(done, total) in bytes, from ckptio's threads; a true
         result cancels (ckptio.Canceled), an exception it raises cancels
@@ -642,17 +684,41 @@ class Context:
 
     def load(self, state_dict, location, *, partial=False, threads=0,
              coordinator=None):
-        """Load location into the arrays and bytearrays of state_dict (same
-        nested names, dtypes and shapes as saved), every chunk's CRC32C
-        checked.  partial: items the checkpoint lacks are left alone.
+        """Load location into the arrays, tensors and bytearrays of
+        state_dict (same nested names, dtypes and shapes as saved), every
+        chunk's CRC32C checked; any other leaf (None, say) is replaced by
+        the object saved there, unpickled (only from checkpoints you
+        trust).  partial: items the checkpoint lacks are left alone.
         Shards load boxes of tensors.  coordinator: every process loads
         together, and rank 0 alone reads the metadata."""
-        sd = _SD(flatten(state_dict), for_load=True)
+        places = _places(state_dict)
+        flat = {n: leaf for n, (leaf, _p, _k) in places.items()}
+        sizes = None
+        objs = [n for n, v in flat.items() if not _is_buffer(v)]
+        if objs:  # their saved sizes: one more read of the metadata
+            with Checkpoint(self, location) as ck:
+                sizes = {i.name: i.nbytes for i in ck.items
+                         if i.kind == "bytes"}
+            missing = [n for n in objs if n not in sizes]
+            if missing and not partial:
+                raise NotFound(4, "%s: no bytes item '%s' for the object "
+                               "there" % (location, missing[0]))
+        sd = _SD(flat, for_load=True, sizes=sizes)
         try:
             o, _keep = self._opts(_LOAD_PARTIAL if partial else 0, threads,
                                   coordinator=coordinator)
             _check(_load(self._h, location.encode(), sd.handle,
                          ctypes.byref(o)), self._h)
+            for name, buf in sd.objects:
+                try:
+                    obj = pickle.loads(buf)
+                except Exception as e:
+                    raise Corrupt(6, "%s: item '%s' is not a pickled Python "
+                                  "object (%s: %s)" % (
+                                      location, name, type(e).__name__,
+                                      e)) from None
+                _leaf, parent, key = places[name]
+                parent[key] = obj
         finally:
             sd.close()
 

@@ -37,7 +37,7 @@ try:
                                 (rank * ROWS, 0), (world * ROWS, COLS)),
               "R": R, "state": {str(rank): b"state of rank %d" % rank}}
         if mode == "fail" and rank == int(sys.argv[3]):
-            sd["bad"] = [1, 2, 3]  # not an array: refused here
+            sd["bad"] = np.ones((4, 4))[:, ::2]  # not contiguous: refused
         try:
             ckptio.save(sd, loc, overwrite=True, coordinator=co)
         except ckptio.Error as e:

@@ -222,12 +222,12 @@ class Refusals(Base):
 
     def test_names(self):
         with self.assertRaises(ckptio.InvalidArgument):
-            ckptio.save({1: np.zeros(1)}, self.loc("n"))
+            ckptio.save({1.5: np.zeros(1)}, self.loc("n"))
         with self.assertRaises(ckptio.InvalidArgument):
             ckptio.save({"a.b": np.zeros(1), "a": {"b": np.zeros(1)}},
                         self.loc("n"))
         with self.assertRaises(ckptio.InvalidArgument):
-            ckptio.save({"a": [1, 2]}, self.loc("n"))
+            ckptio.save({"a": lambda: 1}, self.loc("n"))  # not picklable
         with self.assertRaises(ckptio.InvalidArgument):
             ckptio.save({"bad\udcff": np.zeros(1)}, self.loc("n"))
 
@@ -253,6 +253,19 @@ class Refusals(Base):
         self.assertIn("CRC32C", str(cm.exception))
         with self.assertRaises(ckptio.Corrupt):
             ckptio.verify(self.loc("c"))
+
+    def test_objects_pickled(self):
+        sd = {"step": 12, "cfg": {"lr": 0.1, "betas": (0.9, 0.99)},
+              "groups": [{"params": [0, 1]}], "w": np.ones(3), 7: "seven"}
+        ckptio.save(sd, self.loc("o"))
+        out = {"step": None, "cfg": {"lr": None, "betas": None},
+               "groups": None, "w": np.zeros(3), 7: None}
+        ckptio.load(out, self.loc("o"))
+        self.assertEqual(out["step"], 12)
+        self.assertEqual(out["cfg"], {"lr": 0.1, "betas": (0.9, 0.99)})
+        self.assertEqual(out["groups"], [{"params": [0, 1]}])
+        self.assertEqual(out[7], "seven")   # an integer key, kept as one
+        self.assertTrue(np.array_equal(out["w"], np.ones(3)))
 
     def test_missing_checkpoint(self):
         with self.assertRaises(ckptio.NotFound):
