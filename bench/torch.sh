@@ -78,14 +78,14 @@ if [ "$S3" = 1 ]; then
 	rgw_up || die "radosgw did not start"
 	export AWS_ACCESS_KEY_ID=$RGW_AK AWS_SECRET_ACCESS_KEY=$RGW_SK
 	export AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
-	export AWS_ENDPOINT_URL=http://127.0.0.1:$RGW_PORT
+	export TORCH_BENCH_ENDPOINT=http://127.0.0.1:$RGW_PORT
 	export AWS_CONFIG_FILE=$WORK/aws.config
 	unset AWS_PROFILE AWS_SESSION_TOKEN
 	printf '[default]\ns3 =\n  max_concurrent_requests = 16\n  multipart_chunksize = 16MB\n  multipart_threshold = 16MB\n' >"$AWS_CONFIG_FILE"
 	printf '[backend "rgw"]\nstore = s3\nendpoint = http://127.0.0.1:%s\nbucket = bench\naccess_key_id = ${AWS_ACCESS_KEY_ID}\nsecret_access_key = ${AWS_SECRET_ACCESS_KEY}\n' \
 		"$RGW_PORT" >"$WORK/ckptio.conf"
 	export CKPTIO_CONFIG=$WORK/ckptio.conf
-	/usr/bin/aws s3 mb s3://bench >/dev/null
+	/usr/bin/aws --endpoint-url "$TORCH_BENCH_ENDPOINT" s3 mb s3://bench >/dev/null
 	echo "$SIZE in $TENSORS tensors (F32/BF16), radosgw on 127.0.0.1, best of $RUNS"
 	read -r ds dl < <(run dcp+aws s3://bench/dcp)
 	read -r cs cl < <(run ckptio-dcp rgw:ckptio-dcp)

@@ -56,7 +56,9 @@ def rm(loc):
 
 
 def aws(*args):
-    subprocess.run(["aws", "s3", *args, "--only-show-errors"], check=True)
+    ep = os.environ.get("TORCH_BENCH_ENDPOINT")  # Debian's aws has no
+    subprocess.run(["aws", *(["--endpoint-url", ep] if ep else []),  # env
+                    "s3", *args, "--only-show-errors"], check=True)
 
 
 def main():
