@@ -5,6 +5,7 @@
  */
 #include <isa-l/crc.h>
 #include <limits.h>
+#include <stdlib.h>
 
 #include "internal.h"
 
@@ -71,4 +72,13 @@ uint32_t ckptio__crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
 		len2 >>= 1;
 	} while (len2);
 	return crc1 ^ crc2;
+}
+
+uint32_t *ckptio__read_crcs(const struct ckptio_layout_ops *lo, size_t n)
+{
+	if (lo->struct_size <
+		    CKPTIO__END_OF(struct ckptio_layout_ops, read_data_crc) ||
+	    !lo->read_data_crc)
+		return NULL;
+	return malloc((n ? n : 1) * sizeof(uint32_t));
 }

@@ -326,4 +326,5 @@ const ckptio_host ckptio__host = {
 	.md_from_json = ckptio__md_from_json,
 	.remove_many = ckptio__store_remove_many,
 	.plan_bins = host_plan_bins,
+	.crc32c_combine = ckptio__crc32c_combine,
 };

@@ -129,6 +129,9 @@ const char *ckptio__coord_why(const ckptio_coord *co, char *buf, size_t len);
 uint32_t ckptio__crc32c(uint32_t crc, const void *buf, size_t len);
 /* The CRC32C of A then B, from crc(A), crc(B) and the length of B. */
 uint32_t ckptio__crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
+/* An array for n checksums when the layout has read_data_crc (ABI 1.7),
+ * else (or out of memory: the caller then checksums itself) NULL. */
+uint32_t *ckptio__read_crcs(const struct ckptio_layout_ops *lo, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* config.c - the INI configuration (DESIGN.md section 6).                  */

@@ -26,6 +26,9 @@
 
 #include "ckptio/plugin.h"
 
+/* Bytes a struct must have for member m (optional methods, by ABI). */
+#define NATIVE_END_OF(type, m) (offsetof(type, m) + sizeof(((type *)0)->m))
+
 #define MD_KEY ".metadata.json"
 #define MD_MAX (256u << 20) /* refuse larger metadata objects */
 
@@ -691,8 +694,27 @@ static ckptio_status nr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 	return st;
 }
 
-static ckptio_status nr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
-				  size_t n)
+/* The store's read, with the CRC32C of every range when crcs is set: its
+ * read_crc (ABI 1.7), else its read and a pass over the buffers. */
+static ckptio_status store_read(native_reader *r, const ckptio_range *ranges,
+				size_t n, uint32_t *crcs)
+{
+	const struct ckptio_store_ops *ops = r->store->ops;
+	ckptio_status st;
+
+	if (crcs && ops->struct_size >=
+			    NATIVE_END_OF(struct ckptio_store_ops, read_crc) &&
+	    ops->read_crc)
+		return ops->read_crc(r->store, ranges, n, crcs);
+	st = ops->read(r->store, ranges, n);
+	for (size_t i = 0; crcs && st == CKPTIO_OK && i < n; i++)
+		crcs[i] = r->host->crc32c(0, ranges[i].buf,
+					  (size_t)ranges[i].length);
+	return st;
+}
+
+static ckptio_status nr_read(ckptio_reader *rd, const ckptio_range *ranges,
+			     size_t n, uint32_t *crcs)
 {
 	native_reader *r = (native_reader *)rd;
 	ckptio_range *full;
@@ -700,7 +722,7 @@ static ckptio_status nr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
 	size_t i;
 
 	if (!*r->id)
-		return r->store->ops->read(r->store, ranges, n);
+		return store_read(r, ranges, n, crcs);
 	full = calloc(n ? n : 1, sizeof(*full));
 	if (!full)
 		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
@@ -713,11 +735,24 @@ static ckptio_status nr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
 		}
 	}
 	if (st == CKPTIO_OK)
-		st = r->store->ops->read(r->store, full, n);
+		st = store_read(r, full, n, crcs);
 	for (size_t j = 0; j < i; j++)
 		free((void *)full[j].key);
 	free(full);
 	return st;
+}
+
+static ckptio_status nr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
+				  size_t n)
+{
+	return nr_read(rd, ranges, n, NULL);
+}
+
+static ckptio_status nr_read_data_crc(ckptio_reader *rd,
+				      const ckptio_range *ranges, size_t n,
+				      uint32_t *crcs)
+{
+	return nr_read(rd, ranges, n, crcs);
 }
 
 static void nr_free(ckptio_reader *rd)
@@ -747,6 +782,7 @@ static const struct ckptio_layout_ops native_ops = {
 	.read_data = nr_read_data,
 	.reader_free = nr_free,
 	.owns_object = nw_owns,
+	.read_data_crc = nr_read_data_crc,
 };
 
 /* Found by the core's loader before any plugin file (core/loader.c). */

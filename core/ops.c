@@ -337,6 +337,7 @@ static ckptio_status verify_batch(void *arg, size_t k)
 		v->rd->loc.layout_plugin->desc->layout;
 	unsigned char *buf;
 	ckptio_range *rgs;
+	uint32_t *crcs;
 	uint64_t off = 0;
 	ckptio_status st;
 
@@ -359,7 +360,11 @@ static ckptio_status verify_batch(void *arg, size_t k)
 					buf + off};
 		off += cm->length;
 	}
-	st = lo->read_data(v->rd->reader, rgs, b->n);
+	crcs = ckptio__read_crcs(lo, b->n);
+	if (crcs)
+		st = lo->read_data_crc(v->rd->reader, rgs, b->n, crcs);
+	else
+		st = lo->read_data(v->rd->reader, rgs, b->n);
 	for (size_t i = 0; st != CKPTIO_OK && i < b->n; i++)
 		ckptio__hc_item_context(&v->rd->hc,
 					v->chunks[b->first + i].im->name,
@@ -368,9 +373,11 @@ static ckptio_status verify_batch(void *arg, size_t k)
 		const vchunk *c = &v->chunks[b->first + i];
 
 		st = ckptio__chunk_crc(&v->rd->hc, c->im, c->cm,
-				       ckptio__crc32c(0, rgs[i].buf,
-						      c->cm->length));
+				       crcs ? crcs[i]
+					    : ckptio__crc32c(0, rgs[i].buf,
+							     c->cm->length));
 	}
+	free(crcs);
 	free(rgs);
 	free(buf);
 	if (st == CKPTIO_OK && ckptio__progress_add(&v->prog, b->bytes))

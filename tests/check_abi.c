@@ -169,7 +169,7 @@ typedef struct pin {
 /* Generated once from the headers of ABI 1.0; edit only as the header
  * comment says. */
 static const pin layouts[] = {
-	SIZE(ckptio_coord, 48),
+	SIZE(ckptio_coord, 56),
 	FIELD(ckptio_coord, struct_size, 0, 4),
 	FIELD(ckptio_coord, rank, 4, 4),
 	FIELD(ckptio_coord, world, 8, 4),
@@ -177,6 +177,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_coord, gather, 24, 8),
 	FIELD(ckptio_coord, broadcast, 32, 8),
 	FIELD(ckptio_coord, barrier, 40, 8),
+	FIELD(ckptio_coord, errmsg, 48, 8), /* after 0.1.0 */
 	SIZE(ckptio_opts, 48),
 	FIELD(ckptio_opts, struct_size, 0, 4),
 	FIELD(ckptio_opts, flags, 4, 4),
@@ -216,7 +217,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_plugin_info, description, 32, 8),
 	FIELD(ckptio_plugin_info, abi_version, 40, 4),
 	FIELD(ckptio_plugin_info, caps, 48, 8),
-	SIZE(ckptio_host, 152),
+	SIZE(ckptio_host, 160),
 	FIELD(ckptio_host, abi_version, 0, 4),
 	FIELD(ckptio_host, struct_size, 4, 4),
 	FIELD(ckptio_host, log, 8, 8),
@@ -237,6 +238,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_host, md_from_json, 128, 8),
 	FIELD(ckptio_host, remove_many, 136, 8),
 	FIELD(ckptio_host, plan_bins, 144, 8), /* ABI 1.4 */
+	FIELD(ckptio_host, crc32c_combine, 152, 8), /* ABI 1.7 */
 	SIZE(ckptio_store, 24),
 	FIELD(ckptio_store, ops, 0, 8),
 	FIELD(ckptio_store, host, 8, 8),
@@ -249,7 +251,7 @@ static const pin layouts[] = {
 	SIZE(ckptio_stat, 16),
 	FIELD(ckptio_stat, size, 0, 8),
 	FIELD(ckptio_stat, mtime, 8, 8),
-	SIZE(ckptio_store_ops, 120),
+	SIZE(ckptio_store_ops, 128),
 	FIELD(ckptio_store_ops, struct_size, 0, 4),
 	FIELD(ckptio_store_ops, caps, 8, 8),
 	FIELD(ckptio_store_ops, open, 16, 8),
@@ -265,6 +267,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_store_ops, remove_many, 96, 8),
 	FIELD(ckptio_store_ops, put_target, 104, 8), /* ABI 1.2 */
 	FIELD(ckptio_store_ops, instance_caps, 112, 8), /* ABI 1.3 */
+	FIELD(ckptio_store_ops, read_crc, 120, 8), /* ABI 1.7 */
 	SIZE(ckptio_plan_item, 88),
 	FIELD(ckptio_plan_item, name, 0, 8),
 	FIELD(ckptio_plan_item, kind, 8, 4),
@@ -315,7 +318,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_metadata, nattrs, 40, 8),
 	FIELD(ckptio_metadata, attr_keys, 48, 8),
 	FIELD(ckptio_metadata, attr_values, 56, 8),
-	SIZE(ckptio_layout_ops, 112),
+	SIZE(ckptio_layout_ops, 120),
 	FIELD(ckptio_layout_ops, struct_size, 0, 4),
 	FIELD(ckptio_layout_ops, commit_keys, 8, 8),
 	FIELD(ckptio_layout_ops, writer_setup, 16, 8),
@@ -330,6 +333,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_layout_ops, read_data, 88, 8),
 	FIELD(ckptio_layout_ops, reader_free, 96, 8),
 	FIELD(ckptio_layout_ops, owns_object, 104, 8), /* ABI 1.2 */
+	FIELD(ckptio_layout_ops, read_data_crc, 112, 8), /* ABI 1.7 */
 	SIZE(ckptio_plugin, 72),
 	FIELD(ckptio_plugin, abi_version, 0, 4),
 	FIELD(ckptio_plugin, struct_size, 4, 4),
@@ -422,8 +426,8 @@ static const value values[] = {
 
 	V(CKPTIO_MAX_NAME, 4096), V(CKPTIO_MAX_NDIM, 32),
 
-	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 6),
-	V(CKPTIO_ABI_VERSION, 0x10006),
+	V(CKPTIO_ABI_MAJOR, 1), V(CKPTIO_ABI_MINOR, 7),
+	V(CKPTIO_ABI_VERSION, 0x10007),
 };
 
 START_TEST(test_values)

@@ -447,6 +447,73 @@ START_TEST(test_scatter_read)
 }
 END_TEST
 
+/* read_crc (ABI 1.7): the bytes as read does, and each range's CRC32C
+ * as the core computes it, for ranges over several pieces (32 MiB), a
+ * piece boundary, an empty one and small ones; bounce unset (the probe
+ * picks the read path), off, and small. */
+static void read_crc_case(const char *bounce)
+{
+	enum { OBJ = (40u << 20) + 123, N = 5 };
+	unsigned char *obj = malloc(OBJ), *dst = malloc(2 * (size_t)OBJ);
+	uint32_t crcs[N];
+	ckptio_range rg[N];
+	ckptio_store *st;
+
+	set_opt("threads", "4");
+	if (bounce)
+		set_opt("bounce", bounce);
+	st = open_store();
+	ck_assert_uint_ge(ops->struct_size,
+			  offsetof(struct ckptio_store_ops, read_crc) +
+				  sizeof(ops->read_crc));
+	tu_fill(obj, OBJ, 77);
+	ck_assert_int_eq(put(st, "d/big", obj, OBJ, 0), CKPTIO_OK);
+	rg[0] = (ckptio_range){"d/big", 0, OBJ, dst};
+	rg[1] = (ckptio_range){"d/big", (32u << 20) - 1000, 5000,
+			       dst + OBJ};
+	rg[2] = (ckptio_range){"d/big", 17, 0, dst + OBJ + 5000};
+	rg[3] = (ckptio_range){"d/big", 1, 1, dst + OBJ + 5000};
+	rg[4] = (ckptio_range){"d/big", 4096, 3u << 20, dst + OBJ + 5001};
+	memset(crcs, 0xab, sizeof(crcs));
+	ck_assert_msg(ops->read_crc(st, rg, N, crcs) == CKPTIO_OK, "%s",
+		      hc.msg);
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(memcmp(rg[i].buf, obj + rg[i].offset,
+				     rg[i].length) == 0,
+			      "bounce %s: range %d: bytes differ",
+			      bounce ? bounce : "unset", i);
+		ck_assert_msg(crcs[i] == ckptio__crc32c(0, obj + rg[i].offset,
+							rg[i].length),
+			      "bounce %s: range %d: CRC %08x", bounce ? bounce
+			      : "unset", i, crcs[i]);
+	}
+	/* A range past the end fails as read does. */
+	rg[0].offset = OBJ - 10;
+	rg[0].length = 20;
+	ck_assert_int_eq(ops->read_crc(st, rg, 1, crcs), CKPTIO_ECORRUPT);
+	ops->close(st);
+	free(obj);
+	free(dst);
+}
+
+START_TEST(test_read_crc)
+{
+	read_crc_case(NULL);
+}
+END_TEST
+
+START_TEST(test_read_crc_bounce_off)
+{
+	read_crc_case("0");
+}
+END_TEST
+
+START_TEST(test_read_crc_bounce_small)
+{
+	read_crc_case("4KiB");
+}
+END_TEST
+
 static int collect(void *user, const char *key, const ckptio_stat *sb)
 {
 	char *out = user;
@@ -779,6 +846,9 @@ int main(void)
 	tcase_add_test(tc, test_read_errors);
 	tcase_add_test(tc, test_message_paths);
 	tcase_add_test(tc, test_scatter_read);
+	tcase_add_test(tc, test_read_crc);
+	tcase_add_test(tc, test_read_crc_bounce_off);
+	tcase_add_test(tc, test_read_crc_bounce_small);
 	tcase_add_test(tc, test_list_remove);
 	tcase_add_test(tc, test_faults);
 	tcase_add_test(tc, test_bad_options);

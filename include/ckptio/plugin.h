@@ -43,7 +43,7 @@ extern "C" {
 
 /* major << 16 | minor.  Minor bumps add fields at the end of structs. */
 #define CKPTIO_ABI_MAJOR 1
-#define CKPTIO_ABI_MINOR 6
+#define CKPTIO_ABI_MINOR 7
 #define CKPTIO_ABI_VERSION ((CKPTIO_ABI_MAJOR << 16) | CKPTIO_ABI_MINOR)
 
 #if defined(__GNUC__)
@@ -175,6 +175,13 @@ struct ckptio_host {
 	ckptio_status (*plan_bins)(ckptio_host_ctx *hc, const ckptio_plan *plan,
 				   unsigned max_bins, unsigned *nbins,
 				   uint32_t *bin_of);
+
+	/* Members below are ABI 1.7. */
+
+	/* The CRC32C of A followed by B from crc1 = CRC(A), crc2 = CRC(B) and
+	 * B's length: for stores that checksum the pieces of one range on
+	 * several threads (read_crc).  O(log len2). */
+	uint32_t (*crc32c_combine)(uint32_t crc1, uint32_t crc2, uint64_t len2);
 };
 
 /* ======================================================================== */
@@ -330,6 +337,15 @@ struct ckptio_store_ops {
 	 * a store without the matching bit.  A layout that uses a capability
 	 * checks it the same way (struct_size, then the method). */
 	uint64_t (*instance_caps)(ckptio_store *st);
+
+	/* (ABI 1.7, optional: NULL or beyond struct_size means the core
+	 * checksums what read returned.)  read, and also crcs[i] = the
+	 * CRC32C of range i's bytes, computed while they pass through the
+	 * CPU cache rather than in a second pass over the caller's memory
+	 * (a load's checksum from memory costs as much as the read from the
+	 * page cache).  The core compares them with the metadata's. */
+	ckptio_status (*read_crc)(ckptio_store *st, const ckptio_range *ranges,
+				  size_t n, uint32_t *crcs);
 };
 
 /* ======================================================================== */
@@ -508,6 +524,14 @@ struct ckptio_layout_ops {
 	 * be specific enough that a user's own files never match (the
 	 * native layout: "__R_N.TOKEN.ckd" with digits and hex). */
 	int (*owns_object)(const char *name);
+
+	/* (ABI 1.7, optional: NULL or beyond struct_size means the core calls
+	 * read_data and checksums the buffers itself.)  read_data, and also
+	 * crcs[i] = the CRC32C of range i's bytes: a layout whose store has
+	 * read_crc passes the ranges on to it.  Same rules as read_data. */
+	ckptio_status (*read_data_crc)(ckptio_reader *r,
+				       const ckptio_range *ranges, size_t n,
+				       uint32_t *crcs);
 };
 
 /* ======================================================================== */

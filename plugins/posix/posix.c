@@ -36,6 +36,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__) && __has_include(<linux/openat2.h>)
 #include <linux/openat2.h>
@@ -72,6 +73,11 @@ typedef struct pstore {
 	size_t io_size;
 	int direct;
 	size_t bounce; /* buffered I/O copied through this many bytes; 0: not */
+	/* Reads, when `bounce` is not configured: whether the bounce buffer
+	 * pays here, decided by the first read big enough to time both ways
+	 * (READ_PROBE): 0 not yet, 1 direct, 2 through the bounce buffer. */
+	int read_auto;
+	atomic_int read_mode;
 	int fsync_always;
 	atomic_int no_openat2; /* openat2 answered ENOSYS or EPERM: walk */
 	fault fault;
@@ -522,6 +528,7 @@ static ckptio_status posix_open(const ckptio_host *host, ckptio_host_ctx *hc,
 	s->io_size = (size_t)(io_size & ~(uint64_t)(ALIGN - 1));
 	s->fsync_always = fs == 0;
 	s->bounce = (size_t)bounce;
+	s->read_auto = s->bounce != 0 && !host->config_get(hc, "bounce");
 	fault_parse(s);
 	if (create && make_dirs(s->root) != 0) {
 		st = host->error(hc, errno_status(errno),
@@ -835,6 +842,7 @@ typedef struct piece {
 	const ckptio_range *rg;
 	uint64_t off; /* within the range */
 	uint64_t len;
+	uint32_t crc; /* read_crc: the CRC32C of these len bytes */
 } piece;
 
 typedef struct rtask {
@@ -845,7 +853,12 @@ typedef struct rjob {
 	pstore *s;
 	piece *pieces;
 	rtask *tasks;
+	int crc; /* checksum each piece as it is read (read_crc) */
 } rjob;
+
+/* Checksumming reads go to the caller's memory in steps this big, each
+ * checksummed at once, while it is still in the CPU cache. */
+#define CRC_STEP (512u << 10)
 
 /* rg->key opened for reading: a regular file below the root, reached
  * without a link.  A descriptor, or -1 with the error recorded in *st. */
@@ -891,21 +904,67 @@ static int open_object(pstore *s, const ckptio_range *rg, ckptio_status *st)
 	return fd;
 }
 
+/* Bytes of each of the two timed reads of the probe (pstore.read_auto). */
+#define READ_PROBE (256u << 10)
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* The probe's verdict from the time per byte through the bounce buffer
+ * (pread + memcpy) and straight into the caller's memory: direct unless
+ * it costs clearly more (on some virtual machines the kernel's first
+ * access to a page of the process costs 10x: docs/posix.md).  The first
+ * verdict stands for the store's life. */
+static void probe_decide(pstore *s, double bounce_ns, double direct_ns)
+{
+	int none = 0, mode = direct_ns <= 1.5 * bounce_ns ? 1 : 2;
+
+	if (atomic_compare_exchange_strong(&s->read_mode, &none, mode))
+		s->base.host->log(s->base.hc, CKPTIO_LOG_DEBUG,
+				  "posix: reads go %s (%.3f ns/byte through "
+				  "the bounce buffer, %.3f directly)",
+				  mode == 1 ? "directly" : "through the bounce "
+				  "buffer", bounce_ns, direct_ns);
+}
+
 /* One piece from the open object fd: pread straight into the caller's
- * memory, or through the task's bounce buffer (see write_copied). */
-static ckptio_status read_piece(pstore *s, int fd, const piece *pc,
-				unsigned char *bounce)
+ * memory, or through the task's bounce buffer (see write_copied).  With
+ * crc, pc->crc receives the piece's CRC32C, computed on each step just
+ * read (the bounce buffer, or a CRC_STEP of the caller's memory).  When
+ * the store's read mode is still open (read_auto), a piece of at least
+ * two READ_PROBEs times one of each way and settles it. */
+static ckptio_status read_piece(pstore *s, int fd, piece *pc,
+				unsigned char *bounce, int crc)
 {
 	const ckptio_range *rg = pc->rg;
 	unsigned char *dst = (unsigned char *)rg->buf + pc->off;
 	uint64_t pos = rg->offset + pc->off, left = pc->len;
-	size_t max = bounce ? s->bounce : s->io_size * 4;
+	int probe = bounce && s->read_auto &&
+		    atomic_load(&s->read_mode) == 0 && left >= 2 * READ_PROBE;
+	double t_bounce = 0;
 	struct stat sb;
 
+	pc->crc = 0;
+
 	while (left > 0) {
+		/* Probe steps 1 (bounce) and 2 (direct), then the mode. */
+		int use = probe == 1   ? 1
+			  : probe == 2 ? 0
+			  : bounce && !(s->read_auto &&
+					atomic_load(&s->read_mode) == 1);
+		unsigned char *to = use ? bounce : dst;
+		size_t max = probe ? READ_PROBE
+			     : use ? s->bounce
+			     : crc ? CRC_STEP : s->io_size * 4;
 		size_t n = left < max ? (size_t)left : max;
+		double t0 = probe ? now_ns() : 0;
 		ssize_t r = injected(s, OP_PREAD) ? -1
-			    : pread(fd, bounce ? bounce : dst, n, (off_t)pos);
+			    : pread(fd, to, n, (off_t)pos);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -921,8 +980,17 @@ static ckptio_status read_piece(pstore *s, int fd, const piece *pc,
 				(unsigned long long)rg->offset,
 				(unsigned long long)(rg->offset + rg->length));
 		}
-		if (bounce)
+		if (crc)
+			pc->crc = s->base.host->crc32c(pc->crc, to, (size_t)r);
+		if (use)
 			memcpy(dst, bounce, (size_t)r);
+		if (probe == 1) {
+			t_bounce = (now_ns() - t0) / (double)r;
+			probe = 2;
+		} else if (probe == 2) {
+			probe_decide(s, t_bounce, (now_ns() - t0) / (double)r);
+			probe = 0;
+		}
 		dst += r;
 		pos += (uint64_t)r;
 		left -= (uint64_t)r;
@@ -939,19 +1007,24 @@ static ckptio_status read_task(void *arg, size_t t)
 	unsigned char *bounce = j->s->bounce ? malloc(j->s->bounce) : NULL;
 	int fd = open_object(j->s, j->pieces[tk->first].rg, &st);
 
+	/* Its pages faulted in now, not inside the probe's timing. */
+	if (bounce && j->s->read_auto && atomic_load(&j->s->read_mode) == 0)
+		memset(bounce, 0, j->s->bounce);
+
 	for (size_t i = 0; fd >= 0 && st == CKPTIO_OK && i < tk->n; i++)
-		st = read_piece(j->s, fd, &j->pieces[tk->first + i], bounce);
+		st = read_piece(j->s, fd, &j->pieces[tk->first + i], bounce,
+				j->crc);
 	if (fd >= 0)
 		close(fd);
 	free(bounce);
 	return st;
 }
 
-static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
-				size_t n)
+static ckptio_status read_ranges(ckptio_store *st, const ckptio_range *ranges,
+				 size_t n, uint32_t *crcs)
 {
 	pstore *s = (pstore *)st;
-	rjob j = {.s = s};
+	rjob j = {.s = s, .crc = crcs != NULL};
 	size_t npieces = 0, np = 0, nt = 0;
 	uint64_t task_bytes = 0;
 	ckptio_status rc;
@@ -981,17 +1054,42 @@ static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
 				j.tasks[nt++] = (rtask){np, 0};
 				task_bytes = 0;
 			}
-			j.pieces[np++] = (piece){&ranges[i], off, len};
+			j.pieces[np++] = (piece){&ranges[i], off, len, 0};
 			j.tasks[nt - 1].n++;
 			task_bytes += len;
 			off += len;
 		} while (off < ranges[i].length);
 	}
 	rc = par_for(s, nt, read_task, &j);
+	/* A range's pieces are in order: their checksums combine into its. */
+	for (size_t p = 0; rc == CKPTIO_OK && crcs && p < np; p++) {
+		size_t i = (size_t)(j.pieces[p].rg - ranges);
+
+		crcs[i] = j.pieces[p].off == 0
+				  ? j.pieces[p].crc
+				  : s->base.host->crc32c_combine(
+					    crcs[i], j.pieces[p].crc,
+					    j.pieces[p].len);
+	}
 	free(j.pieces);
 	free(j.tasks);
 	/* The failing task recorded its detail (the first one wins). */
 	return rc;
+}
+
+static ckptio_status posix_read(ckptio_store *st, const ckptio_range *ranges,
+				size_t n)
+{
+	return read_ranges(st, ranges, n, NULL);
+}
+
+/* read, checksumming each step as it is read (ABI 1.7).  A core without
+ * crc32c_combine never calls it (it has no read_crc to call). */
+static ckptio_status posix_read_crc(ckptio_store *st,
+				    const ckptio_range *ranges, size_t n,
+				    uint32_t *crcs)
+{
+	return read_ranges(st, ranges, n, crcs);
 }
 
 static ckptio_status posix_stat(ckptio_store *st, const char *key,
@@ -1188,6 +1286,7 @@ static const struct ckptio_store_ops posix_ops = {
 	.remove = posix_remove,
 	.remove_many = NULL,
 	.put_target = posix_put_target,
+	.read_crc = posix_read_crc,
 };
 
 static const char *const posix_options[] = {"threads", "io_size", "direct",
