@@ -46,7 +46,7 @@ done
 die() { echo "http.sh: $*" >&2; exit 1; }
 CKPTIO=${CKPTIO_BIN:-./ckptio}
 PARTLOAD=${CKPTIO_PARTLOAD:-./tests/partload}
-export CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH:-./plugins/posix/.libs:./plugins/http/.libs:./plugins/safetensors/.libs}
+export CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH:-$(pwd)/plugins/posix/.libs:$(pwd)/plugins/http/.libs:$(pwd)/plugins/safetensors/.libs}
 export CKPTIO_CONFIG=/dev/null
 [ -x "$CKPTIO" ] && [ -x "$PARTLOAD" ] || die "run from a built tree (ckptio, tests/partload)"
 command -v aria2c >/dev/null || { . "$SRC/tests/pkg.sh"; pkg_install aria2; }

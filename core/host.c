@@ -327,4 +327,5 @@ const ckptio_host ckptio__host = {
 	.remove_many = ckptio__store_remove_many,
 	.plan_bins = host_plan_bins,
 	.crc32c_combine = ckptio__crc32c_combine,
+	.store_read_crc = ckptio__store_read_crc,
 };

@@ -392,6 +392,10 @@ extern const ckptio_plugin ckptio__native_layout_plugin;
 
 /* Delete keys[0..n) with the store's remove_many when it has one (ABI 1.1),
  * else with remove per key; missing keys are not errors. */
+/* The store's read_crc (ABI 1.7), else its read and a checksum pass. */
+ckptio_status ckptio__store_read_crc(ckptio_store *st,
+				     const ckptio_range *ranges, size_t n,
+				     uint32_t *crcs);
 ckptio_status ckptio__store_remove_many(ckptio_store *st,
 					const char *const *keys, size_t n);
 /* The store's put_target (ABI 1.2) when it has one: 1 and target set when

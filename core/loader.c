@@ -970,6 +970,23 @@ ckptio_status ckptio__store_remove_many(ckptio_store *st,
 	return rc;
 }
 
+ckptio_status ckptio__store_read_crc(ckptio_store *st,
+				     const ckptio_range *ranges, size_t n,
+				     uint32_t *crcs)
+{
+	const ckptio_store_ops *ops = st->ops;
+	ckptio_status rc;
+
+	if (ops->struct_size >= END_OF(struct ckptio_store_ops, read_crc) &&
+	    ops->read_crc)
+		return ops->read_crc(st, ranges, n, crcs);
+	rc = ops->read(st, ranges, n);
+	for (size_t i = 0; rc == CKPTIO_OK && i < n; i++)
+		crcs[i] = ckptio__crc32c(0, ranges[i].buf,
+					 (size_t)ranges[i].length);
+	return rc;
+}
+
 int ckptio__store_put_target(ckptio_store *st, const char *key, char *target,
 			     size_t size)
 {

@@ -26,9 +26,6 @@
 
 #include "ckptio/plugin.h"
 
-/* Bytes a struct must have for member m (optional methods, by ABI). */
-#define NATIVE_END_OF(type, m) (offsetof(type, m) + sizeof(((type *)0)->m))
-
 #define MD_KEY ".metadata.json"
 #define MD_MAX (256u << 20) /* refuse larger metadata objects */
 
@@ -694,23 +691,12 @@ static ckptio_status nr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 	return st;
 }
 
-/* The store's read, with the CRC32C of every range when crcs is set: its
- * read_crc (ABI 1.7), else its read and a pass over the buffers. */
+/* The store's read; with crcs, the CRC32C of every range too. */
 static ckptio_status store_read(native_reader *r, const ckptio_range *ranges,
 				size_t n, uint32_t *crcs)
 {
-	const struct ckptio_store_ops *ops = r->store->ops;
-	ckptio_status st;
-
-	if (crcs && ops->struct_size >=
-			    NATIVE_END_OF(struct ckptio_store_ops, read_crc) &&
-	    ops->read_crc)
-		return ops->read_crc(r->store, ranges, n, crcs);
-	st = ops->read(r->store, ranges, n);
-	for (size_t i = 0; crcs && st == CKPTIO_OK && i < n; i++)
-		crcs[i] = r->host->crc32c(0, ranges[i].buf,
-					  (size_t)ranges[i].length);
-	return st;
+	return crcs ? r->host->store_read_crc(r->store, ranges, n, crcs)
+		    : r->store->ops->read(r->store, ranges, n);
 }
 
 static ckptio_status nr_read(ckptio_reader *rd, const ckptio_range *ranges,

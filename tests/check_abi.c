@@ -217,7 +217,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_plugin_info, description, 32, 8),
 	FIELD(ckptio_plugin_info, abi_version, 40, 4),
 	FIELD(ckptio_plugin_info, caps, 48, 8),
-	SIZE(ckptio_host, 160),
+	SIZE(ckptio_host, 168),
 	FIELD(ckptio_host, abi_version, 0, 4),
 	FIELD(ckptio_host, struct_size, 4, 4),
 	FIELD(ckptio_host, log, 8, 8),
@@ -239,6 +239,7 @@ static const pin layouts[] = {
 	FIELD(ckptio_host, remove_many, 136, 8),
 	FIELD(ckptio_host, plan_bins, 144, 8), /* ABI 1.4 */
 	FIELD(ckptio_host, crc32c_combine, 152, 8), /* ABI 1.7 */
+	FIELD(ckptio_host, store_read_crc, 160, 8), /* ABI 1.7 */
 	SIZE(ckptio_store, 24),
 	FIELD(ckptio_store, ops, 0, 8),
 	FIELD(ckptio_store, host, 8, 8),

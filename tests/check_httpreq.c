@@ -289,6 +289,8 @@ static httpreq *req_new(unsigned op, const char *method)
 
 static void req_free(httpreq *r)
 {
+	free(r->dst_crc); /* the caller's, as httpread's are */
+	r->dst_crc = NULL;
 	httpreq_release(r);
 	free(r);
 }
@@ -304,6 +306,8 @@ static httpreq *get_into(unsigned char *buf, uint64_t off, uint64_t len)
 	r->dst[0] = (httpreq_seg){buf, len};
 	r->ndst = 1;
 	r->dst_len = len;
+	r->dst_crc = calloc(1, sizeof(*r->dst_crc));
+	ck_assert_ptr_nonnull(r->dst_crc);
 	return r;
 }
 
@@ -397,9 +401,17 @@ START_TEST(test_get_segments)
 	r->dst[2] = (httpreq_seg){b, 5};
 	r->ndst = 3;
 	r->dst_len = 10;
+	r->dst_crc = calloc(3, sizeof(*r->dst_crc));
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
 	ck_assert_mem_eq(a, "012", 3);
 	ck_assert_mem_eq(b, "56789", 5);
+	/* Each segment's CRC32C, as the bytes arrived; none for the gap. */
+	ck_assert_uint_eq(r->dst_crc[0], ckptio__crc32c(0, "012", 3));
+	ck_assert_uint_eq(r->dst_crc[1], 0);
+	ck_assert_uint_eq(r->dst_crc[2], ckptio__crc32c(0, "56789", 5));
+	ck_assert_int_eq(r->dst_crc_bad, 0);
+	free(r->dst_crc);
+	r->dst_crc = NULL;
 	ck_assert_uint_eq(r->attempt, 1);
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "GET /obj HTTP/1.1\r\n"));
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "range: bytes=100-109\r\n"));
@@ -669,6 +681,11 @@ START_TEST(test_resume_where_it_broke)
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "range: bytes=100-109\r\n"));
 	ck_assert_ptr_nonnull(strstr(srv.head[1], "range: bytes=104-109\r\n"));
 	ck_assert_mem_eq(buf, "0123456789", 10);
+	/* The checksum carried on across the resume. */
+	ck_assert_uint_eq(r->dst_crc[0], ckptio__crc32c(0, "0123456789", 10));
+	ck_assert_int_eq(r->dst_crc_bad, 0);
+	free(r->dst_crc);
+	r->dst_crc = NULL;
 	req_free(r);
 }
 END_TEST
@@ -703,6 +720,11 @@ START_TEST(test_no_tag_restarts)
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
 	ck_assert_ptr_nonnull(strstr(srv.head[1], "range: bytes=0-9\r\n"));
 	ck_assert_mem_eq(buf, "0123456789", 10);
+	/* Started again from the first byte: so did the checksum. */
+	ck_assert_uint_eq(r->dst_crc[0], ckptio__crc32c(0, "0123456789", 10));
+	ck_assert_int_eq(r->dst_crc_bad, 0);
+	free(r->dst_crc);
+	r->dst_crc = NULL;
 	req_free(r);
 }
 END_TEST

@@ -248,6 +248,32 @@ START_TEST(test_scatter_read)
 	ck_assert(memcmp(ga + 4096, a + 4096, 4096 + 11 * MiB) == 0);
 	ck_assert(memcmp(ga + len - 100, a + len - 100, 100) == 0);
 	ck_assert(memcmp(gb, b, 1000) == 0);
+	/* read_crc (ABI 1.7): the same bytes, and each range's CRC32C
+	 * carried across its GETs and combined, with an empty range too. */
+	{
+		ckptio_range r2[7];
+		uint32_t crcs[7];
+
+		memcpy(r2, r, sizeof(r));
+		r2[6] = (ckptio_range){"s/a", 77, 0, ga};
+		memset(ga, 0, len);
+		memset(gb, 0, 1000);
+		memset(crcs, 0xab, sizeof(crcs));
+		ck_assert_msg(ops->read_crc(st, r2, 7, crcs) == CKPTIO_OK,
+			      "%s", hc.msg);
+		for (int i = 0; i < 7; i++) {
+			const unsigned char *src =
+				(strcmp(r2[i].key, "s/a") == 0 ? a : b) +
+				r2[i].offset;
+
+			ck_assert_msg(memcmp(r2[i].buf, src, r2[i].length) == 0,
+				      "range %d: bytes differ", i);
+			ck_assert_msg(crcs[i] ==
+					      ckptio__crc32c(0, src,
+							     r2[i].length),
+				      "range %d: CRC %08x", i, crcs[i]);
+		}
+	}
 	ck_assert_int_eq(ops->remove(st, "s/a"), CKPTIO_OK);
 	ck_assert_int_eq(ops->remove(st, "s/b"), CKPTIO_OK);
 	free(a);

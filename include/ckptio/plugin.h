@@ -62,6 +62,7 @@ typedef struct ckptio_store ckptio_store;
 typedef struct ckptio_metadata ckptio_metadata;
 typedef struct ckptio_plan ckptio_plan;
 typedef struct ckptio_store_ops ckptio_store_ops;
+typedef struct ckptio_range ckptio_range;
 typedef struct ckptio_layout_ops ckptio_layout_ops;
 
 /* ======================================================================== */
@@ -182,6 +183,11 @@ struct ckptio_host {
 	 * B's length: for stores that checksum the pieces of one range on
 	 * several threads (read_crc).  O(log len2). */
 	uint32_t (*crc32c_combine)(uint32_t crc1, uint32_t crc2, uint64_t len2);
+	/* For layouts' read_data_crc: the store's read_crc, else its read and
+	 * then the CRC32C of each range's buffer. */
+	ckptio_status (*store_read_crc)(ckptio_store *st,
+					const ckptio_range *ranges, size_t n,
+					uint32_t *crcs);
 };
 
 /* ======================================================================== */
@@ -210,12 +216,12 @@ struct ckptio_store {
 typedef struct ckptio_put ckptio_put;
 
 /* One byte range of one object, read into buf (length bytes). */
-typedef struct ckptio_range {
+struct ckptio_range {
 	const char *key;
 	uint64_t offset;
 	uint64_t length;
 	void *buf;
-} ckptio_range;
+};
 
 typedef struct ckptio_stat {
 	uint64_t size;

@@ -391,8 +391,9 @@ static void get_free(void *ctx, httpreq *r)
 	req_free((hreq *)r);
 }
 
-static ckptio_status http_read(ckptio_store *st, const ckptio_range *ranges,
-			       size_t n)
+static ckptio_status http_read_ranges(ckptio_store *st,
+				 const ckptio_range *ranges, size_t n,
+				 uint32_t *crcs)
 {
 	hstore *s = (hstore *)st;
 	const httpreq_reader rd = {
@@ -403,7 +404,21 @@ static ckptio_status http_read(ckptio_store *st, const ckptio_range *ranges,
 	for (size_t i = 0; i < n; i++)
 		if ((rc = check_key(s, ranges[i].key)) != CKPTIO_OK)
 			return rc;
-	return httpreq_read(&rd, ranges, n);
+	return crcs ? httpreq_read_crc(&rd, ranges, n, crcs)
+		    : httpreq_read(&rd, ranges, n);
+}
+
+static ckptio_status http_read(ckptio_store *st, const ckptio_range *ranges,
+			     size_t n)
+{
+	return http_read_ranges(st, ranges, n, NULL);
+}
+
+/* read, with each range's CRC32C computed as the bytes arrive (ABI 1.7). */
+static ckptio_status http_read_crc(ckptio_store *st, const ckptio_range *ranges,
+				 size_t n, uint32_t *crcs)
+{
+	return http_read_ranges(st, ranges, n, crcs);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1189,6 +1204,7 @@ static const struct ckptio_store_ops http_ops_table = {
 	.remove = http_remove,
 	.remove_many = http_remove_many,
 	.instance_caps = http_instance_caps,
+	.read_crc = http_read_crc,
 };
 
 static const char *const http_options[] = {

@@ -7,6 +7,7 @@
  * (httpreq.h, httpreq_read).
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ typedef struct rjob {
 	const char *key;
 	uint64_t offset, len;
 	httpreq_seg *dst;
+	size_t *rix; /* the range each dst segment is of; SIZE_MAX: a gap */
 	size_t ndst, cap;
 } rjob;
 
@@ -33,17 +35,22 @@ static int by_key_offset(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static int job_add(rjob *j, void *buf, uint64_t len)
+static int job_add(rjob *j, void *buf, uint64_t len, size_t rix)
 {
 	if (j->ndst == j->cap) {
 		size_t cap = j->cap ? j->cap * 2 : 4;
 		httpreq_seg *v = realloc(j->dst, cap * sizeof(*v));
+		size_t *x;
 
 		if (!v)
 			return -1;
 		j->dst = v;
+		if (!(x = realloc(j->rix, cap * sizeof(*x))))
+			return -1;
+		j->rix = x;
 		j->cap = cap;
 	}
+	j->rix[j->ndst] = rix;
 	j->dst[j->ndst++] = (httpreq_seg){buf, len};
 	j->len += len;
 	return 0;
@@ -74,7 +81,8 @@ static int plan_reads(uint64_t max_len, const ckptio_range *ranges, size_t n,
 				   off >= end && off - end <= COALESCE_GAP &&
 				   j->len + (off - end) < max_len;
 
-			if (join && off > end && job_add(j, NULL, off - end))
+			if (join && off > end &&
+			    job_add(j, NULL, off - end, SIZE_MAX))
 				goto oom;
 			if (!join) {
 				if (njobs == cap) {
@@ -92,7 +100,7 @@ static int plan_reads(uint64_t max_len, const ckptio_range *ranges, size_t n,
 			k = max_len - j->len;
 			if (k > left)
 				k = left;
-			if (job_add(j, buf, k) != 0)
+			if (job_add(j, buf, k, (size_t)(rg - ranges)) != 0)
 				goto oom;
 			buf += k;
 			off += k;
@@ -104,8 +112,10 @@ static int plan_reads(uint64_t max_len, const ckptio_range *ranges, size_t n,
 	*nout = njobs;
 	return 0;
 oom:
-	for (size_t i = 0; i < njobs; i++)
+	for (size_t i = 0; i < njobs; i++) {
 		free(jobs[i].dst);
+		free(jobs[i].rix);
+	}
 	free(jobs);
 	free(order);
 	return -1;
@@ -133,18 +143,51 @@ static ckptio_status read_oom(httpreq_client *c)
 	return c->cfg.host->error(c->cfg.hc, CKPTIO_ENOMEM, "out of memory");
 }
 
-ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
-			   size_t n)
+/* Job i's checksums into the ranges' (crcs, in order: a range's segments
+ * come job after job, in increasing offset); started[r]: range r has a
+ * first segment; bad[r]: checksum range r from its buffer instead. */
+static void job_crcs(const rjob *j, const httpreq *r, uint32_t (*combine)(
+			     uint32_t, uint32_t, uint64_t),
+		     uint32_t *crcs, unsigned char *started,
+		     unsigned char *bad)
 {
+	for (size_t k = 0; k < j->ndst; k++) {
+		size_t i = j->rix[k];
+
+		if (i == SIZE_MAX)
+			continue;
+		if (!r->dst_crc || r->dst_crc_bad)
+			bad[i] = 1;
+		else if (!started[i])
+			crcs[i] = r->dst_crc[k];
+		else
+			crcs[i] = combine(crcs[i], r->dst_crc[k],
+					  r->dst[k].len);
+		started[i] = 1;
+	}
+}
+
+static ckptio_status read_ranges(const httpreq_reader *rd,
+				 const ckptio_range *ranges, size_t n,
+				 uint32_t *crcs)
+{
+	const ckptio_host *host = rd->c->cfg.host;
 	rjob *jobs = NULL;
 	size_t njobs = 0;
 	httpreq **reqs;
 	httpreq_group g = {.fail_fast = 1};
+	unsigned char *flags = NULL; /* started[n], then bad[n] */
 	ckptio_status rc = CKPTIO_OK;
 
 	if (plan_reads(rd->max_len, ranges, n, &jobs, &njobs) != 0)
 		return read_oom(rd->c);
 	reqs = calloc(njobs ? njobs : 1, sizeof(*reqs));
+	if (crcs && host->struct_size <
+			    offsetof(ckptio_host, crc32c_combine) +
+				    sizeof(host->crc32c_combine))
+		crcs = NULL; /* cannot happen: a 1.7 core calls read_crc */
+	if (crcs && !(flags = calloc(2 * n + 1, 1)))
+		rc = read_oom(rd->c);
 	if (!reqs)
 		rc = read_oom(rd->c);
 	for (size_t i = 0; rc == CKPTIO_OK && i < njobs; i++) {
@@ -159,6 +202,11 @@ ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
 		r->dst = jobs[i].dst;
 		r->ndst = jobs[i].ndst;
 		r->dst_len = jobs[i].len;
+		/* Without memory for them, the checksums come from the
+		 * buffers afterwards (job_crcs). */
+		r->dst_crc = crcs ? calloc(r->ndst ? r->ndst : 1,
+					   sizeof(*r->dst_crc))
+				  : NULL;
 		jobs[i].dst = NULL;
 		r->grp = &g;
 		reqs[i] = r;
@@ -172,11 +220,36 @@ ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
 		if (r && r->st != CKPTIO_OK && r->st != CKPTIO_ECANCELED &&
 		    rc == CKPTIO_OK)
 			rc = read_failed(rd->c, r, jobs[i].offset, jobs[i].len);
-		if (r)
+		if (r && rc == CKPTIO_OK && crcs)
+			job_crcs(&jobs[i], r, host->crc32c_combine, crcs, flags,
+				 flags + n);
+		if (r) {
+			free(r->dst_crc);
+			r->dst_crc = NULL;
 			rd->release(rd->ctx, r);
+		}
 		free(jobs[i].dst);
+		free(jobs[i].rix);
 	}
+	for (size_t i = 0; rc == CKPTIO_OK && crcs && i < n; i++)
+		if (!flags[i] || flags[n + i]) /* empty, or from the buffer */
+			crcs[i] = host->crc32c(0, ranges[i].buf,
+					       (size_t)ranges[i].length);
+	free(flags);
 	free(reqs);
 	free(jobs);
 	return rc;
+}
+
+ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
+			   size_t n)
+{
+	return read_ranges(rd, ranges, n, NULL);
+}
+
+ckptio_status httpreq_read_crc(const httpreq_reader *rd,
+			       const ckptio_range *ranges, size_t n,
+			       uint32_t *crcs)
+{
+	return read_ranges(rd, ranges, n, crcs);
 }

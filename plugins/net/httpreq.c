@@ -25,19 +25,24 @@
 
 /* Copy n bytes between ext and the segments v, from segment *i at offset
  * *off, and advance them: into the segments when in (a NULL segment
- * buffer drops its bytes), else out of them.  The caller checks that the
- * segments hold n more bytes. */
+ * buffer drops its bytes), else out of them.  crc (in only, may be NULL):
+ * the request's dst_crc, each segment's CRC32C carried on over the bytes
+ * copied into it, from ext while they are in the CPU cache.  The caller
+ * checks that the segments hold n more bytes. */
 static void seg_copy(httpreq_seg *v, size_t *i, uint64_t *off,
-		     unsigned char *ext, size_t n, int in)
+		     unsigned char *ext, size_t n, int in, uint32_t *crc,
+		     uint32_t (*crc32c)(uint32_t, const void *, size_t))
 {
 	for (size_t done = 0; done < n;) {
 		httpreq_seg *sg = &v[*i];
 		uint64_t left = sg->len - *off;
 		size_t k = n - done < left ? n - done : (size_t)left;
 
-		if (in && sg->buf)
+		if (in && sg->buf) {
 			memcpy(sg->buf + *off, ext + done, k);
-		else if (!in)
+			if (crc)
+				crc[*i] = crc32c(crc[*i], ext + done, k);
+		} else if (!in)
 			memcpy(ext + done, sg->buf + *off, k);
 		done += k;
 		*off += k;
@@ -98,7 +103,7 @@ static size_t on_read(char *out, size_t size, size_t nmemb, void *u)
 	if (r->injected == HTTPREQ_F_RESET && r->body_pos >= r->body_len / 2)
 		return CURL_READFUNC_ABORT;
 	seg_copy(r->body, &r->body_seg, &r->body_seg_off, (unsigned char *)out,
-		 n, 0);
+		 n, 0, NULL, NULL);
 	r->body_pos += n;
 	return n;
 }
@@ -194,7 +199,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *u)
 		return 0;
 	}
 	seg_copy(r->dst, &r->dst_seg, &r->dst_seg_off, (unsigned char *)p, n,
-		 1);
+		 1, r->dst_crc, r->c->cfg.host->crc32c);
 	r->got += n;
 	return n;
 }
@@ -511,6 +516,14 @@ void httpreq_reset_answer(httpreq *r)
 		/* Start again from the first byte, or (resumed) from where
 		 * the bytes kept end. */
 		uint64_t left = r->resume_at;
+
+		/* The checksums carried on so far cover bytes now dropped:
+		 * from the first byte they start again; from the middle they
+		 * cannot, and the caller checksums the buffers instead. */
+		if (r->dst_crc && r->resume_at == 0)
+			memset(r->dst_crc, 0, r->ndst * sizeof(*r->dst_crc));
+		else if (r->dst_crc)
+			r->dst_crc_bad = 1;
 
 		r->got = r->resume_at;
 		r->dst_seg = 0;

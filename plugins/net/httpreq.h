@@ -161,6 +161,11 @@ struct httpreq {
 				 * NULL: into resp */
 	size_t ndst;
 	uint64_t dst_len;       /* sum of dst's segments: exactly expected */
+	/* ndst entries, zeroed, or NULL: the CRC32C of the bytes written into
+	 * each dst segment, computed as they arrive; dst_crc_bad is set when
+	 * a retry dropped bytes they cover (then checksum the buffers). */
+	uint32_t *dst_crc;
+	int dst_crc_bad;
 	uint64_t range_off;     /* the first byte asked for (httpreq_range) */
 	/* A streamed body (instead of body segments): called on the I/O
 	 * thread for up to n more bytes; returns how many, 0 at the end, or
@@ -368,5 +373,10 @@ typedef struct httpreq_reader {
  * of the object", CKPTIO_ECORRUPT). */
 ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
 			   size_t n);
+/* httpreq_read, and crcs[i] = the CRC32C of range i, computed on each
+ * block as libcurl hands it over (the store's read_crc, ABI 1.7). */
+ckptio_status httpreq_read_crc(const httpreq_reader *rd,
+			       const ckptio_range *ranges, size_t n,
+			       uint32_t *crcs);
 
 #endif /* CKPTIO_NET_HTTPREQ_H */

@@ -78,8 +78,9 @@ static void get_free(void *ctx, httpreq *r)
 	s3_req_free((s3req *)r);
 }
 
-static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,
-			     size_t n)
+static ckptio_status s3_read_ranges(ckptio_store *st,
+				 const ckptio_range *ranges, size_t n,
+				 uint32_t *crcs)
 {
 	s3store *s = (s3store *)st;
 	const httpreq_reader rd = {
@@ -90,7 +91,21 @@ static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,
 	for (size_t i = 0; i < n; i++)
 		if ((rc = s3_check_key(s, ranges[i].key)) != CKPTIO_OK)
 			return rc;
-	return httpreq_read(&rd, ranges, n);
+	return crcs ? httpreq_read_crc(&rd, ranges, n, crcs)
+		    : httpreq_read(&rd, ranges, n);
+}
+
+static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,
+			     size_t n)
+{
+	return s3_read_ranges(st, ranges, n, NULL);
+}
+
+/* read, with each range's CRC32C computed as the bytes arrive (ABI 1.7). */
+static ckptio_status s3_read_crc(ckptio_store *st, const ckptio_range *ranges,
+				 size_t n, uint32_t *crcs)
+{
+	return s3_read_ranges(st, ranges, n, crcs);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -531,6 +546,7 @@ static const struct ckptio_store_ops s3_ops = {
 	.remove = s3_remove,
 	.remove_many = s3_remove_many,
 	.instance_caps = s3_instance_caps,
+	.read_crc = s3_read_crc,
 };
 
 static const char *const s3_options[] = {

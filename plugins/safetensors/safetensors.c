@@ -1245,8 +1245,17 @@ static ckptio_status sr_read_metadata(ckptio_reader *rd, ckptio_metadata **out)
 			      *r->id ? r->id : INDEX_KEY);
 }
 
-static ckptio_status sr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
-				  size_t n)
+/* The store's read; with crcs (read_data_crc, ABI 1.7, a core that has
+ * store_read_crc) the CRC32C of every range too. */
+static ckptio_status sr_store_read(st_reader *r, const ckptio_range *ranges,
+				   size_t n, uint32_t *crcs)
+{
+	return crcs ? r->host->store_read_crc(r->store, ranges, n, crcs)
+		    : r->store->ops->read(r->store, ranges, n);
+}
+
+static ckptio_status sr_read(ckptio_reader *rd, const ckptio_range *ranges,
+			     size_t n, uint32_t *crcs)
 {
 	st_reader *r = (st_reader *)rd;
 	ckptio_range *full;
@@ -1254,7 +1263,7 @@ static ckptio_status sr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
 	size_t i;
 
 	if (!*r->id)
-		return r->store->ops->read(r->store, ranges, n);
+		return sr_store_read(r, ranges, n, crcs);
 	if (!(full = calloc(n ? n : 1, sizeof(*full))))
 		return r->host->error(r->hc, CKPTIO_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
@@ -1266,11 +1275,25 @@ static ckptio_status sr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
 		}
 	}
 	if (st == CKPTIO_OK)
-		st = r->store->ops->read(r->store, full, n);
+		st = sr_store_read(r, full, n, crcs);
 	for (size_t j = 0; j < i; j++)
 		free((void *)full[j].key);
 	free(full);
 	return st;
+}
+
+static ckptio_status sr_read_data(ckptio_reader *rd, const ckptio_range *ranges,
+				  size_t n)
+{
+	return sr_read(rd, ranges, n, NULL);
+}
+
+/* Only a 1.7 core calls it, and a 1.7 core has store_read_crc. */
+static ckptio_status sr_read_data_crc(ckptio_reader *rd,
+				      const ckptio_range *ranges, size_t n,
+				      uint32_t *crcs)
+{
+	return sr_read(rd, ranges, n, crcs);
 }
 
 static void sr_free(ckptio_reader *rd)
@@ -1305,6 +1328,7 @@ static const struct ckptio_layout_ops st_ops = {
 	.read_data = sr_read_data,
 	.reader_free = sr_free,
 	.owns_object = st_owns,
+	.read_data_crc = sr_read_data_crc,
 };
 
 static const char *const st_options[] = {"shard_size", NULL};
