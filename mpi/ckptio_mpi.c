@@ -259,11 +259,15 @@ ckptio_status ckptio_mpi_coord_new(MPI_Comm comm, int need,
 	int inited = 0, finalized = 0, provided = MPI_THREAD_SINGLE;
 
 	last_error[0] = '\0';
+	/* Cleared first, even when the other is missing: a caller that
+	 * ignores the status finds nothing it could use. */
+	if (out)
+		*out = NULL;
+	if (coord)
+		memset(coord, 0, sizeof(*coord));
 	if (!out || !coord)
 		return fail(CKPTIO_EINVAL, "ckptio_mpi_coord_new: %s is NULL",
 			    !out ? "out" : "coord");
-	*out = NULL;
-	memset(coord, 0, sizeof(*coord));
 	MPI_Initialized(&inited);
 	MPI_Finalized(&finalized);
 	if (!inited || finalized)

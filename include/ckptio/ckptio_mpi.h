@@ -59,8 +59,10 @@ const char *ckptio_mpi_last_error(void);
  * MPI is CKPTIO_EINVAL.  On success *out is the coordinator and *coord is
  * filled for ckptio_opts.coord (rank and world of comm); both stay valid
  * until ckptio_mpi_coord_free.  Errors (in ckptio_mpi_last_error()):
- * CKPTIO_EINVAL (NULL arguments, MPI not initialised or finalised, a
- * thread level below need), CKPTIO_ECOORD (MPI failed), CKPTIO_ENOMEM. */
+ * CKPTIO_EINVAL (NULL arguments, MPI not initialised or finalised,
+ * MPI_COMM_NULL, a thread level below need), CKPTIO_ECOORD (MPI failed),
+ * CKPTIO_ENOMEM; on any error *out is NULL and *coord zeroed (whichever
+ * is not NULL), and a save refuses a zeroed coordinator. */
 ckptio_status ckptio_mpi_coord_new(MPI_Comm comm, int need,
 				   ckptio_mpi_coord **out, ckptio_coord *coord);
 

@@ -285,6 +285,47 @@ expect_exit 1 ck -v bench small:c2 --size 1MiB --tensors 2
 expect_stderr_contains "HTTP 413"
 [ ! -e "$DATA/small/c1/.metadata.json" ] && [ ! -e "$DATA/small/c2/.metadata.json" ] &&
 	pass "413: no checkpoint left" || fail "413: a commit key was written"
+# A fault at each PUT of an overwriting save (403: not retried), the data
+# objects' and the commit key's alike: the save fails, and the checkpoint
+# it was replacing still loads, every item as it was; once the fault lies
+# past the last PUT the save succeeds and the new checkpoint is whole.
+expect_exit 0 ck bench "$TMP/local/old" --size 2MiB --tensors 4 --keep
+expect_exit 0 ck cp "$TMP/local/old" web:ov
+replaced=0
+for n in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	if CKPTIO_HTTP_FAULTS="put:$n:403" ck cp --overwrite web:posix1 web:ov \
+		>"$OUT" 2>"$ERR"; then
+		replaced=1
+		pass "a fault at PUT $n is past the save's last PUT"
+		break
+	fi
+	grep -qF "HTTP 403" "$ERR" && pass "PUT $n refused: the save says so" ||
+		{ fail "PUT $n refused: no HTTP 403 in the message"; show_output; }
+	if same_items web:ov "$TMP/local/old"; then
+		pass "PUT $n refused: the old checkpoint loads, as it was"
+	else
+		fail "PUT $n refused: the old checkpoint is damaged"
+	fi
+done
+[ "$replaced" = 1 ] && same_items web:ov "$DATA/posix1" &&
+	pass "the save after the faults replaced the checkpoint, whole" ||
+	fail "no save got past the faults, or its checkpoint differs"
+expect_exit 0 ck verify web:ov
+# Two writers saving to one new location at once (WebDAV has no
+# conditional PUT: the later commit key wins): one whole checkpoint of one
+# of them is there, never a mix.
+( ck cp web:posix1 web:two >/dev/null 2>&1 ) &
+w1=$!
+( ck cp "$TMP/local/old" web:two >/dev/null 2>&1 ) &
+w2=$!
+wait "$w1" || true
+wait "$w2" || true
+expect_exit 0 ck verify web:two
+if same_items web:two "$DATA/posix1" || same_items web:two "$TMP/local/old"; then
+	pass "two writers: one of them, whole"
+else
+	fail "two writers: the checkpoint is neither of theirs"
+fi
 # Read-only: no writes, a clear error, nothing sent.
 expect_exit 1 ck bench ro:never --size 1MiB --tensors 1
 expect_stderr_contains "cannot write"

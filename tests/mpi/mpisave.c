@@ -229,6 +229,52 @@ static int nometa(ckptio_ctx *ctx, const char *loc, const ckptio_coord *co)
 	return 0;
 }
 
+/* ckptio_mpi_coord_new refuses what it cannot use, with a message, and
+ * leaves its outputs cleared: NULL out or coord, MPI_COMM_NULL, a thread
+ * level above the one MPI provides.  0 when every refusal was right. */
+static int args(void)
+{
+	static const struct {
+		int comm_null, need, null_out, null_coord;
+		const char *words;
+	} bad_args[] = {
+		{0, MPI_THREAD_FUNNELED, 1, 0, "out is NULL"},
+		{0, MPI_THREAD_FUNNELED, 0, 1, "coord is NULL"},
+		{1, MPI_THREAD_FUNNELED, 0, 0, "MPI_COMM_NULL"},
+		{0, MPI_THREAD_MULTIPLE, 0, 0, "below the"},
+	};
+	int provided, fails = 0;
+
+	MPI_Query_thread(&provided);
+	for (size_t i = 0; i < sizeof(bad_args) / sizeof(bad_args[0]); i++) {
+		ckptio_mpi_coord *mc = (ckptio_mpi_coord *)&provided;
+		ckptio_coord co;
+		ckptio_status st;
+
+		if (bad_args[i].need == MPI_THREAD_MULTIPLE &&
+		    provided >= MPI_THREAD_MULTIPLE)
+			continue; /* this MPI gives it: nothing to refuse */
+		memset(&co, 0x5a, sizeof(co));
+		st = ckptio_mpi_coord_new(bad_args[i].comm_null
+						  ? MPI_COMM_NULL
+						  : MPI_COMM_WORLD,
+					  bad_args[i].need,
+					  bad_args[i].null_out ? NULL : &mc,
+					  bad_args[i].null_coord ? NULL : &co);
+		if (st != CKPTIO_EINVAL ||
+		    !strstr(ckptio_mpi_last_error(), bad_args[i].words) ||
+		    (!bad_args[i].null_out && mc != NULL) ||
+		    (!bad_args[i].null_coord && co.struct_size != 0)) {
+			fprintf(stderr, "mpisave rank %d: case %zu (%s): status "
+				"%d, message '%s'\n", rank, i,
+				bad_args[i].words, (int)st,
+				ckptio_mpi_last_error());
+			fails++;
+		}
+	}
+	return fails ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	ckptio_mpi_coord *mc = NULL;
@@ -252,6 +298,8 @@ int main(int argc, char **argv)
 		rc = 1;
 	} else if (co.rank != rank || co.world != world) {
 		rc = bad("coordinator's rank or world", NULL, CKPTIO_EINVAL);
+	} else if (strcmp(argv[1], "args") == 0) {
+		rc = args();
 	} else if (strcmp(argv[1], "save") == 0) {
 		rc = save(ctx, argv[2], &co, 0, -1);
 	} else if (strcmp(argv[1], "load") == 0 && argc == 4) {

@@ -25,6 +25,9 @@ SRC=${CKPTIO_SRCDIR:?set by make check}
 . "$SRC/tests/mpi/mpi.sh"
 
 CK=$TMP/ck
+# ckptio_mpi_coord_new's refusals: NULL out or coord, MPI_COMM_NULL, a
+# thread level MPI does not provide.
+expect_exit 0 mpi 2 args "$CK"
 expect_exit 0 mpi 4 save "$CK"
 expect_exit 0 ck verify "$CK"
 expect_stdout_contains "OK: 6 items"
