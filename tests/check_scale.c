@@ -1,5 +1,6 @@
 /* check_scale.c - every step at 10^6 items: plan, metadata, commit, open
- * (ls), verify, load (whole and resharded), copy and gc, over the real
+ * (ls), verify, load (whole, resharded, and collective: two ranks, rank 0
+ * reading the metadata for both), copy and gc, over the real
  * posix plugin, with every byte compared.  Correctness only: nothing here
  * is timed (bench/ measures).  CKPTIO_TEST_SCALE sets the item count
  * (.ci/run's valgrind step runs 20000; make check and the sanitizer build
@@ -202,6 +203,40 @@ static void *rep_save(void *arg)
 	return NULL;
 }
 
+/* Rank r of a collective load: items [r * n / 2, (r + 1) * n / 2) into
+ * their places in r->data (rank 0 alone reads the 10^6 items' metadata
+ * and broadcasts it). */
+static void *rep_load(void *arg)
+{
+	rep_rank *r = arg;
+	const uint64_t shape[1] = {ELEMS};
+	size_t first = (size_t)r->rank * n / 2, last = (size_t)(r->rank + 1) * n / 2;
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	ckptio_coord co;
+	ckptio_ctx *c;
+	ckptio_sd *sd;
+	char name[64];
+
+	ck_assert_int_eq(ckptio_ctx_new(&c, NULL), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_coord_threads_get(r->g, r->rank, &co),
+			 CKPTIO_OK);
+	o.coord = &co;
+	ck_assert_int_eq(ckptio_sd_new(&sd), CKPTIO_OK);
+	for (size_t i = first; i < last; i++) {
+		name_of(i, name, sizeof(name));
+		ck_assert_int_eq(ckptio_sd_add_tensor(sd, name, CKPTIO_F32, 1,
+						      shape, NULL, NULL,
+						      (float *)r->data +
+							      i * ELEMS),
+				 CKPTIO_OK);
+	}
+	r->st = ckptio_load(c, r->loc, sd, &o);
+	snprintf(r->msg, sizeof(r->msg), "%s", ckptio_errmsg(c));
+	ckptio_sd_free(sd);
+	ckptio_ctx_free(c);
+	return NULL;
+}
+
 START_TEST(test_million_replicated_two_ranks)
 {
 	float *data = malloc(n * ELEMS * sizeof(float));
@@ -250,6 +285,22 @@ START_TEST(test_million_replicated_two_ranks)
 	ck_assert_msg(ckptio_load(ctx, loc, sd, NULL) == CKPTIO_OK, "%s",
 		      ckptio_errmsg(ctx));
 	ckptio_sd_free(sd);
+	check_values(back);
+
+	/* The same items loaded collectively, half by each rank. */
+	memset(back, 0, n * ELEMS * sizeof(float));
+	ck_assert_int_eq(ckptio_coord_threads_new(&g, 2), CKPTIO_OK);
+	for (int k = 0; k < 2; k++) {
+		r[k] = (rep_rank){g, k, loc, back, CKPTIO_OK, ""};
+		ck_assert_int_eq(pthread_create(&t[k], NULL, rep_load, &r[k]),
+				 0);
+	}
+	for (int k = 0; k < 2; k++)
+		pthread_join(t[k], NULL);
+	ckptio_coord_threads_free(g);
+	for (int k = 0; k < 2; k++)
+		ck_assert_msg(r[k].st == CKPTIO_OK, "collective load, rank %d: "
+			      "%s", k, r[k].msg);
 	check_values(back);
 	free(loc);
 	free(data);
