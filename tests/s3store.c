@@ -308,6 +308,39 @@ static int has(const seen *s, const char *key)
 	return 0;
 }
 
+/* One version per object: an object replaced by another writer after
+ * this store first read it is refused ("changed on the server"), by a
+ * GET and by a HEAD, rather than mixed; what this store writes itself it
+ * reads again freely. */
+START_TEST(test_one_version)
+{
+	ckptio_store *st = open_store(), *other = open_store();
+	unsigned char a[64], b[64], got[64];
+	ckptio_range rg = {"v/obj", 0, 64, got};
+	ckptio_stat sb;
+
+	tu_fill(a, sizeof(a), 1);
+	tu_fill(b, sizeof(b), 2);
+	ck_assert_int_eq(put(st, "v/obj", a, 64, CKPTIO_PUT_STABLE), CKPTIO_OK);
+	ck_assert_msg(ops->read(st, &rg, 1) == CKPTIO_OK, "%s", hc.msg);
+	ck_assert_mem_eq(got, a, 64);
+	ck_assert_int_eq(put(other, "v/obj", b, 64, CKPTIO_PUT_STABLE),
+			 CKPTIO_OK);
+	ck_assert_int_eq(ops->read(st, &rg, 1), CKPTIO_ECORRUPT);
+	ck_assert_msg(strstr(hc.msg, "v/obj: changed on the server since it "
+			     "was first read"), "%s", hc.msg);
+	ck_assert_int_eq(ops->stat(st, "v/obj", &sb), CKPTIO_ECORRUPT);
+	/* This store's own write: the new version is the one it reads. */
+	ck_assert_int_eq(put(st, "v/obj", a, 64, CKPTIO_PUT_STABLE), CKPTIO_OK);
+	ck_assert_msg(ops->read(st, &rg, 1) == CKPTIO_OK, "%s", hc.msg);
+	ck_assert_mem_eq(got, a, 64);
+	ck_assert_int_eq(ops->stat(st, "v/obj", &sb), CKPTIO_OK);
+	ck_assert_int_eq(ops->remove(st, "v/obj"), CKPTIO_OK);
+	ops->close(other);
+	ops->close(st);
+}
+END_TEST
+
 START_TEST(test_list_pages)
 {
 	ckptio_store *st;
@@ -562,6 +595,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_multipart_stable);
 	tcase_add_test(tc, test_multipart_copied);
 	tcase_add_test(tc, test_scatter_read);
+	tcase_add_test(tc, test_one_version);
 	tcase_add_test(tc, test_list_pages);
 	tcase_add_test(tc, test_if_absent);
 	tcase_add_test(tc, test_abort);

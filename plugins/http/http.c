@@ -50,17 +50,6 @@ static const httpreq_op http_ops[NOPS] = {
 
 enum { LIST_NONE, LIST_AUTOINDEX };
 
-/* What this store has seen of one object: its version (ETag, else
- * Last-Modified; NULL: none given yet) and, from a HEAD, its size and
- * time. */
-typedef struct tag_entry {
-	char *key;
-	char *tag;
-	uint64_t size;
-	int64_t mtime;
-	int has_size;
-} tag_entry;
-
 typedef struct hstore {
 	ckptio_store base;
 	char *base_url;     /* the root with a trailing '/' */
@@ -72,10 +61,9 @@ typedef struct hstore {
 	uint64_t range_size; /* most bytes per GET */
 	httpreq_options net;
 	httpreq_client *client;
-	/* Versions seen, an open-addressing table; under the client's
+	/* Versions seen (one version per object); under the client's
 	 * lock. */
-	tag_entry *tags;
-	size_t ntags, tcap;
+	httpreq_pins pins;
 } hstore;
 
 typedef struct hreq {
@@ -137,117 +125,15 @@ static char *path_encode(const char *key)
 /* ------------------------------------------------------------------------ */
 /* Versions seen (under the client's lock)                                  */
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-static tag_entry *tag_slot(hstore *s, const char *key)
-{
-	size_t i = (size_t)hash_str(key) & (s->tcap - 1);
-
-	while (s->tags[i].key && strcmp(s->tags[i].key, key) != 0)
-		i = (i + 1) & (s->tcap - 1);
-	return &s->tags[i];
-}
-
-/* The entry of key, NULL: none. */
-static tag_entry *tag_find(hstore *s, const char *key)
-{
-	tag_entry *e;
-
-	if (!s->tcap)
-		return NULL;
-	e = tag_slot(s, key);
-	return e->key ? e : NULL;
-}
-
-/* The entry of key, made (empty) when there is none.  NULL: out of memory
- * (nothing recorded: a later answer is then compared with nothing, as
- * before). */
-static tag_entry *tag_entry_of(hstore *s, const char *key)
-{
-	tag_entry *e;
-
-	if ((s->ntags + 1) * 2 > s->tcap) {
-		size_t cap = s->tcap ? s->tcap * 2 : 64;
-		tag_entry *old = s->tags, *v = calloc(cap, sizeof(*v));
-		size_t ocap = s->tcap;
-
-		if (!v)
-			return NULL;
-		s->tags = v;
-		s->tcap = cap;
-		for (size_t i = 0; i < ocap; i++)
-			if (old[i].key)
-				*tag_slot(s, old[i].key) = old[i];
-		free(old);
-	}
-	e = tag_slot(s, key);
-	if (e->key)
-		return e;
-	if (!(e->key = strdup(key)))
-		return NULL;
-	s->ntags++;
-	return e;
-}
-
-/* Forget key's version (we wrote or removed it): backward-shift delete. */
-static void tag_forget(hstore *s, const char *key)
-{
-	size_t i, j;
-
-	if (!s->tcap || !tag_slot(s, key)->key)
-		return;
-	i = (size_t)(tag_slot(s, key) - s->tags);
-	free(s->tags[i].key);
-	free(s->tags[i].tag);
-	s->tags[i] = (tag_entry){0};
-	s->ntags--;
-	for (j = (i + 1) & (s->tcap - 1); s->tags[j].key;
-	     j = (j + 1) & (s->tcap - 1)) {
-		tag_entry e = s->tags[j];
-
-		s->tags[j] = (tag_entry){0};
-		*tag_slot(s, e.key) = e;
-	}
-}
-
-/* The version of the object in r's answer: its ETag, else Last-Modified. */
-static const char *answer_tag(const httpreq *r)
-{
-	return r->etag[0] ? r->etag : r->last_modified;
-}
-
-/* r's answer is of the version of its object seen first (recording it when
- * it is the first): 0; else r->st and r->msg say so and -1.  Lock held. */
+/* r's answer is of the version of its object seen first (pinned when it is
+ * the first): 0; else r->st and r->msg say so and -1.  Lock held. */
 static int same_version(hstore *s, httpreq *hr)
 {
 	hreq *r = (hreq *)hr;
-	const char *tag = answer_tag(hr);
-	tag_entry *e;
 	char u[600];
 
-	if (!tag[0])
-		return 0; /* the server gives none: nothing to compare */
-	if (!(e = tag_entry_of(s, r->key)))
-		return 0;
-	if (!e->tag) {
-		e->tag = strdup(tag); /* NULL: compared with nothing later */
-		return 0;
-	}
-	if (strcmp(e->tag, tag) == 0)
-		return 0;
 	snprintf(u, sizeof(u), "%s%s", s->shown, r->key);
-	hr->st = CKPTIO_ECORRUPT;
-	snprintf(hr->msg, sizeof(hr->msg), "%s: changed on the server since "
-		 "it was first read (%s, now %s): not mixing two versions of "
-		 "it", u, e->tag, tag);
-	return -1;
+	return httpreq_pin_check(&s->pins, r->key, hr, u);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -433,13 +319,13 @@ static ckptio_status http_stat(ckptio_store *st, const char *key,
 {
 	hstore *s = (hstore *)st;
 	ckptio_status rc = check_key(s, key);
-	tag_entry *e;
+	httpreq_pin *e;
 	hreq *r;
 
 	if (rc != CKPTIO_OK)
 		return rc;
 	httpreq_lock(s->client);
-	if ((e = tag_find(s, key)) && e->has_size) {
+	if ((e = httpreq_pin_find(&s->pins, key)) && e->has_size) {
 		out->size = e->size;
 		out->mtime = e->mtime;
 		httpreq_unlock(s->client);
@@ -461,7 +347,7 @@ static ckptio_status http_stat(ckptio_store *st, const char *key,
 		httpreq_lock(s->client);
 		if (same_version(s, &r->base) != 0) {
 			rc = CKPTIO_ECORRUPT;
-		} else if ((e = tag_entry_of(s, key))) {
+		} else if ((e = httpreq_pin_of(&s->pins, key))) {
 			e->size = (uint64_t)r->base.length;
 			e->mtime = r->base.mtime;
 			e->has_size = 1;
@@ -493,7 +379,7 @@ static ckptio_status http_remove(ckptio_store *st, const char *key)
 		fail_req(s, r);
 	req_free(r);
 	httpreq_lock(s->client);
-	tag_forget(s, key);
+	httpreq_pin_forget(&s->pins, key);
 	httpreq_unlock(s->client);
 	return rc == CKPTIO_ENOTFOUND ? CKPTIO_OK : rc;
 }
@@ -535,7 +421,7 @@ static ckptio_status http_remove_many(ckptio_store *st,
 			    r->base.st != CKPTIO_ENOTFOUND && rc == CKPTIO_OK)
 				rc = fail_req(s, r);
 			httpreq_lock(s->client);
-			tag_forget(s, r->key);
+			httpreq_pin_forget(&s->pins, r->key);
 			httpreq_unlock(s->client);
 			req_free(r);
 			reqs[i] = NULL;
@@ -968,7 +854,7 @@ static ckptio_status http_put_commit(ckptio_put *pp)
 		req_free(r);
 	}
 	httpreq_lock(s->client);
-	tag_forget(s, p->key);
+	httpreq_pin_forget(&s->pins, p->key);
 	httpreq_unlock(s->client);
 	put_free(p);
 	return rc;
@@ -1154,11 +1040,7 @@ static void http_close(ckptio_store *st)
 	hstore *s = (hstore *)st;
 
 	httpreq_client_close(s->client); /* waits for every request */
-	for (size_t i = 0; i < s->tcap; i++) {
-		free(s->tags[i].key);
-		free(s->tags[i].tag);
-	}
-	free(s->tags);
+	httpreq_pins_free(&s->pins);
 	for (size_t i = 0; i < s->nhdr; i++) {
 		explicit_bzero(s->hdr[i], strlen(s->hdr[i]));
 		free(s->hdr[i]);

@@ -379,4 +379,39 @@ ckptio_status httpreq_read_crc(const httpreq_reader *rd,
 			       const ckptio_range *ranges, size_t n,
 			       uint32_t *crcs);
 
+/* ------------------------------------------------------------------------ */
+/* One version per object (httppin.c)                                       */
+
+/* What a store has seen of one object: its version (ETag, else
+ * Last-Modified; NULL: none given yet) and, from a HEAD, its size and
+ * time. */
+typedef struct httpreq_pin {
+	char *key;
+	char *tag;
+	uint64_t size;
+	int64_t mtime;
+	int has_size;
+} httpreq_pin;
+
+/* The objects' pins of one store, zeroed before use; every call under the
+ * client's lock (httpreq_lock). */
+typedef struct httpreq_pins {
+	httpreq_pin *v;
+	size_t cap, n;
+} httpreq_pins;
+
+/* key's pin, or NULL: none. */
+httpreq_pin *httpreq_pin_find(httpreq_pins *p, const char *key);
+/* key's pin, made (empty) when there is none; NULL: out of memory. */
+httpreq_pin *httpreq_pin_of(httpreq_pins *p, const char *key);
+/* Forget key's version (the store wrote or removed it). */
+void httpreq_pin_forget(httpreq_pins *p, const char *key);
+void httpreq_pins_free(httpreq_pins *p);
+/* r's answer about key against key's pinned version: 0 when it is that
+ * version, or the first (then pinned), or the answer names none; else -1
+ * with r->st CKPTIO_ECORRUPT and r->msg "SHOWN: changed on the server
+ * since it was first read (A, now B): not mixing two versions of it". */
+int httpreq_pin_check(httpreq_pins *p, const char *key, httpreq *r,
+		      const char *shown);
+
 #endif /* CKPTIO_NET_HTTPREQ_H */

@@ -108,6 +108,25 @@ static ckptio_status s3_read_crc(ckptio_store *st, const ckptio_range *ranges,
 	return s3_read_ranges(st, ranges, n, crcs);
 }
 
+void s3_pin_forget(s3store *s, const char *key)
+{
+	size_t pl = strlen(s->prefix), kl = strlen(key);
+	char *full = malloc(pl + kl + 1);
+
+	httpreq_lock(s->client);
+	if (full) {
+		memcpy(full, s->prefix, pl);
+		memcpy(full + pl, key, kl + 1);
+		httpreq_pin_forget(&s->pins, full);
+	} else {
+		/* Without the key's name, forget every version rather than
+		 * refuse a later answer about it as "changed". */
+		httpreq_pins_free(&s->pins);
+	}
+	httpreq_unlock(s->client);
+	free(full);
+}
+
 /* ------------------------------------------------------------------------ */
 /* stat, list, remove                                                       */
 
@@ -157,6 +176,15 @@ static ckptio_status s3_stat(ckptio_store *st, const char *key,
 					 "s3://%s/%s: HEAD: no Content-Length in "
 					 "the answer", s->bucket, r->key);
 	} else if (rc == CKPTIO_OK) {
+		char u[600];
+
+		snprintf(u, sizeof(u), "s3://%s/%s", s->bucket, r->key);
+		httpreq_lock(s->client);
+		if (httpreq_pin_check(&s->pins, r->key, &r->base, u) != 0)
+			rc = CKPTIO_ECORRUPT;
+		httpreq_unlock(s->client);
+		if (rc != CKPTIO_OK)
+			s3_fail_req(s, r);
 		out->size = (uint64_t)r->base.length;
 		out->mtime = r->base.mtime;
 	} else if (rc == CKPTIO_EAUTH) {
@@ -328,6 +356,7 @@ static ckptio_status s3_remove(ckptio_store *st, const char *key)
 	if (rc != CKPTIO_OK && rc != CKPTIO_ENOTFOUND)
 		s3_fail_req(s, r);
 	s3_req_free(r);
+	s3_pin_forget(s, key);
 	/* Uploads of this key that list() found: left by a crashed save. */
 	if (rc != CKPTIO_ENOMEM)
 		abort_listed_uploads(s, key);
@@ -442,6 +471,8 @@ static ckptio_status s3_remove_many(ckptio_store *st, const char *const *keys,
 	for (size_t i = 0; i < n && rc == CKPTIO_OK; i += DELETE_BATCH)
 		rc = delete_batch(s, keys + i,
 				  n - i < DELETE_BATCH ? n - i : DELETE_BATCH);
+	for (size_t i = 0; i < n && s->pins.n; i++)
+		s3_pin_forget(s, keys[i]);
 	for (size_t i = 0; i < n && s->nups; i++)
 		abort_listed_uploads(s, keys[i]);
 	return rc;
@@ -491,6 +522,7 @@ static void s3_close(ckptio_store *st)
 	s3store *s = (s3store *)st;
 
 	httpreq_client_close(s->client); /* waits for every request */
+	httpreq_pins_free(&s->pins);
 	for (unsigned i = 0; i < s->nfree; i++)
 		free(s->free_bufs[i]);
 	free(s->free_bufs);

@@ -51,6 +51,9 @@ typedef struct s3store {
 	 * client's lock. */
 	char **up_keys, **up_ids;
 	size_t nups;
+	/* The version of each object read (full keys): one version per
+	 * object for the store's life; under the client's lock. */
+	httpreq_pins pins;
 } s3store;
 
 /* An S3 request: the layer's request and what signing and S3's answers
@@ -70,6 +73,9 @@ typedef struct s3req {
 
 /* s3.c: helpers of every file. */
 ckptio_status s3_oom(s3store *s);
+/* Forget the pinned version of key (relative): this store wrote or
+ * removed it. */
+void s3_pin_forget(s3store *s, const char *key);
 int s3_key_valid(const s3store *s, const char *key);
 ckptio_status s3_check_key(s3store *s, const char *key);
 

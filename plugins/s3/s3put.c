@@ -517,6 +517,8 @@ ckptio_status s3_put_commit(ckptio_put *p)
 		if (st == CKPTIO_OK)
 			st = complete_upload(p);
 	}
+	/* Whatever happened, the object may have a new version now. */
+	s3_pin_forget(s, p->key);
 	if (st != CKPTIO_OK) {
 		s3_put_abort(p);
 		return st;

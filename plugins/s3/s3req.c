@@ -205,6 +205,24 @@ out:
 }
 
 /* The object (or bucket) a request is about, for messages. */
+/* A GET's answer, before its bytes land: of the version of its object
+ * first seen, or refused (one version per object, httpreq_pins). */
+static int s3_accept(void *ctx, httpreq *hr)
+{
+	s3store *s = ctx;
+	const s3req *r = (const s3req *)hr;
+	char u[600];
+	int rc;
+
+	if (!r->key)
+		return 0;
+	snprintf(u, sizeof(u), "s3://%s/%s", s->bucket, r->key);
+	httpreq_lock(s->client);
+	rc = httpreq_pin_check(&s->pins, r->key, hr, u);
+	httpreq_unlock(s->client);
+	return rc;
+}
+
 static void s3_target(void *ctx, const httpreq *hr, char *out, size_t len)
 {
 	s3store *s = ctx;
@@ -283,7 +301,8 @@ ckptio_status s3_client_open(s3store *s)
 		.opt = s->net,
 		.hooks = {.prepare = s3_prepare, .target = s3_target,
 			  .error_detail = s3_error_detail,
-			  .error_verdict = s3_error_verdict},
+			  .error_verdict = s3_error_verdict,
+			  .accept = s3_accept},
 		.ctx = s,
 		.host = s->base.host,
 		.hc = s->base.hc,
