@@ -184,7 +184,10 @@ struct ckptio_host {
 	 * several threads (read_crc).  O(log len2). */
 	uint32_t (*crc32c_combine)(uint32_t crc1, uint32_t crc2, uint64_t len2);
 	/* For layouts' read_data_crc: the store's read_crc, else its read and
-	 * then the CRC32C of each range's buffer. */
+	 * then the CRC32C of each range's buffer.  crcs has n entries, the
+	 * caller's; on failure their values are undefined and the error is
+	 * recorded on the store's hc, as read does.  Thread safe as the
+	 * store's read is. */
 	ckptio_status (*store_read_crc)(ckptio_store *st,
 					const ckptio_range *ranges, size_t n,
 					uint32_t *crcs);
@@ -349,7 +352,9 @@ struct ckptio_store_ops {
 	 * CRC32C of range i's bytes, computed while they pass through the
 	 * CPU cache rather than in a second pass over the caller's memory
 	 * (a load's checksum from memory costs as much as the read from the
-	 * page cache).  The core compares them with the metadata's. */
+	 * page cache).  The core compares them with the metadata's.  crcs:
+	 * n entries, the caller's; undefined when it fails (errors as read).
+	 * Called from several threads at once, as read is. */
 	ckptio_status (*read_crc)(ckptio_store *st, const ckptio_range *ranges,
 				  size_t n, uint32_t *crcs);
 };

@@ -374,7 +374,9 @@ typedef struct httpreq_reader {
 ckptio_status httpreq_read(const httpreq_reader *rd, const ckptio_range *ranges,
 			   size_t n);
 /* httpreq_read, and crcs[i] = the CRC32C of range i, computed on each
- * block as libcurl hands it over (the store's read_crc, ABI 1.7). */
+ * block as libcurl hands it over (the store's read_crc, ABI 1.7); crcs
+ * NULL: httpreq_read.  A block dropped by a retry that restarts mid-range
+ * makes that range's checksum come from its buffer instead. */
 ckptio_status httpreq_read_crc(const httpreq_reader *rd,
 			       const ckptio_range *ranges, size_t n,
 			       uint32_t *crcs);

@@ -91,8 +91,7 @@ static ckptio_status s3_read_ranges(ckptio_store *st,
 	for (size_t i = 0; i < n; i++)
 		if ((rc = s3_check_key(s, ranges[i].key)) != CKPTIO_OK)
 			return rc;
-	return crcs ? httpreq_read_crc(&rd, ranges, n, crcs)
-		    : httpreq_read(&rd, ranges, n);
+	return httpreq_read_crc(&rd, ranges, n, crcs);
 }
 
 static ckptio_status s3_read(ckptio_store *st, const ckptio_range *ranges,

@@ -163,11 +163,46 @@ def _done(value):
     return f
 
 
+class _Located:
+    """What the writer and the reader share: where, with which group and
+    configuration, and DCP's checkpoint_id methods (2.x)."""
+
+    def _setup(self, location, process_group, no_dist, config, threads):
+        self.location = str(location) if location is not None else None
+        self.process_group = process_group
+        self.no_dist = no_dist
+        self.config = config
+        self.threads = threads
+        self.is_coordinator = False
+
+    def reset(self, checkpoint_id=None):
+        if checkpoint_id is not None:
+            self.location = str(checkpoint_id)
+
+    @classmethod
+    def validate_checkpoint_id(cls, checkpoint_id):
+        return isinstance(checkpoint_id, str) and bool(checkpoint_id)
+
+    def prepare_local_plan(self, plan):
+        return plan
+
+    def prepare_global_plan(self, plans):
+        return plans
+
+    def _where(self, what):
+        """The location, or a clear error when DCP gave none."""
+        if not self.location:
+            raise ckptio.InvalidArgument(
+                1, "%s: no location (pass one, or checkpoint_id to DCP's "
+                "save/load)" % what)
+        return self.location
+
+
 # ---------------------------------------------------------------------------
 # StorageWriter
 
 
-class StorageWriter(_Writer):
+class StorageWriter(_Located, _Writer):
     """DCP storage writer that saves through ckptio to location (a path,
     file://, s3://, http(s)://, or a backend:name from the configuration).
 
@@ -181,14 +216,9 @@ class StorageWriter(_Writer):
     def __init__(self, location=None, *, overwrite=False, process_group=None,
                  no_dist=False, config=None, layout=None, threads=0):
         super().__init__()
-        self.location = str(location) if location is not None else None
+        self._setup(location, process_group, no_dist, config, threads)
         self.overwrite = overwrite
-        self.process_group = process_group
-        self.no_dist = no_dist
-        self.config = config
         self.layout = layout
-        self.threads = threads
-        self.is_coordinator = False
 
     # PyTorch 1.13 and 2.x names of the same steps.
     def init(self, is_coordinator):
@@ -197,22 +227,8 @@ class StorageWriter(_Writer):
     def set_up_storage_writer(self, is_coordinator, *args, **kwargs):
         self.init(is_coordinator)
 
-    def reset(self, checkpoint_id=None):
-        if checkpoint_id is not None:
-            self.location = str(checkpoint_id)
-
-    @classmethod
-    def validate_checkpoint_id(cls, checkpoint_id):
-        return isinstance(checkpoint_id, str) and bool(checkpoint_id)
-
     def storage_meta(self):
         return None
-
-    def prepare_local_plan(self, plan):
-        return plan
-
-    def prepare_global_plan(self, plans):
-        return plans
 
     def _items(self, plan, planner):
         """ckptio's state dict for this rank's write items, and DCP's
@@ -251,10 +267,7 @@ class StorageWriter(_Writer):
         return sd, results
 
     def write_data(self, plan, planner):
-        if not self.location:
-            raise ckptio.InvalidArgument(
-                1, "StorageWriter: no location (pass one, or checkpoint_id "
-                "to dcp.save)")
+        self._where("StorageWriter")
         coord = _coordinator(self.process_group, self.no_dist)
         with ckptio.Context(self.config) as ctx:
             try:
@@ -309,7 +322,7 @@ def _metadata(location, config):
     return Metadata(state_dict_metadata=md, storage_data={"bytes": sizes})
 
 
-class StorageReader(_Reader):
+class StorageReader(_Located, _Reader):
     """DCP storage reader that loads through ckptio from location.
     Every rank reads only the chunks its tensors overlap (any split), every
     chunk CRC32C-checked.  With a process group (the default one when
@@ -320,27 +333,11 @@ class StorageReader(_Reader):
     def __init__(self, location=None, *, process_group=None, no_dist=False,
                  config=None, threads=0):
         super().__init__()
-        self.location = str(location) if location is not None else None
-        self.process_group = process_group
-        self.no_dist = no_dist
-        self.config = config
-        self.threads = threads
+        self._setup(location, process_group, no_dist, config, threads)
         self.metadata = None
-        self.is_coordinator = False
-
-    def reset(self, checkpoint_id=None):
-        if checkpoint_id is not None:
-            self.location = str(checkpoint_id)
-
-    @classmethod
-    def validate_checkpoint_id(cls, checkpoint_id):
-        return isinstance(checkpoint_id, str) and bool(checkpoint_id)
 
     def read_metadata(self):
-        if not self.location:
-            raise ckptio.InvalidArgument(
-                1, "StorageReader: no location (pass one, or checkpoint_id "
-                "to dcp.load)")
+        self._where("StorageReader")
         coord = _coordinator(self.process_group, self.no_dist)
         if coord is None:
             return _metadata(self.location, self.config)
@@ -366,12 +363,6 @@ class StorageReader(_Reader):
     def set_up_storage_reader(self, metadata, is_coordinator, *args,
                               **kwargs):
         self.init(metadata, is_coordinator)
-
-    def prepare_local_plan(self, plan):
-        return plan
-
-    def prepare_global_plan(self, plans):
-        return plans
 
     def read_data(self, plan, planner):
         coord = _coordinator(self.process_group, self.no_dist)
