@@ -135,6 +135,24 @@ static const char *intern(md_impl *m, const char *s)
 	return m->last_object = *node;
 }
 
+/* Is object a valid object name (a key, UTF-8)?  Every name interned
+ * was checked before: a save's chunks repeat a few names, and checking
+ * each again was a tenth of the metadata's build. */
+static int object_ok(md_impl *m, const char *object)
+{
+	size_t len;
+
+	if (!object)
+		return 0;
+	if (m->last_object && strcmp(m->last_object, object) == 0)
+		return 1;
+	if (tfind(object, &m->objects, cmp_str))
+		return 1;
+	len = strlen(object);
+	return ckptio__key_valid(object) &&
+	       ckptio__utf8_prefix(object, len) == len;
+}
+
 ckptio_status ckptio__md_new(ckptio_host_ctx *hc, const char *layout,
 			     ckptio_metadata **out)
 {
@@ -392,8 +410,7 @@ ckptio_status ckptio__md_add_chunk(ckptio_host_ctx *hc, ckptio_metadata *md,
 	if (item >= md->nitems)
 		return ckptio__hc_error(hc, CKPTIO_EINVAL, "no item %zu", item);
 	it = &m->items[item];
-	if (!object || !ckptio__key_valid(object) ||
-	    ckptio__utf8_prefix(object, strlen(object)) != strlen(object))
+	if (!object_ok(m, object))
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
 					"item '%.200s': invalid object name "
 					"'%.200s'",
@@ -418,8 +435,7 @@ ckptio_status ckptio__md_set_location(ckptio_host_ctx *hc, ckptio_metadata *md,
 					"no chunk %zu of item %zu", chunk, item);
 	it = &m->items[item];
 	c = (ckptio_chunk_meta *)&it->chunks[chunk];
-	if (!object || !ckptio__key_valid(object) ||
-	    ckptio__utf8_prefix(object, strlen(object)) != strlen(object))
+	if (!object_ok(m, object))
 		return ckptio__hc_error(hc, CKPTIO_ECORRUPT,
 					"item '%.200s': invalid object name "
 					"'%.200s'",
@@ -1006,29 +1022,48 @@ typedef struct outbuf {
 	int failed;
 } outbuf;
 
-static void out_print(void *ctx, const char *s, size_t n)
+/* out_room when the buffer must grow first. */
+static char *out_grow(outbuf *o, size_t n)
 {
-	outbuf *o = ctx;
 	size_t cap = o->cap ? o->cap : 4096;
 	char *b;
 
-	if (o->failed || n == 0)
-		return;
+	if (o->failed)
+		return NULL;
 	while (cap - o->len <= n && cap <= SIZE_MAX / 2)
 		cap *= 2;
 	if (cap - o->len <= n) {
 		o->failed = 1;
-		return;
+		return NULL;
 	}
 	if (cap != o->cap) {
 		if (!(b = realloc(o->s, cap))) {
 			o->failed = 1;
-			return;
+			return NULL;
 		}
 		o->s = b;
 		o->cap = cap;
 	}
-	memcpy(o->s + o->len, s, n);
+	return o->s + o->len;
+}
+
+/* Room for n more bytes at the end of o, or NULL (remembered in
+ * o->failed). */
+static inline char *out_room(outbuf *o, size_t n)
+{
+	if (!o->failed && o->cap - o->len > n)
+		return o->s + o->len;
+	return out_grow(o, n);
+}
+
+static void out_print(void *ctx, const char *s, size_t n)
+{
+	outbuf *o = ctx;
+	char *d;
+
+	if (n == 0 || !(d = out_room(o, n)))
+		return;
+	memcpy(d, s, n);
 	o->len += n;
 }
 
@@ -1046,36 +1081,12 @@ static unsigned put_str(yajl_gen g, const char *key, const char *value)
 	return bad | gen_str(g, value);
 }
 
-/* An unsigned number, in decimal: yajl_gen_integer formats with sprintf,
- * which was a tenth of a save of 64,000 small tensors (four numbers per
- * chunk). */
-static unsigned gen_u64(yajl_gen g, uint64_t v)
-{
-	char buf[24];
-	size_t i = sizeof(buf);
-
-	do {
-		buf[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return yajl_gen_number(g, buf + i, sizeof(buf) - i);
-}
-
 /* The builder keeps every number below 2^63. */
 static unsigned put_int(yajl_gen g, const char *key, long long value)
 {
 	unsigned bad = gen_str(g, key);
 
 	return bad | yajl_gen_integer(g, value);
-}
-
-static unsigned gen_dims(yajl_gen g, const uint64_t *v, unsigned n)
-{
-	unsigned bad = yajl_gen_array_open(g);
-
-	for (unsigned i = 0; i < n; i++)
-		bad |= gen_u64(g, v[i]);
-	return bad | yajl_gen_array_close(g);
 }
 
 /* The objects table: each distinct object name once, in the order of
@@ -1090,8 +1101,14 @@ typedef struct objtab {
 	void *tree;         /* tsearch tree of objent */
 	const char **names; /* by index */
 	size_t n, cap;
-	const char *last;   /* the last name looked up, and its index */
-	size_t last_index;
+	/* The last names looked up and their indexes, by address: the
+	 * metadata's chunks share the interned copy of a name, and
+	 * consecutive items mostly alternate between a few objects. */
+	struct {
+		const char *name;
+		size_t index;
+	} recent[8];
+	unsigned next;
 } objtab;
 
 static void objtab_free(objtab *t)
@@ -1106,10 +1123,11 @@ static int objtab_index(objtab *t, const char *name, size_t *index)
 	objent *e, **node;
 	const char **v;
 
-	if (t->last && (t->last == name || strcmp(t->last, name) == 0)) {
-		*index = t->last_index;
-		return 0;
-	}
+	for (unsigned i = 0; i < 8; i++)
+		if (t->recent[i].name == name) {
+			*index = t->recent[i].index;
+			return 0;
+		}
 	node = tfind(&name, &t->tree, cmp_str_ptr);
 	if (!node) {
 		if (t->n == t->cap) {
@@ -1129,8 +1147,10 @@ static int objtab_index(objtab *t, const char *name, size_t *index)
 		}
 		t->names[t->n++] = name;
 	}
-	t->last = (*node)->name;
-	*index = t->last_index = (*node)->index;
+	*index = (*node)->index;
+	t->recent[t->next].name = name;
+	t->recent[t->next].index = *index;
+	t->next = (t->next + 1) % 8;
 	return 0;
 }
 
@@ -1144,43 +1164,194 @@ static int chunk_whole(const ckptio_item_meta *it, const ckptio_chunk_meta *c)
 	return 1;
 }
 
+/*
+ * The items, the bulk of the text, are written straight into the output
+ * buffer between yajl_gen's "[" and "]" of their array: through yajl_gen
+ * (a call and a print callback per token) they were half of the save of
+ * 64,000 small tensors.  The text is yajl_gen's: compact, strings escaped
+ * as it escapes them, UTF-8 checked as it checks it.
+ */
+
+static void out_byte(outbuf *o, char c)
+{
+	char *d = out_room(o, 1);
+
+	if (d) {
+		*d = c;
+		o->len++;
+	}
+}
+
+/* An unsigned number, in decimal (yajl_gen_integer formats with
+ * sprintf). */
+static void out_u64(outbuf *o, uint64_t v)
+{
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930"
+		"31323334353637383940414243444546474849505152535455565758596061"
+		"62636465666768697071727374757677787980818283848586878889909192"
+		"93949596979899";
+	char buf[20], *d;
+	size_t i = sizeof(buf);
+
+	/* Two digits a division. */
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		i -= 2;
+		memcpy(buf + i, pairs + 2 * r, 2);
+	}
+	if (v >= 10) {
+		i -= 2;
+		memcpy(buf + i, pairs + 2 * v, 2);
+	} else {
+		buf[--i] = (char)('0' + v);
+	}
+	if ((d = out_room(o, sizeof(buf)))) {
+		memcpy(d, buf + i, sizeof(buf) - i);
+		o->len += sizeof(buf) - i;
+	}
+}
+
+/* Does any byte of w need escaping in a JSON string: below 0x20, '"' or
+ * '\\'?  (Bytes of 0x80 and up are told apart from those by their top
+ * bit.) */
+static int needs_escape(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) |
+		 ((b - ones) & ~b)) & high) != 0;
+}
+
+/* A JSON string: '"', '\\' and control characters escaped as yajl_gen
+ * escapes them (and '/' not); anything but UTF-8 fails, as yajl_gen's
+ * check makes it fail. */
+static void out_str(outbuf *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t len = strlen(s), run = 0;
+	char *d;
+
+	if (ckptio__utf8_prefix(s, len) != len) {
+		o->failed = 1;
+		return;
+	}
+	/* At most 6 bytes ("\u001f") per byte, and the quotes. */
+	if (len > (SIZE_MAX - 2) / 6 || !(d = out_room(o, 6 * len + 2))) {
+		o->failed = 1;
+		return;
+	}
+	*d++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		uint64_t w;
+		char e = 0;
+
+		/* Eight plain bytes at a time. */
+		if (len - i >= 8 && (memcpy(&w, s + i, 8), !needs_escape(w))) {
+			run += 8;
+			i += 7;
+			continue;
+		}
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			run++;
+			continue;
+		}
+		memcpy(d, s + i - run, run);
+		d += run;
+		run = 0;
+		switch (c) {
+		case '"': e = '"'; break;
+		case '\\': e = '\\'; break;
+		case '\b': e = 'b'; break;
+		case '\f': e = 'f'; break;
+		case '\n': e = 'n'; break;
+		case '\r': e = 'r'; break;
+		case '\t': e = 't'; break;
+		}
+		*d++ = '\\';
+		if (e) {
+			*d++ = e;
+		} else {
+			memcpy(d, "u00", 3);
+			d[3] = hex[c >> 4];
+			d[4] = hex[c & 15];
+			d += 5;
+		}
+	}
+	memcpy(d, s + len - run, run);
+	d += run;
+	*d++ = '"';
+	o->len = (size_t)(d - o->s);
+}
+
+static void out_dims(outbuf *o, const uint64_t *v, unsigned n)
+{
+	out_byte(o, '[');
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			out_byte(o, ',');
+		out_u64(o, v[i]);
+	}
+	out_byte(o, ']');
+}
+
 /* [object, offset, length, crc32c] with, for a part of a tensor,
  * offsets and shape after them; crc32c null when the chunk has none. */
-static unsigned put_chunk(yajl_gen g, objtab *t, const ckptio_item_meta *it,
-			  const ckptio_chunk_meta *c)
+static void out_chunk(outbuf *o, objtab *t, const ckptio_item_meta *it,
+		      const ckptio_chunk_meta *c)
 {
 	size_t obj;
-	unsigned bad;
 
-	if (objtab_index(t, c->object, &obj) != 0)
-		return 1;
-	bad = yajl_gen_array_open(g);
-	bad |= gen_u64(g, obj);
-	bad |= gen_u64(g, c->offset);
-	bad |= gen_u64(g, c->length);
-	bad |= c->has_crc ? gen_u64(g, c->crc32c) : yajl_gen_null(g);
-	if (it->kind == CKPTIO_ITEM_TENSOR && !chunk_whole(it, c)) {
-		bad |= gen_dims(g, c->offsets, it->ndim);
-		bad |= gen_dims(g, c->shape, it->ndim);
+	if (objtab_index(t, c->object, &obj) != 0) {
+		o->failed = 1;
+		return;
 	}
-	return bad | yajl_gen_array_close(g);
+	out_byte(o, '[');
+	out_u64(o, obj);
+	out_byte(o, ',');
+	out_u64(o, c->offset);
+	out_byte(o, ',');
+	out_u64(o, c->length);
+	out_byte(o, ',');
+	if (c->has_crc)
+		out_u64(o, c->crc32c);
+	else
+		out_print(o, "null", 4);
+	if (it->kind == CKPTIO_ITEM_TENSOR && !chunk_whole(it, c)) {
+		out_byte(o, ',');
+		out_dims(o, c->offsets, it->ndim);
+		out_byte(o, ',');
+		out_dims(o, c->shape, it->ndim);
+	}
+	out_byte(o, ']');
 }
 
 /* [name, dtype, shape, chunks]; a bytes item: [name, "bytes", null,
  * chunks]. */
-static unsigned put_item(yajl_gen g, objtab *t, const ckptio_item_meta *it)
+static void out_item(outbuf *o, objtab *t, const ckptio_item_meta *it)
 {
 	int tensor = it->kind == CKPTIO_ITEM_TENSOR;
-	unsigned bad = yajl_gen_array_open(g);
 
-	bad |= gen_str(g, it->name);
-	bad |= gen_str(g, tensor ? ckptio_dtype_name(it->dtype) : "bytes");
-	bad |= tensor ? gen_dims(g, it->shape, it->ndim) : yajl_gen_null(g);
-	bad |= yajl_gen_array_open(g);
-	for (size_t c = 0; c < it->nchunks && !bad; c++)
-		bad |= put_chunk(g, t, it, &it->chunks[c]);
-	bad |= yajl_gen_array_close(g);
-	return bad | yajl_gen_array_close(g);
+	out_byte(o, '[');
+	out_str(o, it->name);
+	out_byte(o, ',');
+	out_str(o, tensor ? ckptio_dtype_name(it->dtype) : "bytes");
+	out_byte(o, ',');
+	if (tensor)
+		out_dims(o, it->shape, it->ndim);
+	else
+		out_print(o, "null", 4);
+	out_print(o, ",[", 2);
+	for (size_t c = 0; c < it->nchunks && !o->failed; c++) {
+		if (c)
+			out_byte(o, ',');
+		out_chunk(o, t, it, &it->chunks[c]);
+	}
+	out_print(o, "]]", 2);
 }
 
 /* The objects table, in the order the items' chunks first use them. */
@@ -1228,8 +1399,11 @@ char *ckptio__md_to_json(const ckptio_metadata *md, size_t *len)
 		bad |= put_objects(g, &t, md);
 		bad |= gen_str(g, "items");
 		bad |= yajl_gen_array_open(g);
-		for (size_t i = 0; i < md->nitems && !bad; i++)
-			bad |= put_item(g, &t, &md->items[i]);
+		for (size_t i = 0; i < md->nitems && !bad && !o.failed; i++) {
+			if (i)
+				out_byte(&o, ',');
+			out_item(&o, &t, &md->items[i]);
+		}
 		bad |= yajl_gen_array_close(g);
 		bad |= yajl_gen_map_close(g);
 	}

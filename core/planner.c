@@ -5,11 +5,13 @@
  * host->plan_bins (ABI 1.4); save.c balances replicas across ranks.
  * docs/design-notes.md section 12.
  *
- * Both are greedy "largest first into the lightest": sort by size once,
- * then a binary heap of the bins' loads, so the cost is O(n log n) in
- * items, never a scan of the bins inside the loop over items.
+ * Both are greedy "largest first into the lightest": sort by size once
+ * (a radix sort: linear), then a binary heap of the bins' loads, so the
+ * cost is O(n log bins) in items, never a scan of the bins inside the
+ * loop over items.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -50,14 +52,45 @@ typedef struct sized {
 	size_t idx;
 } sized;
 
-/* Biggest first; equal sizes in item order. */
-static int by_size_desc(const void *a, const void *b)
+/* Biggest first, equal sizes in item order (v holds the items in their
+ * order): a stable radix sort on the complement of the size, a byte at a
+ * time, skipping the bytes in which no two sizes differ.  Linear in n; a
+ * state dict of equal tensors takes no pass at all (qsort's comparisons
+ * were a tenth of a save of 64,000 small tensors).  -1: out of memory. */
+static int sort_by_size_desc(sized *v, size_t n)
 {
-	const sized *x = a, *y = b;
+	uint64_t all_or = 0, all_and = ~(uint64_t)0, differ;
+	sized *tmp = NULL, *from = v, *to;
 
-	if (x->bytes != y->bytes)
-		return x->bytes < y->bytes ? 1 : -1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
+	for (size_t i = 0; i < n; i++) {
+		all_or |= ~v[i].bytes;
+		all_and &= ~v[i].bytes;
+	}
+	differ = all_or ^ all_and;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = {0}, pos = 0;
+
+		if (((differ >> shift) & 0xff) == 0)
+			continue;
+		if (!tmp && !(tmp = malloc(n * sizeof(*tmp))))
+			return -1;
+		to = from == v ? tmp : v;
+		for (size_t i = 0; i < n; i++)
+			count[(~from[i].bytes >> shift) & 0xff]++;
+		for (unsigned d = 0; d < 256; d++) {
+			size_t c = count[d];
+
+			count[d] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			to[count[(~from[i].bytes >> shift) & 0xff]++] = from[i];
+		from = to;
+	}
+	if (from != v)
+		memcpy(v, from, n * sizeof(*v));
+	free(tmp);
+	return 0;
 }
 
 unsigned ckptio__plan_nbins(size_t nitems, unsigned max_bins)
@@ -88,7 +121,12 @@ ckptio_status ckptio__plan_bins(const ckptio_plan *plan, unsigned max_bins,
 	}
 	for (size_t i = 0; i < n; i++)
 		order[i] = (sized){plan->items[i].nbytes, i};
-	qsort(order, n, sizeof(*order), by_size_desc);
+	if (sort_by_size_desc(order, n) != 0) {
+		free(order);
+		free(hp.bytes);
+		free(hp.h);
+		return CKPTIO_ENOMEM;
+	}
 	for (uint32_t b = 0; b < *nbins; b++)
 		hp.h[b] = b; /* all empty: already a heap */
 	hp.n = *nbins;
@@ -125,7 +163,11 @@ ckptio_status ckptio__plan_replicas(const ckptio__replica *reps, size_t n,
 		load[r] = base ? base[r] : 0;
 	for (size_t i = 0; i < n; i++)
 		order[i] = (sized){reps[i].bytes, i};
-	qsort(order, n, sizeof(*order), by_size_desc);
+	if (sort_by_size_desc(order, n) != 0) {
+		free(order);
+		free(load);
+		return CKPTIO_ENOMEM;
+	}
 	/* Each chunk to the least loaded of the ranks that hold it: a scan
 	 * of its holders only, so the whole is linear in plan entries. */
 	for (size_t k = 0; k < n; k++) {

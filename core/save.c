@@ -405,6 +405,90 @@ static int ref_cmp(const void *a, const void *b)
 	return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
+/* refs in ref_cmp's order.  qsort alone compared names about a million
+ * times for 64,000 items (a fifth of the save's planning): first a stable
+ * radix sort on the eight bytes after the prefix every name shares, which
+ * orders as strcmp does (unsigned bytes, a name that ends first sorts
+ * first), then ref_cmp only inside runs whose eight bytes are equal.
+ * -1: out of memory. */
+typedef struct keyed {
+	uint64_t key;
+	ref r;
+} keyed;
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	return ref_cmp(&((const keyed *)a)->r, &((const keyed *)b)->r);
+}
+
+static int sort_refs(ref *refs, size_t n)
+{
+	const char *first = n ? refs[0].pi->name : "";
+	size_t lcp = strlen(first);
+	uint64_t all_or = 0, all_and = ~(uint64_t)0, differ;
+	keyed *a, *b, *from, *to;
+
+	if (n < 2)
+		return 0;
+	for (size_t i = 1; i < n && lcp; i++) {
+		const char *name = refs[i].pi->name;
+		size_t k = 0;
+
+		while (k < lcp && name[k] == first[k])
+			k++;
+		lcp = k;
+	}
+	a = malloc(n * sizeof(*a));
+	b = malloc(n * sizeof(*b));
+	if (!a || !b) {
+		free(a);
+		free(b);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *u =
+			(const unsigned char *)refs[i].pi->name + lcp;
+		uint64_t key = 0;
+
+		for (unsigned d = 0; d < 8 && u[d]; d++)
+			key |= (uint64_t)u[d] << (56 - 8 * d);
+		a[i] = (keyed){key, refs[i]};
+		all_or |= key;
+		all_and &= key;
+	}
+	differ = all_or ^ all_and;
+	from = a;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = {0}, pos = 0;
+
+		if (((differ >> shift) & 0xff) == 0)
+			continue;
+		to = from == a ? b : a;
+		for (size_t i = 0; i < n; i++)
+			count[(from[i].key >> shift) & 0xff]++;
+		for (unsigned d = 0; d < 256; d++) {
+			size_t c = count[d];
+
+			count[d] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			to[count[(from[i].key >> shift) & 0xff]++] = from[i];
+		from = to;
+	}
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && from[j].key == from[i].key; j++)
+			;
+		if (j - i > 1)
+			qsort(from + i, j - i, sizeof(*from), keyed_cmp);
+	}
+	for (size_t i = 0; i < n; i++)
+		refs[i] = from[i].r;
+	free(a);
+	free(b);
+	return 0;
+}
+
 /* A bytes item saved by several ranks is one blob: they must agree on its
  * length too (only the lowest rank's copy is written). */
 static int same_item(const ckptio_plan_item *a, const ckptio_plan_item *b)
@@ -528,7 +612,10 @@ static ckptio_status gplan_build(gplan *g, ckptio_host_ctx *hc,
 	for (int r = 0; r < g->world; r++)
 		for (size_t i = 0; i < g->plans[r].nitems; i++)
 			refs[k++] = (ref){&g->plans[r].items[i], r, i};
-	qsort(refs, n, sizeof(*refs), ref_cmp);
+	if (sort_refs(refs, n) != 0) {
+		free(refs);
+		return CKPTIO_ENOMEM;
+	}
 	st = ckptio__md_new(hc, layout, &g->md);
 	if (st == CKPTIO_OK)
 		g->md->world = g->world;

@@ -144,8 +144,24 @@ size_t ckptio__utf8_prefix(const char *s, size_t len)
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, n;
 
-	while (i < len && (n = utf8_seq(u + i, len - i)) != 0)
+	while (i < len) {
+		/* ASCII, the usual name, eight bytes at a time. */
+		while (len - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, u + i, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			i += 8;
+		}
+		if (i < len && u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (i == len || (n = utf8_seq(u + i, len - i)) == 0)
+			break;
 		i += n;
+	}
 	return i;
 }
 

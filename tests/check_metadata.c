@@ -1427,6 +1427,79 @@ START_TEST(test_v2_strings)
 }
 END_TEST
 
+/* The items are written by hand (not by yajl_gen): every byte from 0x01
+ * to 0x7f, and a multi-byte character, at every place of a name against
+ * the eight-byte scan, must come out escaped as yajl_gen escapes (the
+ * reference below), read back the same, and invalid UTF-8 must fail. */
+static void json_escape_ref(char *out, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	*out++ = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\"
+				: c == '\b' ? "\\b" : c == '\f' ? "\\f"
+				: c == '\n' ? "\\n" : c == '\r' ? "\\r"
+				: c == '\t' ? "\\t" : NULL;
+
+		if (e) {
+			out = stpcpy(out, e);
+		} else if (c < 0x20) {
+			out = stpcpy(out, "\\u00");
+			*out++ = hex[c >> 4];
+			*out++ = hex[c & 15];
+		} else {
+			*out++ = (char)c;
+		}
+	}
+	*out++ = '"';
+	*out = '\0';
+}
+
+START_TEST(test_v2_escapes)
+{
+	const uint64_t shape[1] = {1}, zero[1] = {0};
+	ckptio_metadata *md, *back;
+	char name[32], want[256], *json;
+	size_t t, len, n = 0;
+
+	ck_assert_int_eq(ckptio__md_new(&hc, "native", &md), CKPTIO_OK);
+	for (unsigned c = 1; c <= 0x80; c++)
+		for (unsigned at = 0; at < 17; at++) {
+			memset(name, 'a' + (int)(n % 26), 20);
+			name[20] = '\0';
+			/* 0x80 stands for "é", two bytes. */
+			if (c == 0x80)
+				memcpy(name + at, "\xc3\xa9", 2);
+			else
+				name[at] = (char)c;
+			snprintf(name + 20, sizeof(name) - 20, "%zu", n);
+			ck_assert_int_eq(ckptio__md_add_item(&hc, md, name,
+							     CKPTIO_ITEM_TENSOR,
+							     CKPTIO_U8, 1, shape,
+							     &t), CKPTIO_OK);
+			ck_assert_int_eq(ckptio__md_add_chunk(&hc, md, t, zero,
+							      shape, "o", n, 1, 1,
+							      7), CKPTIO_OK);
+			n++;
+		}
+	ck_assert_int_eq(ckptio__md_seal(&hc, "test", md), CKPTIO_OK);
+	json = ckptio__md_to_json(md, &len);
+	ck_assert_ptr_nonnull(json);
+	for (size_t i = 0; i < md->nitems; i++) {
+		json_escape_ref(want, md->items[i].name);
+		strcat(want, ",\"U8\",[1],[[0,");
+		ck_assert_msg(strstr(json, want), "%s not in the text", want);
+	}
+	back = parse_ok(json);
+	md_assert_equal(md, back);
+	ckptio__md_free(back);
+	free(json);
+	ckptio__md_free(md);
+}
+END_TEST
+
 /* The issue 8 target: a model of many small tensors, the metadata at
  * most 100 bytes an item.  64,000 F32 tensors of 1,024 elements with
  * 40-byte names, in one object (offsets up to 2^28), every CRC32C of
@@ -1815,6 +1888,7 @@ int main(void)
 	tcase_add_test(tc, test_v2_look_ahead);
 	tcase_add_test(tc, test_v2_strings);
 	tcase_add_test(tc, test_v2_size);
+	tcase_add_test(tc, test_v2_escapes);
 	tcase_add_test(tc, test_scale_chunks);
 	tcase_add_test(tc, test_scale_grid);
 	tcase_add_test(tc, test_scale_bricks);

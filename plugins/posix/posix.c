@@ -761,14 +761,28 @@ static void posix_put_abort(ckptio_put *p)
 	put_free(p);
 }
 
-/* The tail of an O_DIRECT file is not block-sized: write it without
- * O_DIRECT so the file length is exact. */
+/* The end of an O_DIRECT file: the whole blocks of what is staged still go
+ * straight to the device; only the last partial block is written without
+ * O_DIRECT, so the file length is exact.  (Writing the whole staged buffer
+ * through the page cache put up to io_size bytes of every object there:
+ * 32 MiB of a 256 MiB save in four objects, the kernel's copy 15% of the
+ * save's CPU.) */
 static int flush_direct_tail(ckptio_put *p)
 {
-	int flags = fcntl(p->fd, F_GETFL);
+	size_t whole = p->staged & ~(size_t)(ALIGN - 1);
+	int flags;
 
+	if (whole) {
+		/* p->off is block-aligned: the stage only starts on a block. */
+		if (write_all(p->st, p->fd, p->stage, whole, p->off) != 0)
+			return -1;
+		p->off += whole;
+		p->staged -= whole;
+		memmove(p->stage, p->stage + whole, p->staged);
+	}
 	if (p->staged == 0)
 		return 0;
+	flags = fcntl(p->fd, F_GETFL);
 	if (flags < 0 || fcntl(p->fd, F_SETFL, flags & ~O_DIRECT) != 0)
 		return -1;
 	if (write_all(p->st, p->fd, p->stage, p->staged, p->off) != 0)
