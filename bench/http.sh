@@ -24,7 +24,12 @@
 #   --size SIZE     payload (default 2GiB)
 #   --tensors N     tensors (default 200)
 #   --runs N        repetitions of each transfer, the fastest counts (2)
-#   --delay MS      added latency each way (bench/delayproxy.py)
+#   --delay MS      MS each way between the clients and nginx: through
+#                   bench/delayproxy.c, which delays every byte and limits
+#                   each connection to WINDOW bytes in flight, so to
+#                   WINDOW / (2 x MS) per connection, as a long link does
+#   --window SIZE   that window, per connection and direction (default
+#                   4MiB: about what Linux's autotuning advertises)
 #   -h, --help      this text
 # Run from the top of a built tree (`make`; tests/partload built by
 # `make check` or `make tests/partload`).
@@ -32,13 +37,14 @@ set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 . "$SRC/bench/lib.sh"
-SIZE=2GiB TENSORS=200 RUNS=2 DELAY=""
+SIZE=2GiB TENSORS=200 RUNS=2 DELAY="" WINDOW=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size) SIZE=$2; shift 2 ;;
 	--tensors) TENSORS=$2; shift 2 ;;
 	--runs) RUNS=$2; shift 2 ;;
 	--delay) DELAY=$2; shift 2 ;;
+	--window) WINDOW=$2; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "http.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -51,6 +57,9 @@ export CKPTIO_CONFIG=/dev/null
 [ -x "$CKPTIO" ] && [ -x "$PARTLOAD" ] || die "run from a built tree (ckptio, tests/partload)"
 command -v aria2c >/dev/null || { . "$SRC/tests/pkg.sh"; pkg_install aria2; }
 BYTES=$(size_bytes "$SIZE")
+WINDOW_BYTES=""
+[ -z "$WINDOW" ] || WINDOW_BYTES=$(size_bytes "$WINDOW")
+[ -z "$WINDOW" ] || [ -n "$DELAY" ] || die "--window goes with --delay"
 
 TMP=$(mktemp -d /tmp/ckptio-bench-http.XXXXXX)
 SHM=$(mktemp -d /dev/shm/ckptio-bench-http.XXXXXX)
@@ -65,7 +74,8 @@ trap cleanup EXIT
 nginx_up "$TMP/nginx" "$TMP/www" >/dev/null || die "nginx did not start"
 PORT=$NGX_PORT
 if [ -n "$DELAY" ]; then
-	coproc PROXY { exec python3 "$SRC/bench/delayproxy.py" 0 "$NGX_PORT" "$DELAY"; }
+	DELAYPROXY=$(delayproxy_build "$TMP") || die "cannot compile bench/delayproxy.c"
+	coproc PROXY { exec "$DELAYPROXY" ${WINDOW_BYTES:+--window "$WINDOW_BYTES"} 0 "$NGX_PORT" "$DELAY"; }
 	PX_PID=$PROXY_PID
 	read -r -t 10 PORT <&"${PROXY[0]}" || die "the delay proxy did not start"
 fi
@@ -73,7 +83,7 @@ U=http://127.0.0.1:$PORT
 chmod -R go-w "$(dirname "$CKPTIO")/plugins" 2>/dev/null || true
 
 "$CKPTIO" -q bench "$TMP/www/ck" --size "$SIZE" --tensors "$TENSORS" --keep >/dev/null
-echo "$SIZE in $TENSORS tensors; nginx on loopback${DELAY:+, $DELAY ms each way}"
+echo "$SIZE in $TENSORS tensors; nginx on loopback${DELAY:+, $DELAY ms each way, ${WINDOW:-4MiB} window}"
 
 declare -A BEST_S BEST_CPU
 report() { # NAME: its line

@@ -20,3 +20,13 @@ p = "KMGT".index(m.group(2).upper()) + 1 if m.group(2) else 0
 base = 1000 if m.group(3) == "B" else 1024
 print(int(float(m.group(1)) * base ** p))' "$1" "$(basename "$0")"
 }
+
+# delayproxy_build DIR: compile bench/delayproxy.c (the link emulator of
+# http.sh and s3.sh --delay) into DIR/delayproxy and print that path.
+delayproxy_build() {
+	local out=$1/delayproxy
+
+	${CC:-cc} -O2 -Wall -Wextra -Werror \
+		"$(dirname "${BASH_SOURCE[0]}")/delayproxy.c" -o "$out" || return 1
+	echo "$out"
+}
