@@ -168,6 +168,30 @@ test_cp() {
 	expect_exit 3 ck cp "$TMP/nothing-here" "$TMP/copy/x"
 }
 
+# ------------------------------------------------------------- verify in pieces
+# A chunk larger than verify's 64 MiB reads is read in pieces whose CRCs
+# are combined: it verifies, and a byte flipped in its second piece (at
+# 7/8 of an 80 MiB tensor) is caught.
+test_verify_pieces() {
+	local ck=$TMP/pieces/ck f
+
+	expect_exit 0 ck bench "$ck" --size 80MiB --tensors 1 --keep || return
+	expect_exit 0 ck verify "$ck" || return
+	f=$(largest_ckd "$ck")
+	"$PY" - "$f" <<'PYEOF'
+import os, sys
+p = sys.argv[1]
+at = os.path.getsize(p) * 7 // 8
+with open(p, "r+b") as f:
+    f.seek(at)
+    b = f.read(1)
+    f.seek(at)
+    f.write(bytes([b[0] ^ 0x01]))
+PYEOF
+	expect_exit 4 ck verify "$ck" && expect_stderr_contains "$(basename "$f")"
+	rm -rf "$TMP/pieces"
+}
+
 # ------------------------------------------------------------- corruption
 test_corruption() {
 	local bad=$TMP/bad/ck f obj
@@ -755,6 +779,7 @@ test_bench
 test_ls
 test_verify
 test_cp
+test_verify_pieces
 test_corruption
 test_checksums
 test_dtypes
