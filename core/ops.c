@@ -330,18 +330,20 @@ static ckptio_status verify_chunk(verifier *v, size_t i)
 	size_t piece = c->cm->length < VERIFY_PIECE ? (size_t)c->cm->length
 						    : VERIFY_PIECE;
 	unsigned char *buf = buf_get(v);
+	uint32_t *one = ckptio__read_crcs(lo, 1); /* NULL: the layout has none */
 	uint64_t off = 0;
 	uint32_t crc = 0;
 	ckptio_status st = CKPTIO_OK;
 
-	if (!buf)
+	if (!buf) {
+		free(one);
 		return ckptio__hc_error(&v->rd->hc, CKPTIO_ENOMEM,
 					"out of memory");
+	}
 	while (st == CKPTIO_OK && off < c->cm->length) {
 		uint64_t n = c->cm->length - off < piece ? c->cm->length - off
 							 : piece;
 		ckptio_range rg = {c->cm->object, c->cm->offset + off, n, buf};
-		uint32_t *one = ckptio__read_crcs(lo, 1);
 
 		/* Checksummed on the way where the layout can (ABI 1.7). */
 		st = one ? lo->read_data_crc(v->rd->reader, &rg, 1, one)
@@ -349,7 +351,6 @@ static ckptio_status verify_chunk(verifier *v, size_t i)
 		if (st == CKPTIO_OK)
 			crc = one ? ckptio__crc32c_combine(crc, one[0], n)
 				  : ckptio__crc32c(crc, buf, n);
-		free(one);
 		if (st != CKPTIO_OK)
 			break;
 		off += n;
@@ -358,6 +359,7 @@ static ckptio_status verify_chunk(verifier *v, size_t i)
 					      "verify cancelled");
 	}
 	buf_put(v, buf);
+	free(one);
 	if (st == CKPTIO_OK)
 		st = ckptio__chunk_crc(&v->rd->hc, c->im, c->cm, crc);
 	else if (st != CKPTIO_ECANCELED)
