@@ -756,6 +756,8 @@ typedef struct saver {
 	gplan g;                 /* rank 0 */
 	ckptio_write_result *res; /* this rank's, for its compacted plan */
 	int overwrite;
+	/* One rank: the metadata is built beside write_data (solo_build). */
+	int solo;
 	ckptio_status step_st;   /* rank 0: status of the last verdict */
 } saver;
 
@@ -878,7 +880,7 @@ static json_t *global_step(saver *s, msgs *all, ckptio_status st)
 	ckptio_status own = st;
 
 	st = gplan_parse(&s->g, &s->plan, all, st, err, sizeof(err));
-	if (st == CKPTIO_OK)
+	if (st == CKPTIO_OK && !s->solo)
 		st = gplan_build(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
 				 err, sizeof(err));
 	/* Chunks that overlap or leave gaps are the caller's mistake here. */
@@ -1167,10 +1169,69 @@ static ckptio_status round_trip(saver *s, json_t *mine, ckptio_status st,
 	return cst;
 }
 
+/* One rank alone (world 1): nothing another rank says can change its
+ * plan, since a state dict's names are unique and no replica can be
+ * skipped, so the metadata is built on a thread of its own while
+ * write_data runs, instead of before it (design-notes section 10).  A
+ * plan the build refuses (chunks that leave gaps) fails the save after
+ * the writes, and abort removes what they wrote. */
+typedef struct solo_build {
+	saver *s;
+	pthread_t th;
+	int started;
+	ckptio_status st;
+	char err[CKPTIO__ERRMSG];
+} solo_build;
+
+static void *solo_build_main(void *arg)
+{
+	solo_build *b = arg;
+	saver *s = b->s;
+
+	b->st = gplan_build(&s->g, &s->hc, s->loc.layout_plugin->desc->name,
+			    b->err, sizeof(b->err));
+	/* A skipped entry on one rank is a name it holds twice. */
+	for (size_t i = 0; b->st == CKPTIO_OK && i < s->g.plans[0].nitems;
+	     i++)
+		if (s->g.at[0][i].item == (size_t)-1)
+			b->st = ckptio__hc_error(
+				&s->hc, CKPTIO_EINVAL,
+				"item '%.200s' appears twice in the plan",
+				s->g.plans[0].items[i].name);
+	if (b->st == CKPTIO_ECORRUPT)
+		b->st = CKPTIO_EINVAL;
+	return NULL;
+}
+
+static void solo_build_start(solo_build *b, saver *s)
+{
+	b->s = s;
+	b->st = CKPTIO_OK;
+	b->err[0] = '\0';
+	/* Without a thread it runs here, before the writes. */
+	b->started = pthread_create(&b->th, NULL, solo_build_main, b) == 0;
+	if (!b->started)
+		solo_build_main(b);
+}
+
+/* Joins the build; a failure becomes the save's status (st, when it had
+ * none of its own), reported through the context. */
+static ckptio_status solo_build_join(solo_build *b, ckptio_status st)
+{
+	if (b->started)
+		pthread_join(b->th, NULL);
+	b->started = 0;
+	if (st != CKPTIO_OK || b->st == CKPTIO_OK)
+		return st;
+	return ckptio__error(b->s->ctx, b->st, "%s",
+			     b->err[0] ? b->err : local_msg(b->s, b->st));
+}
+
 static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 			       const ckptio_sd *sd, const ckptio_opts *opts)
 {
 	saver s = {.ctx = ctx, .location = location, .opts = opts};
+	solo_build build = {0};
 	ckptio_write_result *res = NULL;
 	json_t *verdict = NULL, *mine;
 	ckptio__progress prog;
@@ -1180,6 +1241,7 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 
 	s.co = opts && opts->coord ? opts->coord : &ckptio__solo_coord;
 	s.overwrite = opts && (opts->flags & CKPTIO_SAVE_OVERWRITE);
+	s.solo = s.co->world == 1;
 	ctx->errmsg[0] = '\0';
 	st = save_local(&s, sd);
 	/* Rank 0's plan stays where it is (gplan_parse). */
@@ -1196,11 +1258,14 @@ static ckptio_status save_impl(ckptio_ctx *ctx, const char *location,
 	if (st == CKPTIO_OK &&
 	    !(res = calloc(s.plan.nitems ? s.plan.nitems : 1, sizeof(*res))))
 		st = ckptio__error(ctx, CKPTIO_ENOMEM, "out of memory");
+	if (st == CKPTIO_OK && s.solo)
+		solo_build_start(&build, &s);
 	if (st == CKPTIO_OK) {
 		st = s.lo->write_data(s.w, &s.plan, res, ckptio__progress_add, &prog);
 		if (st == CKPTIO_OK && total == 0)
 			ckptio__progress_add(&prog, 0);
 	}
+	st = solo_build_join(&build, st);
 	/* Before the commit nothing is in doubt: the save simply failed. */
 	if (st == CKPTIO_EINDOUBT)
 		st = CKPTIO_EIO;

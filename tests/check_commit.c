@@ -497,6 +497,50 @@ START_TEST(test_overwrite_removes_only_what_it_replaced)
 }
 END_TEST
 
+/* A save of one rank builds its metadata while its data is written
+ * (core/save.c, solo_build): a plan the build refuses, a chunk that
+ * leaves most of its tensor uncovered, fails the save after the writes.
+ * Neither a first save nor an overwrite may leave anything of it: no
+ * checkpoint, no data object, the old checkpoint as it was. */
+static ckptio_status save_partial(const char *where, unsigned flags)
+{
+	ckptio_opts o = CKPTIO_OPTS_INIT;
+	const uint64_t global[1] = {4 * TN}, off[1] = {TN}, shape[1] = {TN};
+	model *m = model_new(3);
+	ckptio_sd *sd = model_sd(m);
+	ckptio_status st;
+
+	ck_assert_int_eq(ckptio_sd_add_tensor(sd, "sharded", CKPTIO_F32, 1,
+					      global, off, shape, m->t[0]),
+			 CKPTIO_OK);
+	o.flags = flags;
+	o.threads = 2;
+	st = ckptio_save(ctx, where, sd, &o);
+	ckptio_sd_free(sd);
+	free(m);
+	return st;
+}
+
+START_TEST(test_refused_plan_leaves_nothing)
+{
+	char *fresh = at(dir, "fresh");
+
+	ck_assert_int_eq(save_partial(fresh, 0), CKPTIO_EINVAL);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), "'sharded'") &&
+			      strstr(ckptio_errmsg(ctx), "cover"),
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert_int_eq(count_entries(fresh), 0);
+	ck_assert_int_eq(loads_as(fresh, 1, 2), 0);
+
+	ck_assert_int_eq(save_seed(ctx, loc, 1, 0, NULL), CKPTIO_OK);
+	ck_assert_int_eq(save_partial(loc, CKPTIO_SAVE_OVERWRITE),
+			 CKPTIO_EINVAL);
+	ck_assert_int_eq(loads_as(loc, 1, 2), 1);
+	only_named_objects(loc);
+	free(fresh);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* 4. A fault at every step of the commit                                   */
 
@@ -929,6 +973,7 @@ int main(void)
 	tcase_add_test(tc, test_results_paired_by_name);
 	tcase_add_test(tc, test_concurrent_overwrite);
 	tcase_add_test(tc, test_overwrite_removes_only_what_it_replaced);
+	tcase_add_test(tc, test_refused_plan_leaves_nothing);
 	tcase_add_test(tc, test_commit_faults_open);
 	tcase_add_test(tc, test_commit_faults_pwrite);
 	tcase_add_test(tc, test_commit_faults_pread);
