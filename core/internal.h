@@ -57,6 +57,15 @@ int ckptio__in_list(const char *const *list, const char *s);
  * (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF); len
  * when all of it is. */
 size_t ckptio__utf8_prefix(const char *s, size_t len);
+/* A 64-bit key and what it sorts (an index, usually). */
+typedef struct ckptio__keyed {
+	uint64_t key;
+	size_t idx;
+} ckptio__keyed;
+/* v by key ascending, equal keys in their order (stable): a radix sort a
+ * byte at a time, skipping the bytes in which no two keys differ, so
+ * linear in n (keys all equal: no pass).  -1: out of memory. */
+int ckptio__sort_keyed(ckptio__keyed *v, size_t n);
 /* Replace every byte of s that is not part of well-formed UTF-8 with '?',
  * in place, so the text can travel in JSON (error messages quote names
  * cut at a byte limit, which may split a character). */

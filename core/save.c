@@ -411,38 +411,28 @@ static int ref_cmp(const void *a, const void *b)
  * orders as strcmp does (unsigned bytes, a name that ends first sorts
  * first), then ref_cmp only inside runs whose eight bytes are equal.
  * -1: out of memory. */
-typedef struct keyed {
-	uint64_t key;
-	ref r;
-} keyed;
-
-static int keyed_cmp(const void *a, const void *b)
-{
-	return ref_cmp(&((const keyed *)a)->r, &((const keyed *)b)->r);
-}
-
 static int sort_refs(ref *refs, size_t n)
 {
 	const char *first = n ? refs[0].pi->name : "";
 	size_t lcp = strlen(first);
-	uint64_t all_or = 0, all_and = ~(uint64_t)0, differ;
-	keyed *a, *b, *from, *to;
+	ckptio__keyed *k;
+	ref *sorted;
 
 	if (n < 2)
 		return 0;
 	for (size_t i = 1; i < n && lcp; i++) {
 		const char *name = refs[i].pi->name;
-		size_t k = 0;
+		size_t m = 0;
 
-		while (k < lcp && name[k] == first[k])
-			k++;
-		lcp = k;
+		while (m < lcp && name[m] == first[m])
+			m++;
+		lcp = m;
 	}
-	a = malloc(n * sizeof(*a));
-	b = malloc(n * sizeof(*b));
-	if (!a || !b) {
-		free(a);
-		free(b);
+	k = malloc(n * sizeof(*k));
+	sorted = malloc(n * sizeof(*sorted));
+	if (!k || !sorted) {
+		free(k);
+		free(sorted);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -452,40 +442,24 @@ static int sort_refs(ref *refs, size_t n)
 
 		for (unsigned d = 0; d < 8 && u[d]; d++)
 			key |= (uint64_t)u[d] << (56 - 8 * d);
-		a[i] = (keyed){key, refs[i]};
-		all_or |= key;
-		all_and &= key;
+		k[i] = (ckptio__keyed){key, i};
 	}
-	differ = all_or ^ all_and;
-	from = a;
-	for (unsigned shift = 0; shift < 64; shift += 8) {
-		size_t count[256] = {0}, pos = 0;
-
-		if (((differ >> shift) & 0xff) == 0)
-			continue;
-		to = from == a ? b : a;
-		for (size_t i = 0; i < n; i++)
-			count[(from[i].key >> shift) & 0xff]++;
-		for (unsigned d = 0; d < 256; d++) {
-			size_t c = count[d];
-
-			count[d] = pos;
-			pos += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			to[count[(from[i].key >> shift) & 0xff]++] = from[i];
-		from = to;
-	}
-	for (size_t i = 0, j; i < n; i = j) {
-		for (j = i + 1; j < n && from[j].key == from[i].key; j++)
-			;
-		if (j - i > 1)
-			qsort(from + i, j - i, sizeof(*from), keyed_cmp);
+	if (ckptio__sort_keyed(k, n) != 0) {
+		free(k);
+		free(sorted);
+		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
-		refs[i] = from[i].r;
-	free(a);
-	free(b);
+		sorted[i] = refs[k[i].idx];
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && k[j].key == k[i].key; j++)
+			;
+		if (j - i > 1)
+			qsort(sorted + i, j - i, sizeof(*sorted), ref_cmp);
+	}
+	memcpy(refs, sorted, n * sizeof(*refs));
+	free(k);
+	free(sorted);
 	return 0;
 }
 

@@ -415,3 +415,39 @@ int ckptio__copy_box(ckptio_dtype dtype, unsigned ndim, const uint64_t *soff,
 	ckptio__copy_overlap(ndim, 1, so, ss, src, dof, ds, dst);
 	return 0;
 }
+
+int ckptio__sort_keyed(ckptio__keyed *v, size_t n)
+{
+	uint64_t all_or = 0, all_and = ~(uint64_t)0, differ;
+	ckptio__keyed *tmp = NULL, *from = v, *to;
+
+	for (size_t i = 0; i < n; i++) {
+		all_or |= v[i].key;
+		all_and &= v[i].key;
+	}
+	differ = n > 1 ? all_or ^ all_and : 0;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = {0}, pos = 0;
+
+		if (((differ >> shift) & 0xff) == 0)
+			continue;
+		if (!tmp && !(tmp = malloc(n * sizeof(*tmp))))
+			return -1;
+		to = from == v ? tmp : v;
+		for (size_t i = 0; i < n; i++)
+			count[(from[i].key >> shift) & 0xff]++;
+		for (unsigned d = 0; d < 256; d++) {
+			size_t c = count[d];
+
+			count[d] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			to[count[(from[i].key >> shift) & 0xff]++] = from[i];
+		from = to;
+	}
+	if (from != v)
+		memcpy(v, from, n * sizeof(*v));
+	free(tmp);
+	return 0;
+}

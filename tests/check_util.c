@@ -444,6 +444,45 @@ START_TEST(test_pool)
 }
 END_TEST
 
+static int keyed_ref_cmp(const void *a, const void *b)
+{
+	const ckptio__keyed *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx; /* stable */
+}
+
+/* The radix sort against qsort: keys differing in some bytes only, in
+ * all, in none (no pass), with many equal keys (order kept), 0 and 1. */
+START_TEST(test_sort_keyed)
+{
+	enum { N = 5000 };
+	static ckptio__keyed v[N], want[N];
+	static const uint64_t masks[] = {0xff, 0xff00ff0000000000ull,
+					 ~0ull, 0, 0x7};
+
+	for (size_t m = 0; m < sizeof(masks) / sizeof(masks[0]); m++) {
+		uint64_t x = 88172645463325252ull + m;
+
+		for (size_t i = 0; i < N; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			v[i] = (ckptio__keyed){(x & masks[m]) | 0x1000, i};
+		}
+		memcpy(want, v, sizeof(v));
+		qsort(want, N, sizeof(want[0]), keyed_ref_cmp);
+		ck_assert_int_eq(ckptio__sort_keyed(v, N), 0);
+		ck_assert_msg(memcmp(v, want, sizeof(v)) == 0, "mask %zu", m);
+	}
+	v[0] = (ckptio__keyed){42, 7};
+	ck_assert_int_eq(ckptio__sort_keyed(v, 1), 0);
+	ck_assert(v[0].key == 42 && v[0].idx == 7);
+	ck_assert_int_eq(ckptio__sort_keyed(NULL, 0), 0);
+}
+END_TEST
+
 /* The planner: every item in a bin, bins balanced to within the largest
  * item (largest first into the lightest), the same answer every time. */
 START_TEST(test_plan_bins)
@@ -569,6 +608,7 @@ int main(void)
 	tcase_add_test(tc, test_no_overlap);
 	tcase_add_test(tc, test_coord_threads);
 	tcase_add_test(tc, test_pool);
+	tcase_add_test(tc, test_sort_keyed);
 	tcase_add_test(tc, test_plan_bins);
 	tcase_add_test(tc, test_plan_replicas);
 	tcase_add_test(tc, test_host_plan_bins);
