@@ -2,6 +2,7 @@
  * with dlopen exactly as the core loads it, with the core's host table. */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,9 +123,13 @@ static void round_trip(size_t len)
 	free(a);
 }
 
+/* Each with the default (O_DIRECT where the file system takes it) and
+ * through the page cache (direct = false). */
 START_TEST(test_round_trip_threads_1)
 {
 	set_opt("threads", "1");
+	if (_i)
+		set_opt("direct", "false");
 	round_trip((5u << 20) + 3);
 }
 END_TEST
@@ -133,7 +138,83 @@ START_TEST(test_round_trip_threads_4_parallel_write)
 {
 	set_opt("threads", "4");
 	set_opt("io_size", "64KiB");
+	if (_i)
+		set_opt("direct", "false");
 	round_trip((9u << 20) + 17); /* > 2 io_size: split across threads */
+}
+END_TEST
+
+/* Whether the file system under the test's directory takes O_DIRECT. */
+static int dir_takes_direct(void)
+{
+	char *p;
+	int fd;
+
+	ck_assert_int_gt(asprintf(&p, "%s/.probe", dir), 0);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, 0600);
+	if (fd >= 0) {
+		close(fd);
+		unlink(p);
+	}
+	free(p);
+	return fd >= 0;
+}
+
+/* The temporary file of an open put: O_DIRECT in its flags? */
+static int put_is_direct(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = -1;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) && found < 0) {
+		char link[300], target[4096], info[300], line[256];
+		ssize_t n;
+		FILE *f;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (!strstr(target, "/.obj.") || !strstr(target, ".tmp."))
+			continue;
+		snprintf(info, sizeof(info), "/proc/self/fdinfo/%s",
+			 de->d_name);
+		ck_assert_ptr_nonnull(f = fopen(info, "r"));
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "flags:", 6))
+				found = (strtoul(line + 6, NULL, 8) &
+					 O_DIRECT) != 0;
+		fclose(f);
+	}
+	closedir(d);
+	ck_assert_msg(found >= 0, "no temporary file of the put is open");
+	return found;
+}
+
+/* The default is O_DIRECT where the file system takes it (docs/posix.md);
+ * `direct = false` writes through the page cache.  A file system that
+ * refuses O_DIRECT (tmpfs) gets the page cache, silently by default. */
+START_TEST(test_direct_is_the_default)
+{
+	static unsigned char a[8192];
+	int takes = dir_takes_direct();
+	ckptio_store *st;
+	ckptio_put *p;
+
+	if (_i)
+		set_opt("direct", "false");
+	st = open_store();
+	ck_assert_int_eq(ops->put_open(st, "obj", sizeof(a), 0, &p),
+			 CKPTIO_OK);
+	ck_assert_int_eq(put_is_direct(), !_i && takes);
+	ck_assert_int_eq(ops->put_write(p, a, sizeof(a)), CKPTIO_OK);
+	ck_assert_int_eq(ops->put_commit(p), CKPTIO_OK);
+	expect_object(st, "obj", a, sizeof(a));
+	ck_assert_int_eq(hc.status, CKPTIO_OK);
+	ops->close(st);
 }
 END_TEST
 
@@ -159,6 +240,7 @@ static void bounce_round_trip(const char *bounce)
 	set_opt("bounce", bounce);
 	set_opt("threads", "4");
 	set_opt("io_size", "64KiB");
+	set_opt("direct", "false"); /* writes bounce only without O_DIRECT */
 	st = open_store();
 	tu_fill(a, LEN, 91);
 	ck_assert_int_eq(put(st, "b/obj", a, LEN, 0), CKPTIO_OK);
@@ -202,6 +284,7 @@ START_TEST(test_bounce_write_fault)
 
 	set_opt("bounce", "64KiB");
 	set_opt("threads", "1");
+	set_opt("direct", "false");
 	setenv("CKPTIO_POSIX_FAULT", "pwrite:5:ENOSPC", 1);
 	st = open_store();
 	tu_fill(a, LEN, 5);
@@ -268,6 +351,7 @@ START_TEST(test_small_writes_gathered)
 	tu_fill(a, len, 5);
 	set_opt("threads", "2");
 	set_opt("io_size", "64KiB");
+	set_opt("direct", "false"); /* gathering is the page cache's */
 	st = open_store();
 	ck_assert_int_eq(ops->put_open(st, "g/obj", len, 0, &p), CKPTIO_OK);
 	for (size_t i = 0; i < 600; i++, off += 4099)
@@ -297,6 +381,7 @@ START_TEST(test_gathered_write_fault)
 
 	setenv("CKPTIO_POSIX_FAULT", "pwrite:1:ENOSPC", 1);
 	hc.status = CKPTIO_OK;
+	set_opt("direct", "false");
 	st = open_store();
 	ck_assert_int_eq(ops->put_open(st, "f/obj", UINT64_MAX, 0, &p),
 			 CKPTIO_OK);
@@ -830,8 +915,10 @@ int main(void)
 	TCase *tc = tcase_create("store");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_round_trip_threads_1);
-	tcase_add_test(tc, test_round_trip_threads_4_parallel_write);
+	tcase_add_loop_test(tc, test_round_trip_threads_1, 0, 2);
+	tcase_add_loop_test(tc, test_round_trip_threads_4_parallel_write, 0,
+			    2);
+	tcase_add_loop_test(tc, test_direct_is_the_default, 0, 2);
 	tcase_add_test(tc, test_round_trip_direct);
 	tcase_add_test(tc, test_round_trip_bounce_small);
 	tcase_add_test(tc, test_round_trip_bounce_off);

@@ -11,7 +11,8 @@
  * write_copied).
  *
  * Options: threads (1..256, default 4), io_size (bytes per system call,
- * default 8MiB), direct (O_DIRECT through aligned staging buffers),
+ * default 8MiB), direct (O_DIRECT through aligned staging buffers; the
+ * default, where the file system takes it),
  * fsync (always | never), bounce (buffered I/O copied through a buffer of
  * this size, default 256KiB; 0: straight from and to the caller's memory).
  *
@@ -72,6 +73,7 @@ typedef struct pstore {
 	unsigned threads;
 	size_t io_size;
 	int direct;
+	int direct_set; /* direct came from the configuration */
 	size_t bounce; /* buffered I/O copied through this many bytes; 0: not */
 	/* Reads, when `bounce` is not configured: whether the bounce buffer
 	 * pays here, decided by the first read big enough to time both ways
@@ -511,8 +513,11 @@ static ckptio_status posix_open(const ckptio_host *host, ckptio_host_ctx *hc,
 	if (st == CKPTIO_OK && (io_size < (64u << 10) || io_size > (1u << 30)))
 		st = host->error(hc, CKPTIO_ECONFIG,
 				 "posix: io_size must be between 64KiB and 1GiB");
+	/* O_DIRECT by default (docs/posix.md, "Why direct writes are the
+	 * default"); where the file system refuses it, the page cache. */
 	if (st == CKPTIO_OK)
-		st = host->config_bool(hc, "direct", 0, &s->direct);
+		st = host->config_bool(hc, "direct", 1, &s->direct);
+	s->direct_set = host->config_get(hc, "direct") != NULL;
 	if (st == CKPTIO_OK)
 		st = host->config_enum(hc, "fsync", fsync_words, 0, &fs);
 	if (st == CKPTIO_OK)
@@ -607,8 +612,10 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 				 (p->direct ? O_DIRECT : 0),
 			 0666);
 	if (p->fd < 0 && errno == EINVAL && p->direct) {
-		/* tmpfs and some network file systems refuse O_DIRECT. */
-		st->host->log(st->hc, CKPTIO_LOG_WARN,
+		/* tmpfs and some network file systems refuse O_DIRECT: a
+		 * warning when the configuration asked for it, else a note. */
+		st->host->log(st->hc,
+			      s->direct_set ? CKPTIO_LOG_WARN : CKPTIO_LOG_DEBUG,
 			      "%s: O_DIRECT not supported here; writing "
 			      "through the page cache", s->root);
 		__atomic_store_n(&s->direct, 0, __ATOMIC_RELAXED);
