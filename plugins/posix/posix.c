@@ -132,7 +132,7 @@ static void fault_parse(pstore *s)
 	static const struct { const char *name; int err; } errs[] = {
 		{"EIO", EIO}, {"ENOSPC", ENOSPC}, {"EDQUOT", EDQUOT},
 		{"EACCES", EACCES}, {"EINTR", EINTR}, {"EROFS", EROFS},
-		{"ENOSYS", ENOSYS},
+		{"ENOSYS", ENOSYS}, {"EINVAL", EINVAL},
 	};
 
 	s->fault.op = -1;
@@ -645,6 +645,38 @@ static ckptio_status posix_put_open(ckptio_store *st, const char *key,
 	return CKPTIO_OK;
 }
 
+/* A write of the O_DIRECT path, at p->off.  A file system that takes
+ * O_DIRECT at open but refuses the write itself with EINVAL (a block size
+ * above ALIGN; some FUSE and network file systems) gets it through the
+ * page cache instead: O_DIRECT is cleared on this file, later puts of the
+ * store open without it, and the write is done again (pwrite at offsets:
+ * what went before lands on the same bytes). */
+static int direct_write(ckptio_put *p, const unsigned char *b, size_t n,
+			int parallel)
+{
+	pstore *s = p->st;
+	int rc, flags;
+
+	rc = parallel ? write_parallel(s, p->fd, b, n, p->off, 0)
+		      : write_all(s, p->fd, b, n, p->off);
+	if (rc == 0 || errno != EINVAL)
+		return rc;
+	flags = fcntl(p->fd, F_GETFL);
+	if (flags < 0 || !(flags & O_DIRECT) ||
+	    fcntl(p->fd, F_SETFL, flags & ~O_DIRECT) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	s->base.host->log(s->base.hc,
+			  s->direct_set ? CKPTIO_LOG_WARN : CKPTIO_LOG_DEBUG,
+			  "%s%s%s: the file system refused an O_DIRECT write; "
+			  "writing through the page cache",
+			  s->root, s->sep, p->key);
+	__atomic_store_n(&s->direct, 0, __ATOMIC_RELAXED);
+	return parallel ? write_parallel(s, p->fd, b, n, p->off, 1)
+			: write_all(s, p->fd, b, n, p->off);
+}
+
 /* O_DIRECT.  Where the caller's memory and the file offset are both
  * block-aligned the data goes from the caller's buffer to the device with
  * no copy (in parallel when large); anything else goes through the
@@ -660,9 +692,8 @@ static ckptio_status put_write_direct(ckptio_put *p, const unsigned char *b,
 		if (p->staged == 0 && len >= ALIGN && p->off % ALIGN == 0 &&
 		    (uintptr_t)b % ALIGN == 0) {
 			n = len & ~(size_t)(ALIGN - 1);
-			if ((n >= 2 * s->io_size && s->threads > 1
-				     ? write_parallel(s, p->fd, b, n, p->off, 0)
-				     : write_all(s, p->fd, b, n, p->off)) != 0)
+			if (direct_write(p, b, n,
+					 n >= 2 * s->io_size && s->threads > 1) != 0)
 				return fail(s, errno, p->key, "write");
 			p->off += n;
 			b += n;
@@ -681,7 +712,7 @@ static ckptio_status put_write_direct(ckptio_put *p, const unsigned char *b,
 		if (p->staged == s->io_size ||
 		    (p->staged % ALIGN == 0 && len >= ALIGN &&
 		     (uintptr_t)b % ALIGN == 0)) {
-			if (write_all(s, p->fd, p->stage, p->staged, p->off) != 0)
+			if (direct_write(p, p->stage, p->staged, 0) != 0)
 				return fail(s, errno, p->key, "write");
 			p->off += p->staged;
 			p->staged = 0;
@@ -781,7 +812,7 @@ static int flush_direct_tail(ckptio_put *p)
 
 	if (whole) {
 		/* p->off is block-aligned: the stage only starts on a block. */
-		if (write_all(p->st, p->fd, p->stage, whole, p->off) != 0)
+		if (direct_write(p, p->stage, whole, 0) != 0)
 			return -1;
 		p->off += whole;
 		p->staged -= whole;
