@@ -45,7 +45,11 @@ mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP" "$WORK"' EXIT
-printf '[backend "st"]\nstore = posix\nroot = %s\nlayout = safetensors\n' \
+# ckptio's posix store through the page cache (direct = false), as the
+# peers write: each load then reads what its save just wrote from memory,
+# the warm load this compares.  The default (O_DIRECT) save is faster still
+# (bench/bench.sh), and its load reads the disk.
+printf '[backend "st"]\nstore = posix\nroot = %s\nlayout = safetensors\ndirect = false\n' \
 	"$WORK" >"$TMP/st.conf"
 export CKPTIO_CONFIG=$TMP/st.conf
 BYTES=$(size_bytes "$SIZE")

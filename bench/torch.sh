@@ -43,7 +43,12 @@ die() { echo "torch.sh: $*" >&2; exit 1; }
 /usr/bin/python3 -c 'import torch' 2>/dev/null || die "install python3-torch"
 BYTES=$(size_bytes "$SIZE")
 WORK=$(mktemp -d "$DIR/ckptio-bench-torch.XXXXXX")
-export CKPTIO_CONFIG=/dev/null
+# ckptio's posix store through the page cache (direct = false), as the
+# peers write: each load then reads what its save just wrote from memory,
+# the warm load this compares.  The default (O_DIRECT) save is faster still
+# (bench/bench.sh), and its load reads the disk.
+printf '[store "posix"]\ndirect = false\n' >"$WORK/posix.conf"
+export CKPTIO_CONFIG=$WORK/posix.conf
 export CKPTIO_PLUGIN_PATH=${CKPTIO_PLUGIN_PATH:-$(pwd)/plugins/posix/.libs:$(pwd)/plugins/s3/.libs}
 export CKPTIO_LIBRARY=$(pwd)/.libs/libckptio.so.0
 export PYTHONPATH="$SRC/python${PYTHONPATH:+:$PYTHONPATH}"
