@@ -985,6 +985,7 @@ typedef struct cbatch {
 	size_t first, n;   /* copier.order[first, first + n) */
 	uint64_t bytes;
 	unsigned char *buf; /* loaded, or NULL */
+	uint32_t *crcs;    /* with buf: each item's CRC32C as read, or NULL */
 	size_t left;       /* items of it not yet served */
 	int users, loading;
 } cbatch;
@@ -1004,13 +1005,30 @@ typedef struct csrc {
 	unsigned char *whole;
 	uint32_t crc;
 	size_t batch;  /* (size_t)-1: not batched */
+	size_t pos;    /* its place in the batch */
 	uint64_t at;   /* its bytes' offset in the batch buffer */
 } csrc;
+
+/* Read one range of an item's chunk into buf, checksummed on the way
+ * where the layout can (ABI 1.7): *crc receives the CRC32C of its bytes. */
+static ckptio_status read_summed(ckptio__rd *rd, const ckptio_range *rg,
+				 uint32_t *crc)
+{
+	const struct ckptio_layout_ops *lo = rd->loc.layout_plugin->desc->layout;
+	uint32_t *one = ckptio__read_crcs(lo, 1);
+	ckptio_status st;
+
+	st = one ? lo->read_data_crc(rd->reader, rg, 1, one)
+		 : lo->read_data(rd->reader, rg, 1);
+	if (st == CKPTIO_OK)
+		*crc = one ? one[0] : ckptio__crc32c(0, rg->buf, rg->length);
+	free(one);
+	return st;
+}
 
 static ckptio_status assemble(csrc *c)
 {
 	ckptio__rd *rd = c->cp->rd;
-	const struct ckptio_layout_ops *lo = rd->loc.layout_plugin->desc->layout;
 	ckptio_status st = CKPTIO_OK;
 
 	c->whole = malloc(c->im->nbytes ? c->im->nbytes : 1);
@@ -1025,12 +1043,11 @@ static ckptio_status assemble(csrc *c)
 		void *tmp = malloc(cm->length ? cm->length : 1);
 		ckptio_range rg = {cm->object, cm->offset, cm->length, tmp};
 		uint64_t zero[CKPTIO_MAX_NDIM] = {0};
+		uint32_t crc = 0;
 
-		st = tmp ? lo->read_data(rd->reader, &rg, 1) : CKPTIO_ENOMEM;
+		st = tmp ? read_summed(rd, &rg, &crc) : CKPTIO_ENOMEM;
 		if (st == CKPTIO_OK)
-			st = ckptio__chunk_crc(&rd->hc, c->im, cm,
-					       ckptio__crc32c(0, tmp,
-							      cm->length));
+			st = ckptio__chunk_crc(&rd->hc, c->im, cm, crc);
 		else if (tmp)
 			ckptio__hc_item_context(&rd->hc, c->im->name,
 						cm->object);
@@ -1051,8 +1068,10 @@ static ckptio_status assemble(csrc *c)
 	return st;
 }
 
-/* Read batch b into a buffer (without the lock). */
-static ckptio_status batch_read(copier *cp, cbatch *b, unsigned char **out)
+/* Read batch b into a buffer (without the lock), with each item's CRC32C
+ * as read where the layout computes it (*out_crcs, else NULL). */
+static ckptio_status batch_read(copier *cp, cbatch *b, unsigned char **out,
+				uint32_t **out_crcs)
 {
 	ckptio__rd *rd = cp->rd;
 	const struct ckptio_layout_ops *lo = rd->loc.layout_plugin->desc->layout;
@@ -1073,13 +1092,17 @@ static ckptio_status batch_read(copier *cp, cbatch *b, unsigned char **out)
 		rgs[i] = (ckptio_range){cm->object, cm->offset, cm->length,
 					buf + c->at};
 	}
-	st = lo->read_data(rd->reader, rgs, b->n);
+	*out_crcs = ckptio__read_crcs(lo, b->n);
+	st = *out_crcs ? lo->read_data_crc(rd->reader, rgs, b->n, *out_crcs)
+		       : lo->read_data(rd->reader, rgs, b->n);
 	for (size_t i = 0; st != CKPTIO_OK && i < b->n; i++)
 		ckptio__hc_item_context(&rd->hc, cp->order[b->first + i]->im->name,
 					rgs[i].key);
 	free(rgs);
 	if (st != CKPTIO_OK) {
 		free(buf);
+		free(*out_crcs);
+		*out_crcs = NULL;
 		return st;
 	}
 	*out = buf;
@@ -1094,6 +1117,7 @@ static ckptio_status copy_batched(csrc *c, void *dst, size_t len)
 	cbatch *b = &cp->batches[c->batch];
 	const ckptio_chunk_meta *cm = &c->im->chunks[0];
 	ckptio_status st = CKPTIO_OK;
+	uint32_t *crcs = NULL;
 
 	pthread_mutex_lock(&cp->mu);
 	while (b->loading)
@@ -1108,15 +1132,18 @@ static ckptio_status copy_batched(csrc *c, void *dst, size_t len)
 			if (cp->batches[i].buf && !cp->batches[i].users &&
 			    &cp->batches[i] != b) {
 				free(cp->batches[i].buf);
+				free(cp->batches[i].crcs);
 				cp->batches[i].buf = NULL;
+				cp->batches[i].crcs = NULL;
 				cp->cached--;
 			}
 		b->loading = 1;
 		pthread_mutex_unlock(&cp->mu);
-		st = batch_read(cp, b, &buf);
+		st = batch_read(cp, b, &buf, &crcs);
 		pthread_mutex_lock(&cp->mu);
 		b->loading = 0;
 		b->buf = buf;
+		b->crcs = crcs;
 		cp->cached += buf != NULL;
 		pthread_cond_broadcast(&cp->cv);
 	}
@@ -1125,12 +1152,15 @@ static ckptio_status copy_batched(csrc *c, void *dst, size_t len)
 		pthread_mutex_unlock(&cp->mu);
 		memcpy(dst, b->buf + c->at, len);
 		st = ckptio__chunk_crc(&cp->rd->hc, c->im, cm,
-				       ckptio__crc32c(0, dst, len));
+				       b->crcs ? b->crcs[c->pos]
+					       : ckptio__crc32c(0, dst, len));
 		pthread_mutex_lock(&cp->mu);
 		b->users--;
 		if (--b->left == 0 && !b->users) {
 			free(b->buf);
+			free(b->crcs);
 			b->buf = NULL;
+			b->crcs = NULL;
 			cp->cached--;
 		}
 	}
@@ -1146,6 +1176,7 @@ static ckptio_status copy_read(void *user, uint64_t offset, void *buf,
 	const ckptio_chunk_meta *cm = &c->im->chunks[0];
 	ckptio_range rg = {cm->object, cm->offset + offset, len, buf};
 	ckptio_status st;
+	uint32_t crc = 0;
 
 	if (c->batch != (size_t)-1 && offset == 0 && len == cm->length)
 		return copy_batched(c, buf, len);
@@ -1159,12 +1190,12 @@ static ckptio_status copy_read(void *user, uint64_t offset, void *buf,
 		}
 		return CKPTIO_OK;
 	}
-	st = rd->loc.layout_plugin->desc->layout->read_data(rd->reader, &rg, 1);
+	st = read_summed(rd, &rg, &crc);
 	if (st != CKPTIO_OK) {
 		ckptio__hc_item_context(&rd->hc, c->im->name, cm->object);
 		return st;
 	}
-	c->crc = ckptio__crc32c(offset ? c->crc : 0, buf, len);
+	c->crc = offset ? ckptio__crc32c_combine(c->crc, crc, len) : crc;
 	if (offset + len == cm->length)
 		return ckptio__chunk_crc(&rd->hc, c->im, cm, c->crc);
 	return CKPTIO_OK;
@@ -1211,6 +1242,7 @@ static ckptio_status copier_plan(copier *cp, csrc *srcs, size_t n)
 		}
 		c->batch = cp->nbatches - 1;
 		c->at = last->bytes;
+		c->pos = last->n;
 		last->n++;
 		last->left++;
 		last->bytes += len;
@@ -1336,8 +1368,10 @@ ckptio_status ckptio_copy(ckptio_ctx *ctx, const char *src, const char *dst,
 		ckptio__error(ctx, st, "%s: %s", src, rd.hc.msg);
 	for (size_t i = 0; srcs && i < rd.md->nitems; i++)
 		free(srcs[i].whole);
-	for (size_t i = 0; i < cp.nbatches; i++)
+	for (size_t i = 0; i < cp.nbatches; i++) {
 		free(cp.batches[i].buf);
+		free(cp.batches[i].crcs);
+	}
 	free(cp.batches);
 	free(cp.order);
 	free(srcs);

@@ -215,6 +215,28 @@ test_corruption() {
 	fi
 	expect_exit 4 ck --json verify "$bad" &&
 		expect_json 'd["error"]["exit"] == 4'
+	# A copy checks every CRC32C as it reads, and leaves no checkpoint.
+	expect_exit 4 ck cp "$bad" "$TMP/bad/copy" &&
+		expect_stderr_contains "$obj"
+	expect_exit 3 ck ls "$TMP/bad/copy"
+	# The same for small items read in batches (200 of about 10 KiB) and
+	# for one large item streamed in pieces (24 MiB).
+	cp_corrupt "$TMP/bad/small" 2MiB 200
+	cp_corrupt "$TMP/bad/large" 24MiB 1
+}
+
+# cp_corrupt DIR SIZE TENSORS: a checkpoint with one flipped byte does not
+# copy.
+cp_corrupt() {
+	local f
+
+	expect_exit 0 ck bench "$1/ck" --size "$2" --tensors "$3" --keep || return
+	expect_exit 0 ck cp "$1/ck" "$1/good" || return
+	f=$(largest_ckd "$1/ck")
+	flip_middle_byte "$f"
+	expect_exit 4 ck cp "$1/ck" "$1/copy" &&
+		expect_stderr_contains "fails its CRC32C check"
+	expect_exit 3 ck ls "$1/copy"
 }
 
 # ------------------------------------------------------------- checksums
