@@ -739,6 +739,46 @@ START_TEST(test_four_ranks_save_two_load)
 }
 END_TEST
 
+/* A copy assembles an item saved in chunks by several ranks (A: one row
+ * block per rank) and checks each chunk's CRC32C as it reads it: a bit
+ * flipped inside one chunk fails the copy, naming the item, and leaves no
+ * checkpoint at the destination. */
+START_TEST(test_copy_checks_every_chunk)
+{
+	ckptio_ctx *ctx;
+	json_t *md, *items, *it, *chunk = NULL;
+	char *mdpath, *obj, *dst;
+	size_t i;
+
+	save_all(SAVE_GOOD);
+	ck_assert_int_gt(asprintf(&mdpath, "%s/.metadata.json", loc), 0);
+	ck_assert_ptr_nonnull(md = json_load_file(mdpath, 0, NULL));
+	items = json_object_get(md, "items");
+	json_array_foreach(items, i, it)
+		if (!strcmp(json_string_value(json_array_get(it, 0)), "A"))
+			chunk = json_array_get(json_array_get(it, 3), 1);
+	ck_assert_ptr_nonnull(chunk); /* A's second chunk */
+	ck_assert_int_gt(asprintf(&obj, "%s/%s", loc, object_of(md, chunk)),
+			 0);
+	tu_flip_bit(obj, (uint64_t)json_integer_value(json_array_get(chunk, 1)) +
+				 (uint64_t)json_integer_value(
+					 json_array_get(chunk, 2)) / 2,
+		    5);
+	ck_assert_int_gt(asprintf(&dst, "%s/copy", dir), 0);
+	ck_assert_int_eq(ckptio_ctx_new(&ctx, NULL), CKPTIO_OK);
+	ck_assert_int_eq(ckptio_copy(ctx, loc, dst, NULL), CKPTIO_ECORRUPT);
+	ck_assert_msg(strstr(ckptio_errmsg(ctx), "'A'") &&
+			      strstr(ckptio_errmsg(ctx), "CRC32C"),
+		      "%s", ckptio_errmsg(ctx));
+	ck_assert_int_eq(ckptio_verify(ctx, dst, NULL), CKPTIO_ENOTFOUND);
+	ckptio_ctx_free(ctx);
+	json_decref(md);
+	free(mdpath);
+	free(obj);
+	free(dst);
+}
+END_TEST
+
 START_TEST(test_async_per_rank)
 {
 	save_all(SAVE_ASYNC);
@@ -795,6 +835,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_four_ranks_save_two_load);
+	tcase_add_test(tc, test_copy_checks_every_chunk);
 	tcase_add_test(tc, test_async_per_rank);
 	tcase_add_test(tc, test_replicated_spread_over_ranks);
 	tcase_add_test(tc, test_dtype_disagreement_fails_everywhere);
