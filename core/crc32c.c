@@ -74,11 +74,16 @@ uint32_t ckptio__crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
 	return crc1 ^ crc2;
 }
 
+int ckptio__has_read_crc(const struct ckptio_layout_ops *lo)
+{
+	return lo->struct_size >=
+		       CKPTIO__END_OF(struct ckptio_layout_ops, read_data_crc) &&
+	       lo->read_data_crc;
+}
+
 uint32_t *ckptio__read_crcs(const struct ckptio_layout_ops *lo, size_t n)
 {
-	if (lo->struct_size <
-		    CKPTIO__END_OF(struct ckptio_layout_ops, read_data_crc) ||
-	    !lo->read_data_crc)
+	if (!ckptio__has_read_crc(lo))
 		return NULL;
 	return malloc((n ? n : 1) * sizeof(uint32_t));
 }

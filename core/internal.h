@@ -141,6 +141,8 @@ uint32_t ckptio__crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 /* An array for n checksums when the layout has read_data_crc (ABI 1.7),
  * else (or out of memory: the caller then checksums itself) NULL. */
 uint32_t *ckptio__read_crcs(const struct ckptio_layout_ops *lo, size_t n);
+/* Does the layout have read_data_crc (ABI 1.7)? */
+int ckptio__has_read_crc(const struct ckptio_layout_ops *lo);
 
 /* ------------------------------------------------------------------------ */
 /* config.c - the INI configuration (DESIGN.md section 6).                  */

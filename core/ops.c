@@ -1015,14 +1015,13 @@ static ckptio_status read_summed(ckptio__rd *rd, const ckptio_range *rg,
 				 uint32_t *crc)
 {
 	const struct ckptio_layout_ops *lo = rd->loc.layout_plugin->desc->layout;
-	uint32_t *one = ckptio__read_crcs(lo, 1);
 	ckptio_status st;
 
-	st = one ? lo->read_data_crc(rd->reader, rg, 1, one)
-		 : lo->read_data(rd->reader, rg, 1);
+	if (ckptio__has_read_crc(lo))
+		return lo->read_data_crc(rd->reader, rg, 1, crc);
+	st = lo->read_data(rd->reader, rg, 1);
 	if (st == CKPTIO_OK)
-		*crc = one ? one[0] : ckptio__crc32c(0, rg->buf, rg->length);
-	free(one);
+		*crc = ckptio__crc32c(0, rg->buf, rg->length);
 	return st;
 }
 
