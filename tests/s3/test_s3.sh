@@ -412,11 +412,17 @@ expect_exit 0 aws s3api list-objects-v2 --bucket "$BUCKET" --prefix t/killed/ \
 	--output text --query 'Contents[].Key'
 expect_stdout_lacks ".ckd"
 
-# Restarted in the middle of a load: the retries carry it through.
-expect_exit 0 ck bench rgw:reload --size 256MiB --tensors 8 --keep
+# Restarted in the middle of a load: the retries carry it through.  The
+# kill waits until the copy has begun writing its first object (a fixed
+# delay let a fast copy of 256 MiB finish before it), and 1 GiB leaves
+# the copy most of its reads still to do.
+expect_exit 0 ck bench rgw:reload --size 1GiB --tensors 8 --keep
 ck -v cp rgw:reload "$TMP/reload" >"$TMP/reload.out" 2>"$TMP/reload.err" &
 cp_pid=$!
-sleep 0.3
+for _ in $(seq 500); do
+	find "$TMP/reload" -name '.*.tmp.*' 2>/dev/null | grep -q . && break
+	sleep 0.02
+done
 rgw_gw_kill
 sleep 1
 rgw_gw_start || fail "radosgw did not come back"
