@@ -8,7 +8,12 @@
 # store into the directory nginx serves (page cache warm), then:
 #   ckptio   a load over HTTP of every tensor into preallocated memory
 #            through the C API (tests/partload: ckptio_load, CRC32C of
-#            every chunk checked), timed inside the process
+#            every chunk checked), timed inside the process; the memory
+#            written before, as a model's parameters are
+#   fresh    the same into memory never touched (partload --fresh: a
+#            tensor fresh from torch.empty), which pays the first touch
+#            of its pages as the peers pay for their files' (reported,
+#            not compared)
 #   verify   `ckptio verify` over HTTP (every chunk read, CRC checked)
 #   aria2c   `aria2c -x8 -s8` of the checkpoint's files to /dev/shm
 #   curl     `curl --parallel` of the same files to /dev/shm
@@ -126,8 +131,12 @@ compare() {
 		read -r _ _ _ _ _ t _ c < <("$PARTLOAD" "$U/$id" "$TMP/www/ck" --all) ||
 			die "partload failed"
 		keep ckptio "$t" "$c"
+		read -r _ _ _ _ _ t _ c < <("$PARTLOAD" --fresh "$U/$id" "$TMP/www/ck" --all) ||
+			die "partload --fresh failed"
+		keep fresh "$t" "$c"
 	done
 	report ckptio
+	report fresh
 	[ "$id" = ck ] && measure verify "$CKPTIO" -q verify "$U/$id"
 	measure aria2c aria2c -q -x8 -s8 -j4 --allow-overwrite=true -d "$SHM" -i "$TMP/urls"
 	while read -r url; do curl_args+=(-o "$(basename "$url")" "$url"); done <"$TMP/urls"

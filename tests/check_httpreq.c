@@ -15,6 +15,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "httpreq.h"
+#include "httpint.h" /* the client's state: direct_off */
 #include "internal.h"
 #include "testutil.h"
 
@@ -36,14 +37,23 @@ static const httpreq_op t_ops[T_NOPS] = {
 /* ------------------------------------------------------------------------ */
 /* A loopback HTTP/1.1 server answering from a script                       */
 
+/* Script lines name the fields they need; the rest are zero. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 typedef struct canned {
 	int status;
 	const char *body;
 	size_t cut;          /* nonzero: send this many body bytes, close */
 	const char *hdrs;    /* more header lines, each ending in CRLF */
+	const char *raw;     /* sent as it is instead, then closed */
+	int close_after;     /* close the connection after the answer,
+			      * without saying so in the answer */
+	int hold;            /* after a cut, keep the connection open
+			      * (silent) until the client closes it */
 } canned;
 
 #define MAX_SCRIPT 8
+#define MAX_CONNS 64
 
 static struct {
 	int lfd, port;
@@ -52,17 +62,22 @@ static struct {
 	canned script[MAX_SCRIPT];
 	size_t nscript;
 	size_t served;                 /* requests read */
+	size_t conns;                  /* connections accepted */
+	pthread_t conn_th[MAX_CONNS];  /* their threads */
 	char head[MAX_SCRIPT][2048];   /* each request's head */
 	char body[MAX_SCRIPT][64];     /* and body */
 	size_t blen[MAX_SCRIPT];
 } srv;
 
 /* One request from fd (buffer buf of *have bytes, kept across keep-alive
- * requests) into slot i.  0, or -1: the connection ended. */
-static int read_request(int fd, char *buf, size_t cap, size_t *have, size_t i)
+ * requests), given the next slot (*slot) once it is whole: connections
+ * run at once, each request counts when it has come.  0, or -1: the
+ * connection ended. */
+static int read_request(int fd, char *buf, size_t cap, size_t *have,
+			size_t *slot)
 {
 	char *end, *cl;
-	size_t hlen, blen = 0;
+	size_t hlen, blen = 0, i;
 	ssize_t n;
 
 	while (!(end = memmem(buf, *have, "\r\n\r\n", 4))) {
@@ -71,66 +86,118 @@ static int read_request(int fd, char *buf, size_t cap, size_t *have, size_t i)
 		*have += (size_t)n;
 	}
 	hlen = (size_t)(end + 4 - buf);
-	if (i < MAX_SCRIPT)
-		snprintf(srv.head[i], sizeof(srv.head[i]), "%.*s", (int)hlen,
-			 buf);
-	buf[hlen - 1] = '\0';
-	if ((cl = strcasestr(buf, "\ncontent-length:")))
+	if ((cl = memmem(buf, hlen, "\ncontent-length:", 16)) ||
+	    (cl = memmem(buf, hlen, "\nContent-Length:", 16)))
 		blen = strtoul(cl + 16, NULL, 10);
 	while (*have < hlen + blen) {
 		if (*have == cap || (n = read(fd, buf + *have, cap - *have)) <= 0)
 			return -1;
 		*have += (size_t)n;
 	}
+	pthread_mutex_lock(&srv.mu);
+	i = srv.served++;
 	if (i < MAX_SCRIPT) {
+		snprintf(srv.head[i], sizeof(srv.head[i]), "%.*s", (int)hlen,
+			 buf);
 		srv.blen[i] = blen < sizeof(srv.body[i]) ? blen : 0;
 		memcpy(srv.body[i], buf + hlen, srv.blen[i]);
 	}
+	pthread_mutex_unlock(&srv.mu);
 	memmove(buf, buf + hlen + blen, *have - hlen - blen);
 	*have -= hlen + blen;
+	*slot = i;
 	return 0;
 }
 
-/* Answer the request in slot i; 0, or -1 to close the connection. */
+/* The first byte of the range a request head asks for; 0: none. */
+static unsigned long range_first(const char *head)
+{
+	const char *r = strcasestr(head, "\nrange: bytes=");
+
+	return r ? strtoul(r + 14, NULL, 10) : 0;
+}
+
+/* Answer the request in slot i; 0, or -1 to close the connection.  A 206
+ * says which bytes it holds (from the request's range) unless the script
+ * says it itself. */
 static int answer(int fd, size_t i, int head)
 {
-	canned c = i < srv.nscript ? srv.script[i]
-				   : (canned){500, "script ended", 0, NULL};
-	size_t blen = strlen(c.body), send_len = c.cut ? c.cut : blen;
-	char *out = NULL;
-	int n = asprintf(&out, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s\r\n"
-			 "%.*s", c.status, blen, c.hdrs ? c.hdrs : "",
-			 head ? 0 : (int)send_len, c.body);
-	int rc = n > 0 && write(fd, out, (size_t)n) == n && !c.cut ? 0 : -1;
+	canned c = {500, "script ended", 0, NULL};
+	size_t blen, send_len;
+	char *out = NULL, crange[96] = "";
+	int n, rc;
 
+	pthread_mutex_lock(&srv.mu);
+	if (i < srv.nscript)
+		c = srv.script[i];
+	pthread_mutex_unlock(&srv.mu);
+	blen = strlen(c.body);
+	send_len = c.cut ? c.cut : blen;
+
+	if (c.raw) {
+		n = (int)strlen(c.raw);
+		rc = send(fd, c.raw, (size_t)n, MSG_NOSIGNAL);
+		(void)rc;
+		return -1;
+	}
+	if (c.status == 206 && i < MAX_SCRIPT && blen &&
+	    !(c.hdrs && strcasestr(c.hdrs, "content-range:")))
+		snprintf(crange, sizeof(crange),
+			 "Content-Range: bytes %lu-%lu/*\r\n",
+			 range_first(srv.head[i]),
+			 range_first(srv.head[i]) + blen - 1);
+	n = asprintf(&out, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s%s\r\n"
+		     "%.*s", c.status, blen, crange, c.hdrs ? c.hdrs : "",
+		     head ? 0 : (int)send_len, c.body);
+	rc = n > 0 && send(fd, out, (size_t)n, MSG_NOSIGNAL) == n && !c.cut &&
+		     !c.close_after ? 0 : -1;
 	free(out);
+	if (c.cut && c.hold) { /* silent until the client gives up */
+		char b[256];
+
+		while (read(fd, b, sizeof(b)) > 0)
+			;
+	}
 	return rc;
 }
 
+/* One connection, its requests in turn. */
+static void *serve_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char *buf = malloc(16384);
+	size_t have = 0, i;
+
+	while (buf && read_request(fd, buf, 16384, &have, &i) == 0) {
+		int head;
+
+		pthread_mutex_lock(&srv.mu);
+		head = i < MAX_SCRIPT && strncmp(srv.head[i], "HEAD", 4) == 0;
+		pthread_mutex_unlock(&srv.mu);
+		if (answer(fd, i, head) != 0)
+			break;
+	}
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/* Each connection on a thread of its own (a client keeps connections in
+ * two pools), joined when the server stops. */
 static void *serve(void *arg)
 {
-	static char buf[16384];
 	int fd;
 
 	(void)arg;
 	while ((fd = accept(srv.lfd, NULL, NULL)) >= 0) {
-		size_t have = 0, i;
-
-		for (;;) {
-			pthread_mutex_lock(&srv.mu);
-			i = srv.served;
-			pthread_mutex_unlock(&srv.mu);
-			if (read_request(fd, buf, sizeof(buf), &have, i) != 0)
-				break;
-			pthread_mutex_lock(&srv.mu);
-			srv.served++;
-			pthread_mutex_unlock(&srv.mu);
-			if (answer(fd, i, i < MAX_SCRIPT &&
-					      strncmp(srv.head[i], "HEAD", 4) ==
-						      0) != 0)
-				break;
-		}
-		close(fd);
+		pthread_mutex_lock(&srv.mu);
+		if (srv.conns < MAX_CONNS &&
+		    pthread_create(&srv.conn_th[srv.conns], NULL, serve_conn,
+				   (void *)(intptr_t)fd) == 0)
+			srv.conns++;
+		else
+			close(fd);
+		pthread_mutex_unlock(&srv.mu);
 	}
 	return NULL;
 }
@@ -156,9 +223,22 @@ static void server_stop(void)
 {
 	shutdown(srv.lfd, SHUT_RDWR); /* accept() returns */
 	pthread_join(srv.th, NULL);
+	/* The client closed its connections: each thread sees the end. */
+	for (size_t i = 0; i < srv.conns; i++)
+		pthread_join(srv.conn_th[i], NULL);
 	close(srv.lfd);
 	pthread_mutex_destroy(&srv.mu);
 	memset(&srv, 0, sizeof(srv));
+}
+
+static size_t conns(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&srv.mu);
+	n = srv.conns;
+	pthread_mutex_unlock(&srv.mu);
+	return n;
 }
 
 static size_t served(void)
@@ -177,6 +257,8 @@ static size_t served(void)
 static ckptio_host_ctx hc;
 static ckptio__section sec;
 static httpreq_client *client;
+static int direct_mode;   /* the tcase: ranged GETs on direct reads */
+static long stall_s = 10; /* the client's stall_timeout */
 static unsigned prepared; /* prepare hook calls */
 
 static int t_prepare(void *ctx, httpreq *r, char **url,
@@ -240,7 +322,8 @@ static httpreq_config config(void)
 		.faults_env = FAULTS_ENV, .ops = t_ops, .nops = T_NOPS,
 		.fault_body = t_fault_body, .max_body = 64,
 		.opt = {.concurrency = 2, .retries = 2, .connect_timeout = 5,
-			.stall_timeout = 10, .verify_tls = 1},
+			.stall_timeout = stall_s, .verify_tls = 1,
+			.max_redirects = 3, .direct_reads = direct_mode},
 		.hooks = {.prepare = t_prepare, .target = t_target,
 			  .error_detail = t_detail, .error_verdict = t_verdict,
 			  .accept = t_accept},
@@ -262,12 +345,20 @@ static void setup(void)
 		      hc.msg);
 }
 
+static void setup_direct(void)
+{
+	direct_mode = 1;
+	setup();
+}
+
 static void teardown(void)
 {
 	httpreq_client_close(client); /* closes its connections first */
 	client = NULL;
 	server_stop();
 	ckptio__hc_destroy(&hc);
+	direct_mode = 0;
+	stall_s = 10;
 }
 
 static void script(const canned *c, size_t n)
@@ -276,6 +367,15 @@ static void script(const canned *c, size_t n)
 	memcpy(srv.script, c, n * sizeof(*c));
 	srv.nscript = n;
 	pthread_mutex_unlock(&srv.mu);
+}
+
+/* A new script, counted from its first request again. */
+static void rescript(const canned *c, size_t n)
+{
+	pthread_mutex_lock(&srv.mu);
+	srv.served = 0;
+	pthread_mutex_unlock(&srv.mu);
+	script(c, n);
 }
 
 static httpreq *req_new(unsigned op, const char *method)
@@ -402,7 +502,7 @@ START_TEST(test_get_segments)
 	r->ndst = 3;
 	r->dst_len = 10;
 	r->dst_crc = calloc(3, sizeof(*r->dst_crc));
-	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_msg(httpreq_run(r) == CKPTIO_OK, "%s", r->msg);
 	ck_assert_mem_eq(a, "012", 3);
 	ck_assert_mem_eq(b, "56789", 5);
 	/* Each segment's CRC32C, as the bytes arrived; none for the gap. */
@@ -416,6 +516,9 @@ START_TEST(test_get_segments)
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "GET /obj HTTP/1.1\r\n"));
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "range: bytes=100-109\r\n"));
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "ckptio-test/1"));
+	/* Direct reads: no curl transfer of its own (libcurl only
+	 * connected); else one. */
+	ck_assert(direct_mode ? r->easy == NULL : r->easy != NULL);
 	req_free(r);
 }
 END_TEST
@@ -822,17 +925,192 @@ START_TEST(test_fail_fast)
 }
 END_TEST
 
-int main(void)
-{
-	Suite *s = suite_create("httpreq");
-	TCase *t = tcase_create("pure");
-	TCase *c = tcase_create("client");
 
-	tcase_add_test(t, test_faults_grammar);
-	tcase_add_test(t, test_faults_counting);
-	tcase_add_test(t, test_redact_url);
-	suite_add_tcase(s, t);
-	tcase_add_checked_fixture(c, setup, teardown);
+/* ------------------------------------------------------------------------ */
+/* Both paths, and direct reads (httpdirect.c) alone                        */
+
+START_TEST(test_stall)
+{
+	unsigned char buf[10];
+	httpreq *r;
+
+	/* 4 bytes, then silence on an open connection: given up after the
+	 * stall timeout, and the retry asks again. */
+	stall_s = 1;
+	reopen_with_faults("");
+	r = get_into(buf, 0, 10);
+	script((canned[]){{206, "0123456789", 4, NULL, NULL, 0, 1},
+			  {206, "0123456789", 0, NULL}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(r->attempt, 2);
+	ck_assert_mem_eq(buf, "0123456789", 10);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_wrong_range)
+{
+	unsigned char buf[10];
+	httpreq *r = get_into(buf, 0, 10);
+
+	/* A 206 of other bytes than asked: an error, nothing written.
+	 * (libcurl's path trusts the server's bytes: direct reads only.) */
+	memset(buf, 'z', sizeof(buf));
+	script((canned[]){{206, "0123456789", 0,
+			   "Content-Range: bytes 5-14/100\r\n"}}, 1);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT);
+	ck_assert_uint_eq(served(), 1);
+	ck_assert_msg(strstr(r->msg, "HTTP 206 without the Content-Range "
+			     "asked for (bytes 0-9)"), "%s", r->msg);
+	ck_assert_mem_eq(buf, "zzzzzzzzzz", 10);
+	req_free(r);
+}
+END_TEST
+
+START_TEST(test_keep_alive)
+{
+	unsigned char a[4], b[4], c[4];
+	httpreq *r = get_into(a, 0, 4), *q = get_into(b, 4, 4),
+		*w = get_into(c, 8, 4);
+
+	/* Two reads on one connection; the second answer closes it without
+	 * a word (a server's idle timeout): the third read opens another
+	 * connection, on the same attempt. */
+	script((canned[]){{206, "abcd", 0, NULL},
+			  {206, "efgh", 0, NULL, NULL, 1},
+			  {206, "ijkl", 0, NULL}}, 3);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_int_eq(httpreq_run(q), CKPTIO_OK);
+	ck_assert_uint_eq(conns(), 1);
+	ck_assert_int_eq(httpreq_run(w), CKPTIO_OK);
+	ck_assert_uint_eq(w->attempt, 1);
+	ck_assert_uint_eq(conns(), 2);
+	ck_assert_mem_eq(a, "abcd", 4);
+	ck_assert_mem_eq(b, "efgh", 4);
+	ck_assert_mem_eq(c, "ijkl", 4);
+	req_free(r);
+	req_free(q);
+	req_free(w);
+}
+END_TEST
+
+START_TEST(test_connection_close)
+{
+	unsigned char a[4], b[4];
+	httpreq *r = get_into(a, 0, 4), *q = get_into(b, 0, 4);
+
+	/* "Connection: close" is honoured: the next read connects anew. */
+	script((canned[]){{206, "abcd", 0, "Connection: close\r\n", NULL, 1},
+			  {206, "efgh", 0, NULL}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_int_eq(httpreq_run(q), CKPTIO_OK);
+	ck_assert_uint_eq(q->attempt, 1);
+	ck_assert_uint_eq(conns(), 2);
+	ck_assert_mem_eq(b, "efgh", 4);
+	req_free(r);
+	req_free(q);
+}
+END_TEST
+
+START_TEST(test_direct_interim_and_heads)
+{
+	unsigned char a[4], b[4], c[4], d[4];
+	httpreq *r = get_into(a, 0, 4), *q = get_into(b, 0, 4),
+		*w = get_into(c, 0, 4), *v = get_into(d, 0, 4);
+	char *big = malloc(80000);
+
+	ck_assert_ptr_nonnull(big);
+	/* A 100 before the answer is skipped; no reason phrase is fine. */
+	script((canned[]){{0, "", 0, NULL,
+			   "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 206\r\n"
+			   "Content-Range: bytes 0-3/4\r\nContent-Length: 4"
+			   "\r\n\r\nabcd"}}, 1);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_mem_eq(a, "abcd", 4);
+	/* Not HTTP: an error after the retries, saying so. */
+	rescript((canned[]){{0, "", 0, NULL, "HTTX/1.1 206 OK\r\n\r\n"},
+			  {0, "", 0, NULL, "garbage\r\n\r\n"},
+			  {0, "", 0, NULL, "HTTP/1.1 2x6 OK\r\n\r\n"}}, 3);
+	ck_assert_int_eq(httpreq_run(q), CKPTIO_ENET);
+	ck_assert_uint_eq(q->attempt, 3);
+	ck_assert_msg(strstr(q->msg, "an answer that is not HTTP/1.x "
+			     "(after 3 attempts)"), "%s", q->msg);
+	/* Two different Content-Lengths: refused. */
+	rescript((canned[]){{0, "", 0, NULL,
+			   "HTTP/1.1 206 X\r\nContent-Range: bytes 0-3/4\r\n"
+			   "Content-Length: 4\r\nContent-Length: 5\r\n\r\n"
+			   "abcd"}}, 1);
+	sec.nopts = 0;
+	httpreq_client_close(client);
+	client = NULL;
+	{
+		httpreq_config cfg = config();
+
+		cfg.opt.retries = 0;
+		ck_assert_int_eq(httpreq_client_open(&cfg, &client), CKPTIO_OK);
+	}
+	w->c = client;
+	ck_assert_int_eq(httpreq_run(w), CKPTIO_ENET);
+	ck_assert_msg(strstr(w->msg, "not HTTP/1.x"), "%s", w->msg);
+	/* A head without end, over 64 KiB: refused once that much came. */
+	memset(big, 'h', 79999);
+	big[79999] = '\0';
+	memcpy(big, "HTTP/1.1 206 X\r\nX-Long: ", 24); /* no NUL */
+	rescript((canned[]){{0, "", 0, NULL, big}}, 1);
+	v->c = client;
+	ck_assert_int_eq(httpreq_run(v), CKPTIO_ENET);
+	ck_assert_msg(strstr(v->msg, "an answer's head over 64 KiB"), "%s",
+		      v->msg);
+	free(big);
+	req_free(r);
+	req_free(q);
+	req_free(w);
+	req_free(v);
+}
+END_TEST
+
+START_TEST(test_direct_falls_back)
+{
+	unsigned char a[10], b[4];
+	httpreq *r = get_into(a, 0, 10), *q = get_into(b, 0, 4);
+
+	/* A chunked 206: libcurl asks again and reads it. */
+	script((canned[]){{206, "a\r\n0123456789\r\n0\r\n\r\n", 0,
+			   "Transfer-Encoding: chunked\r\n"
+			   "Content-Range: bytes 0-9/10\r\n"},
+			  {206, "a\r\n0123456789\r\n0\r\n\r\n", 0,
+			   "Transfer-Encoding: chunked\r\n"
+			   "Content-Range: bytes 0-9/10\r\n"}}, 2);
+	ck_assert_int_eq(httpreq_run(r), CKPTIO_OK);
+	ck_assert_uint_eq(r->attempt, 1);
+	ck_assert_uint_eq(served(), 2);
+	ck_assert_ptr_nonnull(r->easy);
+	ck_assert_mem_eq(a, "0123456789", 10);
+	req_free(r);
+	/* A redirect: libcurl follows it, for this read and the later ones
+	 * (a hub redirects every download). */
+	{
+		char loc[96];
+		static char hdr[128];
+
+		snprintf(loc, sizeof(loc), "http://127.0.0.1:%d/other",
+			 srv.port);
+		snprintf(hdr, sizeof(hdr), "Location: %s\r\n", loc);
+		rescript((canned[]){{302, "moved", 0, hdr}, {302, "moved", 0, hdr},
+				  {206, "wxyz", 0, NULL}}, 3);
+	}
+	ck_assert_int_eq(httpreq_run(q), CKPTIO_OK);
+	ck_assert_uint_eq(served(), 3);
+	ck_assert_ptr_nonnull(strstr(srv.head[2], "GET /other HTTP/1.1"));
+	ck_assert_mem_eq(b, "wxyz", 4);
+	ck_assert_int_eq(client->direct_off, 1);
+	req_free(q);
+}
+END_TEST
+
+/* The tests of the client, in either tcase. */
+static void add_client_tests(TCase *c)
+{
 	tcase_add_test(c, test_get_segments);
 	tcase_add_test(c, test_put_segments);
 	tcase_add_test(c, test_head_and_answer_buffer);
@@ -855,6 +1133,33 @@ int main(void)
 	tcase_add_test(c, test_retry_after);
 	tcase_add_test(c, test_accept_refuses);
 	tcase_add_test(c, test_fail_fast);
+	tcase_add_test(c, test_stall);
+	tcase_add_test(c, test_keep_alive);
+	tcase_add_test(c, test_connection_close);
+	tcase_set_timeout(c, 30);
+}
+
+int main(void)
+{
+	Suite *s = suite_create("httpreq");
+	TCase *t = tcase_create("pure");
+	TCase *c = tcase_create("client");
+	TCase *d = tcase_create("direct");
+
+	tcase_add_test(t, test_faults_grammar);
+	tcase_add_test(t, test_faults_counting);
+	tcase_add_test(t, test_redact_url);
+	suite_add_tcase(s, t);
+	/* Ranged GETs through libcurl's transfers. */
+	tcase_add_checked_fixture(c, setup, teardown);
+	add_client_tests(c);
 	suite_add_tcase(s, c);
+	/* The same with direct reads, and what only they do. */
+	tcase_add_checked_fixture(d, setup_direct, teardown);
+	add_client_tests(d);
+	tcase_add_test(d, test_wrong_range);
+	tcase_add_test(d, test_direct_interim_and_heads);
+	tcase_add_test(d, test_direct_falls_back);
+	suite_add_tcase(s, d);
 	return tu_run_suite(s);
 }

@@ -4,8 +4,8 @@
  * a few tensors of a safetensors model in a bucket, against the local
  * native checkpoint it was copied from).
  *
- *   partload SRC REF NAME...   load the items NAME... of SRC
- *   partload SRC REF --all     load every item of REF from SRC
+ *   partload [--fresh] SRC REF NAME...   load the items NAME... of SRC
+ *   partload [--fresh] SRC REF --all     load every item of REF from SRC
  *
  * The shapes, dtypes and sizes come from REF.  SRC is loaded with
  * CKPTIO_LOAD_PARTIAL, with one more bytes item, "partload.absent", that
@@ -13,7 +13,9 @@
  * the usual way.  Every byte must match.  Prints "items N bytes B" (the
  * payload of the items asked for) on stdout, with "seconds S cpu C": the
  * time and the process's CPU seconds (user + system, every thread) of
- * SRC's load alone (bench/safetensors_s3.sh, bench/http.sh).
+ * SRC's load alone (bench/safetensors_s3.sh, bench/http.sh), into memory
+ * written before (a model's parameters), or with --fresh never touched
+ * (a tensor fresh from torch.empty).
  *
  * Exit status: 0 identical, 4 different, 3 an item missing from REF,
  * 1 a failed call (its message on stderr), 2 bad usage.
@@ -81,7 +83,7 @@ static int pick(ckptio_ckpt *ck, int argc, char **argv, item **out,
 		}
 		its[i].info.struct_size = sizeof(its[i].info);
 		if (ckptio_ckpt_item(ck, k, &its[i].info) != CKPTIO_OK ||
-		    !(its[i].src = malloc(its[i].info.nbytes + 1)) ||
+		    !(its[i].src = calloc(1, its[i].info.nbytes + 1)) ||
 		    !(its[i].ref = malloc(its[i].info.nbytes + 1))) {
 			*out = its;
 			*n = i + 1;
@@ -106,10 +108,16 @@ int main(int argc, char **argv)
 	item *its = NULL;
 	size_t n = 0;
 	uint64_t bytes = 0;
-	int rc;
+	int rc, fresh = 0;
 
+	if (argc > 1 && strcmp(argv[1], "--fresh") == 0) {
+		fresh = 1;
+		argc--;
+		argv++;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: partload SRC REF NAME... | --all\n");
+		fprintf(stderr, "usage: partload [--fresh] SRC REF NAME... | "
+			"--all\n");
 		return 2;
 	}
 	if ((st = ckptio_ctx_new(&ctx, NULL)) != CKPTIO_OK)
@@ -132,7 +140,13 @@ int main(int argc, char **argv)
 	memset(absent, SENTINEL, sizeof(absent));
 	st = ckptio_sd_add_bytes(ssd, ABSENT, absent, sizeof(absent));
 	for (size_t i = 0; st == CKPTIO_OK && i < n; i++) {
-		memset(its[i].src, 0, its[i].info.nbytes);
+		/* --fresh: src stays as calloc left it, zero and (for all
+		 * but small items) never touched, as a tensor fresh from
+		 * torch.empty: the load pays for the pages' first touch.
+		 * Else written before, as a model's initialised parameters
+		 * that a checkpoint is loaded into. */
+		if (!fresh)
+			memset(its[i].src, 0, its[i].info.nbytes);
 		memset(its[i].ref, 0xff, its[i].info.nbytes);
 		st = add(ssd, &its[i], its[i].src);
 		if (st == CKPTIO_OK)

@@ -1091,7 +1091,8 @@ static const struct ckptio_store_ops http_ops_table = {
 static const char *const http_options[] = {
 	"header", "header2", "header3", "header4", "user_agent", "read_only",
 	"listing", "range_size", "max_redirects", "concurrency", "retries",
-	"connect_timeout", "stall_timeout", "verify_tls", "ca_file", NULL};
+	"connect_timeout", "stall_timeout", "verify_tls", "ca_file",
+	"direct_reads", NULL};
 static const char *const http_secrets[] = {"header", "header2", "header3",
 					   "header4", NULL};
 static const char *const http_schemes[] = {"http", "https", NULL};

@@ -96,6 +96,15 @@ static int req_start(httpreq_client *c, httpreq *r)
 		httpreq_inject_status(r, k);
 		return 0;
 	}
+	switch (httpreq_direct_take(c, r)) {
+	case 1:
+		c->active++;
+		r->running = 1;
+		return 1;
+	case -1:
+		r->cc = CURLE_OUT_OF_MEMORY;
+		return 0;
+	}
 	if (httpreq_prepare(r) != 0 ||
 	    curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
 		r->cc = CURLE_OUT_OF_MEMORY;
@@ -216,10 +225,39 @@ static void collect_done(httpreq_client *c)
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
+		if (httpreq_direct_connected(c, m->easy_handle,
+					     m->data.result))
+			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
 				  (char **)&r);
 		httpreq_collect(r, m->data.result);
 		curl_multi_remove_handle(c->multi, r->easy);
+		c->active--;
+		r->running = 0;
+		req_after(c, r);
+	}
+}
+
+/* What the direct reads' step finished, and what it handed back to
+ * libcurl (the same attempt, asked again through a curl transfer). */
+static void collect_direct(httpreq_client *c)
+{
+	while (c->dback) {
+		httpreq *r = c->dback;
+
+		c->dback = r->next;
+		httpreq_reset_answer(r);
+		if (httpreq_prepare(r) == 0 &&
+		    curl_multi_add_handle(c->multi, r->easy) == CURLM_OK)
+			continue; /* still active and running */
+		r->cc = CURLE_OUT_OF_MEMORY;
+		r->next = c->dfin;
+		c->dfin = r;
+	}
+	while (c->dfin) {
+		httpreq *r = c->dfin;
+
+		c->dfin = r->next;
 		c->active--;
 		r->running = 0;
 		req_after(c, r);
@@ -276,20 +314,28 @@ static void *io_thread(void *arg)
 
 	for (;;) {
 		uint64_t wake = UINT64_MAX, now;
-		int running = 0, timeout = 1000;
+		int running = 0, timeout = 1000, more = 0;
+		size_t nfd = 0;
 
 		if (take_inbox(c) && !c->ready && !c->delayed && c->active == 0)
 			break;
 		start_waiting(c, &wake);
 		curl_multi_perform(c->multi, &running);
 		collect_done(c);
+		if (c->dc) {
+			more = httpreq_direct_step(c);
+			collect_direct(c);
+		}
 		start_waiting(c, &wake);
 		now = now_ms();
 		if (wake != UINT64_MAX)
 			timeout = wake <= now ? 0 : wake - now < 1000
 							    ? (int)(wake - now)
 							    : 1000;
-		curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
+		if (c->dc)
+			nfd = httpreq_direct_fds(c);
+		curl_multi_poll(c->multi, c->dpoll, (unsigned)nfd,
+				more ? 0 : timeout, NULL);
 	}
 	return NULL;
 }
@@ -399,6 +445,9 @@ ckptio_status httpreq_options_read(const ckptio_host *h, ckptio_host_ctx *hc,
 	if ((st = h->config_bool(hc, "verify_tls", 1, &o->verify_tls)) !=
 	    CKPTIO_OK)
 		return st;
+	if ((st = h->config_bool(hc, "direct_reads", 1, &o->direct_reads)) !=
+	    CKPTIO_OK)
+		return st;
 	ca = h->config_get(hc, "ca_file");
 	if (ca && *ca && !(o->ca_file = strdup(ca)))
 		return CKPTIO_ENOMEM;
@@ -485,7 +534,10 @@ ckptio_status httpreq_client_open(const httpreq_config *cfg,
 		curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, n);
 		curl_multi_setopt(c->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n);
 		curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, n);
-		if (pthread_create(&c->thread, NULL, io_thread, c) != 0)
+		if (httpreq_direct_init(c) != 0)
+			st = cfg->host->error(cfg->hc, CKPTIO_ENOMEM,
+					      "out of memory");
+		else if (pthread_create(&c->thread, NULL, io_thread, c) != 0)
 			st = cfg->host->error(cfg->hc, CKPTIO_ENOMEM,
 					      "%s: cannot start the I/O thread",
 					      cfg->name);
@@ -514,6 +566,7 @@ void httpreq_client_close(httpreq_client *c)
 				 "%s: %lu requests, %lu retried", c->cfg.name,
 				 c->requests, c->retried);
 	}
+	httpreq_direct_free(c);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
 	pthread_mutex_destroy(&c->mu);

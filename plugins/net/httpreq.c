@@ -143,21 +143,15 @@ static const char *answer_tag(const httpreq *r)
 	return r->etag[0] ? r->etag : r->last_modified;
 }
 
-/* The first bytes of a 2xx answer for dst: is it what was asked for?
- * 0 to take it; else a flag says why not. */
-static int answer_check(httpreq *r)
+int httpreq_answer_check(httpreq *r, int64_t length)
 {
 	const httpreq_config *cfg = &r->c->cfg;
 
 	if (r->range_hdr && r->wstatus != 206) {
 		/* A server that ignores Range answers 200 with the whole
 		 * object: right only when that is exactly the range. */
-		curl_off_t cl = -1;
-
-		curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-				  &cl);
-		if (r->range_off != 0 || r->resume_at != 0 || cl < 0 ||
-		    (uint64_t)cl != r->dst_len) {
+		if (r->range_off != 0 || r->resume_at != 0 || length < 0 ||
+		    (uint64_t)length != r->dst_len) {
 			r->norange = 1;
 			return -1;
 		}
@@ -173,35 +167,45 @@ static int answer_check(httpreq *r)
 	return 0;
 }
 
-static size_t on_write(char *p, size_t size, size_t nmemb, void *u)
+int httpreq_answer_bytes(httpreq *r, const char *p, size_t n)
 {
-	httpreq *r = u;
-	size_t n = size * nmemb;
-	long status;
+	long status = r->wstatus;
 
-	if (!r->wstatus) { /* once per answer, not per block */
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->wstatus);
-		if (r->wstatus >= 200 && r->wstatus <= 299 && r->dst &&
-		    answer_check(r) != 0)
-			return 0;
-	}
-	status = r->wstatus;
 	if (status < 200 || status > 299 || !r->dst)
 		return keep_resp(r, p, n, r->dst || status < 200 || status > 299
 						  ? HTTPREQ_MAX_ERROR_BODY
-						  : r->c->cfg.max_body) == 0
-			       ? n : 0;
+						  : r->c->cfg.max_body);
 	if ((r->injected == HTTPREQ_F_SHORT ||
 	     r->injected == HTTPREQ_F_RESET) && r->got + n > r->dst_len / 2)
-		return 0; /* httpreq_classify maps the abort to the fault */
+		return -1; /* httpreq_classify maps the abort to the fault */
 	if (r->got + n > r->dst_len) {
 		r->overflow = 1; /* more than the range asked for */
-		return 0;
+		return -1;
 	}
 	seg_copy(r->dst, &r->dst_seg, &r->dst_seg_off, (unsigned char *)p, n,
 		 1, r->dst_crc, r->c->cfg.host->crc32c);
 	r->got += n;
-	return n;
+	return 0;
+}
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *u)
+{
+	httpreq *r = u;
+	size_t n = size * nmemb;
+
+	if (!r->wstatus) { /* once per answer, not per block */
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->wstatus);
+		if (r->wstatus >= 200 && r->wstatus <= 299 && r->dst) {
+			curl_off_t cl = -1;
+
+			curl_easy_getinfo(r->easy,
+					  CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+					  &cl);
+			if (httpreq_answer_check(r, cl) != 0)
+				return 0;
+		}
+	}
+	return httpreq_answer_bytes(r, p, n) == 0 ? n : 0;
 }
 
 /* The value of header line p (n bytes) after its name (nlen bytes), without
@@ -421,24 +425,30 @@ void httpreq_redact_url(const char *url, char *out, size_t len)
 /* ------------------------------------------------------------------------ */
 /* An attempt                                                               */
 
+int httpreq_prepare_request(httpreq *r, char **url)
+{
+	const httpreq_config *cfg = &r->c->cfg;
+	struct curl_slist *l;
+
+	*url = NULL;
+	r->hdrs = NULL;
+	if (cfg->hooks.prepare(cfg->ctx, r, url, &r->hdrs) != 0)
+		return -1;
+	/* No "Expect: 100-continue" round trip before each part. */
+	if (!(l = curl_slist_append(r->hdrs, "Expect:")))
+		return -1;
+	r->hdrs = l;
+	return 0;
+}
+
 int httpreq_prepare(httpreq *r)
 {
 	const httpreq_config *cfg = &r->c->cfg;
 	char *url = NULL;
 	int rc = -1;
 
-	r->hdrs = NULL;
-	if (cfg->hooks.prepare(cfg->ctx, r, &url, &r->hdrs) != 0)
+	if (httpreq_prepare_request(r, &url) != 0)
 		goto out;
-	{
-		/* No "Expect: 100-continue" round trip before each part. */
-		struct curl_slist *l = curl_slist_append(r->hdrs, "Expect:");
-
-		if (!l)
-			goto out;
-		r->hdrs = l;
-	}
-
 	if (!r->easy && !(r->easy = curl_easy_init()))
 		goto out;
 	curl_easy_reset(r->easy);
@@ -552,6 +562,7 @@ void httpreq_reset_answer(httpreq *r)
 	r->retry_after = 0;
 	r->refused = 0;
 	r->norange = 0;
+	r->badrange = 0;
 	r->changed = 0;
 	r->length = 0;
 	r->obj_size = UINT64_MAX;
@@ -721,6 +732,14 @@ int httpreq_classify(httpreq *r)
 			 "serve byte ranges (HTTP %ld to a request for bytes %"
 			 PRIu64 "-%" PRIu64 ")", target, what, r->wstatus,
 			 r->range_off + r->resume_at,
+			 r->range_off + r->dst_len - 1);
+		return 0;
+	}
+	if (r->badrange) {
+		r->st = CKPTIO_ECORRUPT;
+		snprintf(r->msg, sizeof(r->msg), "%s: %s: HTTP 206 without "
+			 "the Content-Range asked for (bytes %" PRIu64 "-%"
+			 PRIu64 ")", target, what, r->range_off + r->resume_at,
 			 r->range_off + r->dst_len - 1);
 		return 0;
 	}

@@ -1,6 +1,6 @@
 /*
- * httpreq.h - the request layer of the stores that speak HTTP (s3, and
- * the http store to come): a small internal library linked into each of
+ * httpreq.h - the request layer of the stores that speak HTTP (s3 and
+ * http): a small internal library linked into each of
  * those plugins, never installed, its symbols hidden in each .so.
  *
  * A client runs one I/O thread that drives a libcurl multi handle with at
@@ -59,6 +59,15 @@
  * else fails at once); redirects are followed when the options allow
  * (max_redirects), to http and https only, and curl drops the
  * Authorization and Cookie headers when the host changes.
+ *
+ * Direct reads (httpdirect.c, option direct_reads, on by default): a
+ * ranged GET into dst goes on an HTTP/1.1 connection that libcurl made
+ * (CURLOPT_CONNECT_ONLY) and the layer speaks on itself, its body
+ * received by curl_easy_recv straight into the segments, with no copy
+ * out of a libcurl buffer.  An answer it does not read plainly (a
+ * redirect, a chunked body) goes back to a libcurl transfer for the same
+ * attempt; everything above (retries, resume, versions, faults) is the
+ * same on both paths.
  */
 #ifndef CKPTIO_NET_HTTPREQ_H
 #define CKPTIO_NET_HTTPREQ_H
@@ -204,6 +213,7 @@ struct httpreq {
 	int overflow;           /* the answer was bigger than it may be */
 	int refused;            /* hooks.accept refused the answer */
 	int norange;            /* a 2xx that is not the range asked for */
+	int badrange;           /* a 206 for other bytes than asked */
 	int changed;            /* a resumed answer of another version */
 	int range_hdr;          /* index + 1 of the range header; 0: none */
 	uint64_t resume_at;     /* bytes of dst kept from earlier attempts */
@@ -216,6 +226,7 @@ struct httpreq {
 	httpreq *next;
 	httpreq *unext;         /* in the client's unpause list */
 	int unpause_queued, running;
+	int no_direct;          /* libcurl's transfer, not httpdirect.c's */
 };
 
 /* Start a request of kind op on c.  r must be zeroed (calloc). */
@@ -288,11 +299,12 @@ typedef struct httpreq_options {
 	int verify_tls;
 	char *ca_file;         /* malloc'd; NULL: the system's */
 	unsigned max_redirects; /* 0: redirects are not followed */
+	int direct_reads;      /* ranged GETs straight into dst */
 } httpreq_options;
 
 /* Read concurrency (16, 1-256), retries (8, 0-30), connect_timeout (10,
- * 1-600), stall_timeout (60, 1-3600), verify_tls (true) and ca_file from
- * the store's options.  On failure the error is recorded on hc (ENOMEM
+ * 1-600), stall_timeout (60, 1-3600), verify_tls (true), direct_reads
+ * (true) and ca_file from the store's options.  On failure the error is recorded on hc (ENOMEM
  * without a message: the caller reports it). */
 ckptio_status httpreq_options_read(const ckptio_host *h, ckptio_host_ctx *hc,
 				   httpreq_options *o);

@@ -585,7 +585,7 @@ static const char *const s3_options[] = {
 	"access_key_id", "secret_access_key", "session_token", "profile",
 	"part_size", "concurrency", "retries", "connect_timeout",
 	"stall_timeout", "checksum", "sign_payload", "verify_tls", "ca_file",
-	"conditional_put", "list_page", NULL};
+	"conditional_put", "list_page", "direct_reads", NULL};
 static const char *const s3_secrets[] = {"secret_access_key", "session_token",
 					 NULL};
 static const char *const s3_schemes[] = {"s3", NULL};

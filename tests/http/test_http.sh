@@ -140,6 +140,11 @@ listing = autoindex
 store = http
 root = $U
 retries = 2
+
+[backend "viacurl"]
+store = http
+root = $U
+direct_reads = false
 EOF
 export CKPTIO_CONFIG=$TMP/ckptio.conf
 
@@ -177,6 +182,12 @@ if same_items web:posix1 "$DATA/posix1"; then
 	pass "a load over HTTP: the same items as from the disk"
 else
 	fail "a load over HTTP differs from the disk"
+fi
+# The same through libcurl's transfers (direct_reads = false).
+if same_items viacurl:posix1 "$DATA/posix1"; then
+	pass "a load through libcurl's transfers: the same items"
+else
+	fail "a load with direct_reads = false differs from the disk"
 fi
 # cp up to the server: pulled items, a streamed (chunked) PUT per object.
 expect_exit 0 ck cp "$TMP/local/copy1" web:up1
@@ -249,6 +260,13 @@ if grep "ckptio-tls-test/7" "$TMP/nginx/access.log" | grep -q "HTTP/2.0"; then
 	pass "TLS: HTTP/2, with the configured User-Agent"
 else
 	fail "no HTTP/2 request with User-Agent ckptio-tls-test/7 in the log"
+fi
+# Ranged GETs over TLS on direct reads: HTTP/1.1 on connections libcurl
+# made and verified.
+if grep "ckptio-tls-test/7" "$TMP/nginx/access.log" | grep -q '"GET [^"]* HTTP/1.1" 206'; then
+	pass "TLS: ranged GETs on direct reads, HTTP/1.1"
+else
+	fail "no ranged GET over HTTP/1.1 with User-Agent ckptio-tls-test/7 in the log"
 fi
 expect_exit 1 ck -v verify tlsnoca:t1
 expect_stderr_contains "certificate"
