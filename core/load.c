@@ -158,14 +158,18 @@ static ckptio_status plan_item(loader *l, const ckptio__sd_item *si)
  * can coalesce neighbours and keep its own requests in flight (S3), or
  * read a run of small chunks from one open file (posix), instead of one
  * call per chunk.  Each batch's CRCs are checked right after its read.
- * BATCH_BYTES sets the bytes in flight, threads x BATCH_BYTES: with the
- * default 4 threads, 64 MiB batches are 16 S3 GETs of 16 MiB, the S3
- * store's default concurrency; 16 MiB batches kept 4 to 8 in flight.  A
- * 1 GiB load through 20 ms of added latency each way (bench/s3.sh
- * --delay 20) took 1.74-2.2 s against 1.82-2.5 s (noisy 2-core machine,
- * 2026-12-01).  The posix store fans a batch out on the same pool, so
- * fewer, larger batches cost it nothing. */
-#define BATCH_BYTES (64u << 20)
+ * BATCH_BYTES sets the bytes in flight, threads x BATCH_BYTES, and a
+ * thread's batch ends with its slowest request: with the default 4
+ * threads, 256 MiB batches are 64 GETs of 16 MiB queued for the network
+ * stores' 16 connections, which then never wait for a batch to end.  64
+ * MiB (16 GETs, one per connection) left connections idle at each batch's
+ * tail: a 1 GiB load through 20 ms each way (bench/http.sh --delay 20)
+ * took 1.24-1.3 s against 1.07-1.19 s with 256 MiB (2026-12-03; 16 MiB
+ * batches had kept only 4 to 8 GETs in flight).  The loads write straight
+ * into the caller's buffers: a batch's size costs no memory.  The posix
+ * store fans a batch out on the same pool, so fewer, larger batches cost
+ * it nothing (a warm 1 GiB load 0.13-0.17 s either way). */
+#define BATCH_BYTES (256u << 20)
 #define BATCH_RANGES 4096u
 
 typedef struct batch {

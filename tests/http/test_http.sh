@@ -183,6 +183,13 @@ if same_items web:posix1 "$DATA/posix1"; then
 else
 	fail "a load over HTTP differs from the disk"
 fi
+# Into memory never touched (its pages faulted in by the readers while the
+# I/O thread receives into them).
+if "$CKPTIO_PARTLOAD" --fresh web:posix1 "$DATA/posix1" --all >/dev/null; then
+	pass "a load into untouched memory: the same items"
+else
+	fail "a load into untouched memory differs from the disk"
+fi
 # The same through libcurl's transfers (direct_reads = false).
 if same_items viacurl:posix1 "$DATA/posix1"; then
 	pass "a load through libcurl's transfers: the same items"
