@@ -516,6 +516,14 @@ START_TEST(test_get_segments)
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "GET /obj HTTP/1.1\r\n"));
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "range: bytes=100-109\r\n"));
 	ck_assert_ptr_nonnull(strstr(srv.head[0], "ckptio-test/1"));
+	{
+		char host[64];
+
+		snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n",
+			 srv.port);
+		ck_assert_ptr_nonnull(strstr(srv.head[0], host));
+		ck_assert_ptr_null(strstr(srv.head[0], "Expect:"));
+	}
 	/* Direct reads: no curl transfer of its own (libcurl only
 	 * connected); else one. */
 	ck_assert(direct_mode ? r->easy == NULL : r->easy != NULL);
@@ -960,10 +968,32 @@ START_TEST(test_wrong_range)
 			   "Content-Range: bytes 5-14/100\r\n"}}, 1);
 	ck_assert_int_eq(httpreq_run(r), CKPTIO_ECORRUPT);
 	ck_assert_uint_eq(served(), 1);
-	ck_assert_msg(strstr(r->msg, "HTTP 206 without the Content-Range "
-			     "asked for (bytes 0-9)"), "%s", r->msg);
+	ck_assert_msg(strstr(r->msg, "HTTP 206 with a Content-Range other "
+			     "than the bytes 0-9 asked for"), "%s", r->msg);
 	ck_assert_mem_eq(buf, "zzzzzzzzzz", 10);
 	req_free(r);
+}
+END_TEST
+
+START_TEST(test_direct_no_content_range)
+{
+	unsigned char buf[4], b2[4];
+	httpreq *r = get_into(buf, 0, 4), *q = get_into(b2, 0, 4);
+
+	/* A 206 without Content-Range is taken, as libcurl takes it (one
+	 * range was asked for); one that cannot be read is not. */
+	script((canned[]){{0, "", 0, NULL,
+			   "HTTP/1.1 206 X\r\nContent-Length: 4\r\n\r\nabcd"}},
+	       1);
+	ck_assert_msg(httpreq_run(r) == CKPTIO_OK, "%s", r->msg);
+	ck_assert_mem_eq(buf, "abcd", 4);
+	ck_assert_ptr_null(r->easy);
+	rescript((canned[]){{206, "abcd", 0, "Content-Range: bytes 0-x/4\r\n"}},
+		 1);
+	ck_assert_int_eq(httpreq_run(q), CKPTIO_ECORRUPT);
+	ck_assert_uint_eq(served(), 1);
+	req_free(r);
+	req_free(q);
 }
 END_TEST
 
@@ -1158,6 +1188,7 @@ int main(void)
 	tcase_add_checked_fixture(d, setup_direct, teardown);
 	add_client_tests(d);
 	tcase_add_test(d, test_wrong_range);
+	tcase_add_test(d, test_direct_no_content_range);
 	tcase_add_test(d, test_direct_interim_and_heads);
 	tcase_add_test(d, test_direct_falls_back);
 	suite_add_tcase(s, d);

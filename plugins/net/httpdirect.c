@@ -188,8 +188,13 @@ static int url_split(const char *url, char **origin, char **target,
 		    CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
 		goto out;
-	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
-		port = NULL; /* the scheme's own: not in the Host header */
+	/* The port in the Host header only when it is not the scheme's, as
+	 * libcurl sends it (a presigned URL's signature covers the host). */
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK ||
+	    strcmp(port, strcmp(scheme, "http") == 0 ? "80" : "443") == 0) {
+		curl_free(port);
+		port = NULL;
+	}
 	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
 		query = NULL;
 	*origin = httpreq_asprintf("%s://%s:%s", scheme, host, dport);
@@ -715,10 +720,12 @@ static void head_done(httpreq_client *c, httpreq_dconn *d, size_t hlen)
 		uint64_t want = r->dst_len - r->resume_at;
 
 		if (h.status == 206 &&
-		    (h.range_bad || !h.has_range ||
-		     h.range_first != r->range_off + r->resume_at)) {
-			/* Not the bytes asked for (or a multipart answer,
-			 * which has no Content-Range): never into dst. */
+		    (h.range_bad ||
+		     (h.has_range &&
+		      h.range_first != r->range_off + r->resume_at))) {
+			/* Not the bytes asked for: never into dst.  (A 206
+			 * without a Content-Range is taken, as libcurl and
+			 * the S3 SDKs take it: one range was asked for.) */
 			r->badrange = 1;
 			finish(c, d, 0);
 			return;
@@ -803,8 +810,9 @@ static int recv_body(httpreq_client *c, httpreq_dconn *d)
 		if (n == 0) {
 			char m[96];
 
-			snprintf(m, sizeof(m), "the connection closed with %"
-				 PRIu64 " bytes to come", d->body_left);
+			/* libcurl's words for it, on either path */
+			snprintf(m, sizeof(m), "transfer closed with %" PRIu64
+				 " bytes remaining to read", d->body_left);
 			fail(c, d, CURLE_PARTIAL_FILE, m);
 			return 0;
 		}

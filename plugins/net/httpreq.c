@@ -737,9 +737,10 @@ int httpreq_classify(httpreq *r)
 	}
 	if (r->badrange) {
 		r->st = CKPTIO_ECORRUPT;
-		snprintf(r->msg, sizeof(r->msg), "%s: %s: HTTP 206 without "
-			 "the Content-Range asked for (bytes %" PRIu64 "-%"
-			 PRIu64 ")", target, what, r->range_off + r->resume_at,
+		snprintf(r->msg, sizeof(r->msg), "%s: %s: HTTP 206 with a "
+			 "Content-Range other than the bytes %" PRIu64 "-%"
+			 PRIu64 " asked for", target, what,
+			 r->range_off + r->resume_at,
 			 r->range_off + r->dst_len - 1);
 		return 0;
 	}
