@@ -1099,6 +1099,27 @@ START_TEST(test_direct_interim_and_heads)
 }
 END_TEST
 
+START_TEST(test_direct_proxy_env)
+{
+	unsigned char buf[4];
+	httpreq *r;
+
+	/* A proxy in the environment: every read is libcurl's, which knows
+	 * proxies (here told to bypass it for this host). */
+	setenv("http_proxy", "http://127.0.0.1:1", 1);
+	setenv("no_proxy", "127.0.0.1", 1);
+	reopen_with_faults("");
+	unsetenv("http_proxy");
+	unsetenv("no_proxy");
+	r = get_into(buf, 0, 4);
+	script((canned[]){{206, "abcd", 0, NULL}}, 1);
+	ck_assert_msg(httpreq_run(r) == CKPTIO_OK, "%s", r->msg);
+	ck_assert_mem_eq(buf, "abcd", 4);
+	ck_assert_ptr_nonnull(r->easy);
+	req_free(r);
+}
+END_TEST
+
 START_TEST(test_direct_falls_back)
 {
 	unsigned char a[10], b[4];
@@ -1191,6 +1212,7 @@ int main(void)
 	tcase_add_test(d, test_direct_no_content_range);
 	tcase_add_test(d, test_direct_interim_and_heads);
 	tcase_add_test(d, test_direct_falls_back);
+	tcase_add_test(d, test_direct_proxy_env);
 	suite_add_tcase(s, d);
 	return tu_run_suite(s);
 }

@@ -299,19 +299,9 @@ static int conn_open(httpreq_client *c, httpreq_dconn *d, const char *url,
 	curl_easy_setopt(d->easy, CURLOPT_SHARE, d->share);
 	curl_easy_setopt(d->easy, CURLOPT_PRIVATE, d);
 	curl_easy_setopt(d->easy, CURLOPT_ERRORBUFFER, d->err);
-	curl_easy_setopt(d->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(d->easy, CURLOPT_CONNECTTIMEOUT,
-			 cfg->opt.connect_timeout);
-	curl_easy_setopt(d->easy, CURLOPT_SSL_VERIFYPEER,
-			 (long)cfg->opt.verify_tls);
-	curl_easy_setopt(d->easy, CURLOPT_SSL_VERIFYHOST,
-			 cfg->opt.verify_tls ? 2L : 0L);
-	if (cfg->opt.ca_file)
-		curl_easy_setopt(d->easy, CURLOPT_CAINFO, cfg->opt.ca_file);
+	httpreq_conn_options(cfg, d->easy);
 	curl_easy_setopt(d->easy, CURLOPT_HTTP_VERSION,
 			 (long)CURL_HTTP_VERSION_1_1); /* what TLS offers */
-	curl_easy_setopt(d->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(d->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* The most curl_easy_recv reads at once (its buffer of that size
 	 * is allocated, never touched). */
 	curl_easy_setopt(d->easy, CURLOPT_BUFFERSIZE, (long)HD_RECV_MAX);
@@ -336,6 +326,18 @@ static void conn_begin(httpreq_dconn *d, httpreq *r, char *text, size_t len)
 	d->last_io = mono_ms();
 }
 
+/* r is libcurl's, from now on: what was made for it here goes (libcurl's
+ * path makes its headers again).  0, take's "not taken". */
+static int give_back(httpreq *r, char *url, char *origin)
+{
+	free(url);
+	free(origin);
+	curl_slist_free_all(r->hdrs);
+	r->hdrs = NULL;
+	r->no_direct = 1;
+	return 0;
+}
+
 int httpreq_direct_take(httpreq_client *c, httpreq *r)
 {
 	httpreq_dconn *idle = NULL, *freed = NULL, *other = NULL;
@@ -351,15 +353,10 @@ int httpreq_direct_take(httpreq_client *c, httpreq *r)
 	if (url_split(url, &origin, &target, &hosthdr) != 0 ||
 	    !(text = request_text(c, r, target, hosthdr, &len))) {
 		/* Not for this path (or out of memory: libcurl's path will
-		 * say so): libcurl takes it, with headers it makes again. */
-		free(url);
-		free(origin);
+		 * say so). */
 		free(target);
 		free(hosthdr);
-		curl_slist_free_all(r->hdrs);
-		r->hdrs = NULL;
-		r->no_direct = 1;
-		return 0;
+		return give_back(r, url, origin);
 	}
 	free(target);
 	free(hosthdr);
@@ -387,13 +384,8 @@ int httpreq_direct_take(httpreq_client *c, httpreq *r)
 		freed = other;
 	}
 	if (!freed) { /* cannot happen; libcurl's path has its own pool */
-		free(origin);
-		free(url);
 		free(text);
-		curl_slist_free_all(r->hdrs);
-		r->hdrs = NULL;
-		r->no_direct = 1;
-		return 0;
+		return give_back(r, url, origin);
 	}
 	conn_begin(freed, r, text, len);
 	freed->state = HD_FREE;
@@ -573,6 +565,13 @@ static int head_parse(httpreq *r, const char *p, size_t n, hd_head *h)
 		return -1;
 	h->status = strtol(code, NULL, 10);
 	h->close = h->minor == 0; /* HTTP/1.0 closes unless it says not */
+	/* What every answer's head says of its object (version, size) is the
+	 * request layer's, read from the same lines as libcurl hands over. */
+	{
+		const char *sl = memchr(p, '\n', n);
+
+		httpreq_answer_header(r, p, sl ? (size_t)(sl - p) : n);
+	}
 	for (;;) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
 		const char *le, *colon, *v;
@@ -593,6 +592,7 @@ static int head_parse(httpreq *r, const char *p, size_t n, hd_head *h)
 		}
 		if (line[0] == ' ' || line[0] == '\t')
 			return -1; /* folded lines: obsolete, refused */
+		httpreq_answer_header(r, line, (size_t)(le - line));
 		nlen = (size_t)(colon - line);
 		value_of(colon + 1, le, &v, &vn);
 #define IS(name) (nlen == sizeof(name) - 1 && strncasecmp(line, name, nlen) == 0)
@@ -614,11 +614,6 @@ static int head_parse(httpreq *r, const char *p, size_t n, hd_head *h)
 				h->close = 1;
 			else if (strcasestr(tok, "keep-alive"))
 				h->close = 0;
-		} else if (IS("etag")) {
-			copy_value(r->etag, sizeof(r->etag), v, vn);
-		} else if (IS("last-modified")) {
-			copy_value(r->last_modified, sizeof(r->last_modified), v,
-				   vn);
 		} else if (IS("retry-after")) {
 			uint64_t s;
 			char date[64] = "";
@@ -636,7 +631,8 @@ static int head_parse(httpreq *r, const char *p, size_t n, hd_head *h)
 								 : (long)(t - now);
 			}
 		} else if (IS("content-range")) {
-			/* "bytes A-B/N", or "bytes *" "/N" */
+			/* "bytes A-B/N", or "bytes *" "/N"; the N is taken
+			 * above: here, the first byte */
 			const char *sp = memchr(v, ' ', vn);
 			const char *dash, *slash;
 
@@ -659,9 +655,6 @@ static int head_parse(httpreq *r, const char *p, size_t n, hd_head *h)
 					continue;
 				h->has_range = 1;
 			}
-			if (parse_u64(slash + 1, (size_t)(v + vn - slash - 1),
-				      &r->obj_size) != 0)
-				r->obj_size = UINT64_MAX;
 			h->range_bad = 0;
 		}
 #undef IS
@@ -699,8 +692,7 @@ static void head_done(httpreq_client *c, httpreq_dconn *d, size_t hlen)
 	if (h.status < 200) { /* 100 Continue and the like: the next head */
 		memmove(d->head, d->head + hlen, d->head_len - hlen);
 		d->head_len -= hlen;
-		r->etag[0] = r->last_modified[0] = '\0';
-		return;
+		return; /* (the next status line forgets its fields) */
 	}
 	r->wstatus = r->status = h.status;
 	d->keep = !h.close;

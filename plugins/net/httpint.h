@@ -51,6 +51,17 @@ void httpreq_inject_status(httpreq *r, httpreq_fault_kind k);
  * prepare hook.  -1: out of memory. */
 int httpreq_prepare_request(httpreq *r, char **url);
 
+/* The options of how easy connects, the same for libcurl's transfers and
+ * the direct reads' connections: timeout, TLS verification and CA,
+ * keepalive, http and https only, no signals. */
+void httpreq_conn_options(const httpreq_config *cfg, CURL *easy);
+
+/* One line of an answer's head (n bytes, its line end included or not):
+ * a status line forgets the previous answer's, ETag, Last-Modified and
+ * the size in Content-Range are kept in r.  libcurl's header callback and
+ * the direct reads' parser both feed it. */
+void httpreq_answer_header(httpreq *r, const char *p, size_t n);
+
 /* Set up r->easy and r->hdrs for one attempt.  -1: out of memory. */
 int httpreq_prepare(httpreq *r);
 

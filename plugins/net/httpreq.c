@@ -227,11 +227,8 @@ static void header_value(const char *p, size_t n, size_t nlen, char *out,
 	}
 }
 
-static size_t on_header(char *p, size_t size, size_t nmemb, void *u)
+void httpreq_answer_header(httpreq *r, const char *p, size_t n)
 {
-	httpreq *r = u;
-	size_t n = size * nmemb;
-
 	/* A new answer (after a redirect, or a 100 Continue): forget what
 	 * the one before said. */
 	if (n > 5 && strncmp(p, "HTTP/", 5) == 0) {
@@ -256,7 +253,12 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *u)
 				r->obj_size = UINT64_MAX;
 		}
 	}
-	return n;
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *u)
+{
+	httpreq_answer_header(u, p, size * nmemb);
+	return size * nmemb;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -425,6 +427,19 @@ void httpreq_redact_url(const char *url, char *out, size_t len)
 /* ------------------------------------------------------------------------ */
 /* An attempt                                                               */
 
+void httpreq_conn_options(const httpreq_config *cfg, CURL *easy)
+{
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, cfg->opt.connect_timeout);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, (long)cfg->opt.verify_tls);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST,
+			 cfg->opt.verify_tls ? 2L : 0L);
+	if (cfg->opt.ca_file)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->opt.ca_file);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
 int httpreq_prepare_request(httpreq *r, char **url)
 {
 	const httpreq_config *cfg = &r->c->cfg;
@@ -456,26 +471,16 @@ int httpreq_prepare(httpreq *r)
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_err);
-	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT,
-			 cfg->opt.connect_timeout);
+	httpreq_conn_options(cfg, r->easy);
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_LOW_SPEED_TIME,
 			 cfg->opt.stall_timeout);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER,
-			 (long)cfg->opt.verify_tls);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST,
-			 cfg->opt.verify_tls ? 2L : 0L);
-	if (cfg->opt.ca_file)
-		curl_easy_setopt(r->easy, CURLOPT_CAINFO, cfg->opt.ca_file);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_BUFFERSIZE, 512L * 1024);
-	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, cfg->user_agent);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (cfg->opt.max_redirects) {
 		/* curl sends Authorization and Cookie only to the first host
 		 * (CURLOPT_UNRESTRICTED_AUTH stays off). */
