@@ -532,9 +532,6 @@ typedef struct hd_head {
 	int64_t length;     /* Content-Length; -1: none */
 	int chunked;        /* a Transfer-Encoding */
 	int close;          /* Connection: close */
-	int has_range;
-	uint64_t range_first, range_last; /* Content-Range: bytes A-B/N */
-	int range_bad;      /* a Content-Range this path cannot read */
 } hd_head;
 
 static void copy_value(char *out, size_t cap, const char *v, size_t n)
@@ -630,32 +627,6 @@ static int head_parse(httpreq *r, const char *p, size_t n, hd_head *h)
 								 ? 86400
 								 : (long)(t - now);
 			}
-		} else if (IS("content-range")) {
-			/* "bytes A-B/N", or "bytes *" "/N"; the N is taken
-			 * above: here, the first byte */
-			const char *sp = memchr(v, ' ', vn);
-			const char *dash, *slash;
-
-			h->range_bad = 1;
-			if (!sp || (size_t)(sp - v) != 5 ||
-			    strncasecmp(v, "bytes", 5) != 0)
-				continue;
-			slash = memchr(sp, '/', vn - 5);
-			if (!slash)
-				continue;
-			if (!(slash - sp == 2 && sp[1] == '*')) {
-				dash = memchr(sp, '-', (size_t)(slash - sp));
-				if (!dash ||
-				    parse_u64(sp + 1, (size_t)(dash - sp - 1),
-					      &h->range_first) != 0 ||
-				    parse_u64(dash + 1,
-					      (size_t)(slash - dash - 1),
-					      &h->range_last) != 0 ||
-				    h->range_last < h->range_first)
-					continue;
-				h->has_range = 1;
-			}
-			h->range_bad = 0;
 		}
 #undef IS
 	}
@@ -711,17 +682,7 @@ static void head_done(httpreq_client *c, httpreq_dconn *d, size_t hlen)
 	if (h.status >= 200 && h.status <= 299) {
 		uint64_t want = r->dst_len - r->resume_at;
 
-		if (h.status == 206 &&
-		    (h.range_bad ||
-		     (h.has_range &&
-		      h.range_first != r->range_off + r->resume_at))) {
-			/* Not the bytes asked for: never into dst.  (A 206
-			 * without a Content-Range is taken, as libcurl and
-			 * the S3 SDKs take it: one range was asked for.) */
-			r->badrange = 1;
-			finish(c, d, 0);
-			return;
-		}
+		/* (A 206 of other bytes is refused there.) */
 		if (httpreq_answer_check(r, h.length) != 0) {
 			finish(c, d, 0);
 			return;

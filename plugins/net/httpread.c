@@ -9,11 +9,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "httpint.h"
 

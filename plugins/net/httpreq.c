@@ -147,6 +147,16 @@ int httpreq_answer_check(httpreq *r, int64_t length)
 {
 	const httpreq_config *cfg = &r->c->cfg;
 
+	/* A 206 of other bytes than asked for never goes into dst.  (One
+	 * without a Content-Range is taken, as libcurl and the S3 SDKs take
+	 * it: a single range was asked for.) */
+	if (r->wstatus == 206 && r->crange != 0 &&
+	    (r->crange != 1 ||
+	     r->crange_first != r->range_off + r->resume_at)) {
+		r->badrange = 1;
+		return -1;
+	}
+
 	if (r->range_hdr && r->wstatus != 206) {
 		/* A server that ignores Range answers 200 with the whole
 		 * object: right only when that is exactly the range. */
@@ -235,6 +245,7 @@ void httpreq_answer_header(httpreq *r, const char *p, size_t n)
 		r->etag[0] = '\0';
 		r->last_modified[0] = '\0';
 		r->obj_size = UINT64_MAX;
+		r->crange = 0;
 	}
 	if (n > 5 && strncasecmp(p, "ETag:", 5) == 0)
 		header_value(p, n, 5, r->etag, sizeof(r->etag));
@@ -243,6 +254,23 @@ void httpreq_answer_header(httpreq *r, const char *p, size_t n)
 			     sizeof(r->last_modified));
 	if (n > 14 && strncasecmp(p, "Content-Range:", 14) == 0) {
 		const char *slash = memchr(p, '/', n);
+		uint64_t first, last;
+		char v[128] = "";
+		int k = 0;
+
+		/* "bytes A-B/N" (a 206), else "bytes * /N" (a 416); the line
+		 * is not NUL-terminated */
+		r->crange = -1;
+		header_value(p, n, 14, v, sizeof(v));
+		if (n - 14 < sizeof(v) &&
+		    sscanf(v, "bytes %" SCNu64 "-%" SCNu64 "/%n", &first, &last,
+			   &k) == 2 && k > 0 && last >= first &&
+		    v[6] >= '0' && v[6] <= '9') {
+			r->crange = 1;
+			r->crange_first = first;
+		} else if (n - 14 < sizeof(v) && strncmp(v, "bytes */", 8) == 0) {
+			r->crange = 2;
+		}
 		char num[24];
 		size_t len = slash ? n - (size_t)(slash + 1 - p) : 0;
 

@@ -214,6 +214,9 @@ struct httpreq {
 	int refused;            /* hooks.accept refused the answer */
 	int norange;            /* a 2xx that is not the range asked for */
 	int badrange;           /* a 206 for other bytes than asked */
+	int crange;             /* Content-Range: 0 none, 1 "bytes A-B/N",
+				 * 2 "bytes * /N", -1 unreadable */
+	uint64_t crange_first;  /* its A */
 	int changed;            /* a resumed answer of another version */
 	int range_hdr;          /* index + 1 of the range header; 0: none */
 	uint64_t resume_at;     /* bytes of dst kept from earlier attempts */
